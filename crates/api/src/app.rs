@@ -1,0 +1,123 @@
+//! Application state and the HTTP server.
+use crate::{clock::{SharedClock, SystemClock}, config::Config, crypto::Cipher, http, mail::MailService, ops::Metrics};
+use actix_web::{App, HttpServer, dev::Server, middleware, web};
+use sea_orm::DatabaseConnection;
+use std::{net::TcpListener, sync::Arc};
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    /// The public URL without a trailing slash, e.g. `https://gatehouse.example.com`.
+    pub public_url: String,
+    /// scheme://host[:port] of the public URL: the only origin allowed to make
+    /// cookie-authenticated writes.
+    pub public_origin: String,
+    pub secure_cookies: bool,
+    pub clock: SharedClock,
+    pub mail: MailService,
+    pub cipher: Cipher,
+}
+
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{host}")
+}
+
+/// Reads the master key from configuration, a key file, or generates one into the
+/// data directory on first start.
+fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    use secrecy::ExposeSecret;
+    if let Some(k) = &config.master_key {
+        return crate::crypto::decode_master_key(k.expose_secret());
+    }
+    let path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
+    match std::fs::read_to_string(&path) {
+        Ok(k) => crate::crypto::decode_master_key(&k),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let key = crate::crypto::generate_master_key();
+            write_private(&path, &key)?;
+            tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
+            crate::crypto::decode_master_key(&key)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read the master key at {}: {e}", path.display())),
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+impl AppState {
+    pub async fn from_config(config: Config) -> anyhow::Result<AppState> {
+        let db = crate::db::connect(&config.database_url(), config.database_max_connections).await?;
+        Self::with_db(config, db)
+    }
+
+    pub fn with_db(config: Config, db: DatabaseConnection) -> anyhow::Result<AppState> {
+        let public_url = config.public_url();
+        let mail = MailService::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"), &config.mail_from)?;
+        let cipher = Cipher::new(master_key(&config)?);
+        Ok(AppState {
+            db,
+            public_origin: origin_of(&public_url),
+            secure_cookies: public_url.starts_with("https://"),
+            public_url,
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+            mail,
+            cipher,
+        })
+    }
+}
+
+/// Every route under `/api/v1`.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    crate::accounts::routes(cfg);
+    crate::sessions::routes(cfg);
+    crate::orgs::routes(cfg);
+    crate::members::routes(cfg);
+    crate::audit::routes(cfg);
+}
+
+/// Builds the HTTP server on an already bound listener (port 0 in tests).
+pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    let state = web::Data::new(state);
+    let metrics = web::Data::new(Metrics::new()?);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(http::problem::json_config())
+            .app_data(http::problem::query_config())
+            .app_data(http::problem::path_config())
+            .wrap(middleware::from_fn(http::middleware::request_context))
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin"))
+                    .add(("X-Frame-Options", "DENY")),
+            )
+            .configure(crate::ops::routes)
+            .service(web::scope("/api/v1").configure(api_routes).default_service(web::to(api_not_found)))
+            .default_service(web::to(crate::dashboard::serve))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+async fn api_not_found() -> actix_web::HttpResponse {
+    http::ApiError::not_found("route").into()
+}

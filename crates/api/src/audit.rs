@@ -1,0 +1,421 @@
+//! The audit log: one record of what happened, written in the same transaction as the
+//! change it describes. Later features (webhooks) read from this table instead of
+//! keeping a second account of events.
+use crate::{
+    app::AppState,
+    entity::{audit_event, membership},
+    http::{ApiError, ApiResult, ClientMeta, OrgAdmin},
+};
+use actix_web::{HttpResponse, get, web};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use gatehouse_types::{AuditActor, AuditEvent, AuditPage, AuditTarget};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Who did it.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    User { id: Uuid, email: String },
+    System,
+}
+
+impl Actor {
+    fn parts(&self) -> (&'static str, Option<Uuid>, Option<String>) {
+        match self {
+            Actor::User { id, email } => ("user", Some(*id), Some(email.clone())),
+            Actor::System => ("system", None, None),
+        }
+    }
+}
+
+/// Actor plus where the request came from.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub actor: Actor,
+    pub meta: ClientMeta,
+}
+
+impl Context {
+    pub fn system() -> Self {
+        Self { actor: Actor::System, meta: ClientMeta::default() }
+    }
+}
+
+/// Stable action names. Webhook event types are a public subset of these.
+pub mod action {
+    pub const USER_SIGNED_UP: &str = "user.signed_up";
+    pub const USER_EMAIL_VERIFIED: &str = "user.email_verified";
+    pub const USER_UPDATED: &str = "user.updated";
+    pub const USER_CREATED: &str = "user.created";
+    pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    pub const PASSWORD_RESET: &str = "user.password_reset";
+    pub const LOGIN_SUCCEEDED: &str = "auth.login_succeeded";
+    pub const LOGIN_FAILED: &str = "auth.login_failed";
+    pub const LOGIN_THROTTLED: &str = "auth.login_throttled";
+    pub const LOGGED_OUT: &str = "auth.logged_out";
+    pub const SESSION_REVOKED: &str = "session.revoked";
+    pub const ORG_CREATED: &str = "org.created";
+    pub const ORG_UPDATED: &str = "org.updated";
+    pub const ORG_SECURITY_UPDATED: &str = "org.security_updated";
+    pub const ORG_SLUG_CHANGED: &str = "org.slug_changed";
+    pub const ORG_OWNERSHIP_TRANSFERRED: &str = "org.ownership_transferred";
+    pub const MEMBER_ADDED: &str = "member.added";
+    pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    pub const INVITATION_CREATED: &str = "invitation.created";
+    pub const INVITATION_REVOKED: &str = "invitation.revoked";
+    pub const INVITATION_ACCEPTED: &str = "invitation.accepted";
+}
+
+/// One event to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub org_id: Option<Uuid>,
+    pub action: &'static str,
+    pub target: Option<(&'static str, String)>,
+    pub metadata: Value,
+}
+
+impl Event {
+    pub fn new(org_id: impl Into<Option<Uuid>>, action: &'static str) -> Self {
+        Self { org_id: org_id.into(), action, target: None, metadata: json!({}) }
+    }
+    pub fn target(mut self, kind: &'static str, id: impl ToString) -> Self {
+        self.target = Some((kind, id.to_string()));
+        self
+    }
+    pub fn meta(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// Writes an event. Call it with the transaction that makes the change.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    ctx: &Context,
+    now: DateTime<Utc>,
+    event: Event,
+) -> Result<(), sea_orm::DbErr> {
+    let (actor_type, actor_id, actor_label) = ctx.actor.parts();
+    let (target_type, target_id) = match event.target {
+        Some((t, id)) => (Some(t.to_string()), Some(id)),
+        None => (None, None),
+    };
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(event.org_id),
+        occurred_at: Set(now),
+        actor_type: Set(actor_type.into()),
+        actor_id: Set(actor_id),
+        actor_label: Set(actor_label),
+        action: Set(event.action.into()),
+        target_type: Set(target_type),
+        target_id: Set(target_id),
+        ip: Set(ctx.meta.ip.clone()),
+        user_agent: Set(ctx.meta.user_agent.clone()),
+        metadata: Set(event.metadata.to_string()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Account-level events (logins, sessions, password changes) concern every org the user
+/// belongs to: each org's admins see them in their log. A user without orgs gets one
+/// event without an org.
+pub async fn record_for_user<C: ConnectionTrait>(
+    db: &C,
+    ctx: &Context,
+    now: DateTime<Utc>,
+    user_id: Uuid,
+    event: Event,
+) -> Result<(), sea_orm::DbErr> {
+    let orgs: Vec<Uuid> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::OrgId)
+        .filter(membership::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if orgs.is_empty() {
+        return record(db, ctx, now, event).await;
+    }
+    for org in orgs {
+        record(db, ctx, now, Event { org_id: Some(org), ..event.clone() }).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Events at or after this time (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Actor id (a user or API key id).
+    pub actor: Option<Uuid>,
+    /// Exact action (`member.added`) or a prefix ending in a dot (`member.`).
+    pub action: Option<String>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1..=200 (default 50).
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `csv` or `json`.
+    pub format: String,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+}
+
+/// The filters shared by paging and export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub org_id: Uuid,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+}
+
+impl Filter {
+    /// Newest first, strictly older than `before` when given.
+    pub fn select(&self, before: Option<Uuid>) -> Select<audit_event::Entity> {
+        use audit_event::Column as C;
+        let mut q = audit_event::Entity::find().filter(C::OrgId.eq(self.org_id));
+        if let Some(from) = self.from {
+            q = q.filter(C::OccurredAt.gte(from));
+        }
+        if let Some(to) = self.to {
+            q = q.filter(C::OccurredAt.lt(to));
+        }
+        if let Some(actor) = self.actor {
+            q = q.filter(C::ActorId.eq(actor));
+        }
+        if let Some(action) = &self.action {
+            if let Some(prefix) = action.strip_suffix('*').or_else(|| action.ends_with('.').then_some(action.as_str())) {
+                // A range instead of LIKE so that a plain b-tree index serves it on both
+                // databases whatever the collation: "member." <= a < "member/".
+                let mut upper = prefix.to_string();
+                if let Some(last) = upper.pop() {
+                    upper.push(char::from_u32(last as u32 + 1).unwrap_or(char::MAX));
+                }
+                q = q.filter(C::Action.gte(prefix)).filter(C::Action.lt(upper));
+            } else {
+                q = q.filter(C::Action.eq(action.as_str()));
+            }
+        }
+        if let Some(b) = before {
+            q = q.filter(C::Id.lt(b));
+        }
+        q.order_by_desc(C::Id)
+    }
+}
+
+fn validate_action(action: &Option<String>) -> ApiResult<()> {
+    if let Some(a) = action {
+        let ok = !a.is_empty()
+            && a.len() <= 64
+            && a.trim_end_matches('*').chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+        if !ok {
+            return Err(ApiError::field("action", "an action name like `member.added` or a prefix like `member.`"));
+        }
+    }
+    Ok(())
+}
+
+pub fn to_api(m: audit_event::Model) -> AuditEvent {
+    AuditEvent {
+        id: m.id,
+        org_id: m.org_id,
+        occurred_at: m.occurred_at,
+        actor: AuditActor { type_: m.actor_type, id: m.actor_id, label: m.actor_label },
+        action: m.action,
+        target: match (m.target_type, m.target_id) {
+            (Some(t), Some(id)) => Some(AuditTarget { type_: t, id }),
+            _ => None,
+        },
+        ip: m.ip,
+        user_agent: m.user_agent,
+        metadata: serde_json::from_str(&m.metadata).unwrap_or(Value::Null),
+    }
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(c: &str) -> ApiResult<Uuid> {
+    URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or_else(|| ApiError::field("cursor", "not a cursor from a previous page"))
+}
+
+/// One page, newest first.
+pub async fn page<C: ConnectionTrait>(
+    db: &C,
+    filter: &Filter,
+    cursor: Option<Uuid>,
+    limit: u64,
+) -> Result<AuditPage, sea_orm::DbErr> {
+    let mut rows = filter.select(cursor).limit(limit + 1).all(db).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.id))
+    } else {
+        None
+    };
+    Ok(AuditPage { items: rows.into_iter().map(to_api).collect(), next_cursor })
+}
+
+/// List audit events of the organization.
+#[utoipa::path(
+    tag = "audit",
+    params(("slug" = String, Path), AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 404, body = gatehouse_types::Problem))
+)]
+#[get("/orgs/{slug}/audit-logs")]
+pub async fn list(admin: OrgAdmin, q: web::Query<AuditQuery>, st: web::Data<AppState>) -> ApiResult<web::Json<AuditPage>> {
+    let q = q.into_inner();
+    validate_action(&q.action)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field("limit", "between 1 and 200"));
+    }
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = Filter { org_id: admin.0.org.id, from: q.from, to: q.to, actor: q.actor, action: q.action };
+    Ok(web::Json(page(&st.db, &filter, cursor, limit).await?))
+}
+
+pub const EXPORT_BATCH: u64 = 1000;
+
+const CSV_HEADER: &str = "id,occurred_at,action,actor_type,actor_id,actor_label,target_type,target_id,ip,user_agent,metadata\n";
+
+fn csv_field(out: &mut String, s: &str) {
+    // RFC 4180 quoting; a leading formula character is defused for spreadsheet apps.
+    let needs_guard = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if needs_guard || s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        if needs_guard {
+            out.push('\'');
+        }
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+pub fn csv_row(out: &mut String, m: &audit_event::Model) {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let fields = [
+        m.id.to_string(),
+        m.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        m.action.clone(),
+        m.actor_type.clone(),
+        m.actor_id.map(|u| u.to_string()).unwrap_or_default(),
+        opt(&m.actor_label),
+        opt(&m.target_type),
+        opt(&m.target_id),
+        opt(&m.ip),
+        opt(&m.user_agent),
+        m.metadata.clone(),
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, f);
+    }
+    out.push('\n');
+}
+
+/// Streams every matching event in batches fetched by keyset, so memory stays flat
+/// whatever the size of the log.
+pub fn export_stream(
+    db: sea_orm::DatabaseConnection,
+    filter: Filter,
+    csv: bool,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, ApiError>> {
+    async_stream::try_stream! {
+        yield bytes::Bytes::from_static(if csv { CSV_HEADER.as_bytes() } else { b"[" });
+        let mut cursor = None;
+        let mut first = true;
+        loop {
+            let rows = filter.select(cursor).limit(EXPORT_BATCH).all(&db).await?;
+            let n = rows.len() as u64;
+            let mut buf = String::with_capacity(rows.len() * 256);
+            for m in rows {
+                cursor = Some(m.id);
+                if csv {
+                    csv_row(&mut buf, &m);
+                } else {
+                    if !first {
+                        buf.push(',');
+                    }
+                    first = false;
+                    buf.push_str(&serde_json::to_string(&to_api(m)).map_err(ApiError::internal)?);
+                    buf.push('\n');
+                }
+            }
+            if !buf.is_empty() {
+                yield bytes::Bytes::from(buf);
+            }
+            if n < EXPORT_BATCH {
+                break;
+            }
+        }
+        if !csv {
+            yield bytes::Bytes::from_static(b"]\n");
+        }
+    }
+}
+
+/// Export the filtered audit log as CSV or JSON, streamed.
+#[utoipa::path(
+    tag = "audit",
+    params(("slug" = String, Path), ExportQuery),
+    responses(
+        (status = 200, description = "CSV (`text/csv`) or a JSON array (`application/json`) of audit events"),
+        (status = 422, body = gatehouse_types::Problem)
+    )
+)]
+#[get("/orgs/{slug}/audit-logs/export")]
+pub async fn export(admin: OrgAdmin, q: web::Query<ExportQuery>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let csv = match q.format.as_str() {
+        "csv" => true,
+        "json" => false,
+        _ => return Err(ApiError::field("format", "`csv` or `json`")),
+    };
+    validate_action(&q.action)?;
+    let org = admin.0.org;
+    let filter = Filter { org_id: org.id, from: q.from, to: q.to, actor: q.actor, action: q.action };
+    let stamp = st.clock.now().format("%Y%m%dT%H%M%SZ");
+    let (ctype, ext) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
+    Ok(HttpResponse::Ok()
+        .content_type(ctype)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}-audit-log-{stamp}.{ext}\"", org.slug),
+        ))
+        .streaming(export_stream(st.db.clone(), filter, csv)))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(export);
+}

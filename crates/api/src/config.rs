@@ -1,0 +1,104 @@
+//! Layered configuration: built-in defaults, then an optional TOML file
+//! (`GATEHOUSE_CONFIG`, or `gatehouse.toml` in the working directory), then
+//! `GATEHOUSE_*` environment variables (`__` separates nested keys, e.g.
+//! `GATEHOUSE_LOGIN__ACCOUNT_MAX_FAILURES`). Secrets also come from files through the
+//! `*_FILE` settings.
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Where the SQLite file, the generated master key and the mail outbox live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to `{data_dir}/gatehouse.db`.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// The origin users reach us at; defaults to `http://{bind}`. Cookies are `Secure`
+    /// when it is https, and it is the only origin accepted for cookie-authenticated writes.
+    pub public_url: Option<String>,
+    /// `smtp://host:port`, `smtps://…` or `smtp://…?tls=required`; unset writes `.eml`
+    /// files under `{data_dir}/outbox/`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// 32 bytes, base64. Unset: read or generate `{data_dir}/master.key`.
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
+    pub master_key_file: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter, e.g. `info,gatehouse=debug`.
+    pub log_level: String,
+    /// The built dashboard (Trunk's `dist`).
+    pub dashboard_dir: PathBuf,
+    pub login: LoginThrottleConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginThrottleConfig {
+    /// Failed logins for one account within the window before it is locked.
+    pub account_max_failures: i32,
+    /// Failed logins from one IP within the window before it is locked.
+    pub ip_max_failures: i32,
+    pub window_seconds: i64,
+    pub lockout_seconds: i64,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self { account_max_failures: 5, ip_max_failures: 100, window_seconds: 900, lockout_seconds: 900 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: "./data".into(),
+            database_url: None,
+            database_max_connections: 10,
+            public_url: None,
+            smtp_url: None,
+            mail_from: "Gatehouse <no-reply@gatehouse.localhost>".into(),
+            master_key: None,
+            master_key_file: None,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            dashboard_dir: "frontend/dist".into(),
+            login: LoginThrottleConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load() -> Result<Config, figment::Error> {
+        let file = std::env::var("GATEHOUSE_CONFIG").unwrap_or_else(|_| "gatehouse.toml".into());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("GATEHOUSE_").split("__").ignore(&["config"]))
+            .extract()
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("gatehouse.db").display())
+        })
+    }
+
+    /// The public origin without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}

@@ -1,0 +1,10 @@
+//! sea-orm entities, one per table. Relations are expressed in queries, not here:
+//! the feature modules own their joins.
+pub mod audit_event;
+pub mod invitation;
+pub mod login_throttle;
+pub mod membership;
+pub mod organization;
+pub mod session;
+pub mod user;
+pub mod user_token;

@@ -1,0 +1,188 @@
+//! Extractors for the authenticated principal and for the organization named in the
+//! path with the caller's role in it. Tenancy is decided here and only here: the org is
+//! read once from the `{slug}` path segment, and a caller who is not a member gets 404,
+//! as if the org did not exist.
+use super::{ApiError, ClientMeta, ErrorKind};
+use crate::{app::AppState, entity::{membership, organization, user}, sessions};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, http::header, web};
+use futures_util::future::LocalBoxFuture;
+use gatehouse_types::Role;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+
+/// A signed-in user, from the session cookie.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: user::Model,
+    pub session_id: Uuid,
+    pub meta: ClientMeta,
+}
+
+impl CurrentUser {
+    pub fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor::User { id: self.user.id, email: self.user.email.clone() }
+    }
+}
+
+pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// CSRF defence for cookie-authenticated writes: the browser's `Origin` (or, failing
+/// that, `Referer`) must be our public origin. SameSite=Lax already stops most
+/// cross-site posts; this covers the rest (sibling subdomains, old browsers).
+pub(crate) fn check_origin(req: &HttpRequest, public_origin: &str, required: bool) -> Result<(), ApiError> {
+    if !is_unsafe(req.method()) {
+        return Ok(());
+    }
+    let h = req.headers();
+    let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let referer = h.get(header::REFERER).and_then(|v| v.to_str().ok());
+    let ok = match (origin, referer) {
+        (Some(o), _) => o == public_origin,
+        (None, Some(r)) => r == public_origin || r.starts_with(&format!("{public_origin}/")),
+        (None, None) => !required,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::with_detail(
+            ErrorKind::CsrfRejected,
+            format!("cookie-authenticated writes must come from {public_origin}"),
+        ))
+    }
+}
+
+pub(crate) fn session_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Option<CurrentUser>, ApiError> {
+    let st = state(&req)?;
+    let Some(token) = session_token(&req) else { return Ok(None) };
+    check_origin(&req, &st.public_origin, true)?;
+    let meta = ClientMeta::from_request(&req);
+    let (user, session_id) = sessions::authenticate(&st, &token, &meta).await?;
+    Ok(Some(CurrentUser { user, session_id, meta }))
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            authenticate(req).await?.ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))
+        })
+    }
+}
+
+/// The signed-in user if there is one (an expired session still answers 401, so that
+/// the client learns why it was signed out).
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(MaybeUser(authenticate(req).await?)) })
+    }
+}
+
+/// A member of the org named by `{slug}`, with their role.
+#[derive(Debug, Clone)]
+pub struct OrgMember {
+    pub caller: CurrentUser,
+    pub org: organization::Model,
+    pub membership: membership::Model,
+    pub role: Role,
+}
+
+impl OrgMember {
+    pub fn actor(&self) -> crate::audit::Actor {
+        self.caller.actor()
+    }
+    pub fn ctx(&self) -> crate::audit::Context {
+        crate::audit::Context { actor: self.actor(), meta: self.caller.meta.clone() }
+    }
+}
+
+async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
+    let caller = authenticate(req.clone()).await?.ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
+    let st = state(&req)?;
+    let slug = req.match_info().get("slug").unwrap_or_default().to_string();
+    let not_found = || ApiError::not_found("organization");
+    let org = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .filter(organization::Column::DeletedAt.is_null())
+        .one(&st.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let membership = membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(org.id))
+        .filter(membership::Column::UserId.eq(caller.user.id))
+        .one(&st.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let role = Role::parse(&membership.role)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role)))?;
+    Ok(OrgMember { caller, org, membership, role })
+}
+
+impl FromRequest for OrgMember {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(load_org_member(req.clone()))
+    }
+}
+
+/// An owner or admin of the org named by `{slug}`: only this value opens settings.
+#[derive(Debug, Clone)]
+pub struct OrgAdmin(pub OrgMember);
+
+impl FromRequest for OrgAdmin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let m = load_org_member(req).await?;
+            if m.role.can_manage() {
+                Ok(OrgAdmin(m))
+            } else {
+                Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner or admin role required"))
+            }
+        })
+    }
+}
+
+/// The owner of the org named by `{slug}`.
+#[derive(Debug, Clone)]
+pub struct OrgOwner(pub OrgMember);
+
+impl FromRequest for OrgOwner {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let m = load_org_member(req).await?;
+            if m.role == Role::Owner {
+                Ok(OrgOwner(m))
+            } else {
+                Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner role required"))
+            }
+        })
+    }
+}

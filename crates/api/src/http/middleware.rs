@@ -1,0 +1,50 @@
+//! Request ids and metrics for every request.
+use actix_web::{
+    Error, HttpMessage,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
+};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn incoming_id(req: &ServiceRequest) -> Option<String> {
+    let v = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    // Accept a caller's id only when it is short and harmless in logs.
+    (v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .then(|| v.to_string())
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    let started = Instant::now();
+    let metrics = req.app_data::<actix_web::web::Data<crate::ops::Metrics>>().cloned();
+    async move {
+        let mut res = next.call(req).await?;
+        let elapsed = started.elapsed();
+        let status = res.status().as_u16();
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            res.headers_mut().insert(REQUEST_ID, v);
+        }
+        if let Some(m) = metrics {
+            m.observe(&method, &route, status, elapsed);
+        }
+        tracing::info!(status, route = %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "handled");
+        Ok(res)
+    }
+    .instrument(span)
+    .await
+}

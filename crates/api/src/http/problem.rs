@@ -1,0 +1,269 @@
+//! One error type for every handler, mapped to RFC 9457 problem+json in one exhaustive
+//! match. The cause chain goes to the log, never to the client.
+use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
+use gatehouse_types::{FieldError, Problem};
+use std::fmt;
+
+pub const PROBLEM_BASE: &str = "https://gatehouse.dev/problems/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Validation,
+    MalformedRequest,
+    AuthenticationRequired,
+    InvalidCredentials,
+    SessionExpired,
+    CsrfRejected,
+    Forbidden,
+    InsufficientRole,
+    NotFound,
+    EmailTaken,
+    SlugTaken,
+    SlugImmutable,
+    Conflict,
+    TokenInvalid,
+    TokenExpired,
+    InvitationAlreadyAccepted,
+    InvitationRevoked,
+    InvitationEmailMismatch,
+    AlreadyMember,
+    TooManyAttempts,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::MalformedRequest => "malformed-request",
+            ErrorKind::AuthenticationRequired => "authentication-required",
+            ErrorKind::InvalidCredentials => "invalid-credentials",
+            ErrorKind::SessionExpired => "session-expired",
+            ErrorKind::CsrfRejected => "csrf-rejected",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::InsufficientRole => "insufficient-role",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::EmailTaken => "email-taken",
+            ErrorKind::SlugTaken => "slug-taken",
+            ErrorKind::SlugImmutable => "slug-immutable",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::TokenInvalid => "token-invalid",
+            ErrorKind::TokenExpired => "token-expired",
+            ErrorKind::InvitationAlreadyAccepted => "invitation-already-accepted",
+            ErrorKind::InvitationRevoked => "invitation-revoked",
+            ErrorKind::InvitationEmailMismatch => "invitation-email-mismatch",
+            ErrorKind::AlreadyMember => "already-member",
+            ErrorKind::TooManyAttempts => "too-many-attempts",
+            ErrorKind::PayloadTooLarge => "payload-too-large",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::Validation | ErrorKind::SlugImmutable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::MalformedRequest | ErrorKind::TokenInvalid => StatusCode::BAD_REQUEST,
+            ErrorKind::AuthenticationRequired
+            | ErrorKind::InvalidCredentials
+            | ErrorKind::SessionExpired => StatusCode::UNAUTHORIZED,
+            ErrorKind::CsrfRejected
+            | ErrorKind::Forbidden
+            | ErrorKind::InsufficientRole
+            | ErrorKind::InvitationEmailMismatch => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::EmailTaken
+            | ErrorKind::SlugTaken
+            | ErrorKind::Conflict
+            | ErrorKind::InvitationAlreadyAccepted
+            | ErrorKind::AlreadyMember => StatusCode::CONFLICT,
+            ErrorKind::TokenExpired | ErrorKind::InvitationRevoked => StatusCode::GONE,
+            ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "The request has invalid fields",
+            ErrorKind::MalformedRequest => "The request could not be read",
+            ErrorKind::AuthenticationRequired => "Authentication required",
+            ErrorKind::InvalidCredentials => "Email or password is incorrect",
+            ErrorKind::SessionExpired => "Your session has expired; log in again",
+            ErrorKind::CsrfRejected => "Cross-site request refused",
+            ErrorKind::Forbidden => "Not allowed",
+            ErrorKind::InsufficientRole => "Your role in this organization does not allow this",
+            ErrorKind::NotFound => "Not found",
+            ErrorKind::EmailTaken => "An account with this email already exists",
+            ErrorKind::SlugTaken => "This slug is already in use",
+            ErrorKind::SlugImmutable => "The organization slug cannot be changed",
+            ErrorKind::Conflict => "The request conflicts with the current state",
+            ErrorKind::TokenInvalid => "The link or token is invalid",
+            ErrorKind::TokenExpired => "The link or token has expired",
+            ErrorKind::InvitationAlreadyAccepted => "This invitation has already been accepted",
+            ErrorKind::InvitationRevoked => "This invitation has been revoked",
+            ErrorKind::InvitationEmailMismatch => "This invitation was sent to another email address",
+            ErrorKind::AlreadyMember => "Already a member of this organization",
+            ErrorKind::TooManyAttempts => "Too many attempts; try again later",
+            ErrorKind::PayloadTooLarge => "The request body is too large",
+            ErrorKind::Unavailable => "Temporarily unavailable; try again",
+            ErrorKind::Internal => "Internal server error",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub detail: Option<String>,
+    pub fields: Vec<FieldError>,
+    pub retry_after: Option<u64>,
+    /// Logged, never sent.
+    pub source: Option<anyhow::Error>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(kind: ErrorKind) -> Self {
+        Self { kind, detail: None, fields: Vec::new(), retry_after: None, source: None }
+    }
+    pub fn with_detail(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self { detail: Some(detail.into()), ..Self::new(kind) }
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::with_detail(ErrorKind::NotFound, format!("{what} not found"))
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::with_detail(ErrorKind::Conflict, detail)
+    }
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Validation::default().add(field, message).into_error()
+    }
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self { source: Some(e.into()), ..Self::new(ErrorKind::Internal) }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        Problem {
+            type_: format!("{PROBLEM_BASE}{}", self.kind.code()),
+            title: self.kind.title().to_string(),
+            status: self.kind.status().as_u16(),
+            detail: self.detail.clone(),
+            code: self.kind.code().to_string(),
+            errors: self.fields.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind.code())?;
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
+        }
+        if let Some(s) = &self.source {
+            write!(f, " ({s:#})")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.kind.status().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut resp = HttpResponse::build(self.kind.status());
+        resp.content_type("application/problem+json");
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.kind == ErrorKind::AuthenticationRequired || self.kind == ErrorKind::SessionExpired {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Session"));
+        }
+        resp.json(self.to_problem())
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        // SQLite answers "database is locked" under write contention: a retry helps.
+        let text = e.to_string();
+        if text.contains("database is locked") || text.contains("SQLITE_BUSY") {
+            return Self { retry_after: Some(1), source: Some(e.into()), ..Self::new(ErrorKind::Unavailable) };
+        }
+        Self::internal(e)
+    }
+}
+
+impl From<sea_orm::TransactionError<ApiError>> for ApiError {
+    fn from(e: sea_orm::TransactionError<ApiError>) -> Self {
+        match e {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(api) => api,
+        }
+    }
+}
+
+/// Collects field errors so a client learns about all of them at once.
+#[derive(Default)]
+pub struct Validation(Vec<FieldError>);
+
+impl Validation {
+    pub fn add(mut self, field: &str, message: impl Into<String>) -> Self {
+        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self
+    }
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError { field: field.into(), message: message.into() });
+    }
+    pub fn into_error(self) -> ApiError {
+        let detail = self.0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
+        ApiError { detail: Some(detail), fields: self.0, ..ApiError::new(ErrorKind::Validation) }
+    }
+    pub fn finish(self) -> ApiResult<()> {
+        if self.0.is_empty() { Ok(()) } else { Err(self.into_error()) }
+    }
+}
+
+/// Problem responses for body, path and query errors that actix produces before a
+/// handler runs.
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
+        use actix_web::error::JsonPayloadError as E;
+        let e = match &err {
+            E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(ErrorKind::PayloadTooLarge),
+            E::ContentType => ApiError::with_detail(
+                ErrorKind::MalformedRequest,
+                "expected Content-Type: application/json",
+            ),
+            E::Deserialize(de) if de.is_data() => {
+                ApiError::with_detail(ErrorKind::Validation, de.to_string())
+            }
+            other => ApiError::with_detail(ErrorKind::MalformedRequest, other.to_string()),
+        };
+        e.into()
+    })
+}
+
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::with_detail(ErrorKind::Validation, err.to_string()).into()
+    })
+}
+
+pub fn path_config() -> actix_web::web::PathConfig {
+    // A malformed id in the path names nothing that exists.
+    actix_web::web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found("resource").into())
+}
+
+impl std::error::Error for ApiError {}

@@ -1,0 +1,23 @@
+//! Gatehouse: the organization-settings control plane of a multi-tenant MCP gateway.
+//!
+//! Feature modules (`accounts`, `sessions`, `orgs`, `members`, `audit`) own their routes,
+//! domain logic and queries; `config`, `db`, `http`, `crypto`, `mail`, `clock` are the
+//! shared infrastructure.
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod dashboard;
+pub mod db;
+pub mod entity;
+pub mod http;
+pub mod mail;
+pub mod members;
+pub mod openapi;
+pub mod ops;
+pub mod orgs;
+pub mod sessions;
+pub mod throttle;

@@ -1,0 +1,341 @@
+//! Organizations: create, read, update, security settings and ownership transfer. The
+//! slug is immutable through the API; support renames it with `gatehouse admin
+//! rename-slug`.
+use crate::{
+    app::AppState,
+    audit::{self, Context, Event, action},
+    entity::{membership, organization},
+    http::{ApiError, ApiResult, CurrentUser, ErrorKind, OrgAdmin, OrgMember, OrgOwner, problem::Validation},
+};
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use gatehouse_types::{
+    CreateOrgRequest, MyMembership, OrgDetails, Organization, Role, SecuritySettings,
+    TransferOwnershipRequest, UpdateOrgRequest, UpdateSecuritySettings,
+    validation::{
+        ORG_DESCRIPTION_MAX_CHARS, ORG_NAME_MAX_CHARS, SESSION_TIMEOUT_DEFAULT_MINUTES,
+        SESSION_TIMEOUT_MAX_MINUTES, SESSION_TIMEOUT_MIN_MINUTES, slug_from_name, slug_is_reserved,
+        slug_is_well_formed,
+    },
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+pub fn to_api(org: &organization::Model, m: &membership::Model) -> Organization {
+    let role = Role::parse(&m.role).unwrap_or(Role::Member);
+    Organization {
+        id: org.id,
+        slug: org.slug.clone(),
+        name: org.name.clone(),
+        membership: MyMembership { role, joined_at: m.created_at },
+        details: role.can_manage().then(|| OrgDetails {
+            description: org.description.clone(),
+            plan: org.plan.clone(),
+            created_at: org.created_at,
+            updated_at: org.updated_at,
+        }),
+    }
+}
+
+fn check_name(v: &mut Validation, name: &str) -> String {
+    let n = name.trim().to_string();
+    let len = n.chars().count();
+    if len == 0 || len > ORG_NAME_MAX_CHARS {
+        v.push("name", format!("1 to {ORG_NAME_MAX_CHARS} characters"));
+    } else if n.chars().any(char::is_control) {
+        v.push("name", "must not contain control characters");
+    }
+    n
+}
+
+fn check_description(v: &mut Validation, d: &str) -> String {
+    let d = d.trim().to_string();
+    if d.chars().count() > ORG_DESCRIPTION_MAX_CHARS {
+        v.push("description", format!("at most {ORG_DESCRIPTION_MAX_CHARS} characters"));
+    }
+    d
+}
+
+/// Why a requested slug cannot be used, if it cannot.
+pub fn slug_problem(slug: &str) -> Option<&'static str> {
+    if !slug_is_well_formed(slug) {
+        Some("lowercase letters, digits and inner hyphens, 1 to 48 characters")
+    } else if slug_is_reserved(slug) {
+        Some("this slug is reserved")
+    } else {
+        None
+    }
+}
+
+async fn slug_exists<C: ConnectionTrait>(db: &C, slug: &str) -> Result<bool, sea_orm::DbErr> {
+    // Soft-deleted organizations keep their slug until purged.
+    Ok(organization::Entity::find().filter(organization::Column::Slug.eq(slug)).one(db).await?.is_some())
+}
+
+fn slug_taken(e: sea_orm::DbErr) -> ApiError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::new(ErrorKind::SlugTaken),
+        _ => e.into(),
+    }
+}
+
+/// Create an organization; the caller becomes its owner.
+#[utoipa::path(tag = "orgs", request_body = CreateOrgRequest,
+    responses((status = 201, body = Organization), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
+#[post("/orgs")]
+pub async fn create(me: CurrentUser, body: web::Json<CreateOrgRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let mut v = Validation::default();
+    let name = check_name(&mut v, &body.name);
+    let description = check_description(&mut v, body.description.as_deref().unwrap_or_default());
+    let given = body.slug.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(p) = given.as_deref().and_then(slug_problem) {
+        v.push("slug", p);
+    }
+    v.finish()?;
+    let now = st.clock.now();
+    let txn = st.db.begin().await?;
+    let slug = match given {
+        Some(s) => {
+            if slug_exists(&txn, &s).await? {
+                return Err(ApiError::with_detail(ErrorKind::SlugTaken, format!("`{s}` is already in use")));
+            }
+            s
+        }
+        None => derive_free_slug(&txn, &name).await?,
+    };
+    let org = organization::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        slug: Set(slug),
+        name: Set(name),
+        description: Set(description),
+        session_timeout_minutes: Set(SESSION_TIMEOUT_DEFAULT_MINUTES),
+        plan: Set("free".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .map_err(slug_taken)?;
+    let m = membership::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org.id),
+        user_id: Set(me.user.id),
+        role: Set(Role::Owner.as_str().into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let ctx = Context { actor: me.actor(), meta: me.meta.clone() };
+    audit::record(&txn, &ctx, now, Event::new(org.id, action::ORG_CREATED).target("org", org.id)
+        .meta(json!({"slug": org.slug, "name": org.name}))).await?;
+    audit::record(&txn, &ctx, now, Event::new(org.id, action::MEMBER_ADDED).target("user", me.user.id)
+        .meta(json!({"email": me.user.email, "role": "owner"}))).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(to_api(&org, &m)))
+}
+
+/// `acme`, then `acme-2`, `acme-3`, … until one is free.
+async fn derive_free_slug<C: ConnectionTrait>(db: &C, name: &str) -> ApiResult<String> {
+    let base = slug_from_name(name)
+        .filter(|s| !slug_is_reserved(s))
+        .unwrap_or_else(|| "org".to_string());
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            base.clone()
+        } else {
+            let suffix = format!("-{n}");
+            let keep = base.len().min(48 - suffix.len());
+            format!("{}{suffix}", base[..keep].trim_end_matches('-'))
+        };
+        if !slug_is_reserved(&candidate) && !slug_exists(db, &candidate).await? {
+            return Ok(candidate);
+        }
+    }
+    Err(ApiError::with_detail(ErrorKind::SlugTaken, "choose a slug explicitly"))
+}
+
+/// The organizations the caller belongs to.
+#[utoipa::path(tag = "orgs", responses((status = 200, body = Vec<Organization>)))]
+#[get("/orgs")]
+pub async fn list(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<Organization>>> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(me.user.id))
+        .find_also_related(organization::Entity)
+        .filter(organization::Column::DeletedAt.is_null())
+        .order_by_asc(organization::Column::Name)
+        .all(&st.db)
+        .await?;
+    Ok(web::Json(rows.into_iter().filter_map(|(m, o)| o.map(|o| to_api(&o, &m))).collect()))
+}
+
+/// One organization. Members see its name and their membership; owners and admins
+/// also its details.
+#[utoipa::path(tag = "orgs", params(("slug" = String, Path)),
+    responses((status = 200, body = Organization), (status = 404, body = gatehouse_types::Problem)))]
+#[get("/orgs/{slug}")]
+pub async fn get_one(m: OrgMember) -> web::Json<Organization> {
+    web::Json(to_api(&m.org, &m.membership))
+}
+
+fn change(changes: &mut Map<String, Value>, field: &str, from: &str, to: &str) {
+    if from != to {
+        changes.insert(field.into(), json!({"from": from, "to": to}));
+    }
+}
+
+/// Update name and description. The slug cannot be changed (`slug-immutable`).
+#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = UpdateOrgRequest,
+    responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
+#[patch("/orgs/{slug}")]
+pub async fn update(admin: OrgAdmin, body: web::Json<UpdateOrgRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Organization>> {
+    let m = admin.0;
+    let body = body.into_inner();
+    if body.slug.as_deref().is_some_and(|s| s != m.org.slug) {
+        return Err(ApiError {
+            fields: vec![gatehouse_types::FieldError { field: "slug".into(), message: "cannot be changed; contact support".into() }],
+            ..ApiError::with_detail(ErrorKind::SlugImmutable, "the slug is part of every URL and API path of the organization; contact support to change it")
+        });
+    }
+    let mut v = Validation::default();
+    let name = body.name.as_deref().map(|n| check_name(&mut v, n));
+    let description = body.description.as_deref().map(|d| check_description(&mut v, d));
+    v.finish()?;
+    let mut changes = Map::new();
+    if let Some(n) = &name {
+        change(&mut changes, "name", &m.org.name, n);
+    }
+    if let Some(d) = &description {
+        change(&mut changes, "description", &m.org.description, d);
+    }
+    if changes.is_empty() {
+        return Ok(web::Json(to_api(&m.org, &m.membership)));
+    }
+    let now = st.clock.now();
+    let txn = st.db.begin().await?;
+    let mut am = m.org.clone().into_active_model();
+    if let Some(n) = name {
+        am.name = Set(n);
+    }
+    if let Some(d) = description {
+        am.description = Set(d);
+    }
+    am.updated_at = Set(now);
+    let org = am.update(&txn).await?;
+    audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::ORG_UPDATED).target("org", org.id).meta(json!({"changes": changes}))).await?;
+    txn.commit().await?;
+    Ok(web::Json(to_api(&org, &m.membership)))
+}
+
+/// Security settings of the organization.
+#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), responses((status = 200, body = SecuritySettings), (status = 403, body = gatehouse_types::Problem)))]
+#[get("/orgs/{slug}/settings/security")]
+pub async fn get_security(admin: OrgAdmin) -> web::Json<SecuritySettings> {
+    web::Json(SecuritySettings { session_timeout_minutes: admin.0.org.session_timeout_minutes })
+}
+
+/// Change security settings. A shorter session timeout applies to members' sessions
+/// at their next request.
+#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
+    responses((status = 200, body = SecuritySettings), (status = 422, body = gatehouse_types::Problem)))]
+#[patch("/orgs/{slug}/settings/security")]
+pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySettings>, st: web::Data<AppState>) -> ApiResult<web::Json<SecuritySettings>> {
+    let m = admin.0;
+    let Some(minutes) = body.session_timeout_minutes else {
+        return Ok(web::Json(SecuritySettings { session_timeout_minutes: m.org.session_timeout_minutes }));
+    };
+    if !(SESSION_TIMEOUT_MIN_MINUTES..=SESSION_TIMEOUT_MAX_MINUTES).contains(&minutes) {
+        return Err(ApiError::field(
+            "session_timeout_minutes",
+            format!("between {SESSION_TIMEOUT_MIN_MINUTES} and {SESSION_TIMEOUT_MAX_MINUTES} minutes"),
+        ));
+    }
+    if minutes != m.org.session_timeout_minutes {
+        let now = st.clock.now();
+        let txn = st.db.begin().await?;
+        let mut am = m.org.clone().into_active_model();
+        am.session_timeout_minutes = Set(minutes);
+        am.updated_at = Set(now);
+        am.update(&txn).await?;
+        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::ORG_SECURITY_UPDATED).target("org", m.org.id)
+            .meta(json!({"changes": {"session_timeout_minutes": {"from": m.org.session_timeout_minutes, "to": minutes}}}))).await?;
+        txn.commit().await?;
+    }
+    Ok(web::Json(SecuritySettings { session_timeout_minutes: minutes }))
+}
+
+/// Hand ownership to an admin; the previous owner becomes an admin.
+#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = TransferOwnershipRequest,
+    responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
+#[post("/orgs/{slug}/transfer-ownership")]
+pub async fn transfer_ownership(owner: OrgOwner, body: web::Json<TransferOwnershipRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Organization>> {
+    let m = owner.0;
+    if body.user_id == m.caller.user.id {
+        return Err(ApiError::conflict("you already own this organization"));
+    }
+    let now = st.clock.now();
+    let txn = st.db.begin().await?;
+    let target = membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(m.org.id))
+        .filter(membership::Column::UserId.eq(body.user_id))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if target.role != Role::Admin.as_str() {
+        return Err(ApiError::conflict("ownership can only be transferred to an admin; promote the member first"));
+    }
+    set_role(&txn, &target, Role::Owner, now).await?;
+    let me = set_role(&txn, &m.membership, Role::Admin, now).await?;
+    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::ORG_OWNERSHIP_TRANSFERRED).target("user", body.user_id)
+        .meta(json!({"from_user_id": m.caller.user.id, "to_user_id": body.user_id}))).await?;
+    txn.commit().await?;
+    Ok(web::Json(to_api(&m.org, &me)))
+}
+
+pub async fn set_role<C: ConnectionTrait>(db: &C, m: &membership::Model, role: Role, now: DateTime<Utc>) -> Result<membership::Model, sea_orm::DbErr> {
+    let mut am = m.clone().into_active_model();
+    am.role = Set(role.as_str().into());
+    am.updated_at = Set(now);
+    am.update(db).await
+}
+
+/// Support-only slug change (`gatehouse admin rename-slug`).
+pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organization::Model> {
+    if let Some(p) = slug_problem(new) {
+        return Err(ApiError::field("slug", p));
+    }
+    let now = st.clock.now();
+    let txn = st.db.begin().await?;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(old))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    if slug_exists(&txn, new).await? {
+        return Err(ApiError::new(ErrorKind::SlugTaken));
+    }
+    let mut am = org.into_active_model();
+    am.slug = Set(new.to_string());
+    am.updated_at = Set(now);
+    let org = am.update(&txn).await.map_err(slug_taken)?;
+    audit::record(&txn, &Context::system(), now, Event::new(org.id, action::ORG_SLUG_CHANGED).target("org", org.id)
+        .meta(json!({"from": old, "to": new, "via": "cli"}))).await?;
+    txn.commit().await?;
+    Ok(org)
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(update)
+        .service(get_security)
+        .service(update_security)
+        .service(transfer_ownership);
+}

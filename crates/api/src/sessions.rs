@@ -1,0 +1,212 @@
+//! Browser sessions: a random token in an HttpOnly cookie, only its hash in the
+//! database. Sessions end when idle for longer than the strictest session timeout among
+//! the user's organizations, and in any case 30 days after they began.
+use crate::{
+    app::AppState,
+    audit::{self, Event, action},
+    crypto::{self, TokenKind},
+    entity::{membership, organization, session, user},
+    http::{ApiError, ApiResult, ClientMeta, CurrentUser, ErrorKind, auth::SESSION_COOKIE},
+};
+use actix_web::{HttpResponse, cookie::Cookie, cookie::SameSite, delete, get, post, web};
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_types::{RevokedCount, SessionInfo, validation::SESSION_TIMEOUT_DEFAULT_MINUTES};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait, Set, TransactionTrait, sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+pub const ABSOLUTE_LIFETIME_DAYS: i64 = 30;
+/// `last_seen_at` is written at most this often per session, not on every request.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// Creates a session and returns its token (to be set as the cookie).
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    meta: &ClientMeta,
+    now: DateTime<Utc>,
+) -> Result<(String, Uuid), sea_orm::DbErr> {
+    let token = crypto::generate_token(TokenKind::Session);
+    let id = Uuid::now_v7();
+    session::Entity::insert(session::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        token_hash: Set(crypto::hash_token(&token)),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(now + Duration::days(ABSOLUTE_LIFETIME_DAYS)),
+        ip: Set(meta.ip.clone()),
+        user_agent: Set(meta.user_agent.clone()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok((token, id))
+}
+
+pub fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_string())
+        .path("/")
+        .http_only(true)
+        .secure(st.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::days(ABSOLUTE_LIFETIME_DAYS))
+        .finish()
+}
+
+pub fn removal_cookie(st: &AppState) -> Cookie<'static> {
+    let mut c = cookie(st, "");
+    c.make_removal();
+    c
+}
+
+/// The idle timeout that applies to a user: the smallest among their organizations.
+pub async fn idle_timeout_minutes<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<i64, sea_orm::DbErr> {
+    let min: Option<Option<i32>> = membership::Entity::find()
+        .select_only()
+        .column_as(Expr::col((organization::Entity, organization::Column::SessionTimeoutMinutes)).min(), "m")
+        .join(JoinType::InnerJoin, membership::Relation::Org.def())
+        .filter(membership::Column::UserId.eq(user_id))
+        .filter(organization::Column::DeletedAt.is_null())
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(i64::from(min.flatten().unwrap_or(SESSION_TIMEOUT_DEFAULT_MINUTES)))
+}
+
+/// Resolves a session token to its user, ending the session if it has been idle too
+/// long or outlived its absolute lifetime.
+pub async fn authenticate(st: &AppState, token: &str, _meta: &ClientMeta) -> ApiResult<(user::Model, Uuid)> {
+    if !crypto::token_is_well_formed(TokenKind::Session, token) {
+        return Err(ApiError::new(ErrorKind::AuthenticationRequired));
+    }
+    let now = st.clock.now();
+    let found = session::Entity::find()
+        .filter(session::Column::TokenHash.eq(crypto::hash_token(token)))
+        .find_also_related(user::Entity)
+        .one(&st.db)
+        .await?;
+    let Some((sess, Some(user))) = found else {
+        return Err(ApiError::new(ErrorKind::AuthenticationRequired));
+    };
+    let timeout = idle_timeout_minutes(&st.db, user.id).await?;
+    let idle = now - sess.last_seen_at > Duration::minutes(timeout);
+    if idle || now >= sess.expires_at {
+        let txn = st.db.begin().await?;
+        session::Entity::delete_by_id(sess.id).exec(&txn).await?;
+        let ctx = audit::Context { actor: audit::Actor::System, meta: ClientMeta::default() };
+        let reason = if idle { "idle_timeout" } else { "absolute_lifetime" };
+        audit::record_for_user(
+            &txn,
+            &ctx,
+            now,
+            user.id,
+            Event::new(None, action::SESSION_REVOKED)
+                .target("session", sess.id)
+                .meta(serde_json::json!({"reason": reason, "user_id": user.id})),
+        )
+        .await?;
+        txn.commit().await?;
+        return Err(ApiError::with_detail(
+            ErrorKind::SessionExpired,
+            if idle {
+                format!("the session was idle for more than {timeout} minutes")
+            } else {
+                "the session reached its maximum lifetime of 30 days".to_string()
+            },
+        ));
+    }
+    if now - sess.last_seen_at > Duration::seconds(TOUCH_INTERVAL_SECS) {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(sess.id))
+            .exec(&st.db)
+            .await?;
+    }
+    Ok((user, sess.id))
+}
+
+fn to_api(s: session::Model, current: Uuid) -> SessionInfo {
+    SessionInfo {
+        id: s.id,
+        created_at: s.created_at,
+        last_seen_at: s.last_seen_at,
+        expires_at: s.expires_at,
+        ip: s.ip,
+        user_agent: s.user_agent,
+        current: s.id == current,
+    }
+}
+
+/// List the caller's active sessions.
+#[utoipa::path(tag = "sessions", responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = gatehouse_types::Problem)))]
+#[get("/me/sessions")]
+pub async fn list(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<SessionInfo>>> {
+    let rows = session::Entity::find()
+        .filter(session::Column::UserId.eq(me.user.id))
+        .filter(session::Column::ExpiresAt.gt(st.clock.now()))
+        .order_by_desc(session::Column::LastSeenAt)
+        .all(&st.db)
+        .await?;
+    Ok(web::Json(rows.into_iter().map(|s| to_api(s, me.session_id)).collect()))
+}
+
+/// Revoke one of the caller's sessions (the current one logs out).
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
+#[delete("/me/sessions/{id}")]
+pub async fn revoke(me: CurrentUser, id: web::Path<Uuid>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = st.clock.now();
+    let txn = st.db.begin().await?;
+    let n = session::Entity::delete_many()
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::UserId.eq(me.user.id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if n == 0 {
+        return Err(ApiError::not_found("session"));
+    }
+    let ctx = audit::Context { actor: me.actor(), meta: me.meta.clone() };
+    audit::record_for_user(&txn, &ctx, now, me.user.id, Event::new(None, action::SESSION_REVOKED).target("session", id)).await?;
+    txn.commit().await?;
+    let mut resp = HttpResponse::NoContent();
+    if id == me.session_id {
+        resp.cookie(removal_cookie(&st));
+    }
+    Ok(resp.finish())
+}
+
+/// Revoke every session of the caller except the current one.
+#[utoipa::path(tag = "sessions", responses((status = 200, body = RevokedCount)))]
+#[post("/me/sessions/revoke-others")]
+pub async fn revoke_others(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<RevokedCount>> {
+    let now = st.clock.now();
+    let txn = st.db.begin().await?;
+    let revoked = end_other_sessions(&txn, me.user.id, Some(me.session_id)).await?;
+    let ctx = audit::Context { actor: me.actor(), meta: me.meta.clone() };
+    audit::record_for_user(
+        &txn,
+        &ctx,
+        now,
+        me.user.id,
+        Event::new(None, action::SESSION_REVOKED).meta(serde_json::json!({"scope": "all_others", "count": revoked})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(web::Json(RevokedCount { revoked }))
+}
+
+/// Deletes a user's sessions except `keep`.
+pub async fn end_other_sessions<C: ConnectionTrait>(db: &C, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, sea_orm::DbErr> {
+    let mut q = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
+    if let Some(k) = keep {
+        q = q.filter(session::Column::Id.ne(k));
+    }
+    Ok(q.exec(db).await?.rows_affected)
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(revoke).service(revoke_others);
+}

@@ -1,0 +1,12 @@
+//! Request and response types of the Gatehouse REST API, shared by the server and the
+//! dashboard. Serde only; the server turns on `openapi` to derive schemas.
+pub mod accounts;
+pub mod audit;
+pub mod orgs;
+pub mod problem;
+pub mod validation;
+
+pub use accounts::*;
+pub use audit::*;
+pub use orgs::*;
+pub use problem::*;

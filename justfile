@@ -1,0 +1,36 @@
+# Gatehouse developer commands (https://github.com/casey/just). Run `just` to list them.
+
+# Recipe arguments reach the scripts as "$@", spaces intact.
+set positional-arguments
+
+default:
+    @just --list
+
+# Build and run the server (release); args go to `gatehouse serve`
+serve *ARGS:
+    bash scripts/serve.sh "$@"
+
+# Full test suite: SQLite + PostgreSQL; args go to both nextest runs
+test *ARGS:
+    bash scripts/test.sh "$@"
+
+# Benchmarks
+bench:
+    bash scripts/bench.sh
+
+# Regenerate openapi.yaml from the server's API definition
+openapi:
+    cargo run -q -p gatehouse-api --bin gatehouse -- openapi > openapi.yaml.tmp
+    mv openapi.yaml.tmp openapi.yaml
+
+# Start (or reuse) the local test PostgreSQL and print its admin URL
+pg:
+    bash scripts/pg.sh
+
+# Format all code
+fmt:
+    cargo fmt --all
+
+# Lint all crates and targets
+lint:
+    cargo clippy --workspace --all-targets

@@ -1,0 +1,14 @@
+//! Schema migrations. The same migrations run on SQLite and PostgreSQL.
+//! One file per change, named `mYYYYMMDD_HHMMSS_verb_noun.rs`; never edit one that has shipped.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_foundation::Migration)]
+    }
+}
