@@ -1,0 +1,301 @@
+//! `spawn_app()`: the real server on a random port with a fresh database (SQLite by
+//! default, PostgreSQL when `GATEHOUSE_TEST_DB=postgres`), a real SMTP server to catch
+//! email, and typed helpers to drive it over HTTP.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use gatehouse::{app::AppState, config::Config};
+use gatehouse_types::{Organization, Problem, User};
+use reqwest::{Client, Response, StatusCode};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use std::{
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A message as the SMTP server received it.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+impl Mail {
+    /// The first link in the message that contains `needle`.
+    pub fn link(&self, needle: &str) -> String {
+        let re = regex::Regex::new(r"https?://[^\s]+").unwrap();
+        let body = self.data.replace("=\r\n", "").replace("=3D", "=");
+        re.find_iter(&body)
+            .map(|m| m.as_str().to_string())
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no link with {needle} in {}", self.data))
+    }
+    /// The `token` query parameter of the first link containing `needle`.
+    pub fn token(&self, needle: &str) -> String {
+        let link = self.link(needle);
+        link.split("token=").nth(1).expect("token in link").to_string()
+    }
+}
+
+#[derive(Clone, Default)]
+struct Sink {
+    inbox: Arc<Mutex<Vec<Mail>>>,
+    to: Vec<String>,
+    buf: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Sink {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.buf.clear();
+        mailin_embedded::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.buf.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let mail = Mail { to: std::mem::take(&mut self.to), data: String::from_utf8_lossy(&self.buf).into_owned() };
+        self.inbox.lock().unwrap().push(mail);
+        mailin_embedded::response::OK
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: DatabaseConnection,
+    pub backend: &'static str,
+    inbox: Arc<Mutex<Vec<Mail>>>,
+    _dir: tempfile::TempDir,
+}
+
+fn start_smtp() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = Sink::default();
+    let inbox = sink.inbox.clone();
+    let mut server = mailin_embedded::Server::new(sink);
+    server.with_name("test-smtp").with_num_threads(2).with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (port, inbox)
+}
+
+async fn test_database(dir: &std::path::Path) -> (String, &'static str) {
+    match std::env::var("GATEHOUSE_TEST_DB").as_deref() {
+        Ok("postgres") => {
+            let admin = std::env::var("GATEHOUSE_TEST_PG_URL").expect(
+                "GATEHOUSE_TEST_DB=postgres needs GATEHOUSE_TEST_PG_URL (an admin URL); scripts/test.sh provides one",
+            );
+            let name = format!("gh_test_{}", uuid::Uuid::now_v7().simple());
+            let conn = sea_orm::Database::connect(admin.as_str()).await.expect("connect to the PostgreSQL admin URL");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            conn.close().await.ok();
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            (format!("{base}/{name}"), "postgres")
+        }
+        _ => (format!("sqlite://{}?mode=rwc", dir.join("test.db").display()), "sqlite"),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like `spawn_app`, with a chance to adjust the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp_port, inbox) = start_smtp();
+    let (db_url, backend) = test_database(dir.path()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut config = Config {
+        bind: format!("127.0.0.1:{port}"),
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(db_url.clone()),
+        database_max_connections: 5,
+        public_url: Some(base.clone()),
+        smtp_url: Some(format!("smtp://127.0.0.1:{smtp_port}")),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let db = gatehouse::db::connect(&db_url, 5).await.unwrap();
+    gatehouse::db::migrate(&db).await.unwrap();
+    let state = AppState::with_db(config, db.clone()).unwrap();
+    let server = gatehouse::app::server(state, listener).unwrap();
+    tokio::spawn(server);
+    TestApp { base, db, backend, inbox, _dir: dir }
+}
+
+/// A browser-like client: its own cookie jar, and the `Origin` header a browser sends.
+pub struct Session {
+    pub http: Client,
+    pub base: String,
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap()
+    }
+    pub async fn post(&self, path: &str, body: impl Serialize) -> Response {
+        self.http.post(format!("{}/api/v1{path}", self.base)).json(&body).send().await.unwrap()
+    }
+    pub async fn patch(&self, path: &str, body: impl Serialize) -> Response {
+        self.http.patch(format!("{}/api/v1{path}", self.base)).json(&body).send().await.unwrap()
+    }
+    pub async fn delete(&self, path: &str) -> Response {
+        self.http.delete(format!("{}/api/v1{path}", self.base)).send().await.unwrap()
+    }
+    /// Any method, for route walking.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = self.http.request(m, format!("{}/api/v1{path}", self.base));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send().await.unwrap()
+    }
+}
+
+/// A signed-in user.
+pub struct TestUser {
+    pub s: Session,
+    pub user: User,
+}
+
+impl std::ops::Deref for TestUser {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.s
+    }
+}
+
+impl TestApp {
+    pub fn session(&self) -> Session {
+        self.session_with_agent("gatehouse-tests")
+    }
+
+    pub fn session_with_agent(&self, agent: &str) -> Session {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("Origin", self.base.parse().unwrap());
+        let http = Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .user_agent(agent)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Session { http, base: self.base.clone() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn signup(&self, email: &str) -> TestUser {
+        let s = self.session();
+        let r = s.post("/auth/signup", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "signup {email}");
+        let user = r.json().await.unwrap();
+        TestUser { s, user }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.session().post("/auth/login", json!({"email": email, "password": password})).await
+    }
+
+    pub async fn login_session(&self, email: &str) -> TestUser {
+        let s = self.session();
+        let r = s.post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {email}");
+        let user = r.json().await.unwrap();
+        TestUser { s, user }
+    }
+
+    /// Waits for a message to `to` whose text contains `needle` (mail is sent after the
+    /// response, so it may trail it by a moment).
+    pub async fn wait_for_mail(&self, to: &str, needle: &str) -> Mail {
+        for _ in 0..200 {
+            if let Some(m) = self
+                .inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|m| m.to.iter().any(|t| t == to) && m.data.contains(needle))
+            {
+                return m.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no mail to {to} containing {needle:?}; inbox: {:?}", self.inbox.lock().unwrap());
+    }
+
+    pub fn mail_count(&self, to: &str) -> usize {
+        self.inbox.lock().unwrap().iter().filter(|m| m.to.iter().any(|t| t == to)).count()
+    }
+
+    pub async fn create_org(&self, owner: &Session, name: &str) -> Organization {
+        let r = owner.post("/orgs", json!({"name": name})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create org {name}");
+        r.json().await.unwrap()
+    }
+
+    /// Invites `email` with `role` and accepts through the emailed link; returns the
+    /// new member signed in.
+    pub async fn add_member(&self, admin: &Session, slug: &str, email: &str, role: &str) -> TestUser {
+        let r = admin.post(&format!("/orgs/{slug}/invitations"), json!({"email": email, "role": role})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let token = self.wait_for_mail(email, "/invitations/accept").await.token("/invitations/accept");
+        let s = self.session();
+        let r = s.post("/invitations/accept", json!({"token": token, "password": PASSWORD})).await;
+        assert_eq!(r.status(), StatusCode::OK, "accept: {}", r.text().await.unwrap_or_default());
+        let user = s.get("/me").await.json().await.unwrap();
+        TestUser { s, user }
+    }
+
+    /// Runs SQL on the test database, to move time-based state into the past.
+    pub async fn sql(&self, sql: &str) {
+        self.db.execute_unprepared(sql).await.unwrap();
+    }
+
+    /// An RFC 3339 timestamp `minutes` ago, as a SQL literal in the column's format.
+    pub fn minutes_ago(&self, minutes: i64) -> String {
+        let t = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        match self.backend {
+            "postgres" => format!("'{}'::timestamptz", t.to_rfc3339()),
+            _ => format!("'{}'", t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)),
+        }
+    }
+}
+
+pub async fn problem(r: Response) -> Problem {
+    assert_eq!(
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "problem content type"
+    );
+    r.json().await.unwrap()
+}
+
+/// Asserts status and problem code.
+pub async fn assert_problem(r: Response, status: u16, code: &str) -> Problem {
+    let got = r.status().as_u16();
+    let p = problem(r).await;
+    assert_eq!((got, p.code.as_str()), (status, code), "{p:?}");
+    assert_eq!(p.type_, format!("https://gatehouse.dev/problems/{code}"));
+    p
+}
+
+pub async fn json<T: DeserializeOwned>(r: Response) -> T {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(status.is_success(), "status {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}

@@ -1,0 +1,13 @@
+//! Integration tests: one binary (one link) with a module per feature. Each test starts
+//! the real server on a random port with a fresh database and talks HTTP to it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod accounts;
+mod audit;
+mod members;
+mod ops;
+mod orgs;
+mod sessions;
+mod tenancy;
