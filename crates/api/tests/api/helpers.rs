@@ -67,6 +67,8 @@ impl mailin_embedded::Handler for Sink {
 
 pub struct TestApp {
     pub base: String,
+    pub db_url: String,
+    config: Config,
     pub db: DatabaseConnection,
     pub backend: &'static str,
     inbox: Arc<Mutex<Vec<Mail>>>,
@@ -127,10 +129,34 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     adjust(&mut config);
     let db = gatehouse::db::connect(&db_url, 5).await.unwrap();
     gatehouse::db::migrate(&db).await.unwrap();
-    let state = AppState::with_db(config, db.clone()).unwrap();
+    let state = AppState::with_db(config.clone(), db.clone()).unwrap();
     let server = gatehouse::app::server(state, listener).unwrap();
     tokio::spawn(server);
-    TestApp { base, db, backend, inbox, _dir: dir }
+    TestApp { base, db_url, config, db, backend, inbox, _dir: dir }
+}
+
+impl TestApp {
+    /// A second server on the same database, as another replica behind a load balancer
+    /// would be. Its base URL differs; sessions and counters are shared through the
+    /// database.
+    pub async fn replica(&self) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
+        let config = Config { bind: format!("127.0.0.1:{port}"), public_url: Some(base.clone()), ..self.config.clone() };
+        let db = gatehouse::db::connect(&self.db_url, 5).await.unwrap();
+        let state = AppState::with_db(config.clone(), db.clone()).unwrap();
+        tokio::spawn(gatehouse::app::server(state, listener).unwrap());
+        TestApp {
+            base,
+            db_url: self.db_url.clone(),
+            config,
+            db,
+            backend: self.backend,
+            inbox: self.inbox.clone(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
 }
 
 /// A browser-like client: its own cookie jar, and the `Origin` header a browser sends.
