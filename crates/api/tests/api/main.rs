@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod audit;
+mod cli;
 mod members;
 mod ops;
 mod orgs;
