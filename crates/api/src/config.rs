@@ -79,12 +79,13 @@ impl Default for Config {
 }
 
 impl Config {
-    pub fn load() -> Result<Config, figment::Error> {
+    pub fn load() -> Result<Config, Box<figment::Error>> {
         let file = std::env::var("GATEHOUSE_CONFIG").unwrap_or_else(|_| "gatehouse.toml".into());
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(Env::prefixed("GATEHOUSE_").split("__").ignore(&["config"]))
             .extract()
+            .map_err(Box::new)
     }
 
     pub fn database_url(&self) -> String {

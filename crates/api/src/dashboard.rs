@@ -33,10 +33,10 @@ pub async fn serve(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let rel = path.trim_start_matches('/');
     if !rel.is_empty() && !rel.split('/').any(|seg| seg == ".." || seg.starts_with('.')) {
         let file = dir.join(rel);
-        if file.is_file() {
-            if let Ok(f) = actix_files::NamedFile::open(file) {
-                return f.into_response(&req);
-            }
+        if file.is_file()
+            && let Ok(f) = actix_files::NamedFile::open(file)
+        {
+            return f.into_response(&req);
         }
     }
     match actix_files::NamedFile::open(dir.join("index.html")) {
