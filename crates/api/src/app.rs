@@ -16,6 +16,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub mail: MailService,
     pub cipher: Cipher,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 fn origin_of(url: &str) -> String {
@@ -68,6 +69,11 @@ impl AppState {
         let public_url = config.public_url();
         let mail = MailService::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"), &config.mail_from)?;
         let cipher = Cipher::new(master_key(&config)?);
+        let trusted_proxies = config
+            .trusted_proxies
+            .iter()
+            .map(|c| crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(AppState {
             db,
             public_origin: origin_of(&public_url),
@@ -77,6 +83,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             mail,
             cipher,
+            trusted_proxies,
         })
     }
 }
@@ -88,6 +95,8 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::orgs::routes(cfg);
     crate::members::routes(cfg);
     crate::audit::routes(cfg);
+    crate::api_keys::routes(cfg);
+    crate::security::routes(cfg);
 }
 
 /// Builds the HTTP server on an already bound listener (port 0 in tests).

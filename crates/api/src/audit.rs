@@ -21,6 +21,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub enum Actor {
     User { id: Uuid, email: String },
+    ApiKey { id: Uuid, name: String },
     System,
 }
 
@@ -28,6 +29,7 @@ impl Actor {
     fn parts(&self) -> (&'static str, Option<Uuid>, Option<String>) {
         match self {
             Actor::User { id, email } => ("user", Some(*id), Some(email.clone())),
+            Actor::ApiKey { id, name } => ("api_key", Some(*id), Some(name.clone())),
             Actor::System => ("system", None, None),
         }
     }
@@ -70,6 +72,9 @@ pub mod action {
     pub const INVITATION_CREATED: &str = "invitation.created";
     pub const INVITATION_REVOKED: &str = "invitation.revoked";
     pub const INVITATION_ACCEPTED: &str = "invitation.accepted";
+    pub const API_KEY_CREATED: &str = "api_key.created";
+    pub const API_KEY_REVOKED: &str = "api_key.revoked";
+    pub const IP_ALLOWLIST_UPDATED: &str = "org.ip_allowlist_updated";
 }
 
 /// One event to record.

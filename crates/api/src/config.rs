@@ -39,6 +39,9 @@ pub struct Config {
     /// The built dashboard (Trunk's `dist`).
     pub dashboard_dir: PathBuf,
     pub login: LoginThrottleConfig,
+    /// CIDRs of reverse proxies whose `X-Forwarded-For`/`Forwarded` headers are
+    /// believed. Empty: the socket peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +77,7 @@ impl Default for Config {
             log_level: "info".into(),
             dashboard_dir: "frontend/dist".into(),
             login: LoginThrottleConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

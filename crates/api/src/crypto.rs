@@ -56,6 +56,7 @@ pub enum TokenKind {
     EmailVerification,
     PasswordReset,
     Invitation,
+    ApiKey,
 }
 
 impl TokenKind {
@@ -65,6 +66,7 @@ impl TokenKind {
             TokenKind::EmailVerification => "ghv_",
             TokenKind::PasswordReset => "ghr_",
             TokenKind::Invitation => "ghi_",
+            TokenKind::ApiKey => "gk_",
         }
     }
 }

@@ -4,6 +4,7 @@
 //! domain logic and queries; `config`, `db`, `http`, `crypto`, `mail`, `clock` are the
 //! shared infrastructure.
 pub mod accounts;
+pub mod api_keys;
 pub mod app;
 pub mod audit;
 pub mod cli;
@@ -19,5 +20,6 @@ pub mod members;
 pub mod openapi;
 pub mod ops;
 pub mod orgs;
+pub mod security;
 pub mod sessions;
 pub mod throttle;

@@ -77,7 +77,7 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
     let now = st.clock.now();
     let txn = st.db.begin().await?;
     let target = find_member(&txn, m.org.id, user_id).await?;
-    if user_id == m.caller.user.id {
+    if Some(user_id) == m.user_id() {
         return Err(ApiError::conflict("you cannot change your own role; ask another admin or the owner"));
     }
     if target.role == Role::Owner.as_str() {
@@ -103,7 +103,7 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
 #[delete("/orgs/{slug}/members/{user_id}")]
 pub async fn remove(m: OrgMember, path: web::Path<(String, Uuid)>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let user_id = path.into_inner().1;
-    let leaving = user_id == m.caller.user.id;
+    let leaving = Some(user_id) == m.user_id();
     if !leaving && !m.role.can_manage() {
         return Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner or admin role required"));
     }
@@ -191,14 +191,22 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
             return Err(ApiError::with_detail(ErrorKind::AlreadyMember, format!("{email} is already a member")));
         }
     }
-    invitation::Entity::update_many()
-        .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
+    let replaced = invitation::Entity::find()
         .filter(invitation::Column::OrgId.eq(m.org.id))
         .filter(invitation::Column::Email.eq(email.as_str()))
         .filter(invitation::Column::AcceptedAt.is_null())
         .filter(invitation::Column::RevokedAt.is_null())
-        .exec(&txn)
+        .all(&txn)
         .await?;
+    for old in &replaced {
+        invitation::Entity::update_many()
+            .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(invitation::Column::Id.eq(old.id))
+            .exec(&txn)
+            .await?;
+        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::INVITATION_REVOKED).target("invitation", old.id)
+            .meta(json!({"email": old.email, "reason": "replaced"}))).await?;
+    }
     let token = crypto::generate_token(TokenKind::Invitation);
     let inv = invitation::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -206,7 +214,7 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
         email: Set(email.clone()),
         role: Set(body.role.as_str().into()),
         token_hash: Set(crypto::hash_token(&token)),
-        invited_by: Set(Some(m.caller.user.id)),
+        invited_by: Set(m.user_id()),
         created_at: Set(now),
         expires_at: Set(now + Duration::days(INVITATION_TTL_DAYS)),
         accepted_at: Set(None),
@@ -218,7 +226,7 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
     audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::INVITATION_CREATED).target("invitation", inv.id)
         .meta(json!({"email": email, "role": body.role.as_str()}))).await?;
     txn.commit().await?;
-    let inviter = if m.caller.user.display_name.is_empty() { m.caller.user.email.clone() } else { m.caller.user.display_name.clone() };
+    let inviter = m.label();
     st.mail.send_in_background(Email {
         to: email,
         subject: format!("You are invited to join {} on Gatehouse", m.org.name),
@@ -387,6 +395,14 @@ pub async fn accept(req: actix_web::HttpRequest, caller: MaybeUser, meta: Client
         .is_some()
     {
         return Err(ApiError::new(ErrorKind::AlreadyMember));
+    }
+    if u.email_verified_at.is_none() {
+        // The emailed link reached this address: that verifies it.
+        user::Entity::update_many()
+            .col_expr(user::Column::EmailVerifiedAt, Expr::value(Some(now)))
+            .filter(user::Column::Id.eq(u.id))
+            .exec(&txn)
+            .await?;
     }
     let role = Role::parse(&inv.role).unwrap_or(Role::Member);
     let mem = membership::ActiveModel {

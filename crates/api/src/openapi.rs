@@ -13,11 +13,13 @@ use utoipa::OpenApi;
         crate::accounts::change_password,
         crate::sessions::list, crate::sessions::revoke, crate::sessions::revoke_others,
         crate::orgs::create, crate::orgs::list, crate::orgs::get_one, crate::orgs::update,
-        crate::orgs::get_security, crate::orgs::update_security, crate::orgs::transfer_ownership,
+        crate::orgs::transfer_ownership,
         crate::members::list, crate::members::update, crate::members::remove,
         crate::members::list_invitations, crate::members::create_invitation, crate::members::revoke_invitation,
         crate::members::lookup, crate::members::accept,
         crate::audit::list, crate::audit::export,
+        crate::api_keys::list, crate::api_keys::create, crate::api_keys::revoke,
+        crate::security::get_security, crate::security::update_security, crate::security::my_ip, crate::security::presets,
     ),
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
@@ -25,6 +27,8 @@ use utoipa::OpenApi;
         (name = "orgs", description = "Organizations and their settings"),
         (name = "members", description = "Members and invitations"),
         (name = "audit", description = "The audit log"),
+        (name = "api-keys", description = "API keys of an organization"),
+        (name = "security", description = "Session timeout and IP allowlist"),
     )
 )]
 pub struct ApiDoc;

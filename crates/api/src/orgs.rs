@@ -10,11 +10,10 @@ use crate::{
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use gatehouse_types::{
-    CreateOrgRequest, MyMembership, OrgDetails, Organization, Role, SecuritySettings,
-    TransferOwnershipRequest, UpdateOrgRequest, UpdateSecuritySettings,
+    CreateOrgRequest, MyMembership, OrgDetails, Organization, Role,
+    TransferOwnershipRequest, UpdateOrgRequest,
     validation::{
-        ORG_DESCRIPTION_MAX_CHARS, ORG_NAME_MAX_CHARS, SESSION_TIMEOUT_DEFAULT_MINUTES,
-        SESSION_TIMEOUT_MAX_MINUTES, SESSION_TIMEOUT_MIN_MINUTES, slug_from_name, slug_is_reserved,
+        ORG_DESCRIPTION_MAX_CHARS, ORG_NAME_MAX_CHARS, SESSION_TIMEOUT_DEFAULT_MINUTES, slug_from_name, slug_is_reserved,
         slug_is_well_formed,
     },
 };
@@ -118,6 +117,7 @@ pub async fn create(me: CurrentUser, body: web::Json<CreateOrgRequest>, st: web:
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
+        ip_allowlist: Set("[]".into()),
     }
     .insert(&txn)
     .await
@@ -143,9 +143,9 @@ pub async fn create(me: CurrentUser, body: web::Json<CreateOrgRequest>, st: web:
 
 /// `acme`, then `acme-2`, `acme-3`, … until one is free.
 async fn derive_free_slug<C: ConnectionTrait>(db: &C, name: &str) -> ApiResult<String> {
-    let base = slug_from_name(name)
-        .filter(|s| !slug_is_reserved(s))
-        .unwrap_or_else(|| "org".to_string());
+    // A reserved base still gets numbered (`admin-2`); only a name with no usable
+    // characters falls back to `org`.
+    let base = slug_from_name(name).unwrap_or_else(|| "org".to_string());
     for n in 1..1000 {
         let candidate = if n == 1 {
             base.clone()
@@ -233,50 +233,13 @@ pub async fn update(admin: OrgAdmin, body: web::Json<UpdateOrgRequest>, st: web:
     Ok(web::Json(to_api(&org, &m.membership)))
 }
 
-/// Security settings of the organization.
-#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), responses((status = 200, body = SecuritySettings), (status = 403, body = gatehouse_types::Problem)))]
-#[get("/orgs/{slug}/settings/security")]
-pub async fn get_security(admin: OrgAdmin) -> web::Json<SecuritySettings> {
-    web::Json(SecuritySettings { session_timeout_minutes: admin.0.org.session_timeout_minutes })
-}
-
-/// Change security settings. A shorter session timeout applies to members' sessions
-/// at their next request.
-#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
-    responses((status = 200, body = SecuritySettings), (status = 422, body = gatehouse_types::Problem)))]
-#[patch("/orgs/{slug}/settings/security")]
-pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySettings>, st: web::Data<AppState>) -> ApiResult<web::Json<SecuritySettings>> {
-    let m = admin.0;
-    let Some(minutes) = body.session_timeout_minutes else {
-        return Ok(web::Json(SecuritySettings { session_timeout_minutes: m.org.session_timeout_minutes }));
-    };
-    if !(SESSION_TIMEOUT_MIN_MINUTES..=SESSION_TIMEOUT_MAX_MINUTES).contains(&minutes) {
-        return Err(ApiError::field(
-            "session_timeout_minutes",
-            format!("between {SESSION_TIMEOUT_MIN_MINUTES} and {SESSION_TIMEOUT_MAX_MINUTES} minutes"),
-        ));
-    }
-    if minutes != m.org.session_timeout_minutes {
-        let now = st.clock.now();
-        let txn = st.db.begin().await?;
-        let mut am = m.org.clone().into_active_model();
-        am.session_timeout_minutes = Set(minutes);
-        am.updated_at = Set(now);
-        am.update(&txn).await?;
-        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::ORG_SECURITY_UPDATED).target("org", m.org.id)
-            .meta(json!({"changes": {"session_timeout_minutes": {"from": m.org.session_timeout_minutes, "to": minutes}}}))).await?;
-        txn.commit().await?;
-    }
-    Ok(web::Json(SecuritySettings { session_timeout_minutes: minutes }))
-}
-
 /// Hand ownership to an admin; the previous owner becomes an admin.
 #[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = TransferOwnershipRequest,
     responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/transfer-ownership")]
 pub async fn transfer_ownership(owner: OrgOwner, body: web::Json<TransferOwnershipRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Organization>> {
     let m = owner.0;
-    if body.user_id == m.caller.user.id {
+    if body.user_id == m.user_id().unwrap_or_default() {
         return Err(ApiError::conflict("you already own this organization"));
     }
     let now = st.clock.now();
@@ -293,7 +256,7 @@ pub async fn transfer_ownership(owner: OrgOwner, body: web::Json<TransferOwnersh
     set_role(&txn, &target, Role::Owner, now).await?;
     let me = set_role(&txn, &m.membership, Role::Admin, now).await?;
     audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::ORG_OWNERSHIP_TRANSFERRED).target("user", body.user_id)
-        .meta(json!({"from_user_id": m.caller.user.id, "to_user_id": body.user_id}))).await?;
+        .meta(json!({"from_user_id": m.user_id().unwrap_or_default(), "to_user_id": body.user_id}))).await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&m.org, &me)))
 }
@@ -335,7 +298,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(list)
         .service(get_one)
         .service(update)
-        .service(get_security)
-        .service(update_security)
         .service(transfer_ownership);
 }

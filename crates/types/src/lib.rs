@@ -2,11 +2,13 @@
 //! dashboard. Serde only; the server turns on `openapi` to derive schemas.
 pub mod accounts;
 pub mod audit;
+pub mod keys;
 pub mod orgs;
 pub mod problem;
 pub mod validation;
 
 pub use accounts::*;
 pub use audit::*;
+pub use keys::*;
 pub use orgs::*;
 pub use problem::*;

@@ -91,6 +91,9 @@ pub struct Organization {
 pub struct SecuritySettings {
     /// Idle sessions of members end after this many minutes (15..43200).
     pub session_timeout_minutes: i32,
+    /// Client addresses allowed to use the org's REST API and MCP endpoint; empty
+    /// means any.
+    pub ip_allowlist: Vec<crate::IpRange>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -98,6 +101,12 @@ pub struct SecuritySettings {
 pub struct UpdateSecuritySettings {
     #[serde(default)]
     pub session_timeout_minutes: Option<i32>,
+    /// Replaces the whole list (at most 100 ranges).
+    #[serde(default)]
+    pub ip_allowlist: Option<Vec<crate::IpRange>>,
+    /// Save a list that excludes the caller's own address anyway.
+    #[serde(default)]
+    pub confirm_lockout: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table. Relations are expressed in queries, not here:
 //! the feature modules own their joins.
+pub mod api_key;
 pub mod audit_event;
 pub mod invitation;
 pub mod login_throttle;

@@ -14,6 +14,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// JSON list of `{cidr, label}`; empty means no restriction.
+    #[sea_orm(column_type = "Text")]
+    pub ip_allowlist: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,10 +3,10 @@
 //! read once from the `{slug}` path segment, and a caller who is not a member gets 404,
 //! as if the org did not exist.
 use super::{ApiError, ClientMeta, ErrorKind};
-use crate::{app::AppState, entity::{membership, organization, user}, sessions};
+use crate::{api_keys::KeyPrincipal, app::AppState, entity::{membership, organization, user}, sessions};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, http::header, web};
 use futures_util::future::LocalBoxFuture;
-use gatehouse_types::Role;
+use gatehouse_types::{ApiKeyScope, Role};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -99,44 +99,115 @@ impl FromRequest for MaybeUser {
     }
 }
 
-/// A member of the org named by `{slug}`, with their role.
+/// Who is acting on an org route: a signed-in user, or an API key of that org.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(CurrentUser),
+    ApiKey { key: KeyPrincipal, meta: ClientMeta },
+}
+
+/// A member of the org named by `{slug}` (or one of its API keys), with the role in
+/// force. An API key acts with admin rights, limited by its scopes: `read` for reads,
+/// `write` for changes.
 #[derive(Debug, Clone)]
 pub struct OrgMember {
-    pub caller: CurrentUser,
+    pub principal: Principal,
     pub org: organization::Model,
+    /// For an API key: a stand-in with the key's id and effective role.
     pub membership: membership::Model,
     pub role: Role,
 }
 
 impl OrgMember {
+    pub fn user(&self) -> Option<&user::Model> {
+        match &self.principal {
+            Principal::User(c) => Some(&c.user),
+            Principal::ApiKey { .. } => None,
+        }
+    }
+    pub fn user_id(&self) -> Option<Uuid> {
+        self.user().map(|u| u.id)
+    }
+    pub fn meta(&self) -> &ClientMeta {
+        match &self.principal {
+            Principal::User(c) => &c.meta,
+            Principal::ApiKey { meta, .. } => meta,
+        }
+    }
     pub fn actor(&self) -> crate::audit::Actor {
-        self.caller.actor()
+        match &self.principal {
+            Principal::User(c) => c.actor(),
+            Principal::ApiKey { key, .. } => crate::audit::Actor::ApiKey { id: key.id, name: key.name.clone() },
+        }
+    }
+    /// A name for people: the user's display name or email, or the key's name.
+    pub fn label(&self) -> String {
+        match &self.principal {
+            Principal::User(c) if !c.user.display_name.is_empty() => c.user.display_name.clone(),
+            Principal::User(c) => c.user.email.clone(),
+            Principal::ApiKey { key, .. } => format!("API key {}", key.name),
+        }
     }
     pub fn ctx(&self) -> crate::audit::Context {
-        crate::audit::Context { actor: self.actor(), meta: self.caller.meta.clone() }
+        crate::audit::Context { actor: self.actor(), meta: self.meta().clone() }
     }
 }
 
-async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
-    let caller = authenticate(req.clone()).await?.ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
-    let st = state(&req)?;
-    let slug = req.match_info().get("slug").unwrap_or_default().to_string();
-    let not_found = || ApiError::not_found("organization");
-    let org = organization::Entity::find()
+async fn find_org(st: &AppState, slug: &str) -> Result<organization::Model, ApiError> {
+    organization::Entity::find()
         .filter(organization::Column::Slug.eq(slug))
         .filter(organization::Column::DeletedAt.is_null())
         .one(&st.db)
         .await?
-        .ok_or_else(not_found)?;
-    let membership = membership::Entity::find()
-        .filter(membership::Column::OrgId.eq(org.id))
-        .filter(membership::Column::UserId.eq(caller.user.id))
-        .one(&st.db)
-        .await?
-        .ok_or_else(not_found)?;
-    let role = Role::parse(&membership.role)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role)))?;
-    Ok(OrgMember { caller, org, membership, role })
+        .ok_or_else(|| ApiError::not_found("organization"))
+}
+
+async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
+    let st = state(&req)?;
+    let slug = req.match_info().get("slug").unwrap_or_default().to_string();
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let member = if let Some(auth) = authorization {
+        let raw = crate::api_keys::key_from_header(auth)
+            .ok_or_else(|| ApiError::with_detail(ErrorKind::AuthenticationRequired, "unsupported Authorization header; use `ApiKey <key>`"))?;
+        let key = crate::api_keys::authenticate(&st, raw).await?;
+        let org = find_org(&st, &slug).await?;
+        // Another org's key learns nothing about this org.
+        if key.org_id != org.id {
+            return Err(ApiError::not_found("organization"));
+        }
+        let needed = if is_unsafe(req.method()) { ApiKeyScope::Write } else { ApiKeyScope::Read };
+        if !(key.has(needed) || (needed == ApiKeyScope::Read && key.has(ApiKeyScope::Write))) {
+            return Err(ApiError::with_detail(
+                ErrorKind::InsufficientScope,
+                format!("this request needs an API key with the `{}` scope", needed.as_str()),
+            ));
+        }
+        let membership = membership::Model {
+            id: key.id,
+            org_id: org.id,
+            user_id: Uuid::nil(),
+            role: Role::Admin.as_str().into(),
+            created_at: org.created_at,
+            updated_at: org.created_at,
+        };
+        let meta = ClientMeta::from_request(&req);
+        OrgMember { principal: Principal::ApiKey { key, meta }, org, membership, role: Role::Admin }
+    } else {
+        let caller = authenticate(req.clone()).await?.ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
+        let org = find_org(&st, &slug).await?;
+        let membership = membership::Entity::find()
+            .filter(membership::Column::OrgId.eq(org.id))
+            .filter(membership::Column::UserId.eq(caller.user.id))
+            .one(&st.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("organization"))?;
+        let role = Role::parse(&membership.role)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role)))?;
+        OrgMember { principal: Principal::User(caller), org, membership, role }
+    };
+    // Checked for members only, so outsiders do not learn that an allowlist exists.
+    crate::security::enforce(&member.org, member.meta())?;
+    Ok(member)
 }
 
 impl FromRequest for OrgMember {
@@ -178,7 +249,7 @@ impl FromRequest for OrgOwner {
         let req = req.clone();
         Box::pin(async move {
             let m = load_org_member(req).await?;
-            if m.role == Role::Owner {
+            if m.role == Role::Owner && m.user().is_some() {
                 Ok(OrgOwner(m))
             } else {
                 Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner role required"))

@@ -1,7 +1,11 @@
 //! Who is calling from where: the client address and user agent recorded on sessions
-//! and audit events.
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header};
-use std::future::{Ready, ready};
+//! and audit events and checked against IP allowlists.
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, http::header::HeaderMap, web};
+use ipnet::IpNet;
+use std::{
+    future::{Ready, ready},
+    net::IpAddr,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientMeta {
@@ -9,11 +13,76 @@ pub struct ClientMeta {
     pub user_agent: Option<String>,
 }
 
+fn trusted(ip: &IpAddr, proxies: &[IpNet]) -> bool {
+    proxies.iter().any(|n| n.contains(ip))
+}
+
+/// Parses one `for=` value of RFC 7239 (`192.0.2.1`, `"[2001:db8::1]:4711"`, …).
+fn forwarded_for_value(v: &str) -> Option<IpAddr> {
+    let v = v.trim().trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(h, _)| h.parse().ok()))
+}
+
+fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let xff: Vec<_> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| forwarded_for_value(s))
+        .collect();
+    if !xff.is_empty() {
+        return xff;
+    }
+    headers
+        .get_all(header::FORWARDED)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|elem| {
+            elem.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("for").then(|| forwarded_for_value(v))
+            })
+        })
+        .collect()
+}
+
+/// The client's address: the socket peer, unless the peer is a trusted proxy, in which
+/// case the forwarding headers are walked from the right (the entries nearest to us)
+/// past every trusted proxy. Entries further left were written by the client and
+/// prove nothing.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    if !trusted(&peer, proxies) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_chain(headers).into_iter().rev() {
+        match hop {
+            Some(ip) => {
+                client = ip;
+                if !trusted(&ip, proxies) {
+                    break;
+                }
+            }
+            // An unparsable hop: stop at the last address we could trust.
+            None => break,
+        }
+    }
+    client
+}
+
 impl ClientMeta {
     pub fn from_request(req: &HttpRequest) -> Self {
-        // The socket peer. Forwarded headers are honoured only from trusted proxies,
-        // which the IP-allowlist work configures; until then the peer is the truth.
-        let ip = req.peer_addr().map(|a| a.ip().to_string());
+        let proxies = req
+            .app_data::<web::Data<crate::app::AppState>>()
+            .map(|s| s.trusted_proxies.clone())
+            .unwrap_or_default();
+        let ip = req.peer_addr().map(|a| {
+            let peer = a.ip().to_canonical();
+            client_ip(peer, req.headers(), &proxies).to_canonical().to_string()
+        });
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -28,5 +97,38 @@ impl FromRequest for ClientMeta {
     type Future = Ready<Result<Self, Self::Error>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(ClientMeta::from_request(req)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default())];
+        let h = headers(&[("x-forwarded-for", "198.51.100.7, 10.1.1.1")]);
+        assert_eq!(client_ip(ip("203.0.113.9"), &h, &proxies), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("198.51.100.7"));
+        // A spoofed entry left of the real client is ignored.
+        let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.7")]);
+        assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("198.51.100.7"));
+        let h = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\";proto=https")]);
+        assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("2001:db8::1"));
+        let h = headers(&[("x-forwarded-for", "garbage")]);
+        assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("10.2.2.2"));
     }
 }

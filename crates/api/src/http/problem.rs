@@ -28,6 +28,9 @@ pub enum ErrorKind {
     InvitationEmailMismatch,
     AlreadyMember,
     TooManyAttempts,
+    IpNotAllowed,
+    AllowlistExcludesCaller,
+    InsufficientScope,
     PayloadTooLarge,
     Unavailable,
     Internal,
@@ -56,6 +59,9 @@ impl ErrorKind {
             ErrorKind::InvitationEmailMismatch => "invitation-email-mismatch",
             ErrorKind::AlreadyMember => "already-member",
             ErrorKind::TooManyAttempts => "too-many-attempts",
+            ErrorKind::IpNotAllowed => "ip-not-allowed",
+            ErrorKind::AllowlistExcludesCaller => "allowlist-excludes-caller",
+            ErrorKind::InsufficientScope => "insufficient-scope",
             ErrorKind::PayloadTooLarge => "payload-too-large",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -72,13 +78,16 @@ impl ErrorKind {
             ErrorKind::CsrfRejected
             | ErrorKind::Forbidden
             | ErrorKind::InsufficientRole
-            | ErrorKind::InvitationEmailMismatch => StatusCode::FORBIDDEN,
+            | ErrorKind::InvitationEmailMismatch
+            | ErrorKind::IpNotAllowed
+            | ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::EmailTaken
             | ErrorKind::SlugTaken
             | ErrorKind::Conflict
             | ErrorKind::InvitationAlreadyAccepted
-            | ErrorKind::AlreadyMember => StatusCode::CONFLICT,
+            | ErrorKind::AlreadyMember
+            | ErrorKind::AllowlistExcludesCaller => StatusCode::CONFLICT,
             ErrorKind::TokenExpired | ErrorKind::InvitationRevoked => StatusCode::GONE,
             ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,6 +118,9 @@ impl ErrorKind {
             ErrorKind::InvitationEmailMismatch => "This invitation was sent to another email address",
             ErrorKind::AlreadyMember => "Already a member of this organization",
             ErrorKind::TooManyAttempts => "Too many attempts; try again later",
+            ErrorKind::IpNotAllowed => "Your address is not in this organization's IP allowlist",
+            ErrorKind::AllowlistExcludesCaller => "This allowlist would lock you out",
+            ErrorKind::InsufficientScope => "The API key lacks the scope this request needs",
             ErrorKind::PayloadTooLarge => "The request body is too large",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",

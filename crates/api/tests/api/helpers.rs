@@ -111,14 +111,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like `spawn_app`, with a chance to adjust the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_at("127.0.0.1", adjust).await
+}
+
+/// Listens on `host` (`127.0.0.1`, or `[::1]` for IPv6 clients).
+pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (smtp_port, inbox) = start_smtp();
     let (db_url, backend) = test_database(dir.path()).await;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind(format!("{host}:0")).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://{host}:{port}");
     let mut config = Config {
-        bind: format!("127.0.0.1:{port}"),
+        bind: format!("{host}:{port}"),
         data_dir: dir.path().to_path_buf(),
         database_url: Some(db_url.clone()),
         database_max_connections: 5,

@@ -5,6 +5,8 @@
 mod helpers;
 
 mod accounts;
+mod allowlist;
+mod api_keys;
 mod audit;
 mod cli;
 mod members;

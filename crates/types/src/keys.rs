@@ -1,0 +1,111 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What an API key may do: `mcp` calls the organization's MCP endpoint; `read` and
+/// `write` use the REST API of the organization.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyScope {
+    Mcp,
+    Read,
+    Write,
+}
+
+impl ApiKeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyScope::Mcp => "mcp",
+            ApiKeyScope::Read => "read",
+            ApiKeyScope::Write => "write",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mcp" => Some(ApiKeyScope::Mcp),
+            "read" => Some(ApiKeyScope::Read),
+            "write" => Some(ApiKeyScope::Write),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateApiKeyRequest {
+    /// 1 to 64 characters, e.g. `claude-prod`; unique among the org's active keys.
+    pub name: String,
+    /// Defaults to `["mcp"]`.
+    #[serde(default)]
+    pub scopes: Option<Vec<ApiKeyScope>>,
+    /// Optional expiry, in the future.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// An API key as listed: never the secret itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the key, e.g. `gk_Xa12Bc`.
+    pub prefix: String,
+    /// The last four characters of the key.
+    pub last_four: String,
+    pub scopes: Vec<ApiKeyScope>,
+    pub status: ApiKeyStatus,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to creating a key: the only time the full key is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiKey {
+    pub api_key: ApiKey,
+    /// The full key. Store it now: it cannot be shown again.
+    pub secret: String,
+}
+
+/// One allowed range of client addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IpRange {
+    /// IPv4 or IPv6 CIDR, e.g. `203.0.113.0/24` or `2001:db8::/32`; a bare address means
+    /// that address alone.
+    pub cidr: String,
+    #[serde(default)]
+    pub label: String,
+}
+
+/// The caller's address as the server sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CallerIp {
+    pub ip: String,
+}
+
+/// A labelled set of ranges to add with one click.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IpPreset {
+    pub id: String,
+    pub label: String,
+    pub description: String,
+    pub ranges: Vec<IpRange>,
+}
