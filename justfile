@@ -14,9 +14,10 @@ serve *ARGS:
 test *ARGS:
     bash scripts/test.sh "$@"
 
-# Benchmarks
+# Benchmarks: audit log (1 M events) and MCP gateway throughput, SQLite and PostgreSQL
 bench:
     bash scripts/bench.sh
+    bash scripts/bench-mcp.sh
 
 # Regenerate openapi.yaml from the server's API definition
 openapi:

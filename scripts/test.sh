@@ -154,6 +154,13 @@ main() {
 
     ensure_nextest
 
+    say "MCP reference server (npm)"
+    if ! GATEHOUSE_TEST_MCP_EVERYTHING=$(bash scripts/mcp-everything.sh | tail -n 1); then
+        printf '\n%s\n' "error: could not install @modelcontextprotocol/server-everything (see above)." >&2
+        exit 2
+    fi
+    export GATEHOUSE_TEST_MCP_EVERYTHING
+
     local pg_url=""
     if [[ ${GATEHOUSE_TEST_SKIP_POSTGRES:-0} == 1 ]]; then
         warn_loud "GATEHOUSE_TEST_SKIP_POSTGRES=1: the PostgreSQL test run is SKIPPED." \

@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_foundation;
 mod m20261123_000002_create_api_keys;
+mod m20261123_000003_create_connectors;
+mod m20261123_000004_create_mcp_runtime;
 
 pub struct Migrator;
 
@@ -13,6 +15,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_foundation::Migration),
             Box::new(m20261123_000002_create_api_keys::Migration),
+            Box::new(m20261123_000003_create_connectors::Migration),
+            Box::new(m20261123_000004_create_mcp_runtime::Migration),
         ]
     }
 }

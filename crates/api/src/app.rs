@@ -17,6 +17,12 @@ pub struct AppState {
     pub mail: MailService,
     pub cipher: Cipher,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The SSRF-safe client for calls to upstream servers.
+    pub outbound: crate::outbound::Outbound,
+    /// Sessions with upstream MCP servers, reused across calls.
+    pub upstreams: crate::mcp::client::UpstreamPool,
+    /// MCP calls counted in memory, flushed to the database by the background task.
+    pub usage: crate::mcp::usage::UsageCounter,
 }
 
 fn origin_of(url: &str) -> String {
@@ -74,6 +80,7 @@ impl AppState {
             .iter()
             .map(|c| crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let outbound = crate::outbound::Outbound::new(&config.outbound)?;
         Ok(AppState {
             db,
             public_origin: origin_of(&public_url),
@@ -84,6 +91,9 @@ impl AppState {
             mail,
             cipher,
             trusted_proxies,
+            outbound,
+            upstreams: Default::default(),
+            usage: Default::default(),
         })
     }
 }
@@ -97,11 +107,14 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::audit::routes(cfg);
     crate::api_keys::routes(cfg);
     crate::security::routes(cfg);
+    crate::connectors::routes(cfg);
+    cfg.service(crate::mcp::usage::get_usage);
 }
 
 /// Builds the HTTP server on an already bound listener (port 0 in tests).
 pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
+    crate::mcp::health::spawn(state.clone());
     let metrics = web::Data::new(Metrics::new()?);
     let server = HttpServer::new(move || {
         App::new()
@@ -118,6 +131,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
                     .add(("X-Frame-Options", "DENY")),
             )
             .configure(crate::ops::routes)
+            .configure(crate::mcp::routes)
             .service(web::scope("/api/v1").configure(api_routes).default_service(web::to(api_not_found)))
             .default_service(web::to(crate::dashboard::serve))
     })

@@ -74,6 +74,10 @@ pub mod action {
     pub const INVITATION_ACCEPTED: &str = "invitation.accepted";
     pub const API_KEY_CREATED: &str = "api_key.created";
     pub const API_KEY_REVOKED: &str = "api_key.revoked";
+    pub const MCP_CREATED: &str = "mcp.created";
+    pub const MCP_UPDATED: &str = "mcp.updated";
+    pub const MCP_DELETED: &str = "mcp.deleted";
+    pub const MCP_HEALTH_CHANGED: &str = "mcp.health_changed";
     pub const IP_ALLOWLIST_UPDATED: &str = "org.ip_allowlist_updated";
 }
 

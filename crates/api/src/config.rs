@@ -42,6 +42,9 @@ pub struct Config {
     /// CIDRs of reverse proxies whose `X-Forwarded-For`/`Forwarded` headers are
     /// believed. Empty: the socket peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Outbound HTTP to upstream servers (connectors, webhooks).
+    pub outbound: OutboundConfig,
+    pub mcp: McpConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +61,42 @@ pub struct LoginThrottleConfig {
 impl Default for LoginThrottleConfig {
     fn default() -> Self {
         Self { account_max_failures: 5, ip_max_failures: 100, window_seconds: 900, lockout_seconds: 900 }
+    }
+}
+
+/// Which addresses outbound requests may reach. By default only public unicast
+/// addresses: an org admin types the URL, and it must not become a way into our own
+/// network (SSRF).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundConfig {
+    /// Allow 127.0.0.0/8 and ::1 (development: an upstream on the same machine).
+    pub allow_loopback: bool,
+    /// Allow private ranges (RFC 1918, CGNAT 100.64/10, IPv6 unique-local fc00::/7).
+    pub allow_private: bool,
+    /// Extra CIDRs to refuse.
+    pub deny_cidrs: Vec<String>,
+    /// CIDRs allowed even though a built-in or configured rule refuses them (not
+    /// unspecified, multicast or broadcast addresses, which are never destinations).
+    pub allow_cidrs: Vec<String>,
+    /// Whole-request timeout.
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    /// Largest response body read from an upstream.
+    pub max_response_bytes: usize,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_loopback: false,
+            allow_private: false,
+            deny_cidrs: Vec::new(),
+            allow_cidrs: Vec::new(),
+            timeout_secs: 15,
+            connect_timeout_secs: 5,
+            max_response_bytes: 8 * 1024 * 1024,
+        }
     }
 }
 
@@ -78,6 +117,8 @@ impl Default for Config {
             dashboard_dir: "frontend/dist".into(),
             login: LoginThrottleConfig::default(),
             trusted_proxies: Vec::new(),
+            mcp: McpConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -105,5 +146,26 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.bind))
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct McpConfig {
+    /// Browser origins allowed to call MCP endpoints (besides the public URL's).
+    pub allowed_origins: Vec<String>,
+    /// How old a connector's last health check may get before the next.
+    pub health_interval_secs: u64,
+    /// How often each replica looks for due checks and flushes usage counters.
+    pub health_poll_ms: u64,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: vec!["https://claude.ai".into(), "https://claude.com".into()],
+            health_interval_secs: 60,
+            health_poll_ms: 5000,
+        }
     }
 }

@@ -57,6 +57,7 @@ pub enum TokenKind {
     PasswordReset,
     Invitation,
     ApiKey,
+    McpSession,
 }
 
 impl TokenKind {
@@ -67,6 +68,7 @@ impl TokenKind {
             TokenKind::PasswordReset => "ghr_",
             TokenKind::Invitation => "ghi_",
             TokenKind::ApiKey => "gk_",
+            TokenKind::McpSession => "ghm_",
         }
     }
 }

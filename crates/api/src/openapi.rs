@@ -20,6 +20,9 @@ use utoipa::OpenApi;
         crate::audit::list, crate::audit::export,
         crate::api_keys::list, crate::api_keys::create, crate::api_keys::revoke,
         crate::security::get_security, crate::security::update_security, crate::security::my_ip, crate::security::presets,
+        crate::connectors::list, crate::connectors::create, crate::connectors::get_one, crate::connectors::update,
+        crate::connectors::remove,
+        crate::mcp::usage::get_usage,
     ),
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
@@ -29,6 +32,8 @@ use utoipa::OpenApi;
         (name = "audit", description = "The audit log"),
         (name = "api-keys", description = "API keys of an organization"),
         (name = "security", description = "Session timeout and IP allowlist"),
+        (name = "connectors", description = "The organization's upstream MCP servers"),
+        (name = "mcp", description = "Usage of the organization's MCP endpoint"),
     )
 )]
 pub struct ApiDoc;

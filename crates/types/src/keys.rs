@@ -109,3 +109,16 @@ pub struct IpPreset {
     pub description: String,
     pub ranges: Vec<IpRange>,
 }
+
+/// MCP calls of one UTC day, per API key and connector.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageRow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub api_key_id: Uuid,
+    pub connector_id: Uuid,
+    pub calls: i64,
+    /// Calls that failed upstream.
+    pub errors: i64,
+}

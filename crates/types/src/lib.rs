@@ -2,6 +2,7 @@
 //! dashboard. Serde only; the server turns on `openapi` to derive schemas.
 pub mod accounts;
 pub mod audit;
+pub mod connectors;
 pub mod keys;
 pub mod orgs;
 pub mod problem;
@@ -9,6 +10,7 @@ pub mod validation;
 
 pub use accounts::*;
 pub use audit::*;
+pub use connectors::*;
 pub use keys::*;
 pub use orgs::*;
 pub use problem::*;

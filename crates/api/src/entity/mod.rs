@@ -2,10 +2,13 @@
 //! the feature modules own their joins.
 pub mod api_key;
 pub mod audit_event;
+pub mod connector;
 pub mod invitation;
+pub mod mcp_session;
 pub mod login_throttle;
 pub mod membership;
 pub mod organization;
 pub mod session;
+pub mod usage_daily;
 pub mod user;
 pub mod user_token;

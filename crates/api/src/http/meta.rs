@@ -31,7 +31,7 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|s| forwarded_for_value(s))
+        .map(forwarded_for_value)
         .collect();
     if !xff.is_empty() {
         return xff;

@@ -31,6 +31,7 @@ pub enum ErrorKind {
     IpNotAllowed,
     AllowlistExcludesCaller,
     InsufficientScope,
+    ToolNameCollision,
     PayloadTooLarge,
     Unavailable,
     Internal,
@@ -62,6 +63,7 @@ impl ErrorKind {
             ErrorKind::IpNotAllowed => "ip-not-allowed",
             ErrorKind::AllowlistExcludesCaller => "allowlist-excludes-caller",
             ErrorKind::InsufficientScope => "insufficient-scope",
+            ErrorKind::ToolNameCollision => "tool-name-collision",
             ErrorKind::PayloadTooLarge => "payload-too-large",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -87,7 +89,8 @@ impl ErrorKind {
             | ErrorKind::Conflict
             | ErrorKind::InvitationAlreadyAccepted
             | ErrorKind::AlreadyMember
-            | ErrorKind::AllowlistExcludesCaller => StatusCode::CONFLICT,
+            | ErrorKind::AllowlistExcludesCaller
+            | ErrorKind::ToolNameCollision => StatusCode::CONFLICT,
             ErrorKind::TokenExpired | ErrorKind::InvitationRevoked => StatusCode::GONE,
             ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,6 +124,7 @@ impl ErrorKind {
             ErrorKind::IpNotAllowed => "Your address is not in this organization's IP allowlist",
             ErrorKind::AllowlistExcludesCaller => "This allowlist would lock you out",
             ErrorKind::InsufficientScope => "The API key lacks the scope this request needs",
+            ErrorKind::ToolNameCollision => "Two connectors would expose a tool under the same name",
             ErrorKind::PayloadTooLarge => "The request body is too large",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",

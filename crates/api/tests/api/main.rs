@@ -9,6 +9,8 @@ mod allowlist;
 mod api_keys;
 mod audit;
 mod cli;
+mod connectors;
+mod mcp;
 mod members;
 mod ops;
 mod orgs;

@@ -19,6 +19,8 @@ struct Ids {
     invitation: Uuid,
     /// An active API key.
     api_key: Uuid,
+    /// A connector.
+    connector: Uuid,
 }
 
 struct Route {
@@ -50,6 +52,12 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
         r("GET", "/orgs/{slug}/api-keys", None, "", None),
         r("POST", "/orgs/{slug}/api-keys", None, "", Some(json!({"name": "alice-key"}))),
         r("DELETE", "/orgs/{slug}/api-keys/{id}", Some(ids.api_key), "", None),
+        r("GET", "/orgs/{slug}/connectors", None, "", None),
+        r("POST", "/orgs/{slug}/connectors", None, "", Some(json!({"name": "Alice MCP", "url": "https://mcp.example.com/mcp", "credential": "Bearer x"}))),
+        r("GET", "/orgs/{slug}/connectors/{id}", Some(ids.connector), "", None),
+        r("PATCH", "/orgs/{slug}/connectors/{id}", Some(ids.connector), "", Some(json!({"url": "https://evil.example.com/mcp", "enabled": false}))),
+        r("DELETE", "/orgs/{slug}/connectors/{id}", Some(ids.connector), "", None),
+        r("GET", "/orgs/{slug}/usage", None, "", None),
         r("GET", "/orgs/{slug}/audit-logs", None, "", None),
         r("GET", "/orgs/{slug}/audit-logs/export", None, "?format=csv", None),
         r("POST", "/orgs/{slug}/transfer-ownership", None, "", Some(json!({"user_id": ids.admin}))),
@@ -99,7 +107,7 @@ fn key_session(app: &TestApp, secret: &str) -> Session {
 /// Everything about an org its owner can read.
 async fn snapshot(owner: &Session, slug: &str) -> Value {
     let mut state = serde_json::Map::new();
-    for part in ["", "/settings/security", "/members", "/invitations", "/api-keys", "/audit-logs?limit=200"] {
+    for part in ["", "/settings/security", "/members", "/invitations", "/api-keys", "/connectors", "/audit-logs?limit=200"] {
         state.insert(part.to_string(), json::<Value>(owner.get(&format!("/orgs/{slug}{part}")).await).await);
     }
     Value::Object(state)
@@ -121,7 +129,11 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
     assert_eq!(r.status(), 201);
     let key: Value = r.json().await.unwrap();
     let api_key = key["api_key"]["id"].as_str().and_then(|id| id.parse().ok()).expect("api key id");
-    let ids = Ids { admin: dave.user.id, member: carol.user.id, invitation: inv.id, api_key };
+    // Disabled, so that no health check changes org B while the tests compare snapshots.
+    let r = bob.post(&format!("/orgs/{}/connectors", b.slug), json!({"name": "Bob MCP", "url": "https://bob.example.com/mcp", "enabled": false})).await;
+    assert_eq!(r.status(), 201);
+    let connector = r.json::<Value>().await.unwrap()["id"].as_str().and_then(|id| id.parse().ok()).expect("connector id");
+    let ids = Ids { admin: dave.user.id, member: carol.user.id, invitation: inv.id, api_key, connector };
     (alice, bob, b.slug, ids)
 }
 

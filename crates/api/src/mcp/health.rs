@@ -1,0 +1,118 @@
+//! The connector health checker. Every replica runs it; a conditional UPDATE claims a
+//! connector before checking it, so two replicas never check the same one at once.
+use super::client::Upstream;
+use crate::{
+    app::AppState,
+    audit::{self, Context, Event, action},
+    entity::connector,
+};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    TransactionTrait, sea_query::{Expr, ExprTrait},
+};
+use serde_json::{Value, json};
+
+/// Checks every enabled connector whose last check is older than the interval.
+pub async fn run_once(st: &AppState) -> Result<usize, sea_orm::DbErr> {
+    let now = st.clock.now();
+    let interval = Duration::seconds(st.config.mcp.health_interval_secs as i64);
+    let due = connector::Entity::find()
+        .filter(connector::Column::Enabled.eq(true))
+        .filter(
+            Condition::any()
+                .add(connector::Column::HealthCheckedAt.is_null())
+                .add(connector::Column::HealthCheckedAt.lt(now - interval)),
+        )
+        .all(&st.db)
+        .await?;
+    let mut checked = 0;
+    for c in due {
+        if claim(st, &c, now).await? {
+            check(st, c).await?;
+            checked += 1;
+        }
+    }
+    Ok(checked)
+}
+
+async fn claim(st: &AppState, c: &connector::Model, now: DateTime<Utc>) -> Result<bool, sea_orm::DbErr> {
+    let n = connector::Entity::update_many()
+        .col_expr(connector::Column::HealthClaimedUntil, Expr::value(Some(now + Duration::seconds(120))))
+        .filter(connector::Column::Id.eq(c.id))
+        .filter(connector::Column::HealthClaimedUntil.is_null().or(connector::Column::HealthClaimedUntil.lt(now)))
+        .exec(&st.db)
+        .await?
+        .rows_affected;
+    Ok(n == 1)
+}
+
+fn tool_names(tools_json: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<Value>>(tools_json)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// Checks one connector and records the outcome; a change of status is audited.
+pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::DbErr> {
+    let upstream = Upstream { outbound: &st.outbound, cipher: &st.cipher, pool: &st.upstreams };
+    let outcome = tokio::time::timeout(super::client::UPSTREAM_TIMEOUT, upstream.check(&c)).await;
+    let now = st.clock.now();
+    let (mut status, mut error, tools) = match outcome {
+        Ok(Ok(tools)) => ("healthy", None, Some(tools)),
+        Ok(Err(e)) => ("unhealthy", Some(e.to_string()), None),
+        Err(_) => ("unhealthy", Some("health check timed out".to_string()), None),
+    };
+    let tools_json = tools.as_ref().map(|t| Value::Array(t.clone()).to_string()).unwrap_or_else(|| c.tools_json.clone());
+    // A changed tool list may now collide with another connector's exposed names.
+    if tools.is_some() && tool_names(&tools_json) != tool_names(&c.tools_json) {
+        let mut all = connector::Entity::find()
+            .filter(connector::Column::OrgId.eq(c.org_id))
+            .filter(connector::Column::Enabled.eq(true))
+            .filter(connector::Column::Id.ne(c.id))
+            .all(&st.db)
+            .await?;
+        all.push(connector::Model { tools_json: tools_json.clone(), ..c.clone() });
+        let collisions = crate::connectors::exposed_tool_collisions(&all);
+        if !collisions.is_empty() {
+            status = "unhealthy";
+            error = Some(format!("tool names collide with another connector: {}", collisions.join(", ")));
+        }
+    }
+    let txn = st.db.begin().await?;
+    let changed = c.health_status != status;
+    let mut am = c.clone().into_active_model();
+    am.health_status = Set(status.into());
+    am.health_error = Set(error.clone());
+    am.health_checked_at = Set(Some(now));
+    am.health_claimed_until = Set(None);
+    am.tools_json = Set(tools_json);
+    am.update(&txn).await?;
+    if changed {
+        audit::record(&txn, &Context::system(), now, Event::new(c.org_id, action::MCP_HEALTH_CHANGED).target("connector", c.id)
+            .meta(json!({"name": c.name, "from": c.health_status, "to": status, "error": error}))).await?;
+    }
+    txn.commit().await?;
+    if status != "healthy" {
+        upstream.forget(c.id);
+    }
+    Ok(())
+}
+
+/// Runs the checker until the process ends.
+pub fn spawn(st: actix_web::web::Data<AppState>) {
+    tokio::spawn(async move {
+        let tick = std::time::Duration::from_millis(Ord::max(st.config.mcp.health_poll_ms, 100));
+        loop {
+            if let Err(e) = run_once(&st).await {
+                tracing::warn!(error = %e, "connector health check round failed");
+            }
+            if let Err(e) = st.usage.flush(&st.db).await {
+                tracing::warn!(error = %e, "flushing usage counters failed");
+            }
+            tokio::time::sleep(tick).await;
+        }
+    });
+}

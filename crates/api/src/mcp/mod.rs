@@ -1,0 +1,329 @@
+//! The organization's MCP endpoint `/mcp/{slug}`: the gateway is itself an MCP server
+//! (Streamable HTTP transport, protocol 2025-06-18 and 2025-11-25) whose tools are the
+//! tools of the org's enabled, healthy connectors, each behind its tool prefix.
+pub mod client;
+pub mod health;
+pub mod usage;
+
+use crate::{
+    api_keys::{self, KeyPrincipal},
+    app::AppState,
+    crypto,
+    entity::{connector, mcp_session, organization},
+    http::{ApiError, ClientMeta, ErrorKind},
+};
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use client::{PROTOCOL_VERSIONS, Upstream, UpstreamError};
+use gatehouse_types::ApiKeyScope;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+
+// JSON-RPC 2.0 error codes.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const INTERNAL_ERROR: i64 = -32603;
+/// Server-defined: the upstream that owns the tool could not be reached.
+const UPSTREAM_UNAVAILABLE: i64 = -32001;
+
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+}
+
+fn rpc_result(id: Value, result: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+pub fn resource_metadata_url(st: &AppState, slug: &str) -> String {
+    format!("{}/.well-known/oauth-protected-resource/mcp/{slug}", st.public_url)
+}
+
+/// 401 that tells an MCP client where to start OAuth discovery (RFC 9728).
+fn unauthorized(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
+    let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::AuthenticationRequired, detail));
+    if let Ok(v) = format!("Bearer resource_metadata=\"{}\", scope=\"mcp\"", resource_metadata_url(st, slug)).parse() {
+        resp.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// Who calls the endpoint. OAuth access tokens will be a second variant.
+pub enum McpPrincipal {
+    ApiKey(KeyPrincipal),
+}
+
+impl McpPrincipal {
+    fn key_id(&self) -> uuid::Uuid {
+        match self {
+            McpPrincipal::ApiKey(k) => k.id,
+        }
+    }
+}
+
+/// Origin check against DNS rebinding: browsers send `Origin`; it must be one we trust.
+fn origin_allowed(req: &HttpRequest, st: &AppState) -> bool {
+    match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(o) => o == st.public_origin || st.config.mcp.allowed_origins.iter().any(|a| a.trim_end_matches('/') == o),
+    }
+}
+
+async fn authenticate(req: &HttpRequest, st: &AppState, slug: &str) -> Result<(McpPrincipal, organization::Model), HttpResponse> {
+    let Some(raw) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized(st, slug, "send `Authorization: Bearer <API key>`"));
+    };
+    let Some(key) = api_keys::key_from_header(raw) else {
+        return Err(unauthorized(st, slug, "unsupported credential"));
+    };
+    let key = match api_keys::authenticate(st, key).await {
+        Ok(k) => k,
+        Err(e) if e.kind == ErrorKind::AuthenticationRequired => {
+            return Err(unauthorized(st, slug, "invalid, expired or revoked API key"));
+        }
+        Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
+    };
+    let org = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .filter(organization::Column::DeletedAt.is_null())
+        .one(&st.db)
+        .await
+        .map_err(|e| actix_web::ResponseError::error_response(&ApiError::from(e)))?;
+    // Another org's key is as good as no key here.
+    let Some(org) = org.filter(|o| o.id == key.org_id) else {
+        return Err(unauthorized(st, slug, "this key does not belong to this organization"));
+    };
+    if !key.has(ApiKeyScope::Mcp) {
+        let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
+            ErrorKind::InsufficientScope,
+            "this API key lacks the `mcp` scope",
+        ));
+        if let Ok(v) = format!(
+            "Bearer error=\"insufficient_scope\", scope=\"mcp\", resource_metadata=\"{}\"",
+            resource_metadata_url(st, slug)
+        )
+        .parse()
+        {
+            resp.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+        }
+        return Err(resp);
+    }
+    crate::security::enforce(&org, &ClientMeta::from_request(req)).map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    Ok((McpPrincipal::ApiKey(key), org))
+}
+
+/// Tools the org exposes: each enabled, healthy connector's tools under its prefix.
+async fn exposed_tools(st: &AppState, org: &organization::Model) -> Result<Vec<(connector::Model, Vec<Value>)>, sea_orm::DbErr> {
+    let rows = connector::Entity::find()
+        .filter(connector::Column::OrgId.eq(org.id))
+        .filter(connector::Column::Enabled.eq(true))
+        .filter(connector::Column::HealthStatus.eq("healthy"))
+        .all(&st.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let tools: Vec<Value> = serde_json::from_str(&c.tools_json).unwrap_or_default();
+            (c, tools)
+        })
+        .collect())
+}
+
+pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, st: web::Data<AppState>) -> HttpResponse {
+    let slug = slug.into_inner();
+    if !origin_allowed(&req, &st) {
+        return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"));
+    }
+    let (principal, org) = match authenticate(&req, &st, &slug).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return rpc_error(StatusCode::BAD_REQUEST, Value::Null, PARSE_ERROR, "Parse error"),
+    };
+    if msg.is_array() {
+        return rpc_error(StatusCode::BAD_REQUEST, Value::Null, INVALID_REQUEST, "JSON-RPC batches are not supported");
+    }
+    let id = msg.get("id").cloned();
+    let Some(method) = msg.get("method").and_then(Value::as_str) else {
+        // A response to a server request we never make, or garbage.
+        if msg.get("result").is_some() || msg.get("error").is_some() {
+            return HttpResponse::Accepted().finish();
+        }
+        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "Invalid Request");
+    };
+    if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "jsonrpc must be \"2.0\"");
+    }
+    let params = msg.get("params").cloned().unwrap_or(json!({}));
+    let now = st.clock.now();
+
+    if method == "initialize" {
+        let Some(id) = id else {
+            return rpc_error(StatusCode::BAD_REQUEST, Value::Null, INVALID_REQUEST, "initialize needs an id");
+        };
+        let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+        let version = if PROTOCOL_VERSIONS.contains(&asked) { asked } else { client::LATEST_PROTOCOL };
+        let session = crypto::generate_token(crypto::TokenKind::McpSession);
+        let saved = mcp_session::Entity::insert(mcp_session::ActiveModel {
+            id_hash: Set(crypto::hash_token(&session)),
+            org_id: Set(org.id),
+            api_key_id: Set(principal.key_id()),
+            protocol_version: Set(version.into()),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+        })
+        .exec_without_returning(&st.db)
+        .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "saving MCP session failed");
+            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, INTERNAL_ERROR, "temporarily unavailable");
+        }
+        let result = json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": false}, "resources": {}, "prompts": {}},
+            "serverInfo": {"name": "gatehouse", "title": format!("{} (Gatehouse)", org.name), "version": env!("CARGO_PKG_VERSION")},
+            "instructions": format!("Tools of the MCP servers that {} connected to Gatehouse.", org.name),
+        });
+        let mut resp = rpc_result(id, result);
+        if let Ok(v) = session.parse() {
+            resp.headers_mut().insert(actix_web::http::header::HeaderName::from_static(SESSION_HEADER), v);
+        }
+        return resp;
+    }
+
+    // Every other message belongs to a session.
+    let Some(session) = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "Mcp-Session-Id header required; send initialize first");
+    };
+    let found = mcp_session::Entity::find_by_id(crypto::hash_token(session)).one(&st.db).await;
+    let stored = match found {
+        Ok(Some(s)) if s.org_id == org.id && s.api_key_id == principal.key_id() => s,
+        Ok(_) => return rpc_error(StatusCode::NOT_FOUND, id.unwrap_or(Value::Null), INVALID_REQUEST, "unknown or ended session; initialize again"),
+        Err(e) => {
+            tracing::error!(error = %e, "reading MCP session failed");
+            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id.unwrap_or(Value::Null), INTERNAL_ERROR, "temporarily unavailable");
+        }
+    };
+    if let Some(v) = req.headers().get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok())
+        && !PROTOCOL_VERSIONS.contains(&v)
+    {
+        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "unsupported MCP-Protocol-Version");
+    }
+    let _ = stored;
+    // Notifications get no answer.
+    let Some(id) = id else { return HttpResponse::Accepted().finish() };
+
+    match method {
+        "ping" => rpc_result(id, json!({})),
+        "tools/list" => match exposed_tools(&st, &org).await {
+            Ok(list) => {
+                let tools: Vec<Value> = list
+                    .into_iter()
+                    .flat_map(|(c, tools)| {
+                        tools.into_iter().filter_map(move |mut t| {
+                            let name = t.get("name")?.as_str()?.to_string();
+                            t["name"] = Value::String(format!("{}{name}", c.tool_prefix));
+                            Some(t)
+                        })
+                    })
+                    .collect();
+                rpc_result(id, json!({"tools": tools}))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "listing tools failed");
+                rpc_error(StatusCode::OK, id, INTERNAL_ERROR, "temporarily unavailable")
+            }
+        },
+        "tools/call" => call_tool(&st, &org, &principal, id, params).await,
+        "resources/list" => rpc_result(id, json!({"resources": []})),
+        "resources/templates/list" => rpc_result(id, json!({"resourceTemplates": []})),
+        "prompts/list" => rpc_result(id, json!({"prompts": []})),
+        _ => rpc_error(StatusCode::OK, id, METHOD_NOT_FOUND, &format!("Method not found: {method}")),
+    }
+}
+
+async fn call_tool(st: &AppState, org: &organization::Model, principal: &McpPrincipal, id: Value, params: Value) -> HttpResponse {
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.name is required");
+    };
+    let list = match exposed_tools(st, org).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "listing tools failed");
+            return rpc_error(StatusCode::OK, id, INTERNAL_ERROR, "temporarily unavailable");
+        }
+    };
+    let owner = list.into_iter().find_map(|(c, tools)| {
+        let inner = name.strip_prefix(c.tool_prefix.as_str())?.to_string();
+        tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(inner.as_str())).then_some((c, inner))
+    });
+    let Some((c, inner)) = owner else {
+        return rpc_error(StatusCode::OK, id, INVALID_PARAMS, &format!("Unknown tool: {name}"));
+    };
+    let mut forwarded = params.clone();
+    forwarded["name"] = Value::String(inner);
+    let upstream = Upstream { outbound: &st.outbound, cipher: &st.cipher, pool: &st.upstreams };
+    let result = upstream.request(&c, "tools/call", forwarded).await;
+    st.usage.record(org.id, principal.key_id(), c.id, st.clock.now(), result.is_err());
+    match result {
+        Ok(r) => rpc_result(id, r),
+        Err(UpstreamError::Rpc(err)) => HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err})),
+        Err(e) => {
+            tracing::warn!(connector = %c.id, error = %e, "tool call failed upstream");
+            rpc_error(StatusCode::OK, id, UPSTREAM_UNAVAILABLE, &format!("the MCP server behind this tool is unavailable ({e})"))
+        }
+    }
+}
+
+/// Ends a session.
+pub async fn delete(req: HttpRequest, slug: web::Path<String>, st: web::Data<AppState>) -> HttpResponse {
+    let slug = slug.into_inner();
+    if !origin_allowed(&req, &st) {
+        return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"));
+    }
+    let (principal, org) = match authenticate(&req, &st, &slug).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let Some(session) = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::MalformedRequest, "Mcp-Session-Id header required"));
+    };
+    let res = mcp_session::Entity::delete_many()
+        .filter(mcp_session::Column::IdHash.eq(crypto::hash_token(session)))
+        .filter(mcp_session::Column::OrgId.eq(org.id))
+        .filter(mcp_session::Column::ApiKeyId.eq(principal.key_id()))
+        .exec(&st.db)
+        .await;
+    match res {
+        Ok(r) if r.rows_affected > 0 => HttpResponse::NoContent().finish(),
+        Ok(_) => actix_web::ResponseError::error_response(&ApiError::not_found("session")),
+        Err(e) => actix_web::ResponseError::error_response(&ApiError::from(e)),
+    }
+}
+
+/// We send no server-initiated messages, so there is no stream to open (spec: 405).
+pub async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "POST, DELETE"))
+        .content_type("application/problem+json")
+        .json(json!({
+            "type": format!("{}method-not-allowed", crate::http::problem::PROBLEM_BASE),
+            "title": "Method not allowed", "status": 405, "code": "method-not-allowed",
+            "detail": "this MCP endpoint accepts POST (JSON-RPC) and DELETE (end session)"
+        }))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/mcp/{slug}")
+            .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+            .route(web::post().to(post))
+            .route(web::delete().to(delete))
+            .default_service(web::to(method_not_allowed)),
+    );
+}

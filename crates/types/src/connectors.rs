@@ -1,0 +1,202 @@
+//! Connectors: the organization's upstream MCP servers ("MCPs" in the product docs).
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+pub const CONNECTOR_NAME_MAX_CHARS: usize = 64;
+pub const TOOL_PREFIX_MAX_CHARS: usize = 32;
+pub const CONNECTOR_DESCRIPTION_MAX_CHARS: usize = 1000;
+pub const CONNECTOR_URL_MAX_CHARS: usize = 2048;
+/// The header that carries a credential when none is named.
+pub const DEFAULT_CREDENTIAL_HEADER: &str = "Authorization";
+
+/// The tool prefix a name suggests: lowercase ASCII letters and digits, other runs of
+/// characters turned into `_`, then `__`. "GitHub Tools" → `github_tools__`. Empty when
+/// the name has no ASCII letter or digit.
+pub fn default_tool_prefix(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    let mut slug: String = slug.chars().take(TOOL_PREFIX_MAX_CHARS - 2).collect();
+    while slug.ends_with('_') {
+        slug.pop();
+    }
+    if slug.is_empty() { slug } else { format!("{slug}__") }
+}
+
+/// `^[a-z0-9_]{0,32}$`.
+pub fn is_valid_tool_prefix(prefix: &str) -> bool {
+    prefix.len() <= TOOL_PREFIX_MAX_CHARS && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Unhealthy,
+    Unknown,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+            HealthStatus::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "healthy" => Some(HealthStatus::Healthy),
+            "unhealthy" => Some(HealthStatus::Unhealthy),
+            "unknown" => Some(HealthStatus::Unknown),
+            _ => None,
+        }
+    }
+}
+
+/// The result of the last health check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectorHealth {
+    /// `unknown` until the first check, and again after the URL or credential changes.
+    pub status: HealthStatus,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Why the last check failed.
+    pub error: Option<String>,
+}
+
+/// An upstream MCP server as listed: never its credential.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Connector {
+    pub id: Uuid,
+    pub name: String,
+    /// Prepended to the upstream's tool names on the organization's MCP endpoint.
+    pub tool_prefix: String,
+    /// The upstream's Streamable HTTP endpoint.
+    pub url: String,
+    pub description: String,
+    pub enabled: bool,
+    /// The header the credential is sent in, when there is a credential.
+    pub credential_header: Option<String>,
+    /// Whether a credential is stored. The credential itself is write-only.
+    pub has_credential: bool,
+    pub health: ConnectorHealth,
+    /// Tools the upstream offered at the last successful check.
+    pub tool_count: usize,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateConnectorRequest {
+    /// 1 to 64 characters, unique in the organization (ignoring case).
+    pub name: String,
+    /// `http://` or `https://`, on a public address.
+    pub url: String,
+    /// At most 1000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `^[a-z0-9_]{0,32}$`; defaults to the name as a slug plus `__` ("GitHub Tools" →
+    /// `github_tools__`).
+    #[serde(default)]
+    pub tool_prefix: Option<String>,
+    /// Defaults to `Authorization` when a credential is given.
+    #[serde(default)]
+    pub credential_header: Option<String>,
+    /// The header's value, e.g. `Bearer ghp_…`. Write-only: stored encrypted, never returned.
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// Defaults to true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// Absent fields stay as they are.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateConnectorRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Changing it resets health to `unknown`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tool_prefix: Option<String>,
+    #[serde(default)]
+    pub credential_header: Option<String>,
+    /// A new credential; `""` removes it. Changing it resets health to `unknown`.
+    #[serde(default)]
+    pub credential: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// Debug output never shows a credential, so a logged request cannot leak one.
+fn redacted(c: &Option<String>) -> Option<&'static str> {
+    c.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for CreateConnectorRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateConnectorRequest")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("description", &self.description)
+            .field("tool_prefix", &self.tool_prefix)
+            .field("credential_header", &self.credential_header)
+            .field("credential", &redacted(&self.credential))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UpdateConnectorRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateConnectorRequest")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("description", &self.description)
+            .field("tool_prefix", &self.tool_prefix)
+            .field("credential_header", &self.credential_header)
+            .field("credential", &redacted(&self.credential))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_tool_prefix_is_a_slug_of_the_name() {
+        assert_eq!(default_tool_prefix("GitHub Tools"), "github_tools__");
+        assert_eq!(default_tool_prefix("  my-server (prod) "), "my_server_prod__");
+        assert_eq!(default_tool_prefix("Jira"), "jira__");
+        assert_eq!(default_tool_prefix("日本"), "");
+        let long = default_tool_prefix(&"a".repeat(100));
+        assert_eq!(long.len(), TOOL_PREFIX_MAX_CHARS);
+        assert!(is_valid_tool_prefix(&long));
+        assert!(is_valid_tool_prefix(""));
+        assert!(!is_valid_tool_prefix("Git"));
+        assert!(!is_valid_tool_prefix("git-hub"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_credential() {
+        let r = UpdateConnectorRequest { credential: Some("Bearer s3cret".into()), ..Default::default() };
+        assert!(!format!("{r:?}").contains("s3cret"));
+    }
+}

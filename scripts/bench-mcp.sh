@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# MCP gateway benchmark (crates/api/benches/mcp.rs): tools/call direct vs through the
+# gateway at concurrency 1, 16, 64, on SQLite and on PostgreSQL.
+#   GATEHOUSE_BENCH_SECONDS=5          seconds per measured run
+#   GATEHOUSE_BENCH_SKIP_POSTGRES=1    SQLite only
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo build --release -q -p gatehouse-api --bin gatehouse
+cargo bench -p gatehouse-api --bench mcp --no-run
+export GATEHOUSE_BENCH_BIN=$PWD/target/release/gatehouse
+cargo bench -q -p gatehouse-api --bench mcp
+if [[ ${GATEHOUSE_BENCH_SKIP_POSTGRES:-0} != 1 ]]; then
+    admin=$(bash scripts/pg.sh | tail -n 1)
+    name=gatehouse_bench_mcp
+    psql "$admin" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
+    psql "$admin" -qc "CREATE DATABASE $name" >/dev/null
+    GATEHOUSE_BENCH_DATABASE_URL="${admin%/*}/$name" cargo bench -q -p gatehouse-api --bench mcp
+fi
