@@ -104,6 +104,27 @@ impl Event {
     }
 }
 
+/// Orders ids made within one millisecond of the same process.
+static ID_CONTEXT: std::sync::Mutex<uuid::ContextV7> = std::sync::Mutex::new(uuid::ContextV7::new());
+
+/// A UUIDv7 whose timestamp is the event's time, so a time range is also an id range
+/// (which the `(org_id, id)` index serves).
+pub fn event_id(at: DateTime<Utc>) -> Uuid {
+    let ts = uuid::Timestamp::from_unix(&ID_CONTEXT, at.timestamp().max(0) as u64, at.timestamp_subsec_nanos());
+    Uuid::new_v7(ts)
+}
+
+/// The smallest UUIDv7 of the millisecond of `at`: every id of an event at or after
+/// `at` is at least this.
+pub fn id_floor(at: DateTime<Utc>) -> Uuid {
+    let ms = at.timestamp_millis().max(0) as u64;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x70;
+    b[8] = 0x80;
+    Uuid::from_bytes(b)
+}
+
 /// Writes an event. Call it with the transaction that makes the change.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
@@ -117,7 +138,7 @@ pub async fn record<C: ConnectionTrait>(
         None => (None, None),
     };
     audit_event::Entity::insert(audit_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(event_id(now)),
         org_id: Set(event.org_id),
         occurred_at: Set(now),
         actor_type: Set(actor_type.into()),
@@ -204,11 +225,15 @@ impl Filter {
     pub fn select(&self, before: Option<Uuid>) -> Select<audit_event::Entity> {
         use audit_event::Column as C;
         let mut q = audit_event::Entity::find().filter(C::OrgId.eq(self.org_id));
+        // The id bounds let the (org_id, id) index narrow a time window; the exact
+        // comparison on occurred_at stays for the sub-millisecond edges.
         if let Some(from) = self.from {
-            q = q.filter(C::OccurredAt.gte(from));
+            q = q.filter(C::OccurredAt.gte(from)).filter(C::Id.gte(id_floor(from)));
         }
         if let Some(to) = self.to {
-            q = q.filter(C::OccurredAt.lt(to));
+            q = q
+                .filter(C::OccurredAt.lt(to))
+                .filter(C::Id.lt(id_floor(to + chrono::Duration::milliseconds(1))));
         }
         if let Some(actor) = self.actor {
             q = q.filter(C::ActorId.eq(actor));
@@ -427,4 +452,21 @@ pub async fn export(admin: OrgAdmin, q: web::Query<ExportQuery>, st: web::Data<A
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(export);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_follow_event_time_and_the_floor_bounds_them() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00.123456Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        let a = event_id(t);
+        let b = event_id(t);
+        assert!(a < b, "ids of one millisecond keep their order");
+        assert!(id_floor(t) <= a);
+        assert!(a < id_floor(t + chrono::Duration::milliseconds(1)));
+        assert!(id_floor(t - chrono::Duration::milliseconds(1)) < id_floor(t));
+        assert_eq!(a.get_version_num(), 7);
+    }
 }

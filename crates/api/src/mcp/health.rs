@@ -88,7 +88,10 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     am.health_error = Set(error.clone());
     am.health_checked_at = Set(Some(now));
     am.health_claimed_until = Set(None);
-    am.tools_json = Set(tools_json);
+    // A failed check keeps the last known tool list (hidden while unhealthy).
+    if tools.is_some() {
+        am.tools_json = Set(tools_json);
+    }
     am.update(&txn).await?;
     if changed {
         audit::record(&txn, &Context::system(), now, Event::new(c.org_id, action::MCP_HEALTH_CHANGED).target("connector", c.id)
