@@ -4,7 +4,7 @@ use crate::{
     app::AppState,
     audit::{self, Event, action},
     crypto::{self, TokenKind},
-    entity::api_key,
+    entity::{api_key, organization},
     http::{ApiError, ApiResult, ErrorKind, OrgAdmin, problem::Validation},
 };
 use actix_web::{HttpResponse, delete, get, post, web};
@@ -79,13 +79,21 @@ pub fn key_from_header(value: &str) -> Option<&str> {
 /// Resolves a presented key. A malformed key, or one whose checksum fails, is refused
 /// before any database look-up.
 pub async fn authenticate(st: &AppState, key: &str) -> ApiResult<KeyPrincipal> {
+    Ok(authenticate_with_org(st, key).await?.0)
+}
+
+/// Like `authenticate`, also returning the key's organization, in one query (the MCP
+/// endpoint's hot path). Revocation is read from the database on every call, so it
+/// takes effect at once on every replica.
+pub async fn authenticate_with_org(st: &AppState, key: &str) -> ApiResult<(KeyPrincipal, Option<organization::Model>)> {
     let unauthorized = || ApiError::with_detail(ErrorKind::AuthenticationRequired, "invalid, expired or revoked API key");
     if !crypto::token_is_well_formed(TokenKind::ApiKey, key) {
         return Err(unauthorized());
     }
     let now = st.clock.now();
-    let k = api_key::Entity::find()
+    let (k, org) = api_key::Entity::find()
         .filter(api_key::Column::TokenHash.eq(crypto::hash_token(key)))
+        .find_also_related(organization::Entity)
         .one(&st.db)
         .await?
         .ok_or_else(unauthorized)?;
@@ -105,7 +113,8 @@ pub async fn authenticate(st: &AppState, key: &str) -> ApiResult<KeyPrincipal> {
             .exec(&st.db)
             .await?;
     }
-    Ok(KeyPrincipal { id: k.id, org_id: k.org_id, name: k.name, scopes: parse_scopes(&k.scopes) })
+    let org = org.filter(|o| o.deleted_at.is_none());
+    Ok((KeyPrincipal { id: k.id, org_id: k.org_id, name: k.name, scopes: parse_scopes(&k.scopes) }, org))
 }
 
 fn require_user(admin: &OrgAdmin) -> ApiResult<Uuid> {

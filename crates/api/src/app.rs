@@ -23,6 +23,7 @@ pub struct AppState {
     pub upstreams: crate::mcp::client::UpstreamPool,
     /// MCP calls counted in memory, flushed to the database by the background task.
     pub usage: crate::mcp::usage::UsageCounter,
+    pub mcp_cache: crate::mcp::cache::McpCache,
 }
 
 fn origin_of(url: &str) -> String {
@@ -94,6 +95,7 @@ impl AppState {
             outbound,
             upstreams: Default::default(),
             usage: Default::default(),
+            mcp_cache: Default::default(),
         })
     }
 }

@@ -98,6 +98,7 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
             .meta(json!({"name": c.name, "from": c.health_status, "to": status, "error": error}))).await?;
     }
     txn.commit().await?;
+    st.mcp_cache.forget_tools(c.org_id);
     if status != "healthy" {
         upstream.forget(c.id);
     }

@@ -1,9 +1,12 @@
 //! The organization's MCP endpoint `/mcp/{slug}`: the gateway is itself an MCP server
 //! (Streamable HTTP transport, protocol 2025-06-18 and 2025-11-25) whose tools are the
 //! tools of the org's enabled, healthy connectors, each behind its tool prefix.
+pub mod cache;
 pub mod client;
 pub mod health;
 pub mod usage;
+
+use cache::ExposedTools;
 
 use crate::{
     api_keys::{self, KeyPrincipal},
@@ -79,21 +82,15 @@ async fn authenticate(req: &HttpRequest, st: &AppState, slug: &str) -> Result<(M
     let Some(key) = api_keys::key_from_header(raw) else {
         return Err(unauthorized(st, slug, "unsupported credential"));
     };
-    let key = match api_keys::authenticate(st, key).await {
+    let (key, org) = match api_keys::authenticate_with_org(st, key).await {
         Ok(k) => k,
         Err(e) if e.kind == ErrorKind::AuthenticationRequired => {
             return Err(unauthorized(st, slug, "invalid, expired or revoked API key"));
         }
         Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
     };
-    let org = organization::Entity::find()
-        .filter(organization::Column::Slug.eq(slug))
-        .filter(organization::Column::DeletedAt.is_null())
-        .one(&st.db)
-        .await
-        .map_err(|e| actix_web::ResponseError::error_response(&ApiError::from(e)))?;
     // Another org's key is as good as no key here.
-    let Some(org) = org.filter(|o| o.id == key.org_id) else {
+    let Some(org) = org.filter(|o| o.slug == slug) else {
         return Err(unauthorized(st, slug, "this key does not belong to this organization"));
     };
     if !key.has(ApiKeyScope::Mcp) {
@@ -116,7 +113,18 @@ async fn authenticate(req: &HttpRequest, st: &AppState, slug: &str) -> Result<(M
 }
 
 /// Tools the org exposes: each enabled, healthy connector's tools under its prefix.
-async fn exposed_tools(st: &AppState, org: &organization::Model) -> Result<Vec<(connector::Model, Vec<Value>)>, sea_orm::DbErr> {
+/// Cached per replica for a moment: a connector's new health or tool list shows within
+/// `TOOLS_CACHE_TTL`, and no call reaches a connector that was never healthy.
+async fn exposed_tools(st: &AppState, org: &organization::Model) -> Result<ExposedTools, sea_orm::DbErr> {
+    if let Some(hit) = st.mcp_cache.tools(org.id) {
+        return Ok(hit);
+    }
+    let fresh = std::sync::Arc::new(load_exposed_tools(st, org).await?);
+    st.mcp_cache.put_tools(org.id, fresh.clone());
+    Ok(fresh)
+}
+
+async fn load_exposed_tools(st: &AppState, org: &organization::Model) -> Result<Vec<(connector::Model, Vec<Value>)>, sea_orm::DbErr> {
     let rows = connector::Entity::find()
         .filter(connector::Column::OrgId.eq(org.id))
         .filter(connector::Column::Enabled.eq(true))
@@ -200,9 +208,16 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
     let Some(session) = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "Mcp-Session-Id header required; send initialize first");
     };
-    let found = mcp_session::Entity::find_by_id(crypto::hash_token(session)).one(&st.db).await;
+    let hash = crypto::hash_token(session);
+    let found = match st.mcp_cache.session(&hash) {
+        Some((o, k)) => Ok(Some((o, k))),
+        None => mcp_session::Entity::find_by_id(hash.clone()).one(&st.db).await.map(|s| s.map(|s| (s.org_id, s.api_key_id))),
+    };
     let stored = match found {
-        Ok(Some(s)) if s.org_id == org.id && s.api_key_id == principal.key_id() => s,
+        Ok(Some((o, k))) if o == org.id && k == principal.key_id() => {
+            st.mcp_cache.put_session(hash, o, k);
+            (o, k)
+        }
         Ok(_) => return rpc_error(StatusCode::NOT_FOUND, id.unwrap_or(Value::Null), INVALID_REQUEST, "unknown or ended session; initialize again"),
         Err(e) => {
             tracing::error!(error = %e, "reading MCP session failed");
@@ -223,9 +238,9 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
         "tools/list" => match exposed_tools(&st, &org).await {
             Ok(list) => {
                 let tools: Vec<Value> = list
-                    .into_iter()
+                    .iter()
                     .flat_map(|(c, tools)| {
-                        tools.into_iter().filter_map(move |mut t| {
+                        tools.iter().cloned().filter_map(move |mut t| {
                             let name = t.get("name")?.as_str()?.to_string();
                             t["name"] = Value::String(format!("{}{name}", c.tool_prefix));
                             Some(t)
@@ -258,9 +273,9 @@ async fn call_tool(st: &AppState, org: &organization::Model, principal: &McpPrin
             return rpc_error(StatusCode::OK, id, INTERNAL_ERROR, "temporarily unavailable");
         }
     };
-    let owner = list.into_iter().find_map(|(c, tools)| {
+    let owner = list.iter().find_map(|(c, tools)| {
         let inner = name.strip_prefix(c.tool_prefix.as_str())?.to_string();
-        tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(inner.as_str())).then_some((c, inner))
+        tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(inner.as_str())).then(|| (c.clone(), inner))
     });
     let Some((c, inner)) = owner else {
         return rpc_error(StatusCode::OK, id, INVALID_PARAMS, &format!("Unknown tool: {name}"));
@@ -293,8 +308,10 @@ pub async fn delete(req: HttpRequest, slug: web::Path<String>, st: web::Data<App
     let Some(session) = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::MalformedRequest, "Mcp-Session-Id header required"));
     };
+    let hash = crypto::hash_token(session);
+    st.mcp_cache.forget_session(&hash);
     let res = mcp_session::Entity::delete_many()
-        .filter(mcp_session::Column::IdHash.eq(crypto::hash_token(session)))
+        .filter(mcp_session::Column::IdHash.eq(hash))
         .filter(mcp_session::Column::OrgId.eq(org.id))
         .filter(mcp_session::Column::ApiKeyId.eq(principal.key_id()))
         .exec(&st.db)
