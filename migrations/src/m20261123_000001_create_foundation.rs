@@ -305,7 +305,10 @@ impl MigrationTrait for Migration {
         // Ids are UUIDv7 (time-ordered), so (org, id) serves "newest first" keyset pages
         // and the other two serve the action-prefix and actor filters.
         for (name, cols) in [
-            ("idx_audit_org_id", vec![AuditEvents::OrgId, AuditEvents::Id]),
+            (
+                "idx_audit_org_id",
+                vec![AuditEvents::OrgId, AuditEvents::Id],
+            ),
             (
                 "idx_audit_org_action_id",
                 vec![AuditEvents::OrgId, AuditEvents::Action, AuditEvents::Id],

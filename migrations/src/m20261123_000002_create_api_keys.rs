@@ -56,8 +56,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("idx_api_keys_org").table(ApiKeys::Table).col(ApiKeys::OrgId).to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_api_keys_org")
+                .table(ApiKeys::Table)
+                .col(ApiKeys::OrgId)
+                .to_owned(),
+        )
+        .await?;
         // JSON list of {cidr, label}; empty means no restriction.
         m.alter_table(
             Table::alter()
@@ -70,9 +76,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Organizations::Table).drop_column(Organizations::IpAllowlist).to_owned())
+        m.alter_table(
+            Table::alter()
+                .table(Organizations::Table)
+                .drop_column(Organizations::IpAllowlist)
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(Table::drop().table(ApiKeys::Table).to_owned())
             .await?;
-        m.drop_table(Table::drop().table(ApiKeys::Table).to_owned()).await?;
         Ok(())
     }
 }

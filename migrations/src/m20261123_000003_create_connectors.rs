@@ -79,7 +79,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Connectors::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Connectors::Table).to_owned())
+            .await?;
         Ok(())
     }
 }

@@ -70,7 +70,9 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(Connectors::Table)
-                .add_column(timestamp_with_time_zone_null(Connectors::HealthClaimedUntil))
+                .add_column(timestamp_with_time_zone_null(
+                    Connectors::HealthClaimedUntil,
+                ))
                 .to_owned(),
         )
         .await?;
@@ -78,10 +80,17 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Connectors::Table).drop_column(Connectors::HealthClaimedUntil).to_owned())
+        m.alter_table(
+            Table::alter()
+                .table(Connectors::Table)
+                .drop_column(Connectors::HealthClaimedUntil)
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(Table::drop().table(UsageDaily::Table).to_owned())
             .await?;
-        m.drop_table(Table::drop().table(UsageDaily::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(McpSessions::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(McpSessions::Table).to_owned())
+            .await?;
         Ok(())
     }
 }

@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 async fn upstream(body: web::Bytes) -> HttpResponse {
     // The fastest honest upstream: peek the method and id, answer fixed JSON.
     let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let Some(id) = msg.get("id").cloned() else { return HttpResponse::Accepted().finish() };
+    let Some(id) = msg.get("id").cloned() else {
+        return HttpResponse::Accepted().finish();
+    };
     let result = match msg["method"].as_str().unwrap_or("") {
-        "initialize" => json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "fast", "version": "1"}}),
+        "initialize" => {
+            json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "fast", "version": "1"}})
+        }
         "tools/list" => json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}),
         "tools/call" => json!({"content": [{"type": "text", "text": "ok"}]}),
         _ => json!({}),
@@ -29,7 +33,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ")".
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 struct Run {
@@ -39,19 +44,31 @@ struct Run {
     calls: usize,
 }
 
-async fn load(url: String, headers: Vec<(String, String)>, concurrency: usize, duration: Duration) -> Run {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+async fn load(
+    url: String,
+    headers: Vec<(String, String)>,
+    concurrency: usize,
+    duration: Duration,
+) -> Run {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {}}});
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, headers, body) = (client.clone(), url.clone(), headers.clone(), body.clone());
+        let (client, url, headers, body) =
+            (client.clone(), url.clone(), headers.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let mut rb = client.post(&url).header("content-type", "application/json").header("accept", "application/json, text/event-stream");
+                let mut rb = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream");
                 for (k, v) in &headers {
                     rb = rb.header(k, v);
                 }
@@ -70,30 +87,49 @@ async fn load(url: String, headers: Vec<(String, String)>, concurrency: usize, d
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Run { rps: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), calls: all.len() }
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        calls: all.len(),
+    }
 }
 
 #[tokio::main]
 async fn main() {
-    let bin = std::env::var("GATEHOUSE_BENCH_BIN").expect("GATEHOUSE_BENCH_BIN: path of the release gatehouse binary");
+    let bin = std::env::var("GATEHOUSE_BENCH_BIN")
+        .expect("GATEHOUSE_BENCH_BIN: path of the release gatehouse binary");
     let db_url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL").ok();
-    let secs: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let label = if db_url.as_deref().is_some_and(|u| u.starts_with("postgres")) { "postgres" } else { "sqlite" };
+    let secs: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let label = if db_url.as_deref().is_some_and(|u| u.starts_with("postgres")) {
+        "postgres"
+    } else {
+        "sqlite"
+    };
 
     // The upstream: one worker, like a small real server.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let up_port = listener.local_addr().unwrap().port();
-    let server = actix_web::HttpServer::new(|| actix_web::App::new().route("/mcp", web::post().to(upstream)))
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().route("/mcp", web::post().to(upstream))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
     tokio::spawn(server);
     let up_url = format!("http://127.0.0.1:{up_port}/mcp");
 
     // The gateway, as its own process so its CPU time can be read.
     let dir = tempfile::tempdir().unwrap();
-    let gw_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{gw_port}");
     let mut cmd = std::process::Command::new(&bin);
     cmd.arg("serve")
@@ -107,24 +143,70 @@ async fn main() {
         cmd.env("GATEHOUSE_DATABASE_URL", u);
     }
     let mut gw = cmd.spawn().expect("start gatehouse");
-    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
     for _ in 0..300 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let post = |path: &str, body: Value| http.post(format!("{base}/api/v1{path}")).header("origin", &base).json(&body).send();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}/api/v1{path}"))
+            .header("origin", &base)
+            .json(&body)
+            .send()
+    };
     let email = format!("bench-{}@example.com", uuid::Uuid::now_v7().simple());
-    post("/auth/signup", json!({"email": email, "password": "benchmark password"})).await.unwrap();
-    let org: Value = post("/orgs", json!({"name": format!("Bench {}", uuid::Uuid::now_v7().simple())})).await.unwrap().json().await.unwrap();
+    post(
+        "/auth/signup",
+        json!({"email": email, "password": "benchmark password"}),
+    )
+    .await
+    .unwrap();
+    let org: Value = post(
+        "/orgs",
+        json!({"name": format!("Bench {}", uuid::Uuid::now_v7().simple())}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let slug = org["slug"].as_str().unwrap().to_string();
-    let key: Value = post(&format!("/orgs/{slug}/api-keys"), json!({"name": "bench"})).await.unwrap().json().await.unwrap();
+    let key: Value = post(&format!("/orgs/{slug}/api-keys"), json!({"name": "bench"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = key["secret"].as_str().unwrap().to_string();
-    let conn: Value = post(&format!("/orgs/{slug}/connectors"), json!({"name": "fast", "url": up_url, "tool_prefix": ""})).await.unwrap().json().await.unwrap();
+    let conn: Value = post(
+        &format!("/orgs/{slug}/connectors"),
+        json!({"name": "fast", "url": up_url, "tool_prefix": ""}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let cid = conn["id"].as_str().expect("connector created").to_string();
     for _ in 0..200 {
-        let c: Value = http.get(format!("{base}/api/v1/orgs/{slug}/connectors/{cid}")).send().await.unwrap().json().await.unwrap();
+        let c: Value = http
+            .get(format!("{base}/api/v1/orgs/{slug}/connectors/{cid}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if c["health"]["status"] == "healthy" {
             break;
         }
@@ -138,7 +220,10 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let gw_headers = vec![
         ("authorization".to_string(), format!("Bearer {key}")),
         ("mcp-session-id".to_string(), session),
@@ -147,17 +232,51 @@ async fn main() {
     let direct_headers = vec![("mcp-session-id".to_string(), "s1".to_string())];
     let ticks_per_sec = 100.0; // CLK_TCK on Linux
     // Warm both paths.
-    load(up_url.clone(), direct_headers.clone(), 4, Duration::from_millis(500)).await;
-    load(mcp_url.clone(), gw_headers.clone(), 4, Duration::from_millis(500)).await;
-    println!("[{label}] tools/call, {secs}s per run; gateway = separate process with API-key auth, allowlist, usage counting, tracing");
+    load(
+        up_url.clone(),
+        direct_headers.clone(),
+        4,
+        Duration::from_millis(500),
+    )
+    .await;
+    load(
+        mcp_url.clone(),
+        gw_headers.clone(),
+        4,
+        Duration::from_millis(500),
+    )
+    .await;
+    println!(
+        "[{label}] tools/call, {secs}s per run; gateway = separate process with API-key auth, allowlist, usage counting, tracing"
+    );
     for c in [1usize, 16, 64] {
-        let d = load(up_url.clone(), direct_headers.clone(), c, Duration::from_secs(secs)).await;
+        let d = load(
+            up_url.clone(),
+            direct_headers.clone(),
+            c,
+            Duration::from_secs(secs),
+        )
+        .await;
         let before = cpu_ticks(gw.id());
-        let g = load(mcp_url.clone(), gw_headers.clone(), c, Duration::from_secs(secs)).await;
+        let g = load(
+            mcp_url.clone(),
+            gw_headers.clone(),
+            c,
+            Duration::from_secs(secs),
+        )
+        .await;
         let cpu_s = (cpu_ticks(gw.id()) - before) as f64 / ticks_per_sec;
         println!(
             "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | gateway {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | gateway CPU {:.0} µs/call",
-            d.rps, d.p50, d.p99, g.rps, g.p50, g.p99, g.rps / d.rps, g.p50 - d.p50, cpu_s * 1e6 / g.calls.max(1) as f64
+            d.rps,
+            d.p50,
+            d.p99,
+            g.rps,
+            g.p50,
+            g.p99,
+            g.rps / d.rps,
+            g.p50 - d.p50,
+            cpu_s * 1e6 / g.calls.max(1) as f64
         );
     }
     gw.kill().ok();

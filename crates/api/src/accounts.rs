@@ -5,7 +5,9 @@ use crate::{
     audit::{self, Actor, Context, Event, action},
     crypto::{self, TokenKind},
     entity::{user, user_token},
-    http::{ApiError, ApiResult, ClientMeta, CurrentUser, ErrorKind, MaybeUser, problem::Validation},
+    http::{
+        ApiError, ApiResult, ClientMeta, CurrentUser, ErrorKind, MaybeUser, problem::Validation,
+    },
     mail::Email,
     sessions, throttle,
 };
@@ -47,7 +49,10 @@ pub fn to_api(u: &user::Model) -> User {
 fn clean_display_name(v: &mut Validation, name: Option<&str>) -> String {
     let n = name.unwrap_or_default().trim().to_string();
     if n.chars().count() > DISPLAY_NAME_MAX_CHARS {
-        v.push("display_name", format!("at most {DISPLAY_NAME_MAX_CHARS} characters"));
+        v.push(
+            "display_name",
+            format!("at most {DISPLAY_NAME_MAX_CHARS} characters"),
+        );
     }
     if n.chars().any(char::is_control) {
         v.push("display_name", "must not contain control characters");
@@ -55,8 +60,14 @@ fn clean_display_name(v: &mut Validation, name: Option<&str>) -> String {
     n
 }
 
-pub async fn find_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<Option<user::Model>, sea_orm::DbErr> {
-    user::Entity::find().filter(user::Column::Email.eq(email)).one(db).await
+pub async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<user::Model>, sea_orm::DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await
 }
 
 /// Inserts a user; `EmailTaken` when the normalized address exists.
@@ -135,7 +146,10 @@ async fn consume_token<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
     if row.used_at.is_some() {
-        return Err(ApiError::with_detail(ErrorKind::TokenInvalid, "this link has already been used"));
+        return Err(ApiError::with_detail(
+            ErrorKind::TokenInvalid,
+            "this link has already been used",
+        ));
     }
     if row.expires_at <= now {
         return Err(ApiError::new(ErrorKind::TokenExpired));
@@ -148,7 +162,10 @@ async fn consume_token<C: ConnectionTrait>(
         .await?
         .rows_affected;
     if n == 0 {
-        return Err(ApiError::with_detail(ErrorKind::TokenInvalid, "this link has already been used"));
+        return Err(ApiError::with_detail(
+            ErrorKind::TokenInvalid,
+            "this link has already been used",
+        ));
     }
     Ok(row.user_id)
 }
@@ -164,15 +181,27 @@ fn verification_email(st: &AppState, to: &str, token: &str) -> Email {
     }
 }
 
-fn with_session(st: &AppState, token: &str, status: actix_web::http::StatusCode, body: User) -> HttpResponse {
-    HttpResponse::build(status).cookie(sessions::cookie(st, token)).json(body)
+fn with_session(
+    st: &AppState,
+    token: &str,
+    status: actix_web::http::StatusCode,
+    body: User,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .cookie(sessions::cookie(st, token))
+        .json(body)
 }
 
 /// Create an account and sign in. A verification link is emailed.
 #[utoipa::path(tag = "accounts", request_body = SignupRequest,
     responses((status = 201, body = User), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/auth/signup")]
-pub async fn signup(req: HttpRequest, meta: ClientMeta, body: web::Json<SignupRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn signup(
+    req: HttpRequest,
+    meta: ClientMeta,
+    body: web::Json<SignupRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     crate::http::auth::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
     let mut v = Validation::default();
@@ -186,34 +215,89 @@ pub async fn signup(req: HttpRequest, meta: ClientMeta, body: web::Json<SignupRe
     let display_name = clean_display_name(&mut v, body.display_name.as_deref());
     v.finish()?;
     let email = email.unwrap_or_default();
-    let hash = crypto::hash_password_blocking(body.password).await.map_err(ApiError::internal)?;
+    let hash = crypto::hash_password_blocking(body.password)
+        .await
+        .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = st.db.begin().await?;
     let u = insert_user(&txn, &email, &display_name, hash, None, now).await?;
-    let verify = issue_token(&txn, u.id, TokenKind::EmailVerification, PURPOSE_VERIFY, Duration::hours(VERIFY_TTL_HOURS), now).await?;
+    let verify = issue_token(
+        &txn,
+        u.id,
+        TokenKind::EmailVerification,
+        PURPOSE_VERIFY,
+        Duration::hours(VERIFY_TTL_HOURS),
+        now,
+    )
+    .await?;
     let (session, _) = sessions::create(&txn, u.id, &meta, now).await?;
-    let ctx = Context { actor: Actor::User { id: u.id, email: u.email.clone() }, meta };
-    audit::record(&txn, &ctx, now, Event::new(None, action::USER_SIGNED_UP).target("user", u.id)).await?;
+    let ctx = Context {
+        actor: Actor::User {
+            id: u.id,
+            email: u.email.clone(),
+        },
+        meta,
+    };
+    audit::record(
+        &txn,
+        &ctx,
+        now,
+        Event::new(None, action::USER_SIGNED_UP).target("user", u.id),
+    )
+    .await?;
     txn.commit().await?;
-    st.mail.send_in_background(verification_email(&st, &u.email, &verify));
-    Ok(with_session(&st, &session, actix_web::http::StatusCode::CREATED, to_api(&u)))
+    st.mail
+        .send_in_background(verification_email(&st, &u.email, &verify));
+    Ok(with_session(
+        &st,
+        &session,
+        actix_web::http::StatusCode::CREATED,
+        to_api(&u),
+    ))
 }
 
 /// Confirm an email address with the token from the verification email.
 #[utoipa::path(tag = "accounts", request_body = TokenRequest,
     responses((status = 200, body = User), (status = 400, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/auth/verify-email")]
-pub async fn verify_email(meta: ClientMeta, body: web::Json<TokenRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<User>> {
+pub async fn verify_email(
+    meta: ClientMeta,
+    body: web::Json<TokenRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<User>> {
     let now = st.clock.now();
     let txn = st.db.begin().await?;
-    let user_id = consume_token(&txn, TokenKind::EmailVerification, PURPOSE_VERIFY, body.token.trim(), now).await?;
-    let u = user::Entity::find_by_id(user_id).one(&txn).await?.ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
+    let user_id = consume_token(
+        &txn,
+        TokenKind::EmailVerification,
+        PURPOSE_VERIFY,
+        body.token.trim(),
+        now,
+    )
+    .await?;
+    let u = user::Entity::find_by_id(user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
     let mut am = u.clone().into_active_model();
     am.email_verified_at = Set(Some(u.email_verified_at.unwrap_or(now)));
     am.updated_at = Set(now);
     let u = am.update(&txn).await?;
-    let ctx = Context { actor: Actor::User { id: u.id, email: u.email.clone() }, meta };
-    audit::record_for_user(&txn, &ctx, now, u.id, Event::new(None, action::USER_EMAIL_VERIFIED).target("user", u.id)).await?;
+    let ctx = Context {
+        actor: Actor::User {
+            id: u.id,
+            email: u.email.clone(),
+        },
+        meta,
+    };
+    audit::record_for_user(
+        &txn,
+        &ctx,
+        now,
+        u.id,
+        Event::new(None, action::USER_EMAIL_VERIFIED).target("user", u.id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&u)))
 }
@@ -221,15 +305,29 @@ pub async fn verify_email(meta: ClientMeta, body: web::Json<TokenRequest>, st: w
 /// Send the verification email again.
 #[utoipa::path(tag = "accounts", responses((status = 202, body = Accepted)))]
 #[post("/auth/verify-email/resend")]
-pub async fn resend_verification(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn resend_verification(
+    me: CurrentUser,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     if me.user.email_verified_at.is_none() {
         let now = st.clock.now();
         let txn = st.db.begin().await?;
-        let token = issue_token(&txn, me.user.id, TokenKind::EmailVerification, PURPOSE_VERIFY, Duration::hours(VERIFY_TTL_HOURS), now).await?;
+        let token = issue_token(
+            &txn,
+            me.user.id,
+            TokenKind::EmailVerification,
+            PURPOSE_VERIFY,
+            Duration::hours(VERIFY_TTL_HOURS),
+            now,
+        )
+        .await?;
         txn.commit().await?;
-        st.mail.send_in_background(verification_email(&st, &me.user.email, &token));
+        st.mail
+            .send_in_background(verification_email(&st, &me.user.email, &token));
     }
-    Ok(HttpResponse::Accepted().json(Accepted { message: "If the address is unverified, a new link is on its way.".into() }))
+    Ok(HttpResponse::Accepted().json(Accepted {
+        message: "If the address is unverified, a new link is on its way.".into(),
+    }))
 }
 
 /// Log in with email and password. Repeated failures per account and per client
@@ -237,22 +335,34 @@ pub async fn resend_verification(me: CurrentUser, st: web::Data<AppState>) -> Ap
 #[utoipa::path(tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = User), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/auth/login")]
-pub async fn login(req: HttpRequest, meta: ClientMeta, body: web::Json<LoginRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    req: HttpRequest,
+    meta: ClientMeta,
+    body: web::Json<LoginRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     crate::http::auth::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
     let now = st.clock.now();
     let email = normalize_email(&body.email).unwrap_or_else(|| body.email.trim().to_lowercase());
     let account_key = throttle::account_key(&email);
     let ip_key = throttle::ip_key(meta.ip.as_deref().unwrap_or("unknown"));
-    if let Some(secs) = throttle::locked_for(&st.db, &[account_key.clone(), ip_key.clone()], now).await? {
+    if let Some(secs) =
+        throttle::locked_for(&st.db, &[account_key.clone(), ip_key.clone()], now).await?
+    {
         return Err(ApiError {
             retry_after: Some(secs),
-            detail: Some(format!("too many failed logins; try again in {secs} seconds")),
+            detail: Some(format!(
+                "too many failed logins; try again in {secs} seconds"
+            )),
             ..ApiError::new(ErrorKind::TooManyAttempts)
         });
     }
     let found = find_by_email(&st.db, &email).await?;
-    let hash = found.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| crypto::DUMMY_PASSWORD_HASH.clone());
+    let hash = found
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| crypto::DUMMY_PASSWORD_HASH.clone());
     let ok = crypto::verify_password_blocking(body.password, hash).await && found.is_some();
     let cfg = &st.config.login;
     let txn = st.db.begin().await?;
@@ -260,25 +370,55 @@ pub async fn login(req: HttpRequest, meta: ClientMeta, body: web::Json<LoginRequ
         Some(u) if ok => {
             throttle::clear(&txn, &account_key).await?;
             let (token, session_id) = sessions::create(&txn, u.id, &meta, now).await?;
-            let ctx = Context { actor: Actor::User { id: u.id, email: u.email.clone() }, meta };
-            audit::record_for_user(&txn, &ctx, now, u.id, Event::new(None, action::LOGIN_SUCCEEDED).target("session", session_id)).await?;
+            let ctx = Context {
+                actor: Actor::User {
+                    id: u.id,
+                    email: u.email.clone(),
+                },
+                meta,
+            };
+            audit::record_for_user(
+                &txn,
+                &ctx,
+                now,
+                u.id,
+                Event::new(None, action::LOGIN_SUCCEEDED).target("session", session_id),
+            )
+            .await?;
             txn.commit().await?;
-            Ok(with_session(&st, &token, actix_web::http::StatusCode::OK, to_api(&u)))
+            Ok(with_session(
+                &st,
+                &token,
+                actix_web::http::StatusCode::OK,
+                to_api(&u),
+            ))
         }
         other => {
-            let locked_account = throttle::record_failure(&txn, &account_key, cfg.account_max_failures, cfg, now).await?;
-            let locked_ip = throttle::record_failure(&txn, &ip_key, cfg.ip_max_failures, cfg, now).await?;
-            let ctx = Context { actor: Actor::System, meta };
+            let locked_account =
+                throttle::record_failure(&txn, &account_key, cfg.account_max_failures, cfg, now)
+                    .await?;
+            let locked_ip =
+                throttle::record_failure(&txn, &ip_key, cfg.ip_max_failures, cfg, now).await?;
+            let ctx = Context {
+                actor: Actor::System,
+                meta,
+            };
             let event = Event::new(None, action::LOGIN_FAILED).meta(json!({"email": email}));
             match &other {
-                Some(u) => audit::record_for_user(&txn, &ctx, now, u.id, event.target("user", u.id)).await?,
+                Some(u) => {
+                    audit::record_for_user(&txn, &ctx, now, u.id, event.target("user", u.id))
+                        .await?
+                }
                 None => audit::record(&txn, &ctx, now, event).await?,
             }
             if locked_account || locked_ip {
                 let lock = Event::new(None, action::LOGIN_THROTTLED)
                     .meta(json!({"email": email, "account_locked": locked_account, "ip_locked": locked_ip}));
                 match &other {
-                    Some(u) => audit::record_for_user(&txn, &ctx, now, u.id, lock.target("user", u.id)).await?,
+                    Some(u) => {
+                        audit::record_for_user(&txn, &ctx, now, u.id, lock.target("user", u.id))
+                            .await?
+                    }
                     None => audit::record(&txn, &ctx, now, lock).await?,
                 }
             }
@@ -295,27 +435,56 @@ pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpRes
     if let Some(me) = me.0 {
         let now = st.clock.now();
         let txn = st.db.begin().await?;
-        crate::entity::session::Entity::delete_by_id(me.session_id).exec(&txn).await?;
-        let ctx = Context { actor: me.actor(), meta: me.meta.clone() };
-        audit::record_for_user(&txn, &ctx, now, me.user.id, Event::new(None, action::LOGGED_OUT).target("session", me.session_id)).await?;
+        crate::entity::session::Entity::delete_by_id(me.session_id)
+            .exec(&txn)
+            .await?;
+        let ctx = Context {
+            actor: me.actor(),
+            meta: me.meta.clone(),
+        };
+        audit::record_for_user(
+            &txn,
+            &ctx,
+            now,
+            me.user.id,
+            Event::new(None, action::LOGGED_OUT).target("session", me.session_id),
+        )
+        .await?;
         txn.commit().await?;
     }
-    Ok(HttpResponse::NoContent().cookie(sessions::removal_cookie(&st)).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(sessions::removal_cookie(&st))
+        .finish())
 }
 
 /// Ask for a password-reset link. The answer is the same whether or not the address
 /// has an account.
 #[utoipa::path(tag = "accounts", request_body = PasswordResetRequest, responses((status = 202, body = Accepted)))]
 #[post("/auth/password-reset/request")]
-pub async fn password_reset_request(body: web::Json<PasswordResetRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn password_reset_request(
+    body: web::Json<PasswordResetRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let accepted = HttpResponse::Accepted().json(Accepted {
         message: "If an account exists for that address, a reset link has been sent.".into(),
     });
-    let Some(email) = normalize_email(&body.email) else { return Ok(accepted) };
-    let Some(u) = find_by_email(&st.db, &email).await? else { return Ok(accepted) };
+    let Some(email) = normalize_email(&body.email) else {
+        return Ok(accepted);
+    };
+    let Some(u) = find_by_email(&st.db, &email).await? else {
+        return Ok(accepted);
+    };
     let now = st.clock.now();
     let txn = st.db.begin().await?;
-    let token = issue_token(&txn, u.id, TokenKind::PasswordReset, PURPOSE_RESET, Duration::minutes(RESET_TTL_MINUTES), now).await?;
+    let token = issue_token(
+        &txn,
+        u.id,
+        TokenKind::PasswordReset,
+        PURPOSE_RESET,
+        Duration::minutes(RESET_TTL_MINUTES),
+        now,
+    )
+    .await?;
     txn.commit().await?;
     st.mail.send_in_background(Email {
         to: u.email.clone(),
@@ -332,16 +501,32 @@ pub async fn password_reset_request(body: web::Json<PasswordResetRequest>, st: w
 #[utoipa::path(tag = "accounts", request_body = PasswordResetConfirm,
     responses((status = 204), (status = 400, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/auth/password-reset/confirm")]
-pub async fn password_reset_confirm(meta: ClientMeta, body: web::Json<PasswordResetConfirm>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn password_reset_confirm(
+    meta: ClientMeta,
+    body: web::Json<PasswordResetConfirm>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     if let Some(p) = password_problem(&body.new_password) {
         return Err(ApiError::field("new_password", p));
     }
-    let hash = crypto::hash_password_blocking(body.new_password).await.map_err(ApiError::internal)?;
+    let hash = crypto::hash_password_blocking(body.new_password)
+        .await
+        .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = st.db.begin().await?;
-    let user_id = consume_token(&txn, TokenKind::PasswordReset, PURPOSE_RESET, body.token.trim(), now).await?;
-    let u = user::Entity::find_by_id(user_id).one(&txn).await?.ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
+    let user_id = consume_token(
+        &txn,
+        TokenKind::PasswordReset,
+        PURPOSE_RESET,
+        body.token.trim(),
+        now,
+    )
+    .await?;
+    let u = user::Entity::find_by_id(user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
     let mut am = u.clone().into_active_model();
     am.password_hash = Set(hash);
     // Following the emailed link proves control of the address.
@@ -350,8 +535,23 @@ pub async fn password_reset_confirm(meta: ClientMeta, body: web::Json<PasswordRe
     am.update(&txn).await?;
     let ended = sessions::end_other_sessions(&txn, u.id, None).await?;
     throttle::clear(&txn, &throttle::account_key(&u.email)).await?;
-    let ctx = Context { actor: Actor::User { id: u.id, email: u.email.clone() }, meta };
-    audit::record_for_user(&txn, &ctx, now, u.id, Event::new(None, action::PASSWORD_RESET).target("user", u.id).meta(json!({"sessions_ended": ended}))).await?;
+    let ctx = Context {
+        actor: Actor::User {
+            id: u.id,
+            email: u.email.clone(),
+        },
+        meta,
+    };
+    audit::record_for_user(
+        &txn,
+        &ctx,
+        now,
+        u.id,
+        Event::new(None, action::PASSWORD_RESET)
+            .target("user", u.id)
+            .meta(json!({"sessions_ended": ended})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -366,9 +566,16 @@ pub async fn get_me(me: CurrentUser) -> web::Json<User> {
 /// Update the signed-in user's profile.
 #[utoipa::path(tag = "accounts", request_body = UpdateMeRequest, responses((status = 200, body = User), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/me")]
-pub async fn update_me(me: CurrentUser, body: web::Json<UpdateMeRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<User>> {
+pub async fn update_me(
+    me: CurrentUser,
+    body: web::Json<UpdateMeRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<User>> {
     let mut v = Validation::default();
-    let name = body.display_name.as_deref().map(|n| clean_display_name(&mut v, Some(n)));
+    let name = body
+        .display_name
+        .as_deref()
+        .map(|n| clean_display_name(&mut v, Some(n)));
     v.finish()?;
     let Some(name) = name.filter(|n| *n != me.user.display_name) else {
         return Ok(web::Json(to_api(&me.user)));
@@ -379,9 +586,20 @@ pub async fn update_me(me: CurrentUser, body: web::Json<UpdateMeRequest>, st: we
     am.display_name = Set(name.clone());
     am.updated_at = Set(now);
     let u = am.update(&txn).await?;
-    let ctx = Context { actor: me.actor(), meta: me.meta.clone() };
-    audit::record_for_user(&txn, &ctx, now, u.id, Event::new(None, action::USER_UPDATED).target("user", u.id)
-        .meta(json!({"changes": {"display_name": {"from": me.user.display_name, "to": name}}}))).await?;
+    let ctx = Context {
+        actor: me.actor(),
+        meta: me.meta.clone(),
+    };
+    audit::record_for_user(
+        &txn,
+        &ctx,
+        now,
+        u.id,
+        Event::new(None, action::USER_UPDATED)
+            .target("user", u.id)
+            .meta(json!({"changes": {"display_name": {"from": me.user.display_name, "to": name}}})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&u)))
 }
@@ -390,16 +608,31 @@ pub async fn update_me(me: CurrentUser, body: web::Json<UpdateMeRequest>, st: we
 #[utoipa::path(tag = "accounts", request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/me/password")]
-pub async fn change_password(me: CurrentUser, body: web::Json<ChangePasswordRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn change_password(
+    me: CurrentUser,
+    body: web::Json<ChangePasswordRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     if let Some(p) = password_problem(&body.new_password) {
         return Err(ApiError::field("new_password", p));
     }
-    if !crypto::verify_password_blocking(body.current_password, me.user.password_hash.clone()).await {
-        return Err(ApiError { fields: vec![gatehouse_types::FieldError { field: "current_password".into(), message: "is incorrect".into() }],
-            ..ApiError::with_detail(ErrorKind::InvalidCredentials, "the current password is incorrect") });
+    if !crypto::verify_password_blocking(body.current_password, me.user.password_hash.clone()).await
+    {
+        return Err(ApiError {
+            fields: vec![gatehouse_types::FieldError {
+                field: "current_password".into(),
+                message: "is incorrect".into(),
+            }],
+            ..ApiError::with_detail(
+                ErrorKind::InvalidCredentials,
+                "the current password is incorrect",
+            )
+        });
     }
-    let hash = crypto::hash_password_blocking(body.new_password).await.map_err(ApiError::internal)?;
+    let hash = crypto::hash_password_blocking(body.new_password)
+        .await
+        .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = st.db.begin().await?;
     let mut am = me.user.clone().into_active_model();
@@ -407,23 +640,60 @@ pub async fn change_password(me: CurrentUser, body: web::Json<ChangePasswordRequ
     am.updated_at = Set(now);
     am.update(&txn).await?;
     let ended = sessions::end_other_sessions(&txn, me.user.id, Some(me.session_id)).await?;
-    let ctx = Context { actor: me.actor(), meta: me.meta.clone() };
-    audit::record_for_user(&txn, &ctx, now, me.user.id, Event::new(None, action::PASSWORD_CHANGED).target("user", me.user.id).meta(json!({"sessions_ended": ended}))).await?;
+    let ctx = Context {
+        actor: me.actor(),
+        meta: me.meta.clone(),
+    };
+    audit::record_for_user(
+        &txn,
+        &ctx,
+        now,
+        me.user.id,
+        Event::new(None, action::PASSWORD_CHANGED)
+            .target("user", me.user.id)
+            .meta(json!({"sessions_ended": ended})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Creates a user from the command line (support tooling), verified or not.
-pub async fn create_user_cli(st: &AppState, email: &str, password: String, display_name: &str, verified: bool) -> ApiResult<user::Model> {
-    let email = normalize_email(email).ok_or_else(|| ApiError::field("email", "not a valid email address"))?;
+pub async fn create_user_cli(
+    st: &AppState,
+    email: &str,
+    password: String,
+    display_name: &str,
+    verified: bool,
+) -> ApiResult<user::Model> {
+    let email = normalize_email(email)
+        .ok_or_else(|| ApiError::field("email", "not a valid email address"))?;
     if let Some(p) = password_problem(&password) {
         return Err(ApiError::field("password", p));
     }
-    let hash = crypto::hash_password_blocking(password).await.map_err(ApiError::internal)?;
+    let hash = crypto::hash_password_blocking(password)
+        .await
+        .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = st.db.begin().await?;
-    let u = insert_user(&txn, &email, display_name, hash, verified.then_some(now), now).await?;
-    audit::record(&txn, &Context::system(), now, Event::new(None, action::USER_CREATED).target("user", u.id).meta(json!({"via": "cli"}))).await?;
+    let u = insert_user(
+        &txn,
+        &email,
+        display_name,
+        hash,
+        verified.then_some(now),
+        now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &Context::system(),
+        now,
+        Event::new(None, action::USER_CREATED)
+            .target("user", u.id)
+            .meta(json!({"via": "cli"})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(u)
 }

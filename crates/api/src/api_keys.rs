@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{ApiKey, ApiKeyScope, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait, sea_query::{Expr, ExprTrait},
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -38,7 +39,9 @@ impl KeyPrincipal {
 }
 
 pub fn parse_scopes(s: &str) -> Vec<ApiKeyScope> {
-    s.split_whitespace().filter_map(ApiKeyScope::parse).collect()
+    s.split_whitespace()
+        .filter_map(ApiKeyScope::parse)
+        .collect()
 }
 
 fn status(k: &api_key::Model, now: DateTime<Utc>) -> ApiKeyStatus {
@@ -85,8 +88,16 @@ pub async fn authenticate(st: &AppState, key: &str) -> ApiResult<KeyPrincipal> {
 /// Like `authenticate`, also returning the key's organization, in one query (the MCP
 /// endpoint's hot path). Revocation is read from the database on every call, so it
 /// takes effect at once on every replica.
-pub async fn authenticate_with_org(st: &AppState, key: &str) -> ApiResult<(KeyPrincipal, Option<organization::Model>)> {
-    let unauthorized = || ApiError::with_detail(ErrorKind::AuthenticationRequired, "invalid, expired or revoked API key");
+pub async fn authenticate_with_org(
+    st: &AppState,
+    key: &str,
+) -> ApiResult<(KeyPrincipal, Option<organization::Model>)> {
+    let unauthorized = || {
+        ApiError::with_detail(
+            ErrorKind::AuthenticationRequired,
+            "invalid, expired or revoked API key",
+        )
+    };
     if !crypto::token_is_well_formed(TokenKind::ApiKey, key) {
         return Err(unauthorized());
     }
@@ -100,27 +111,38 @@ pub async fn authenticate_with_org(st: &AppState, key: &str) -> ApiResult<(KeyPr
     if status(&k, now) != ApiKeyStatus::Active {
         return Err(unauthorized());
     }
-    if k.last_used_at.is_none_or(|t| now - t > Duration::seconds(LAST_USED_RESOLUTION_SECS)) {
+    if k.last_used_at
+        .is_none_or(|t| now - t > Duration::seconds(LAST_USED_RESOLUTION_SECS))
+    {
         // Conditional, so concurrent requests on several replicas write once.
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(now)))
             .filter(api_key::Column::Id.eq(k.id))
-            .filter(
-                api_key::Column::LastUsedAt
-                    .is_null()
-                    .or(api_key::Column::LastUsedAt.lt(now - Duration::seconds(LAST_USED_RESOLUTION_SECS))),
-            )
+            .filter(api_key::Column::LastUsedAt.is_null().or(
+                api_key::Column::LastUsedAt.lt(now - Duration::seconds(LAST_USED_RESOLUTION_SECS)),
+            ))
             .exec(&st.db)
             .await?;
     }
     let org = org.filter(|o| o.deleted_at.is_none());
-    Ok((KeyPrincipal { id: k.id, org_id: k.org_id, name: k.name, scopes: parse_scopes(&k.scopes) }, org))
+    Ok((
+        KeyPrincipal {
+            id: k.id,
+            org_id: k.org_id,
+            name: k.name,
+            scopes: parse_scopes(&k.scopes),
+        },
+        org,
+    ))
 }
 
 fn require_user(admin: &OrgAdmin) -> ApiResult<Uuid> {
     // A key that could mint keys would outlive its own revocation.
     admin.0.user_id().ok_or_else(|| {
-        ApiError::with_detail(ErrorKind::Forbidden, "API keys are managed by signed-in owners and admins, not by other keys")
+        ApiError::with_detail(
+            ErrorKind::Forbidden,
+            "API keys are managed by signed-in owners and admins, not by other keys",
+        )
     })
 }
 
@@ -138,7 +160,12 @@ pub async fn list(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Js
     Ok(web::Json(rows.iter().map(|k| to_api(k, now)).collect()))
 }
 
-async fn active_name_taken<C: ConnectionTrait>(db: &C, org_id: Uuid, name: &str, now: DateTime<Utc>) -> Result<bool, sea_orm::DbErr> {
+async fn active_name_taken<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
     let rows = api_key::Entity::find()
         .filter(api_key::Column::OrgId.eq(org_id))
         .filter(api_key::Column::Name.eq(name))
@@ -152,7 +179,11 @@ async fn active_name_taken<C: ConnectionTrait>(db: &C, org_id: Uuid, name: &str,
 #[utoipa::path(tag = "api-keys", params(("slug" = String, Path)), request_body = CreateApiKeyRequest,
     responses((status = 201, body = CreatedApiKey), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/api-keys")]
-pub async fn create(admin: OrgAdmin, body: web::Json<CreateApiKeyRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    admin: OrgAdmin,
+    body: web::Json<CreateApiKeyRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let user_id = require_user(&admin)?;
     let m = admin.0;
     let body = body.into_inner();
@@ -161,7 +192,10 @@ pub async fn create(admin: OrgAdmin, body: web::Json<CreateApiKeyRequest>, st: w
     let name = body.name.trim().to_string();
     let len = name.chars().count();
     if len == 0 || len > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-        v.push("name", format!("1 to {NAME_MAX_CHARS} printable characters"));
+        v.push(
+            "name",
+            format!("1 to {NAME_MAX_CHARS} printable characters"),
+        );
     }
     let mut scopes = body.scopes.unwrap_or_else(|| vec![ApiKeyScope::Mcp]);
     scopes.sort();
@@ -176,9 +210,15 @@ pub async fn create(admin: OrgAdmin, body: web::Json<CreateApiKeyRequest>, st: w
     let secret = crypto::generate_token(TokenKind::ApiKey);
     let txn = st.db.begin().await?;
     if active_name_taken(&txn, m.org.id, &name, now).await? {
-        return Err(ApiError::conflict(format!("an active key named `{name}` exists; revoke it or choose another name")));
+        return Err(ApiError::conflict(format!(
+            "an active key named `{name}` exists; revoke it or choose another name"
+        )));
     }
-    let scope_str = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+    let scope_str = scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     let k = api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(m.org.id),
@@ -200,14 +240,21 @@ pub async fn create(admin: OrgAdmin, body: web::Json<CreateApiKeyRequest>, st: w
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(CreatedApiKey { api_key: to_api(&k, now), secret }))
+        .json(CreatedApiKey {
+            api_key: to_api(&k, now),
+            secret,
+        }))
 }
 
 /// Revoke a key. The next request with it, on any replica, gets 401.
 #[utoipa::path(tag = "api-keys", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/api-keys/{id}")]
-pub async fn revoke(admin: OrgAdmin, path: web::Path<(String, Uuid)>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn revoke(
+    admin: OrgAdmin,
+    path: web::Path<(String, Uuid)>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     require_user(&admin)?;
     let m = admin.0;
     let id = path.into_inner().1;
@@ -224,8 +271,15 @@ pub async fn revoke(admin: OrgAdmin, path: web::Path<(String, Uuid)>, st: web::D
             .filter(api_key::Column::Id.eq(id))
             .exec(&txn)
             .await?;
-        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::API_KEY_REVOKED).target("api_key", id)
-            .meta(json!({"name": k.name, "prefix": k.display_prefix}))).await?;
+        audit::record(
+            &txn,
+            &m.ctx(),
+            now,
+            Event::new(m.org.id, action::API_KEY_REVOKED)
+                .target("api_key", id)
+                .meta(json!({"name": k.name, "prefix": k.display_prefix})),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,5 +1,12 @@
 //! Application state and the HTTP server.
-use crate::{clock::{SharedClock, SystemClock}, config::Config, crypto::Cipher, http, mail::MailService, ops::Metrics};
+use crate::{
+    clock::{SharedClock, SystemClock},
+    config::Config,
+    crypto::Cipher,
+    http,
+    mail::MailService,
+    ops::Metrics,
+};
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use sea_orm::DatabaseConnection;
 use std::{net::TcpListener, sync::Arc};
@@ -39,7 +46,10 @@ fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     if let Some(k) = &config.master_key {
         return crate::crypto::decode_master_key(k.expose_secret());
     }
-    let path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
+    let path = config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"));
     match std::fs::read_to_string(&path) {
         Ok(k) => crate::crypto::decode_master_key(&k),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
@@ -49,7 +59,10 @@ fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
             tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
             crate::crypto::decode_master_key(&key)
         }
-        Err(e) => Err(anyhow::anyhow!("cannot read the master key at {}: {e}", path.display())),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the master key at {}: {e}",
+            path.display()
+        )),
     }
 }
 
@@ -68,18 +81,25 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 
 impl AppState {
     pub async fn from_config(config: Config) -> anyhow::Result<AppState> {
-        let db = crate::db::connect(&config.database_url(), config.database_max_connections).await?;
+        let db =
+            crate::db::connect(&config.database_url(), config.database_max_connections).await?;
         Self::with_db(config, db)
     }
 
     pub fn with_db(config: Config, db: DatabaseConnection) -> anyhow::Result<AppState> {
         let public_url = config.public_url();
-        let mail = MailService::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"), &config.mail_from)?;
+        let mail = MailService::new(
+            config.smtp_url.as_deref(),
+            config.data_dir.join("outbox"),
+            &config.mail_from,
+        )?;
         let cipher = Cipher::new(master_key(&config)?);
         let trusted_proxies = config
             .trusted_proxies
             .iter()
-            .map(|c| crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}")))
+            .map(|c| {
+                crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let outbound = crate::outbound::Outbound::new(&config.outbound)?;
         Ok(AppState {
@@ -134,7 +154,11 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             )
             .configure(crate::ops::routes)
             .configure(crate::mcp::routes)
-            .service(web::scope("/api/v1").configure(api_routes).default_service(web::to(api_not_found)))
+            .service(
+                web::scope("/api/v1")
+                    .configure(api_routes)
+                    .default_service(web::to(api_not_found)),
+            )
             .default_service(web::to(crate::dashboard::serve))
     })
     .listen(listener)?

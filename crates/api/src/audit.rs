@@ -44,7 +44,10 @@ pub struct Context {
 
 impl Context {
     pub fn system() -> Self {
-        Self { actor: Actor::System, meta: ClientMeta::default() }
+        Self {
+            actor: Actor::System,
+            meta: ClientMeta::default(),
+        }
     }
 }
 
@@ -92,7 +95,12 @@ pub struct Event {
 
 impl Event {
     pub fn new(org_id: impl Into<Option<Uuid>>, action: &'static str) -> Self {
-        Self { org_id: org_id.into(), action, target: None, metadata: json!({}) }
+        Self {
+            org_id: org_id.into(),
+            action,
+            target: None,
+            metadata: json!({}),
+        }
     }
     pub fn target(mut self, kind: &'static str, id: impl ToString) -> Self {
         self.target = Some((kind, id.to_string()));
@@ -105,12 +113,17 @@ impl Event {
 }
 
 /// Orders ids made within one millisecond of the same process.
-static ID_CONTEXT: std::sync::Mutex<uuid::ContextV7> = std::sync::Mutex::new(uuid::ContextV7::new());
+static ID_CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+    std::sync::Mutex::new(uuid::ContextV7::new());
 
 /// A UUIDv7 whose timestamp is the event's time, so a time range is also an id range
 /// (which the `(org_id, id)` index serves).
 pub fn event_id(at: DateTime<Utc>) -> Uuid {
-    let ts = uuid::Timestamp::from_unix(&ID_CONTEXT, at.timestamp().max(0) as u64, at.timestamp_subsec_nanos());
+    let ts = uuid::Timestamp::from_unix(
+        &ID_CONTEXT,
+        at.timestamp().max(0) as u64,
+        at.timestamp_subsec_nanos(),
+    );
     Uuid::new_v7(ts)
 }
 
@@ -177,7 +190,16 @@ pub async fn record_for_user<C: ConnectionTrait>(
         return record(db, ctx, now, event).await;
     }
     for org in orgs {
-        record(db, ctx, now, Event { org_id: Some(org), ..event.clone() }).await?;
+        record(
+            db,
+            ctx,
+            now,
+            Event {
+                org_id: Some(org),
+                ..event.clone()
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -228,7 +250,9 @@ impl Filter {
         // The id bounds let the (org_id, id) index narrow a time window; the exact
         // comparison on occurred_at stays for the sub-millisecond edges.
         if let Some(from) = self.from {
-            q = q.filter(C::OccurredAt.gte(from)).filter(C::Id.gte(id_floor(from)));
+            q = q
+                .filter(C::OccurredAt.gte(from))
+                .filter(C::Id.gte(id_floor(from)));
         }
         if let Some(to) = self.to {
             q = q
@@ -239,7 +263,10 @@ impl Filter {
             q = q.filter(C::ActorId.eq(actor));
         }
         if let Some(action) = &self.action {
-            if let Some(prefix) = action.strip_suffix('*').or_else(|| action.ends_with('.').then_some(action.as_str())) {
+            if let Some(prefix) = action
+                .strip_suffix('*')
+                .or_else(|| action.ends_with('.').then_some(action.as_str()))
+            {
                 // A range instead of LIKE so that a plain b-tree index serves it on both
                 // databases whatever the collation: "member." <= a < "member/".
                 let mut upper = prefix.to_string();
@@ -262,9 +289,14 @@ fn validate_action(action: &Option<String>) -> ApiResult<()> {
     if let Some(a) = action {
         let ok = !a.is_empty()
             && a.len() <= 64
-            && a.trim_end_matches('*').chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+            && a.trim_end_matches('*')
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
         if !ok {
-            return Err(ApiError::field("action", "an action name like `member.added` or a prefix like `member.`"));
+            return Err(ApiError::field(
+                "action",
+                "an action name like `member.added` or a prefix like `member.`",
+            ));
         }
     }
     Ok(())
@@ -275,7 +307,11 @@ pub fn to_api(m: audit_event::Model) -> AuditEvent {
         id: m.id,
         org_id: m.org_id,
         occurred_at: m.occurred_at,
-        actor: AuditActor { type_: m.actor_type, id: m.actor_id, label: m.actor_label },
+        actor: AuditActor {
+            type_: m.actor_type,
+            id: m.actor_id,
+            label: m.actor_label,
+        },
         action: m.action,
         target: match (m.target_type, m.target_id) {
             (Some(t), Some(id)) => Some(AuditTarget { type_: t, id }),
@@ -313,7 +349,10 @@ pub async fn page<C: ConnectionTrait>(
     } else {
         None
     };
-    Ok(AuditPage { items: rows.into_iter().map(to_api).collect(), next_cursor })
+    Ok(AuditPage {
+        items: rows.into_iter().map(to_api).collect(),
+        next_cursor,
+    })
 }
 
 /// List audit events of the organization.
@@ -323,7 +362,11 @@ pub async fn page<C: ConnectionTrait>(
     responses((status = 200, body = AuditPage), (status = 404, body = gatehouse_types::Problem))
 )]
 #[get("/orgs/{slug}/audit-logs")]
-pub async fn list(admin: OrgAdmin, q: web::Query<AuditQuery>, st: web::Data<AppState>) -> ApiResult<web::Json<AuditPage>> {
+pub async fn list(
+    admin: OrgAdmin,
+    q: web::Query<AuditQuery>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<AuditPage>> {
     let q = q.into_inner();
     validate_action(&q.action)?;
     let limit = q.limit.unwrap_or(50);
@@ -331,7 +374,13 @@ pub async fn list(admin: OrgAdmin, q: web::Query<AuditQuery>, st: web::Data<AppS
         return Err(ApiError::field("limit", "between 1 and 200"));
     }
     let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let filter = Filter { org_id: admin.0.org.id, from: q.from, to: q.to, actor: q.actor, action: q.action };
+    let filter = Filter {
+        org_id: admin.0.org.id,
+        from: q.from,
+        to: q.to,
+        actor: q.actor,
+        action: q.action,
+    };
     Ok(web::Json(page(&st.db, &filter, cursor, limit).await?))
 }
 
@@ -358,7 +407,8 @@ pub fn csv_row(out: &mut String, m: &audit_event::Model) {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     let fields = [
         m.id.to_string(),
-        m.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        m.occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         m.action.clone(),
         m.actor_type.clone(),
         m.actor_id.map(|u| u.to_string()).unwrap_or_default(),
@@ -429,7 +479,11 @@ pub fn export_stream(
     )
 )]
 #[get("/orgs/{slug}/audit-logs/export")]
-pub async fn export(admin: OrgAdmin, q: web::Query<ExportQuery>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn export(
+    admin: OrgAdmin,
+    q: web::Query<ExportQuery>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let csv = match q.format.as_str() {
         "csv" => true,
@@ -438,14 +492,27 @@ pub async fn export(admin: OrgAdmin, q: web::Query<ExportQuery>, st: web::Data<A
     };
     validate_action(&q.action)?;
     let org = admin.0.org;
-    let filter = Filter { org_id: org.id, from: q.from, to: q.to, actor: q.actor, action: q.action };
+    let filter = Filter {
+        org_id: org.id,
+        from: q.from,
+        to: q.to,
+        actor: q.actor,
+        action: q.action,
+    };
     let stamp = st.clock.now().format("%Y%m%dT%H%M%SZ");
-    let (ctype, ext) = if csv { ("text/csv; charset=utf-8", "csv") } else { ("application/json", "json") };
+    let (ctype, ext) = if csv {
+        ("text/csv; charset=utf-8", "csv")
+    } else {
+        ("application/json", "json")
+    };
     Ok(HttpResponse::Ok()
         .content_type(ctype)
         .insert_header((
             "Content-Disposition",
-            format!("attachment; filename=\"{}-audit-log-{stamp}.{ext}\"", org.slug),
+            format!(
+                "attachment; filename=\"{}-audit-log-{stamp}.{ext}\"",
+                org.slug
+            ),
         ))
         .streaming(export_stream(st.db.clone(), filter, csv)))
 }
@@ -460,7 +527,9 @@ mod tests {
 
     #[test]
     fn event_ids_follow_event_time_and_the_floor_bounds_them() {
-        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00.123456Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00.123456Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
         let a = event_id(t);
         let b = event_id(t);
         assert!(a < b, "ids of one millisecond keep their order");

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::{net::TcpListener, process::ExitCode};
 
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse: the organization-settings control plane of an MCP gateway")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: the organization-settings control plane of an MCP gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -43,9 +47,14 @@ enum AdminCommand {
 
 fn init_tracing(config: &Config) {
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if config.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub fn main() -> ExitCode {
@@ -65,12 +74,17 @@ pub fn main() -> ExitCode {
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: invalid configuration: {e}\nSettings come from gatehouse.toml (or GATEHOUSE_CONFIG) and GATEHOUSE_* variables; see README.md.");
+            eprintln!(
+                "error: invalid configuration: {e}\nSettings come from gatehouse.toml (or GATEHOUSE_CONFIG) and GATEHOUSE_* variables; see README.md."
+            );
             return ExitCode::FAILURE;
         }
     };
     init_tracing(&config);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -90,8 +104,9 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
-            let listener = TcpListener::bind(&config.bind)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e}); set GATEHOUSE_BIND", config.bind))?;
+            let listener = TcpListener::bind(&config.bind).map_err(|e| {
+                anyhow::anyhow!("cannot listen on {} ({e}); set GATEHOUSE_BIND", config.bind)
+            })?;
             let state = AppState::from_config(config).await?;
             crate::db::migrate(&state.db).await?;
             tracing::info!(address = %listener.local_addr()?, public_url = %state.public_url, "gatehouse listening");
@@ -107,10 +122,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             crate::db::migrate(&state.db).await?;
             match command {
                 AdminCommand::RenameSlug { old, new } => {
-                    let org = crate::orgs::rename_slug(&state, &old, &new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let org = crate::orgs::rename_slug(&state, &old, &new)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("renamed {old} to {} ({})", org.slug, org.id);
                 }
-                AdminCommand::CreateUser { email, display_name, verified } => {
+                AdminCommand::CreateUser {
+                    email,
+                    display_name,
+                    verified,
+                } => {
                     let password = match std::env::var("GATEHOUSE_NEW_USER_PASSWORD") {
                         Ok(p) => p,
                         Err(_) => {
@@ -119,9 +140,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                             line.trim_end_matches(['\r', '\n']).to_string()
                         }
                     };
-                    let u = crate::accounts::create_user_cli(&state, &email, password, &display_name, verified)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let u = crate::accounts::create_user_cli(
+                        &state,
+                        &email,
+                        password,
+                        &display_name,
+                        verified,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("created user {} ({})", u.email, u.id);
                 }
             }

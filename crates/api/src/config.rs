@@ -60,7 +60,12 @@ pub struct LoginThrottleConfig {
 
 impl Default for LoginThrottleConfig {
     fn default() -> Self {
-        Self { account_max_failures: 5, ip_max_failures: 100, window_seconds: 900, lockout_seconds: 900 }
+        Self {
+            account_max_failures: 5,
+            ip_max_failures: 100,
+            window_seconds: 900,
+            lockout_seconds: 900,
+        }
     }
 }
 
@@ -135,7 +140,10 @@ impl Config {
 
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("gatehouse.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gatehouse.db").display()
+            )
         })
     }
 

@@ -10,13 +10,13 @@ use crate::{
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use gatehouse_types::{
-    CONNECTOR_DESCRIPTION_MAX_CHARS, CONNECTOR_NAME_MAX_CHARS, CONNECTOR_URL_MAX_CHARS, Connector, ConnectorHealth,
-    CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus, TOOL_PREFIX_MAX_CHARS, UpdateConnectorRequest,
-    default_tool_prefix, is_valid_tool_prefix,
+    CONNECTOR_DESCRIPTION_MAX_CHARS, CONNECTOR_NAME_MAX_CHARS, CONNECTOR_URL_MAX_CHARS, Connector,
+    ConnectorHealth, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
+    TOOL_PREFIX_MAX_CHARS, UpdateConnectorRequest, default_tool_prefix, is_valid_tool_prefix,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TransactionTrait, sea_query::Expr,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,10 +30,31 @@ const CREDENTIAL_HEADER_MAX_CHARS: usize = 128;
 /// Headers the gateway sets itself or that describe the connection, not the caller:
 /// a credential in one of them would break the request or smuggle another.
 const RESERVED_HEADERS: &[&str] = &[
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-    "proxy-authorization", "proxy-authenticate", "host", "content-length", "content-type", "content-encoding",
-    "accept", "accept-encoding", "expect", "mcp-session-id", "mcp-protocol-version", "last-event-id",
-    "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "accept",
+    "accept-encoding",
+    "expect",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "user-agent",
 ];
 
 /// The upstream's tools (MCP `Tool` objects) from the last check; unreadable JSON
@@ -43,7 +64,10 @@ pub fn tools(c: &connector::Model) -> Vec<Value> {
 }
 
 fn tool_names(c: &connector::Model) -> Vec<String> {
-    tools(c).iter().filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string)).collect()
+    tools(c)
+        .iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
 }
 
 /// The names the org's MCP endpoint would expose more than once: for every ENABLED
@@ -55,7 +79,10 @@ pub fn exposed_tool_collisions(connectors: &[connector::Model]) -> Vec<String> {
             *seen.entry(format!("{}{name}", c.tool_prefix)).or_default() += 1;
         }
     }
-    seen.into_iter().filter(|(_, n)| *n > 1).map(|(name, _)| name).collect()
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 pub fn to_api(c: &connector::Model) -> Connector {
@@ -82,19 +109,28 @@ pub fn to_api(c: &connector::Model) -> Connector {
 fn check_name(v: &mut Validation, name: &str) {
     let len = name.chars().count();
     if len == 0 || len > CONNECTOR_NAME_MAX_CHARS || name.chars().any(char::is_control) {
-        v.push("name", format!("1 to {CONNECTOR_NAME_MAX_CHARS} printable characters"));
+        v.push(
+            "name",
+            format!("1 to {CONNECTOR_NAME_MAX_CHARS} printable characters"),
+        );
     }
 }
 
 fn check_description(v: &mut Validation, d: &str) {
     if d.chars().count() > CONNECTOR_DESCRIPTION_MAX_CHARS {
-        v.push("description", format!("at most {CONNECTOR_DESCRIPTION_MAX_CHARS} characters"));
+        v.push(
+            "description",
+            format!("at most {CONNECTOR_DESCRIPTION_MAX_CHARS} characters"),
+        );
     }
 }
 
 fn check_prefix(v: &mut Validation, p: &str) {
     if !is_valid_tool_prefix(p) {
-        v.push("tool_prefix", format!("at most {TOOL_PREFIX_MAX_CHARS} of a-z, 0-9 and _"));
+        v.push(
+            "tool_prefix",
+            format!("at most {TOOL_PREFIX_MAX_CHARS} of a-z, 0-9 and _"),
+        );
     }
 }
 
@@ -104,25 +140,40 @@ fn check_header(v: &mut Validation, h: &str) {
         && h.len() <= CREDENTIAL_HEADER_MAX_CHARS
         && reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_ok();
     if !token {
-        v.push("credential_header", format!("an HTTP header name of at most {CREDENTIAL_HEADER_MAX_CHARS} characters"));
+        v.push(
+            "credential_header",
+            format!("an HTTP header name of at most {CREDENTIAL_HEADER_MAX_CHARS} characters"),
+        );
     } else if RESERVED_HEADERS.contains(&h.to_ascii_lowercase().as_str()) {
-        v.push("credential_header", format!("`{h}` is set by the gateway; choose another header"));
+        v.push(
+            "credential_header",
+            format!("`{h}` is set by the gateway; choose another header"),
+        );
     }
 }
 
 /// A header value: visible ASCII, spaces and tabs, no line breaks.
 fn check_credential(v: &mut Validation, c: &str) {
     if c.len() > CREDENTIAL_MAX_BYTES {
-        v.push("credential", format!("at most {CREDENTIAL_MAX_BYTES} bytes"));
+        v.push(
+            "credential",
+            format!("at most {CREDENTIAL_MAX_BYTES} bytes"),
+        );
     } else if c.trim().is_empty() || !c.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
         // The message never echoes the value.
-        v.push("credential", "a header value: printable ASCII without line breaks");
+        v.push(
+            "credential",
+            "a header value: printable ASCII without line breaks",
+        );
     }
 }
 
 async fn check_url(st: &AppState, v: &mut Validation, url: &str) -> String {
     if url.chars().count() > CONNECTOR_URL_MAX_CHARS {
-        v.push("url", format!("at most {CONNECTOR_URL_MAX_CHARS} characters"));
+        v.push(
+            "url",
+            format!("at most {CONNECTOR_URL_MAX_CHARS} characters"),
+        );
         return String::new();
     }
     match st.outbound.check_url(url).await {
@@ -144,14 +195,20 @@ fn audit_url(url: &str) -> String {
 /// checks. On SQLite the write takes the database's write lock, the same effect.
 async fn lock_org<C: ConnectionTrait>(db: &C, org_id: Uuid) -> Result<(), sea_orm::DbErr> {
     organization::Entity::update_many()
-        .col_expr(organization::Column::UpdatedAt, Expr::col(organization::Column::UpdatedAt))
+        .col_expr(
+            organization::Column::UpdatedAt,
+            Expr::col(organization::Column::UpdatedAt),
+        )
         .filter(organization::Column::Id.eq(org_id))
         .exec(db)
         .await?;
     Ok(())
 }
 
-async fn org_connectors<C: ConnectionTrait>(db: &C, org_id: Uuid) -> Result<Vec<connector::Model>, sea_orm::DbErr> {
+async fn org_connectors<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> Result<Vec<connector::Model>, sea_orm::DbErr> {
     connector::Entity::find()
         .filter(connector::Column::OrgId.eq(org_id))
         .order_by_asc(connector::Column::Id)
@@ -162,23 +219,37 @@ async fn org_connectors<C: ConnectionTrait>(db: &C, org_id: Uuid) -> Result<Vec<
 /// Refuses a name another connector of the org has (ignoring case), and a save that
 /// makes two exposed tool names coincide. Collisions that existed before (an upstream
 /// changed its tools) do not block unrelated edits.
-fn check_against_others(others: &[connector::Model], before: Option<&connector::Model>, after: &connector::Model) -> ApiResult<()> {
+fn check_against_others(
+    others: &[connector::Model],
+    before: Option<&connector::Model>,
+    after: &connector::Model,
+) -> ApiResult<()> {
     let lower = after.name.to_lowercase();
     if others.iter().any(|o| o.name.to_lowercase() == lower) {
-        return Err(ApiError::conflict(format!("a connector named `{}` exists in this organization", after.name)));
+        return Err(ApiError::conflict(format!(
+            "a connector named `{}` exists in this organization",
+            after.name
+        )));
     }
     let mut old: Vec<connector::Model> = others.to_vec();
     old.extend(before.cloned());
     let existing: BTreeSet<String> = exposed_tool_collisions(&old).into_iter().collect();
     let mut new: Vec<connector::Model> = others.to_vec();
     new.push(after.clone());
-    let added: Vec<String> = exposed_tool_collisions(&new).into_iter().filter(|n| !existing.contains(n)).collect();
+    let added: Vec<String> = exposed_tool_collisions(&new)
+        .into_iter()
+        .filter(|n| !existing.contains(n))
+        .collect();
     if !added.is_empty() {
         return Err(ApiError::with_detail(
             ErrorKind::ToolNameCollision,
             format!(
                 "these tool names would be exposed twice: {}; choose another tool prefix",
-                added.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                added
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -186,14 +257,19 @@ fn check_against_others(others: &[connector::Model], before: Option<&connector::
 }
 
 fn seal(st: &AppState, credential: &str) -> ApiResult<String> {
-    st.cipher.encrypt(credential.as_bytes()).map_err(ApiError::internal)
+    st.cipher
+        .encrypt(credential.as_bytes())
+        .map_err(ApiError::internal)
 }
 
 /// The organization's connectors, oldest first.
 #[utoipa::path(tag = "connectors", params(("slug" = String, Path)),
     responses((status = 200, body = Vec<Connector>), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/connectors")]
-pub async fn list(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<Connector>>> {
+pub async fn list(
+    admin: OrgAdmin,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Vec<Connector>>> {
     let rows = org_connectors(&st.db, admin.0.org.id).await?;
     Ok(web::Json(rows.iter().map(to_api).collect()))
 }
@@ -210,8 +286,14 @@ async fn find<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ApiResult<c
 #[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = Connector), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/connectors/{id}")]
-pub async fn get_one(admin: OrgAdmin, path: web::Path<(String, Uuid)>, st: web::Data<AppState>) -> ApiResult<web::Json<Connector>> {
-    Ok(web::Json(to_api(&find(&st.db, admin.0.org.id, path.into_inner().1).await?)))
+pub async fn get_one(
+    admin: OrgAdmin,
+    path: web::Path<(String, Uuid)>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Connector>> {
+    Ok(web::Json(to_api(
+        &find(&st.db, admin.0.org.id, path.into_inner().1).await?,
+    )))
 }
 
 /// Add an upstream MCP server. Its URL must reach a public address; its health is
@@ -219,14 +301,23 @@ pub async fn get_one(admin: OrgAdmin, path: web::Path<(String, Uuid)>, st: web::
 #[utoipa::path(tag = "connectors", params(("slug" = String, Path)), request_body = CreateConnectorRequest,
     responses((status = 201, body = Connector), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/connectors")]
-pub async fn create(admin: OrgAdmin, body: web::Json<CreateConnectorRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    admin: OrgAdmin,
+    body: web::Json<CreateConnectorRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let m = admin.0;
     let body = body.into_inner();
     let mut v = Validation::default();
     let name = body.name.trim().to_string();
     check_name(&mut v, &name);
     let url = check_url(&st, &mut v, &body.url).await;
-    let description = body.description.as_deref().unwrap_or_default().trim().to_string();
+    let description = body
+        .description
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     check_description(&mut v, &description);
     let tool_prefix = match body.tool_prefix {
         Some(p) => p.trim().to_string(),
@@ -244,7 +335,10 @@ pub async fn create(admin: OrgAdmin, body: web::Json<CreateConnectorRequest>, st
     v.finish()?;
     // A header without a credential carries nothing: it is not kept.
     let (credential_header, credential_enc) = match &credential {
-        Some(c) => (Some(header.unwrap_or_else(|| DEFAULT_CREDENTIAL_HEADER.into())), Some(seal(&st, c)?)),
+        Some(c) => (
+            Some(header.unwrap_or_else(|| DEFAULT_CREDENTIAL_HEADER.into())),
+            Some(seal(&st, c)?),
+        ),
         None => (None, None),
     };
     let now = st.clock.now();
@@ -285,7 +379,12 @@ pub async fn create(admin: OrgAdmin, body: web::Json<CreateConnectorRequest>, st
 #[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)), request_body = UpdateConnectorRequest,
     responses((status = 200, body = Connector), (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/connectors/{id}")]
-pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web::Json<UpdateConnectorRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Connector>> {
+pub async fn update(
+    admin: OrgAdmin,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<UpdateConnectorRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Connector>> {
     let m = admin.0;
     let id = path.into_inner().1;
     let body = body.into_inner();
@@ -366,13 +465,20 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
             set("credential", true);
             after.credential_enc = Some(enc);
         }
-        Some(None) if set("credential", after.credential_enc.is_some()) => after.credential_enc = None,
+        Some(None) if set("credential", after.credential_enc.is_some()) => {
+            after.credential_enc = None
+        }
         Some(None) | None => {}
     }
     let header = match (&after.credential_enc, header) {
         (None, _) => None,
         (Some(_), Some(h)) => Some(h),
-        (Some(_), None) => Some(after.credential_header.clone().unwrap_or_else(|| DEFAULT_CREDENTIAL_HEADER.into())),
+        (Some(_), None) => Some(
+            after
+                .credential_header
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CREDENTIAL_HEADER.into()),
+        ),
     };
     if set("credential_header", header != after.credential_header) {
         after.credential_header = header;
@@ -381,9 +487,16 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
         txn.commit().await?;
         return Ok(web::Json(to_api(&before)));
     }
-    let others: Vec<connector::Model> = org_connectors(&txn, m.org.id).await?.into_iter().filter(|c| c.id != id).collect();
+    let others: Vec<connector::Model> = org_connectors(&txn, m.org.id)
+        .await?
+        .into_iter()
+        .filter(|c| c.id != id)
+        .collect();
     check_against_others(&others, Some(&before), &after)?;
-    if changed.iter().any(|f| matches!(*f, "url" | "credential" | "credential_header")) {
+    if changed
+        .iter()
+        .any(|f| matches!(*f, "url" | "credential" | "credential_header"))
+    {
         // The last check spoke about another upstream or another identity.
         after.health_status = HealthStatus::Unknown.as_str().into();
         after.health_checked_at = None;
@@ -404,8 +517,15 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
     am.updated_at = Set(now);
     let c = am.update(&txn).await?;
     // Field names only: never the credential, and no values that could hold one.
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::MCP_UPDATED).target("connector", id)
-        .meta(json!({"name": c.name, "changed": changed}))).await?;
+    audit::record(
+        &txn,
+        &m.ctx(),
+        now,
+        Event::new(m.org.id, action::MCP_UPDATED)
+            .target("connector", id)
+            .meta(json!({"name": c.name, "changed": changed})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&c)))
 }
@@ -414,21 +534,36 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
 #[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/connectors/{id}")]
-pub async fn remove(admin: OrgAdmin, path: web::Path<(String, Uuid)>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn remove(
+    admin: OrgAdmin,
+    path: web::Path<(String, Uuid)>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
     let txn = st.db.begin().await?;
     let c = find(&txn, m.org.id, id).await?;
     connector::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::MCP_DELETED).target("connector", id)
-        .meta(json!({"name": c.name, "url": audit_url(&c.url)}))).await?;
+    audit::record(
+        &txn,
+        &m.ctx(),
+        now,
+        Event::new(m.org.id, action::MCP_DELETED)
+            .target("connector", id)
+            .meta(json!({"name": c.name, "url": audit_url(&c.url)})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(create).service(get_one).service(update).service(remove);
+    cfg.service(list)
+        .service(create)
+        .service(get_one)
+        .service(update)
+        .service(remove);
 }
 
 #[cfg(test)]
@@ -452,7 +587,13 @@ mod tests {
             health_status: "unknown".into(),
             health_checked_at: None,
             health_error: None,
-            tools_json: Value::Array(tools.iter().map(|t| json!({"name": t, "inputSchema": {}})).collect()).to_string(),
+            tools_json: Value::Array(
+                tools
+                    .iter()
+                    .map(|t| json!({"name": t, "inputSchema": {}}))
+                    .collect(),
+            )
+            .to_string(),
             health_claimed_until: None,
             created_by: None,
             created_at: now,
@@ -466,15 +607,29 @@ mod tests {
         let b = conn("gh_", true, &["search", "pulls"]);
         let c = conn("", true, &["gh_pulls"]);
         let off = conn("gh_", false, &["issues"]);
-        assert_eq!(exposed_tool_collisions(&[a.clone(), b.clone(), c.clone(), off.clone()]), vec!["gh_pulls", "gh_search"]);
+        assert_eq!(
+            exposed_tool_collisions(&[a.clone(), b.clone(), c.clone(), off.clone()]),
+            vec!["gh_pulls", "gh_search"]
+        );
         assert!(exposed_tool_collisions(&[a.clone(), off]).is_empty());
-        let broken = connector::Model { tools_json: "not json".into(), ..b };
+        let broken = connector::Model {
+            tools_json: "not json".into(),
+            ..b
+        };
         assert!(exposed_tool_collisions(&[a, broken]).is_empty());
     }
 
     #[test]
     fn reserved_and_malformed_credential_headers_are_refused() {
-        for h in ["Host", "content-length", "Mcp-Session-Id", "Transfer-Encoding", "bad header", "", "x:y"] {
+        for h in [
+            "Host",
+            "content-length",
+            "Mcp-Session-Id",
+            "Transfer-Encoding",
+            "bad header",
+            "",
+            "x:y",
+        ] {
             let mut v = Validation::default();
             check_header(&mut v, h);
             assert!(v.finish().is_err(), "{h}");

@@ -45,7 +45,9 @@ pub async fn hash_password_blocking(password: String) -> anyhow::Result<String> 
 }
 
 pub async fn verify_password_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
 }
 
 /// The kinds of bearer tokens we hand out. The prefix lets secret scanners and people
@@ -117,14 +119,18 @@ impl Cipher {
     pub fn encrypt(&self, plaintext: &[u8]) -> anyhow::Result<String> {
         let cipher = XChaCha20Poly1305::new(&self.key);
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ct = cipher.encrypt(&nonce, plaintext).map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let ct = cipher
+            .encrypt(&nonce, plaintext)
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(format!("v1:{}", STANDARD.encode(out)))
     }
 
     pub fn decrypt(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
-        let raw = sealed.strip_prefix("v1:").ok_or_else(|| anyhow::anyhow!("unknown format"))?;
+        let raw = sealed
+            .strip_prefix("v1:")
+            .ok_or_else(|| anyhow::anyhow!("unknown format"))?;
         let raw = STANDARD.decode(raw)?;
         if raw.len() < 24 {
             anyhow::bail!("ciphertext too short");
@@ -138,7 +144,8 @@ impl Cipher {
 
 pub fn decode_master_key(b64: &str) -> anyhow::Result<[u8; 32]> {
     let raw = STANDARD.decode(b64.trim())?;
-    raw.try_into().map_err(|_| anyhow::anyhow!("the master key must be 32 bytes, base64-encoded"))
+    raw.try_into()
+        .map_err(|_| anyhow::anyhow!("the master key must be 32 bytes, base64-encoded"))
 }
 
 pub fn generate_master_key() -> String {
@@ -159,8 +166,14 @@ mod tests {
         assert!(!token_is_well_formed(TokenKind::Session, &t));
         let mut typo = t.clone().into_bytes();
         typo[10] = if typo[10] == b'A' { b'B' } else { b'A' };
-        assert!(!token_is_well_formed(TokenKind::Invitation, &String::from_utf8_lossy(&typo)));
-        assert_ne!(generate_token(TokenKind::Session), generate_token(TokenKind::Session));
+        assert!(!token_is_well_formed(
+            TokenKind::Invitation,
+            &String::from_utf8_lossy(&typo)
+        ));
+        assert_ne!(
+            generate_token(TokenKind::Session),
+            generate_token(TokenKind::Session)
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ code{background:#eef2f6;padding:.1rem .3rem;border-radius:4px}</style></head>
 
 /// Paths that belong to the API or operations never fall back to the dashboard.
 fn is_backend_path(path: &str) -> bool {
-    ["/api/", "/mcp/", "/.well-known/"].iter().any(|p| path.starts_with(p))
+    ["/api/", "/mcp/", "/.well-known/"]
+        .iter()
+        .any(|p| path.starts_with(p))
 }
 
 pub async fn serve(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
@@ -25,13 +27,23 @@ pub async fn serve(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     // /_admin/_settings[/_section] is the address older documentation uses.
     if let Some(rest) = path.strip_prefix("/_admin/_settings") {
         let section = rest.trim_start_matches('/').trim_start_matches('_');
-        let section = if section.is_empty() { "integrations" } else { section };
+        let section = if section.is_empty() {
+            "integrations"
+        } else {
+            section
+        };
         let target = format!("/settings/{section}");
-        return HttpResponse::Found().insert_header(("Location", target)).finish();
+        return HttpResponse::Found()
+            .insert_header(("Location", target))
+            .finish();
     }
     let dir = &st.config.dashboard_dir;
     let rel = path.trim_start_matches('/');
-    if !rel.is_empty() && !rel.split('/').any(|seg| seg == ".." || seg.starts_with('.')) {
+    if !rel.is_empty()
+        && !rel
+            .split('/')
+            .any(|seg| seg == ".." || seg.starts_with('.'))
+    {
         let file = dir.join(rel);
         if file.is_file()
             && let Ok(f) = actix_files::NamedFile::open(file)
@@ -41,6 +53,8 @@ pub async fn serve(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     }
     match actix_files::NamedFile::open(dir.join("index.html")) {
         Ok(f) => f.into_response(&req),
-        Err(_) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(PLACEHOLDER),
+        Err(_) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(PLACEHOLDER),
     }
 }

@@ -38,7 +38,9 @@ impl MailService {
                 Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(outbox))
             }
         };
-        let from = from.parse().map_err(|e| anyhow::anyhow!("mail_from {from:?}: {e}"))?;
+        let from = from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail_from {from:?}: {e}"))?;
         Ok(Self { transport, from })
     }
 

@@ -5,7 +5,10 @@ use crate::{
     audit::{self, Actor, Context, Event, action},
     crypto::{self, TokenKind},
     entity::{invitation, membership, organization, user},
-    http::{ApiError, ApiResult, ClientMeta, ErrorKind, MaybeUser, OrgAdmin, OrgMember, problem::Validation},
+    http::{
+        ApiError, ApiResult, ClientMeta, ErrorKind, MaybeUser, OrgAdmin, OrgMember,
+        problem::Validation,
+    },
     mail::Email,
     orgs::set_role,
     sessions,
@@ -53,7 +56,11 @@ pub async fn list(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Js
     ))
 }
 
-async fn find_member<C: ConnectionTrait>(db: &C, org_id: Uuid, user_id: Uuid) -> ApiResult<membership::Model> {
+async fn find_member<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> ApiResult<membership::Model> {
     membership::Entity::find()
         .filter(membership::Column::OrgId.eq(org_id))
         .filter(membership::Column::UserId.eq(user_id))
@@ -67,33 +74,61 @@ async fn find_member<C: ConnectionTrait>(db: &C, org_id: Uuid, user_id: Uuid) ->
 #[utoipa::path(tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)), request_body = UpdateMemberRequest,
     responses((status = 200, body = Member), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/members/{user_id}")]
-pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web::Json<UpdateMemberRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Member>> {
+pub async fn update(
+    admin: OrgAdmin,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<UpdateMemberRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Member>> {
     let m = admin.0;
     let user_id = path.into_inner().1;
     let role = body.role;
     if role == Role::Owner {
-        return Err(ApiError::field("role", "use transfer-ownership to make someone the owner"));
+        return Err(ApiError::field(
+            "role",
+            "use transfer-ownership to make someone the owner",
+        ));
     }
     let now = st.clock.now();
     let txn = st.db.begin().await?;
     let target = find_member(&txn, m.org.id, user_id).await?;
     if Some(user_id) == m.user_id() {
-        return Err(ApiError::conflict("you cannot change your own role; ask another admin or the owner"));
+        return Err(ApiError::conflict(
+            "you cannot change your own role; ask another admin or the owner",
+        ));
     }
     if target.role == Role::Owner.as_str() {
-        return Err(ApiError::conflict("the owner's role changes only by transferring ownership"));
+        return Err(ApiError::conflict(
+            "the owner's role changes only by transferring ownership",
+        ));
     }
-    let u = user::Entity::find_by_id(user_id).one(&txn).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let u = user::Entity::find_by_id(user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
     let updated = if target.role != role.as_str() {
         let updated = set_role(&txn, &target, role, now).await?;
-        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::MEMBER_ROLE_CHANGED).target("user", user_id)
-            .meta(json!({"email": u.email, "from": target.role, "to": role.as_str()}))).await?;
+        audit::record(
+            &txn,
+            &m.ctx(),
+            now,
+            Event::new(m.org.id, action::MEMBER_ROLE_CHANGED)
+                .target("user", user_id)
+                .meta(json!({"email": u.email, "from": target.role, "to": role.as_str()})),
+        )
+        .await?;
         updated
     } else {
         target
     };
     txn.commit().await?;
-    Ok(web::Json(Member { user_id, email: u.email, display_name: u.display_name, role, joined_at: updated.created_at }))
+    Ok(web::Json(Member {
+        user_id,
+        email: u.email,
+        display_name: u.display_name,
+        role,
+        joined_at: updated.created_at,
+    }))
 }
 
 /// Remove a member; their access ends with their next request. Any member may remove
@@ -101,11 +136,18 @@ pub async fn update(admin: OrgAdmin, path: web::Path<(String, Uuid)>, body: web:
 #[utoipa::path(tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/members/{user_id}")]
-pub async fn remove(m: OrgMember, path: web::Path<(String, Uuid)>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn remove(
+    m: OrgMember,
+    path: web::Path<(String, Uuid)>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let user_id = path.into_inner().1;
     let leaving = Some(user_id) == m.user_id();
     if !leaving && !m.role.can_manage() {
-        return Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner or admin role required"));
+        return Err(ApiError::with_detail(
+            ErrorKind::InsufficientRole,
+            "owner or admin role required",
+        ));
     }
     let now = st.clock.now();
     let txn = st.db.begin().await?;
@@ -118,9 +160,18 @@ pub async fn remove(m: OrgMember, path: web::Path<(String, Uuid)>, st: web::Data
         }));
     }
     let u = user::Entity::find_by_id(user_id).one(&txn).await?;
-    membership::Entity::delete_by_id(target.id).exec(&txn).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::MEMBER_REMOVED).target("user", user_id)
-        .meta(json!({"email": u.map(|u| u.email), "role": target.role, "left": leaving}))).await?;
+    membership::Entity::delete_by_id(target.id)
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        &m.ctx(),
+        now,
+        Event::new(m.org.id, action::MEMBER_REMOVED)
+            .target("user", user_id)
+            .meta(json!({"email": u.map(|u| u.email), "role": target.role, "left": leaving})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -152,14 +203,19 @@ fn invitation_to_api(i: &invitation::Model, now: DateTime<Utc>) -> Invitation {
 /// Invitations of the organization, newest first.
 #[utoipa::path(tag = "members", params(("slug" = String, Path)), responses((status = 200, body = Vec<Invitation>)))]
 #[get("/orgs/{slug}/invitations")]
-pub async fn list_invitations(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<Invitation>>> {
+pub async fn list_invitations(
+    admin: OrgAdmin,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Vec<Invitation>>> {
     let now = st.clock.now();
     let rows = invitation::Entity::find()
         .filter(invitation::Column::OrgId.eq(admin.0.org.id))
         .order_by_desc(invitation::Column::Id)
         .all(&st.db)
         .await?;
-    Ok(web::Json(rows.iter().map(|i| invitation_to_api(i, now)).collect()))
+    Ok(web::Json(
+        rows.iter().map(|i| invitation_to_api(i, now)).collect(),
+    ))
 }
 
 /// Invite an email address with a role. A pending invitation for the same address is
@@ -167,7 +223,11 @@ pub async fn list_invitations(admin: OrgAdmin, st: web::Data<AppState>) -> ApiRe
 #[utoipa::path(tag = "members", params(("slug" = String, Path)), request_body = CreateInvitationRequest,
     responses((status = 201, body = Invitation), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/invitations")]
-pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitationRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn create_invitation(
+    admin: OrgAdmin,
+    body: web::Json<CreateInvitationRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let m = admin.0;
     let mut v = Validation::default();
     let email = accounts::normalize_email(&body.email);
@@ -175,7 +235,10 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
         v.push("email", "not a valid email address");
     }
     if body.role == Role::Owner {
-        v.push("role", "invite as admin or member; ownership moves by transfer");
+        v.push(
+            "role",
+            "invite as admin or member; ownership moves by transfer",
+        );
     }
     v.finish()?;
     let email = email.unwrap_or_default();
@@ -188,7 +251,10 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
             .one(&txn)
             .await?;
         if member.is_some() {
-            return Err(ApiError::with_detail(ErrorKind::AlreadyMember, format!("{email} is already a member")));
+            return Err(ApiError::with_detail(
+                ErrorKind::AlreadyMember,
+                format!("{email} is already a member"),
+            ));
         }
     }
     let replaced = invitation::Entity::find()
@@ -204,8 +270,15 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
             .filter(invitation::Column::Id.eq(old.id))
             .exec(&txn)
             .await?;
-        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::INVITATION_REVOKED).target("invitation", old.id)
-            .meta(json!({"email": old.email, "reason": "replaced"}))).await?;
+        audit::record(
+            &txn,
+            &m.ctx(),
+            now,
+            Event::new(m.org.id, action::INVITATION_REVOKED)
+                .target("invitation", old.id)
+                .meta(json!({"email": old.email, "reason": "replaced"})),
+        )
+        .await?;
     }
     let token = crypto::generate_token(TokenKind::Invitation);
     let inv = invitation::ActiveModel {
@@ -223,8 +296,15 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::INVITATION_CREATED).target("invitation", inv.id)
-        .meta(json!({"email": email, "role": body.role.as_str()}))).await?;
+    audit::record(
+        &txn,
+        &m.ctx(),
+        now,
+        Event::new(m.org.id, action::INVITATION_CREATED)
+            .target("invitation", inv.id)
+            .meta(json!({"email": email, "role": body.role.as_str()})),
+    )
+    .await?;
     txn.commit().await?;
     let inviter = m.label();
     st.mail.send_in_background(Email {
@@ -244,7 +324,11 @@ pub async fn create_invitation(admin: OrgAdmin, body: web::Json<CreateInvitation
 #[utoipa::path(tag = "members", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/invitations/{id}")]
-pub async fn revoke_invitation(admin: OrgAdmin, path: web::Path<(String, Uuid)>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn revoke_invitation(
+    admin: OrgAdmin,
+    path: web::Path<(String, Uuid)>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
@@ -263,16 +347,28 @@ pub async fn revoke_invitation(admin: OrgAdmin, path: web::Path<(String, Uuid)>,
             .filter(invitation::Column::Id.eq(id))
             .exec(&txn)
             .await?;
-        audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::INVITATION_REVOKED).target("invitation", id)
-            .meta(json!({"email": inv.email}))).await?;
+        audit::record(
+            &txn,
+            &m.ctx(),
+            now,
+            Event::new(m.org.id, action::INVITATION_REVOKED)
+                .target("invitation", id)
+                .meta(json!({"email": inv.email})),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Finds a usable invitation by its token, with its organization.
-async fn usable_invitation<C: ConnectionTrait>(db: &C, token: &str, now: DateTime<Utc>) -> ApiResult<(invitation::Model, organization::Model)> {
-    let not_found = || ApiError::with_detail(ErrorKind::NotFound, "invitation not found; check the link");
+async fn usable_invitation<C: ConnectionTrait>(
+    db: &C,
+    token: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<(invitation::Model, organization::Model)> {
+    let not_found =
+        || ApiError::with_detail(ErrorKind::NotFound, "invitation not found; check the link");
     if !crypto::token_is_well_formed(TokenKind::Invitation, token) {
         return Err(not_found());
     }
@@ -282,10 +378,15 @@ async fn usable_invitation<C: ConnectionTrait>(db: &C, token: &str, now: DateTim
         .await?
         .ok_or_else(not_found)?;
     match status(&inv, now) {
-        InvitationStatus::Accepted => return Err(ApiError::new(ErrorKind::InvitationAlreadyAccepted)),
+        InvitationStatus::Accepted => {
+            return Err(ApiError::new(ErrorKind::InvitationAlreadyAccepted));
+        }
         InvitationStatus::Revoked => return Err(ApiError::new(ErrorKind::InvitationRevoked)),
         InvitationStatus::Expired => {
-            return Err(ApiError::with_detail(ErrorKind::TokenExpired, "this invitation has expired; ask for a new one"));
+            return Err(ApiError::with_detail(
+                ErrorKind::TokenExpired,
+                "this invitation has expired; ask for a new one",
+            ));
         }
         InvitationStatus::Pending => {}
     }
@@ -301,7 +402,10 @@ async fn usable_invitation<C: ConnectionTrait>(db: &C, token: &str, now: DateTim
 #[utoipa::path(tag = "members", request_body = TokenRequest,
     responses((status = 200, body = InvitationPreview), (status = 404, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/invitations/lookup")]
-pub async fn lookup(body: web::Json<TokenRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<InvitationPreview>> {
+pub async fn lookup(
+    body: web::Json<TokenRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<InvitationPreview>> {
     let (inv, org) = usable_invitation(&st.db, body.token.trim(), st.clock.now()).await?;
     let account_exists = accounts::find_by_email(&st.db, &inv.email).await?.is_some();
     Ok(web::Json(InvitationPreview {
@@ -322,7 +426,13 @@ pub async fn lookup(body: web::Json<TokenRequest>, st: web::Data<AppState>) -> A
     responses((status = 200, body = Organization), (status = 401, body = gatehouse_types::Problem), (status = 403, body = gatehouse_types::Problem),
         (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/invitations/accept")]
-pub async fn accept(req: actix_web::HttpRequest, caller: MaybeUser, meta: ClientMeta, body: web::Json<AcceptInvitationRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn accept(
+    req: actix_web::HttpRequest,
+    caller: MaybeUser,
+    meta: ClientMeta,
+    body: web::Json<AcceptInvitationRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     crate::http::auth::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
     let now = st.clock.now();
@@ -339,14 +449,20 @@ pub async fn accept(req: actix_web::HttpRequest, caller: MaybeUser, meta: Client
             if c.user.email != inv.email {
                 return Err(ApiError::with_detail(
                     ErrorKind::InvitationEmailMismatch,
-                    format!("this invitation is for {}; sign in with that account", inv.email),
+                    format!(
+                        "this invitation is for {}; sign in with that account",
+                        inv.email
+                    ),
                 ));
             }
             Who::Signed(c.user)
         }
         (None, Some(u)) => {
             let pw = body.password.clone().ok_or_else(|| {
-                ApiError::with_detail(ErrorKind::AuthenticationRequired, "an account exists for this address: sign in first or give its password")
+                ApiError::with_detail(
+                    ErrorKind::AuthenticationRequired,
+                    "an account exists for this address: sign in first or give its password",
+                )
             })?;
             if !crypto::verify_password_blocking(pw, u.password_hash.clone()).await {
                 return Err(ApiError::new(ErrorKind::InvalidCredentials));
@@ -358,7 +474,11 @@ pub async fn accept(req: actix_web::HttpRequest, caller: MaybeUser, meta: Client
             if let Some(p) = password_problem(&pw) {
                 return Err(ApiError::field("password", p));
             }
-            Who::New(crypto::hash_password_blocking(pw).await.map_err(ApiError::internal)?)
+            Who::New(
+                crypto::hash_password_blocking(pw)
+                    .await
+                    .map_err(ApiError::internal)?,
+            )
         }
     };
     let txn = st.db.begin().await?;
@@ -366,11 +486,32 @@ pub async fn accept(req: actix_web::HttpRequest, caller: MaybeUser, meta: Client
         Who::Signed(u) => (u, None),
         Who::Existing(u) => (u, Some(())),
         Who::New(hash) => {
-            let name = body.display_name.as_deref().unwrap_or_default().trim().chars().take(100).collect::<String>();
+            let name = body
+                .display_name
+                .as_deref()
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(100)
+                .collect::<String>();
             // The invitation link reached this address: that verifies it.
             let u = accounts::insert_user(&txn, &inv.email, &name, hash, Some(now), now).await?;
-            let ctx = Context { actor: Actor::User { id: u.id, email: u.email.clone() }, meta: meta.clone() };
-            audit::record(&txn, &ctx, now, Event::new(None, action::USER_SIGNED_UP).target("user", u.id).meta(json!({"via": "invitation"}))).await?;
+            let ctx = Context {
+                actor: Actor::User {
+                    id: u.id,
+                    email: u.email.clone(),
+                },
+                meta: meta.clone(),
+            };
+            audit::record(
+                &txn,
+                &ctx,
+                now,
+                Event::new(None, action::USER_SIGNED_UP)
+                    .target("user", u.id)
+                    .meta(json!({"via": "invitation"})),
+            )
+            .await?;
             (u, Some(()))
         }
     };
@@ -415,9 +556,22 @@ pub async fn accept(req: actix_web::HttpRequest, caller: MaybeUser, meta: Client
     }
     .insert(&txn)
     .await?;
-    let ctx = Context { actor: Actor::User { id: u.id, email: u.email.clone() }, meta: meta.clone() };
-    audit::record(&txn, &ctx, now, Event::new(org.id, action::INVITATION_ACCEPTED).target("invitation", inv.id)
-        .meta(json!({"email": u.email}))).await?;
+    let ctx = Context {
+        actor: Actor::User {
+            id: u.id,
+            email: u.email.clone(),
+        },
+        meta: meta.clone(),
+    };
+    audit::record(
+        &txn,
+        &ctx,
+        now,
+        Event::new(org.id, action::INVITATION_ACCEPTED)
+            .target("invitation", inv.id)
+            .meta(json!({"email": u.email})),
+    )
+    .await?;
     audit::record(&txn, &ctx, now, Event::new(org.id, action::MEMBER_ADDED).target("user", u.id)
         .meta(json!({"email": u.email, "role": role.as_str(), "invitation_id": inv.id, "invited_by": inv.invited_by}))).await?;
     let token = match new_session {

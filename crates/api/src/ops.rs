@@ -1,7 +1,9 @@
 //! Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
 use crate::app::AppState;
 use actix_web::{HttpResponse, get, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use std::time::Duration;
 
 pub struct Metrics {
@@ -14,21 +16,35 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("gatehouse_http_requests_total", "HTTP requests by route and status"),
+            Opts::new(
+                "gatehouse_http_requests_total",
+                "HTTP requests by route and status",
+            ),
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("gatehouse_http_request_duration_seconds", "HTTP request latency"),
+            HistogramOpts::new(
+                "gatehouse_http_request_duration_seconds",
+                "HTTP request latency",
+            ),
             &["method", "route"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Self { registry, requests, latency })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+        })
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
-        self.latency.with_label_values(&[method, route]).observe(elapsed.as_secs_f64());
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn render(&self) -> String {
@@ -48,13 +64,16 @@ async fn readyz(st: web::Data<AppState>) -> HttpResponse {
     if crate::db::ping(&st.db).await {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
     } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unreachable"}))
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "database unreachable"}))
     }
 }
 
 #[get("/metrics")]
 async fn metrics(m: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(m.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(m.render())
 }
 
 #[get("/openapi.yaml")]
@@ -66,7 +85,10 @@ async fn openapi_yaml() -> HttpResponse {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics).service(openapi_yaml);
+    cfg.service(healthz)
+        .service(readyz)
+        .service(metrics)
+        .service(openapi_yaml);
 }
 
 impl From<crate::http::ApiError> for HttpResponse {

@@ -5,16 +5,19 @@ use crate::{
     app::AppState,
     audit::{self, Context, Event, action},
     entity::{membership, organization},
-    http::{ApiError, ApiResult, CurrentUser, ErrorKind, OrgAdmin, OrgMember, OrgOwner, problem::Validation},
+    http::{
+        ApiError, ApiResult, CurrentUser, ErrorKind, OrgAdmin, OrgMember, OrgOwner,
+        problem::Validation,
+    },
 };
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use gatehouse_types::{
-    CreateOrgRequest, MyMembership, OrgDetails, Organization, Role,
-    TransferOwnershipRequest, UpdateOrgRequest,
+    CreateOrgRequest, MyMembership, OrgDetails, Organization, Role, TransferOwnershipRequest,
+    UpdateOrgRequest,
     validation::{
-        ORG_DESCRIPTION_MAX_CHARS, ORG_NAME_MAX_CHARS, SESSION_TIMEOUT_DEFAULT_MINUTES, slug_from_name, slug_is_reserved,
-        slug_is_well_formed,
+        ORG_DESCRIPTION_MAX_CHARS, ORG_NAME_MAX_CHARS, SESSION_TIMEOUT_DEFAULT_MINUTES,
+        slug_from_name, slug_is_reserved, slug_is_well_formed,
     },
 };
 use sea_orm::{
@@ -30,7 +33,10 @@ pub fn to_api(org: &organization::Model, m: &membership::Model) -> Organization 
         id: org.id,
         slug: org.slug.clone(),
         name: org.name.clone(),
-        membership: MyMembership { role, joined_at: m.created_at },
+        membership: MyMembership {
+            role,
+            joined_at: m.created_at,
+        },
         details: role.can_manage().then(|| OrgDetails {
             description: org.description.clone(),
             plan: org.plan.clone(),
@@ -54,7 +60,10 @@ fn check_name(v: &mut Validation, name: &str) -> String {
 fn check_description(v: &mut Validation, d: &str) -> String {
     let d = d.trim().to_string();
     if d.chars().count() > ORG_DESCRIPTION_MAX_CHARS {
-        v.push("description", format!("at most {ORG_DESCRIPTION_MAX_CHARS} characters"));
+        v.push(
+            "description",
+            format!("at most {ORG_DESCRIPTION_MAX_CHARS} characters"),
+        );
     }
     d
 }
@@ -72,7 +81,11 @@ pub fn slug_problem(slug: &str) -> Option<&'static str> {
 
 async fn slug_exists<C: ConnectionTrait>(db: &C, slug: &str) -> Result<bool, sea_orm::DbErr> {
     // Soft-deleted organizations keep their slug until purged.
-    Ok(organization::Entity::find().filter(organization::Column::Slug.eq(slug)).one(db).await?.is_some())
+    Ok(organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 fn slug_taken(e: sea_orm::DbErr) -> ApiError {
@@ -86,12 +99,21 @@ fn slug_taken(e: sea_orm::DbErr) -> ApiError {
 #[utoipa::path(tag = "orgs", request_body = CreateOrgRequest,
     responses((status = 201, body = Organization), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs")]
-pub async fn create(me: CurrentUser, body: web::Json<CreateOrgRequest>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    me: CurrentUser,
+    body: web::Json<CreateOrgRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let mut v = Validation::default();
     let name = check_name(&mut v, &body.name);
     let description = check_description(&mut v, body.description.as_deref().unwrap_or_default());
-    let given = body.slug.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let given = body
+        .slug
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     if let Some(p) = given.as_deref().and_then(slug_problem) {
         v.push("slug", p);
     }
@@ -101,7 +123,10 @@ pub async fn create(me: CurrentUser, body: web::Json<CreateOrgRequest>, st: web:
     let slug = match given {
         Some(s) => {
             if slug_exists(&txn, &s).await? {
-                return Err(ApiError::with_detail(ErrorKind::SlugTaken, format!("`{s}` is already in use")));
+                return Err(ApiError::with_detail(
+                    ErrorKind::SlugTaken,
+                    format!("`{s}` is already in use"),
+                ));
             }
             s
         }
@@ -132,11 +157,28 @@ pub async fn create(me: CurrentUser, body: web::Json<CreateOrgRequest>, st: web:
     }
     .insert(&txn)
     .await?;
-    let ctx = Context { actor: me.actor(), meta: me.meta.clone() };
-    audit::record(&txn, &ctx, now, Event::new(org.id, action::ORG_CREATED).target("org", org.id)
-        .meta(json!({"slug": org.slug, "name": org.name}))).await?;
-    audit::record(&txn, &ctx, now, Event::new(org.id, action::MEMBER_ADDED).target("user", me.user.id)
-        .meta(json!({"email": me.user.email, "role": "owner"}))).await?;
+    let ctx = Context {
+        actor: me.actor(),
+        meta: me.meta.clone(),
+    };
+    audit::record(
+        &txn,
+        &ctx,
+        now,
+        Event::new(org.id, action::ORG_CREATED)
+            .target("org", org.id)
+            .meta(json!({"slug": org.slug, "name": org.name})),
+    )
+    .await?;
+    audit::record(
+        &txn,
+        &ctx,
+        now,
+        Event::new(org.id, action::MEMBER_ADDED)
+            .target("user", me.user.id)
+            .meta(json!({"email": me.user.email, "role": "owner"})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created().json(to_api(&org, &m)))
 }
@@ -158,13 +200,19 @@ async fn derive_free_slug<C: ConnectionTrait>(db: &C, name: &str) -> ApiResult<S
             return Ok(candidate);
         }
     }
-    Err(ApiError::with_detail(ErrorKind::SlugTaken, "choose a slug explicitly"))
+    Err(ApiError::with_detail(
+        ErrorKind::SlugTaken,
+        "choose a slug explicitly",
+    ))
 }
 
 /// The organizations the caller belongs to.
 #[utoipa::path(tag = "orgs", responses((status = 200, body = Vec<Organization>)))]
 #[get("/orgs")]
-pub async fn list(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<Organization>>> {
+pub async fn list(
+    me: CurrentUser,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Vec<Organization>>> {
     let rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(me.user.id))
         .find_also_related(organization::Entity)
@@ -172,7 +220,11 @@ pub async fn list(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Js
         .order_by_asc(organization::Column::Name)
         .all(&st.db)
         .await?;
-    Ok(web::Json(rows.into_iter().filter_map(|(m, o)| o.map(|o| to_api(&o, &m))).collect()))
+    Ok(web::Json(
+        rows.into_iter()
+            .filter_map(|(m, o)| o.map(|o| to_api(&o, &m)))
+            .collect(),
+    ))
 }
 
 /// One organization. Members see its name and their membership; owners and admins
@@ -194,18 +246,31 @@ fn change(changes: &mut Map<String, Value>, field: &str, from: &str, to: &str) {
 #[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = UpdateOrgRequest,
     responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}")]
-pub async fn update(admin: OrgAdmin, body: web::Json<UpdateOrgRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Organization>> {
+pub async fn update(
+    admin: OrgAdmin,
+    body: web::Json<UpdateOrgRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Organization>> {
     let m = admin.0;
     let body = body.into_inner();
     if body.slug.as_deref().is_some_and(|s| s != m.org.slug) {
         return Err(ApiError {
-            fields: vec![gatehouse_types::FieldError { field: "slug".into(), message: "cannot be changed; contact support".into() }],
-            ..ApiError::with_detail(ErrorKind::SlugImmutable, "the slug is part of every URL and API path of the organization; contact support to change it")
+            fields: vec![gatehouse_types::FieldError {
+                field: "slug".into(),
+                message: "cannot be changed; contact support".into(),
+            }],
+            ..ApiError::with_detail(
+                ErrorKind::SlugImmutable,
+                "the slug is part of every URL and API path of the organization; contact support to change it",
+            )
         });
     }
     let mut v = Validation::default();
     let name = body.name.as_deref().map(|n| check_name(&mut v, n));
-    let description = body.description.as_deref().map(|d| check_description(&mut v, d));
+    let description = body
+        .description
+        .as_deref()
+        .map(|d| check_description(&mut v, d));
     v.finish()?;
     let mut changes = Map::new();
     if let Some(n) = &name {
@@ -228,7 +293,15 @@ pub async fn update(admin: OrgAdmin, body: web::Json<UpdateOrgRequest>, st: web:
     }
     am.updated_at = Set(now);
     let org = am.update(&txn).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::ORG_UPDATED).target("org", org.id).meta(json!({"changes": changes}))).await?;
+    audit::record(
+        &txn,
+        &m.ctx(),
+        now,
+        Event::new(org.id, action::ORG_UPDATED)
+            .target("org", org.id)
+            .meta(json!({"changes": changes})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&org, &m.membership)))
 }
@@ -237,7 +310,11 @@ pub async fn update(admin: OrgAdmin, body: web::Json<UpdateOrgRequest>, st: web:
 #[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = TransferOwnershipRequest,
     responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/transfer-ownership")]
-pub async fn transfer_ownership(owner: OrgOwner, body: web::Json<TransferOwnershipRequest>, st: web::Data<AppState>) -> ApiResult<web::Json<Organization>> {
+pub async fn transfer_ownership(
+    owner: OrgOwner,
+    body: web::Json<TransferOwnershipRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Organization>> {
     let m = owner.0;
     if body.user_id == m.user_id().unwrap_or_default() {
         return Err(ApiError::conflict("you already own this organization"));
@@ -251,7 +328,9 @@ pub async fn transfer_ownership(owner: OrgOwner, body: web::Json<TransferOwnersh
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     if target.role != Role::Admin.as_str() {
-        return Err(ApiError::conflict("ownership can only be transferred to an admin; promote the member first"));
+        return Err(ApiError::conflict(
+            "ownership can only be transferred to an admin; promote the member first",
+        ));
     }
     set_role(&txn, &target, Role::Owner, now).await?;
     let me = set_role(&txn, &m.membership, Role::Admin, now).await?;
@@ -261,7 +340,12 @@ pub async fn transfer_ownership(owner: OrgOwner, body: web::Json<TransferOwnersh
     Ok(web::Json(to_api(&m.org, &me)))
 }
 
-pub async fn set_role<C: ConnectionTrait>(db: &C, m: &membership::Model, role: Role, now: DateTime<Utc>) -> Result<membership::Model, sea_orm::DbErr> {
+pub async fn set_role<C: ConnectionTrait>(
+    db: &C,
+    m: &membership::Model,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<membership::Model, sea_orm::DbErr> {
     let mut am = m.clone().into_active_model();
     am.role = Set(role.as_str().into());
     am.updated_at = Set(now);
@@ -287,8 +371,15 @@ pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organ
     am.slug = Set(new.to_string());
     am.updated_at = Set(now);
     let org = am.update(&txn).await.map_err(slug_taken)?;
-    audit::record(&txn, &Context::system(), now, Event::new(org.id, action::ORG_SLUG_CHANGED).target("org", org.id)
-        .meta(json!({"from": old, "to": new, "via": "cli"}))).await?;
+    audit::record(
+        &txn,
+        &Context::system(),
+        now,
+        Event::new(org.id, action::ORG_SLUG_CHANGED)
+            .target("org", org.id)
+            .meta(json!({"from": old, "to": new, "via": "cli"})),
+    )
+    .await?;
     txn.commit().await?;
     Ok(org)
 }

@@ -117,7 +117,9 @@ const SIX_TO_FOUR: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0x2002, 0, 0, 0, 
 
 fn parse_cidrs(list: &[String], setting: &str) -> anyhow::Result<Vec<IpNet>> {
     list.iter()
-        .map(|c| crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("outbound.{setting}: {e}")))
+        .map(|c| {
+            crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("outbound.{setting}: {e}"))
+        })
         .collect()
 }
 
@@ -224,12 +226,14 @@ impl Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs = resolve_checked(&policy, &host).await.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
-                match e {
-                    OutboundError::Denied(m) => Box::new(DeniedAddress(m)),
-                    other => Box::new(other),
-                }
-            })?;
+            let addrs = resolve_checked(&policy, &host).await.map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> {
+                    match e {
+                        OutboundError::Denied(m) => Box::new(DeniedAddress(m)),
+                        other => Box::new(other),
+                    }
+                },
+            )?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
@@ -241,9 +245,14 @@ fn is_localhost_name(host: &str) -> bool {
     h == "localhost" || h.ends_with(".localhost")
 }
 
-async fn resolve_checked(policy: &AddressPolicy, host: &str) -> Result<Vec<SocketAddr>, OutboundError> {
+async fn resolve_checked(
+    policy: &AddressPolicy,
+    host: &str,
+) -> Result<Vec<SocketAddr>, OutboundError> {
     if is_localhost_name(host) && !policy.allow_loopback {
-        return Err(OutboundError::Denied(format!("`{host}` is a loopback name; requests to internal networks are not allowed")));
+        return Err(OutboundError::Denied(format!(
+            "`{host}` is a loopback name; requests to internal networks are not allowed"
+        )));
     }
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
         .await
@@ -265,7 +274,9 @@ async fn resolve_checked(policy: &AddressPolicy, host: &str) -> Result<Vec<Socke
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// The outbound HTTP client and its address policy. Cheap to clone.
@@ -279,7 +290,10 @@ pub struct Outbound {
 
 impl fmt::Debug for Outbound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Outbound").field("policy", &self.policy).field("max_response_bytes", &self.max_response_bytes).finish()
+        f.debug_struct("Outbound")
+            .field("policy", &self.policy)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
     }
 }
 
@@ -298,14 +312,21 @@ impl Outbound {
         });
         let connect_timeout = Duration::from_secs(config.connect_timeout_secs.max(1));
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
             .redirect(redirect)
             .no_proxy()
             .timeout(Duration::from_secs(config.timeout_secs.max(1)))
             .connect_timeout(connect_timeout)
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, policy, max_response_bytes: config.max_response_bytes, lookup_timeout: connect_timeout })
+        Ok(Self {
+            client,
+            policy,
+            max_response_bytes: config.max_response_bytes,
+            lookup_timeout: connect_timeout,
+        })
     }
 
     /// The client. Pass every URL through `check_url` first.
@@ -332,16 +353,22 @@ impl Outbound {
             return Err(invalid("must start with http:// or https://"));
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(invalid("must not contain a user name or password; use the credential instead"));
+            return Err(invalid(
+                "must not contain a user name or password; use the credential instead",
+            ));
         }
         let host = parsed.host().ok_or_else(|| invalid("must name a host"))?;
         match host {
             Host::Ipv4(ip) => self.check_ip(IpAddr::V4(ip))?,
             Host::Ipv6(ip) => self.check_ip(IpAddr::V6(ip))?,
             Host::Domain(name) => {
-                match tokio::time::timeout(self.lookup_timeout, resolve_checked(&self.policy, name)).await {
+                match tokio::time::timeout(self.lookup_timeout, resolve_checked(&self.policy, name))
+                    .await
+                {
                     Ok(Err(e @ OutboundError::Denied(_))) => return Err(e),
-                    Ok(Err(e)) => tracing::debug!(host = name, error = %e, "outbound host does not resolve yet"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(host = name, error = %e, "outbound host does not resolve yet")
+                    }
                     Err(_) => tracing::debug!(host = name, "outbound host lookup timed out"),
                     Ok(Ok(_)) => {}
                 }
@@ -353,7 +380,9 @@ impl Outbound {
     /// Refuses an address the policy denies.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), OutboundError> {
         match self.policy.denied(ip) {
-            Some(kind) => Err(OutboundError::Denied(format!("{ip} is {kind}; requests to internal networks are not allowed"))),
+            Some(kind) => Err(OutboundError::Denied(format!(
+                "{ip} is {kind}; requests to internal networks are not allowed"
+            ))),
             None => Ok(()),
         }
     }
@@ -395,13 +424,34 @@ mod tests {
     fn internal_ipv4_addresses_are_denied_and_public_ones_allowed() {
         let p = policy(|_| {});
         for ip in [
-            "127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "100.127.255.254", "0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "255.255.255.255",
-            "240.0.0.1", "192.0.0.192",
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.0.192",
         ] {
             assert!(denied(&p, ip), "{ip} should be denied");
         }
-        for ip in ["1.1.1.1", "8.8.8.8", "93.184.215.14", "172.32.0.1", "100.128.0.1", "203.0.113.7", "192.0.2.1"] {
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "93.184.215.14",
+            "172.32.0.1",
+            "100.128.0.1",
+            "203.0.113.7",
+            "192.0.2.1",
+        ] {
             assert!(!denied(&p, ip), "{ip} should be allowed");
         }
     }
@@ -410,12 +460,27 @@ mod tests {
     fn internal_ipv6_addresses_are_denied_and_public_ones_allowed() {
         let p = policy(|_| {});
         for ip in [
-            "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "fec0::1", "ff02::1", "::7f00:1", "64:ff9b::a00:1",
-            "64:ff9b::7f00:1", "2002:a9fe:a9fe::1", "2002:7f00:1::",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fec0::1",
+            "ff02::1",
+            "::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b::7f00:1",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
         ] {
             assert!(denied(&p, ip), "{ip} should be denied");
         }
-        for ip in ["2606:4700:4700::1111", "2001:4860:4860::8888", "64:ff9b::808:808", "2002:808:808::1"] {
+        for ip in [
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!denied(&p, ip), "{ip} should be allowed");
         }
     }
@@ -423,7 +488,13 @@ mod tests {
     #[test]
     fn ipv4_mapped_ipv6_is_judged_by_its_ipv4_address() {
         let p = policy(|_| {});
-        for ip in ["::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:0.0.0.0", "::ffff:7f00:1"] {
+        for ip in [
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:0.0.0.0",
+            "::ffff:7f00:1",
+        ] {
             assert!(denied(&p, ip), "{ip} should be denied");
         }
         assert!(!denied(&p, "::ffff:8.8.8.8"));
@@ -437,7 +508,14 @@ mod tests {
         for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
             assert!(!denied(&p, ip), "{ip} should be allowed");
         }
-        for ip in ["10.0.0.1", "169.254.169.254", "0.0.0.0", "::", "fe80::1", "fd00::1"] {
+        for ip in [
+            "10.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+            "fd00::1",
+        ] {
             assert!(denied(&p, ip), "{ip} should still be denied");
         }
     }
@@ -476,7 +554,10 @@ mod tests {
 
     #[test]
     fn bad_cidrs_in_configuration_are_reported() {
-        let c = OutboundConfig { deny_cidrs: vec!["nope".into()], ..OutboundConfig::default() };
+        let c = OutboundConfig {
+            deny_cidrs: vec!["nope".into()],
+            ..OutboundConfig::default()
+        };
         let e = AddressPolicy::from_config(&c).unwrap_err().to_string();
         assert!(e.contains("outbound.deny_cidrs"), "{e}");
     }
@@ -485,16 +566,33 @@ mod tests {
     async fn check_url_refuses_bad_schemes_userinfo_and_internal_literals() {
         let o = Outbound::new(&OutboundConfig::default()).unwrap();
         for url in [
-            "ftp://example.com/", "file:///etc/passwd", "not a url", "https://user:pw@example.com/", "http://127.0.0.1/",
-            "http://[::1]:8080/", "http://[::ffff:127.0.0.1]/", "http://169.254.169.254/latest/meta-data/",
-            "http://0x7f000001/", "http://2130706433/", "http://localhost:3000/", "http://app.localhost/", "http://10.0.0.1/",
+            "ftp://example.com/",
+            "file:///etc/passwd",
+            "not a url",
+            "https://user:pw@example.com/",
+            "http://127.0.0.1/",
+            "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://localhost:3000/",
+            "http://app.localhost/",
+            "http://10.0.0.1/",
         ] {
             assert!(o.check_url(url).await.is_err(), "{url} should be refused");
         }
-        for url in ["https://203.0.113.10/mcp", "http://[2606:4700:4700::1111]/mcp"] {
+        for url in [
+            "https://203.0.113.10/mcp",
+            "http://[2606:4700:4700::1111]/mcp",
+        ] {
             assert!(o.check_url(url).await.is_ok(), "{url} should pass");
         }
-        let lo = Outbound::new(&OutboundConfig { allow_loopback: true, ..OutboundConfig::default() }).unwrap();
+        let lo = Outbound::new(&OutboundConfig {
+            allow_loopback: true,
+            ..OutboundConfig::default()
+        })
+        .unwrap();
         assert!(lo.check_url("http://127.0.0.1:9/").await.is_ok());
         assert!(lo.check_url("http://localhost:9/").await.is_ok());
     }
@@ -514,20 +612,36 @@ mod tests {
                     let req = String::from_utf8_lossy(&buf[..n]).to_string();
                     let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
                     let resp = if path == "/small" {
-                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_string()
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                            .to_string()
                     } else if path == "/big" {
-                        format!("HTTP/1.1 200 OK\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}", "x".repeat(2000))
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",
+                            "x".repeat(2000)
+                        )
                     } else if path == "/stream" {
                         let chunk = format!("{:x}\r\n{}\r\n", 500, "y".repeat(500));
-                        format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n", chunk.repeat(4))
-                    } else if let Some(n) = path.strip_prefix("/hop/").and_then(|n| n.parse::<u32>().ok()) {
+                        format!(
+                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n",
+                            chunk.repeat(4)
+                        )
+                    } else if let Some(n) = path
+                        .strip_prefix("/hop/")
+                        .and_then(|n| n.parse::<u32>().ok())
+                    {
                         if n == 0 {
-                            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone".to_string()
+                            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone"
+                                .to_string()
                         } else {
-                            format!("HTTP/1.1 302 Found\r\nLocation: /hop/{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", n - 1)
+                            format!(
+                                "HTTP/1.1 302 Found\r\nLocation: /hop/{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                                n - 1
+                            )
                         }
                     } else {
-                        format!("HTTP/1.1 302 Found\r\nLocation: http://localhost:{port}/small\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        format!(
+                            "HTTP/1.1 302 Found\r\nLocation: http://localhost:{port}/small\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
                     };
                     let _ = sock.write_all(resp.as_bytes()).await;
                     let _ = sock.shutdown().await;
@@ -538,7 +652,12 @@ mod tests {
     }
 
     fn client(allow_loopback: bool) -> Outbound {
-        Outbound::new(&OutboundConfig { allow_loopback, max_response_bytes: 1000, ..OutboundConfig::default() }).unwrap()
+        Outbound::new(&OutboundConfig {
+            allow_loopback,
+            max_response_bytes: 1000,
+            ..OutboundConfig::default()
+        })
+        .unwrap()
     }
 
     #[tokio::test]
@@ -547,10 +666,20 @@ mod tests {
         let o = client(false);
         // As if a name had resolved to a public address when it was saved and to
         // 127.0.0.1 now: the connection itself is refused.
-        let e = o.client().get(format!("http://localhost:{port}/small")).send().await.unwrap_err();
+        let e = o
+            .client()
+            .get(format!("http://localhost:{port}/small"))
+            .send()
+            .await
+            .unwrap_err();
         assert!(matches!(OutboundError::from(e), OutboundError::Denied(_)));
         let o = client(true);
-        let resp = o.client().get(format!("http://localhost:{port}/small")).send().await.unwrap();
+        let resp = o
+            .client()
+            .get(format!("http://localhost:{port}/small"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(&o.read_limited(resp).await.unwrap()[..], b"ok");
     }
 
@@ -558,11 +687,26 @@ mod tests {
     async fn redirects_are_followed_three_times_on_the_same_origin_only() {
         let port = upstream().await;
         let o = client(true);
-        let resp = o.client().get(format!("http://127.0.0.1:{port}/hop/3")).send().await.unwrap();
+        let resp = o
+            .client()
+            .get(format!("http://127.0.0.1:{port}/hop/3"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(&o.read_limited(resp).await.unwrap()[..], b"done");
-        let e = o.client().get(format!("http://127.0.0.1:{port}/hop/4")).send().await.unwrap_err();
+        let e = o
+            .client()
+            .get(format!("http://127.0.0.1:{port}/hop/4"))
+            .send()
+            .await
+            .unwrap_err();
         assert!(matches!(OutboundError::from(e), OutboundError::Redirect(_)));
-        let e = o.client().get(format!("http://127.0.0.1:{port}/away")).send().await.unwrap_err();
+        let e = o
+            .client()
+            .get(format!("http://127.0.0.1:{port}/away"))
+            .send()
+            .await
+            .unwrap_err();
         let e = OutboundError::from(e);
         assert_eq!(e.to_string(), "the upstream redirected to another host");
     }
@@ -572,17 +716,40 @@ mod tests {
         let port = upstream().await;
         let o = client(true);
         for path in ["/big", "/stream"] {
-            let resp = o.client().get(format!("http://127.0.0.1:{port}{path}")).send().await.unwrap();
-            assert!(matches!(o.read_limited(resp).await, Err(OutboundError::TooLarge { limit: 1000 })), "{path}");
+            let resp = o
+                .client()
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                matches!(
+                    o.read_limited(resp).await,
+                    Err(OutboundError::TooLarge { limit: 1000 })
+                ),
+                "{path}"
+            );
         }
     }
 
     #[test]
     fn redirects_must_keep_scheme_host_and_port() {
         let a = Url::parse("https://mcp.example.com/mcp").unwrap();
-        assert!(same_origin(&a, &Url::parse("https://mcp.example.com:443/other").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("http://mcp.example.com/mcp").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("https://mcp.example.com:8443/mcp").unwrap()));
-        assert!(!same_origin(&a, &Url::parse("https://evil.example.com/mcp").unwrap()));
+        assert!(same_origin(
+            &a,
+            &Url::parse("https://mcp.example.com:443/other").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("http://mcp.example.com/mcp").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://mcp.example.com:8443/mcp").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://evil.example.com/mcp").unwrap()
+        ));
     }
 }

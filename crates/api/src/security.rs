@@ -24,7 +24,10 @@ pub fn parse_range(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     let net = match s.parse::<IpNet>() {
         Ok(n) => n,
-        Err(_) => s.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("`{s}` is not an IPv4 or IPv6 CIDR"))?,
+        Err(_) => s
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("`{s}` is not an IPv4 or IPv6 CIDR"))?,
     };
     Ok(net.trunc())
 }
@@ -39,7 +42,8 @@ pub fn allowlist(org: &organization::Model) -> ApiResult<Vec<IpNet>> {
 }
 
 pub fn ranges(org: &organization::Model) -> ApiResult<Vec<IpRange>> {
-    serde_json::from_str(&org.ip_allowlist).map_err(|e| ApiError::internal(anyhow::anyhow!("stored allowlist: {e}")))
+    serde_json::from_str(&org.ip_allowlist)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored allowlist: {e}")))
 }
 
 /// Refuses a client outside a non-empty allowlist.
@@ -54,12 +58,18 @@ pub fn enforce(org: &organization::Model, meta: &ClientMeta) -> ApiResult<()> {
     }
     Err(ApiError::with_detail(
         ErrorKind::IpNotAllowed,
-        format!("{} is not in this organization's IP allowlist", meta.ip.as_deref().unwrap_or("your address")),
+        format!(
+            "{} is not in this organization's IP allowlist",
+            meta.ip.as_deref().unwrap_or("your address")
+        ),
     ))
 }
 
 fn settings(org: &organization::Model) -> ApiResult<SecuritySettings> {
-    Ok(SecuritySettings { session_timeout_minutes: org.session_timeout_minutes, ip_allowlist: ranges(org)? })
+    Ok(SecuritySettings {
+        session_timeout_minutes: org.session_timeout_minutes,
+        ip_allowlist: ranges(org)?,
+    })
 }
 
 /// Security settings of the organization.
@@ -76,7 +86,11 @@ pub async fn get_security(admin: OrgAdmin) -> ApiResult<web::Json<SecuritySettin
 #[utoipa::path(tag = "security", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
     responses((status = 200, body = SecuritySettings), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/settings/security")]
-pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySettings>, st: web::Data<AppState>) -> ApiResult<web::Json<SecuritySettings>> {
+pub async fn update_security(
+    admin: OrgAdmin,
+    body: web::Json<UpdateSecuritySettings>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<SecuritySettings>> {
     let m = admin.0;
     let body = body.into_inner();
     let mut v = Validation::default();
@@ -85,7 +99,9 @@ pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySett
     {
         v.push(
             "session_timeout_minutes",
-            format!("between {SESSION_TIMEOUT_MIN_MINUTES} and {SESSION_TIMEOUT_MAX_MINUTES} minutes"),
+            format!(
+                "between {SESSION_TIMEOUT_MIN_MINUTES} and {SESSION_TIMEOUT_MAX_MINUTES} minutes"
+            ),
         );
     }
     let mut new_ranges: Option<Vec<IpRange>> = None;
@@ -98,11 +114,19 @@ pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySett
             match parse_range(&r.cidr) {
                 Ok(net) => {
                     let label = r.label.trim().to_string();
-                    if label.chars().count() > LABEL_MAX_CHARS || label.chars().any(char::is_control) {
-                        v.push(&format!("ip_allowlist[{i}].label"), format!("at most {LABEL_MAX_CHARS} printable characters"));
+                    if label.chars().count() > LABEL_MAX_CHARS
+                        || label.chars().any(char::is_control)
+                    {
+                        v.push(
+                            &format!("ip_allowlist[{i}].label"),
+                            format!("at most {LABEL_MAX_CHARS} printable characters"),
+                        );
                     }
                     if !out.iter().any(|o: &IpRange| o.cidr == net.to_string()) {
-                        out.push(IpRange { cidr: net.to_string(), label });
+                        out.push(IpRange {
+                            cidr: net.to_string(),
+                            label,
+                        });
                     }
                 }
                 Err(e) => v.push(&format!("ip_allowlist[{i}].cidr"), e),
@@ -116,8 +140,16 @@ pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySett
         && !list.is_empty()
         && !body.confirm_lockout
     {
-        let me = m.meta().ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
-        let inside = me.is_some_and(|ip| list.iter().filter_map(|r| parse_range(&r.cidr).ok()).any(|n| n.contains(&ip)));
+        let me = m
+            .meta()
+            .ip
+            .as_deref()
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        let inside = me.is_some_and(|ip| {
+            list.iter()
+                .filter_map(|r| parse_range(&r.cidr).ok())
+                .any(|n| n.contains(&ip))
+        });
         if !inside {
             return Err(ApiError::with_detail(
                 ErrorKind::AllowlistExcludesCaller,
@@ -128,7 +160,9 @@ pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySett
             ));
         }
     }
-    let timeout = body.session_timeout_minutes.unwrap_or(old.session_timeout_minutes);
+    let timeout = body
+        .session_timeout_minutes
+        .unwrap_or(old.session_timeout_minutes);
     let list = new_ranges.unwrap_or_else(|| old.ip_allowlist.clone());
     if timeout == old.session_timeout_minutes && list == old.ip_allowlist {
         return Ok(web::Json(old));
@@ -156,7 +190,9 @@ pub async fn update_security(admin: OrgAdmin, body: web::Json<UpdateSecuritySett
 #[utoipa::path(tag = "security", responses((status = 200, body = CallerIp)))]
 #[get("/me/ip")]
 pub async fn my_ip(meta: ClientMeta) -> web::Json<CallerIp> {
-    web::Json(CallerIp { ip: meta.ip.unwrap_or_default() })
+    web::Json(CallerIp {
+        ip: meta.ip.unwrap_or_default(),
+    })
 }
 
 /// Ranges to add with one click.
@@ -172,7 +208,10 @@ pub async fn presets() -> web::Json<Vec<IpPreset>> {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_security).service(update_security).service(my_ip).service(presets);
+    cfg.service(get_security)
+        .service(update_security)
+        .service(my_ip)
+        .service(presets);
 }
 
 #[cfg(test)]
@@ -181,10 +220,22 @@ mod tests {
 
     #[test]
     fn ranges_parse_to_canonical_networks() {
-        assert_eq!(parse_range("10.1.2.3/8").map(|n| n.to_string()), Ok("10.0.0.0/8".into()));
-        assert_eq!(parse_range(" 203.0.113.7 ").map(|n| n.to_string()), Ok("203.0.113.7/32".into()));
-        assert_eq!(parse_range("2001:db8::1/32").map(|n| n.to_string()), Ok("2001:db8::/32".into()));
-        assert_eq!(parse_range("::1").map(|n| n.to_string()), Ok("::1/128".into()));
+        assert_eq!(
+            parse_range("10.1.2.3/8").map(|n| n.to_string()),
+            Ok("10.0.0.0/8".into())
+        );
+        assert_eq!(
+            parse_range(" 203.0.113.7 ").map(|n| n.to_string()),
+            Ok("203.0.113.7/32".into())
+        );
+        assert_eq!(
+            parse_range("2001:db8::1/32").map(|n| n.to_string()),
+            Ok("2001:db8::/32".into())
+        );
+        assert_eq!(
+            parse_range("::1").map(|n| n.to_string()),
+            Ok("::1/128".into())
+        );
         assert!(parse_range("10.0.0.0/33").is_err());
         assert!(parse_range("example.com").is_err());
     }

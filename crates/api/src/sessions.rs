@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{RevokedCount, SessionInfo, validation::SESSION_TIMEOUT_DEFAULT_MINUTES};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Set, TransactionTrait, sea_query::{Expr, ExprTrait},
+    RelationTrait, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -51,7 +52,9 @@ pub fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
         .http_only(true)
         .secure(st.secure_cookies)
         .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::days(ABSOLUTE_LIFETIME_DAYS))
+        .max_age(actix_web::cookie::time::Duration::days(
+            ABSOLUTE_LIFETIME_DAYS,
+        ))
         .finish()
 }
 
@@ -62,22 +65,38 @@ pub fn removal_cookie(st: &AppState) -> Cookie<'static> {
 }
 
 /// The idle timeout that applies to a user: the smallest among their organizations.
-pub async fn idle_timeout_minutes<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<i64, sea_orm::DbErr> {
+pub async fn idle_timeout_minutes<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+) -> Result<i64, sea_orm::DbErr> {
     let min: Option<Option<i32>> = membership::Entity::find()
         .select_only()
-        .column_as(Expr::col((organization::Entity, organization::Column::SessionTimeoutMinutes)).min(), "m")
+        .column_as(
+            Expr::col((
+                organization::Entity,
+                organization::Column::SessionTimeoutMinutes,
+            ))
+            .min(),
+            "m",
+        )
         .join(JoinType::InnerJoin, membership::Relation::Org.def())
         .filter(membership::Column::UserId.eq(user_id))
         .filter(organization::Column::DeletedAt.is_null())
         .into_tuple()
         .one(db)
         .await?;
-    Ok(i64::from(min.flatten().unwrap_or(SESSION_TIMEOUT_DEFAULT_MINUTES)))
+    Ok(i64::from(
+        min.flatten().unwrap_or(SESSION_TIMEOUT_DEFAULT_MINUTES),
+    ))
 }
 
 /// Resolves a session token to its user, ending the session if it has been idle too
 /// long or outlived its absolute lifetime.
-pub async fn authenticate(st: &AppState, token: &str, _meta: &ClientMeta) -> ApiResult<(user::Model, Uuid)> {
+pub async fn authenticate(
+    st: &AppState,
+    token: &str,
+    _meta: &ClientMeta,
+) -> ApiResult<(user::Model, Uuid)> {
     if !crypto::token_is_well_formed(TokenKind::Session, token) {
         return Err(ApiError::new(ErrorKind::AuthenticationRequired));
     }
@@ -95,8 +114,15 @@ pub async fn authenticate(st: &AppState, token: &str, _meta: &ClientMeta) -> Api
     if idle || now >= sess.expires_at {
         let txn = st.db.begin().await?;
         session::Entity::delete_by_id(sess.id).exec(&txn).await?;
-        let ctx = audit::Context { actor: audit::Actor::System, meta: ClientMeta::default() };
-        let reason = if idle { "idle_timeout" } else { "absolute_lifetime" };
+        let ctx = audit::Context {
+            actor: audit::Actor::System,
+            meta: ClientMeta::default(),
+        };
+        let reason = if idle {
+            "idle_timeout"
+        } else {
+            "absolute_lifetime"
+        };
         audit::record_for_user(
             &txn,
             &ctx,
@@ -142,20 +168,29 @@ fn to_api(s: session::Model, current: Uuid) -> SessionInfo {
 /// List the caller's active sessions.
 #[utoipa::path(tag = "sessions", responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = gatehouse_types::Problem)))]
 #[get("/me/sessions")]
-pub async fn list(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<SessionInfo>>> {
+pub async fn list(
+    me: CurrentUser,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Vec<SessionInfo>>> {
     let rows = session::Entity::find()
         .filter(session::Column::UserId.eq(me.user.id))
         .filter(session::Column::ExpiresAt.gt(st.clock.now()))
         .order_by_desc(session::Column::LastSeenAt)
         .all(&st.db)
         .await?;
-    Ok(web::Json(rows.into_iter().map(|s| to_api(s, me.session_id)).collect()))
+    Ok(web::Json(
+        rows.into_iter().map(|s| to_api(s, me.session_id)).collect(),
+    ))
 }
 
 /// Revoke one of the caller's sessions (the current one logs out).
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/me/sessions/{id}")]
-pub async fn revoke(me: CurrentUser, id: web::Path<Uuid>, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn revoke(
+    me: CurrentUser,
+    id: web::Path<Uuid>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = st.clock.now();
     let txn = st.db.begin().await?;
@@ -168,8 +203,18 @@ pub async fn revoke(me: CurrentUser, id: web::Path<Uuid>, st: web::Data<AppState
     if n == 0 {
         return Err(ApiError::not_found("session"));
     }
-    let ctx = audit::Context { actor: me.actor(), meta: me.meta.clone() };
-    audit::record_for_user(&txn, &ctx, now, me.user.id, Event::new(None, action::SESSION_REVOKED).target("session", id)).await?;
+    let ctx = audit::Context {
+        actor: me.actor(),
+        meta: me.meta.clone(),
+    };
+    audit::record_for_user(
+        &txn,
+        &ctx,
+        now,
+        me.user.id,
+        Event::new(None, action::SESSION_REVOKED).target("session", id),
+    )
+    .await?;
     txn.commit().await?;
     let mut resp = HttpResponse::NoContent();
     if id == me.session_id {
@@ -181,17 +226,24 @@ pub async fn revoke(me: CurrentUser, id: web::Path<Uuid>, st: web::Data<AppState
 /// Revoke every session of the caller except the current one.
 #[utoipa::path(tag = "sessions", responses((status = 200, body = RevokedCount)))]
 #[post("/me/sessions/revoke-others")]
-pub async fn revoke_others(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<RevokedCount>> {
+pub async fn revoke_others(
+    me: CurrentUser,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<RevokedCount>> {
     let now = st.clock.now();
     let txn = st.db.begin().await?;
     let revoked = end_other_sessions(&txn, me.user.id, Some(me.session_id)).await?;
-    let ctx = audit::Context { actor: me.actor(), meta: me.meta.clone() };
+    let ctx = audit::Context {
+        actor: me.actor(),
+        meta: me.meta.clone(),
+    };
     audit::record_for_user(
         &txn,
         &ctx,
         now,
         me.user.id,
-        Event::new(None, action::SESSION_REVOKED).meta(serde_json::json!({"scope": "all_others", "count": revoked})),
+        Event::new(None, action::SESSION_REVOKED)
+            .meta(serde_json::json!({"scope": "all_others", "count": revoked})),
     )
     .await?;
     txn.commit().await?;
@@ -199,7 +251,11 @@ pub async fn revoke_others(me: CurrentUser, st: web::Data<AppState>) -> ApiResul
 }
 
 /// Deletes a user's sessions except `keep`.
-pub async fn end_other_sessions<C: ConnectionTrait>(db: &C, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, sea_orm::DbErr> {
+pub async fn end_other_sessions<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, sea_orm::DbErr> {
     let mut q = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
     if let Some(k) = keep {
         q = q.filter(session::Column::Id.ne(k));

@@ -3,7 +3,8 @@
 use crate::{config::LoginThrottleConfig, entity::login_throttle as lt};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::{Expr, ExprTrait, OnConflict},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 
 pub fn account_key(email: &str) -> String {
@@ -14,8 +15,15 @@ pub fn ip_key(ip: &str) -> String {
 }
 
 /// Seconds until the longest current lock among `keys` ends, if any is locked.
-pub async fn locked_for<C: ConnectionTrait>(db: &C, keys: &[String], now: DateTime<Utc>) -> Result<Option<u64>, sea_orm::DbErr> {
-    let rows = lt::Entity::find().filter(lt::Column::Key.is_in(keys.iter().cloned())).all(db).await?;
+pub async fn locked_for<C: ConnectionTrait>(
+    db: &C,
+    keys: &[String],
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, sea_orm::DbErr> {
+    let rows = lt::Entity::find()
+        .filter(lt::Column::Key.is_in(keys.iter().cloned()))
+        .all(db)
+        .await?;
     Ok(rows
         .iter()
         .filter_map(|r| r.locked_until)
@@ -46,10 +54,17 @@ pub async fn record_failure<C: ConnectionTrait>(
     lt::Entity::update_many()
         .col_expr(lt::Column::WindowStartedAt, Expr::value(now))
         .col_expr(lt::Column::Failures, Expr::value(0))
-        .col_expr(lt::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            lt::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(lt::Column::Key.eq(key))
         .filter(lt::Column::WindowStartedAt.lt(now - Duration::seconds(cfg.window_seconds)))
-        .filter(lt::Column::LockedUntil.is_null().or(lt::Column::LockedUntil.lte(now)))
+        .filter(
+            lt::Column::LockedUntil
+                .is_null()
+                .or(lt::Column::LockedUntil.lte(now)),
+        )
         .exec(db)
         .await?;
     lt::Entity::update_many()
@@ -58,10 +73,17 @@ pub async fn record_failure<C: ConnectionTrait>(
         .exec(db)
         .await?;
     let locked = lt::Entity::update_many()
-        .col_expr(lt::Column::LockedUntil, Expr::value(Some(now + Duration::seconds(cfg.lockout_seconds))))
+        .col_expr(
+            lt::Column::LockedUntil,
+            Expr::value(Some(now + Duration::seconds(cfg.lockout_seconds))),
+        )
         .filter(lt::Column::Key.eq(key))
         .filter(lt::Column::Failures.gte(limit))
-        .filter(lt::Column::LockedUntil.is_null().or(lt::Column::LockedUntil.lte(now)))
+        .filter(
+            lt::Column::LockedUntil
+                .is_null()
+                .or(lt::Column::LockedUntil.lte(now)),
+        )
         .exec(db)
         .await?
         .rows_affected
@@ -70,6 +92,9 @@ pub async fn record_failure<C: ConnectionTrait>(
 }
 
 pub async fn clear<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), sea_orm::DbErr> {
-    lt::Entity::delete_many().filter(lt::Column::Key.eq(key)).exec(db).await?;
+    lt::Entity::delete_many()
+        .filter(lt::Column::Key.eq(key))
+        .exec(db)
+        .await?;
     Ok(())
 }

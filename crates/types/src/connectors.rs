@@ -27,12 +27,19 @@ pub fn default_tool_prefix(name: &str) -> String {
     while slug.ends_with('_') {
         slug.pop();
     }
-    if slug.is_empty() { slug } else { format!("{slug}__") }
+    if slug.is_empty() {
+        slug
+    } else {
+        format!("{slug}__")
+    }
 }
 
 /// `^[a-z0-9_]{0,32}$`.
 pub fn is_valid_tool_prefix(prefix: &str) -> bool {
-    prefix.len() <= TOOL_PREFIX_MAX_CHARS && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    prefix.len() <= TOOL_PREFIX_MAX_CHARS
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -183,7 +190,10 @@ mod tests {
     #[test]
     fn the_default_tool_prefix_is_a_slug_of_the_name() {
         assert_eq!(default_tool_prefix("GitHub Tools"), "github_tools__");
-        assert_eq!(default_tool_prefix("  my-server (prod) "), "my_server_prod__");
+        assert_eq!(
+            default_tool_prefix("  my-server (prod) "),
+            "my_server_prod__"
+        );
         assert_eq!(default_tool_prefix("Jira"), "jira__");
         assert_eq!(default_tool_prefix("日本"), "");
         let long = default_tool_prefix(&"a".repeat(100));
@@ -196,7 +206,10 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_credential() {
-        let r = UpdateConnectorRequest { credential: Some("Bearer s3cret".into()), ..Default::default() };
+        let r = UpdateConnectorRequest {
+            credential: Some("Bearer s3cret".into()),
+            ..Default::default()
+        };
         assert!(!format!("{r:?}").contains("s3cret"));
     }
 }

@@ -12,9 +12,34 @@ pub const SESSION_TIMEOUT_DEFAULT_MINUTES: i32 = 480;
 
 /// Slugs that would shadow routes or impersonate the service.
 pub const RESERVED_SLUGS: &[&str] = &[
-    "admin", "api", "app", "auth", "billing", "dashboard", "docs", "gatehouse", "help", "login",
-    "logout", "mcp", "me", "new", "oauth", "orgs", "register", "root", "settings", "signup",
-    "static", "status", "support", "system", "www", "well-known", "_admin", "assets",
+    "admin",
+    "api",
+    "app",
+    "auth",
+    "billing",
+    "dashboard",
+    "docs",
+    "gatehouse",
+    "help",
+    "login",
+    "logout",
+    "mcp",
+    "me",
+    "new",
+    "oauth",
+    "orgs",
+    "register",
+    "root",
+    "settings",
+    "signup",
+    "static",
+    "status",
+    "support",
+    "system",
+    "www",
+    "well-known",
+    "_admin",
+    "assets",
 ];
 
 /// `^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$`
@@ -79,7 +104,10 @@ mod tests {
     #[test]
     fn slugs_derive_from_names() {
         assert_eq!(slug_from_name("Acme Corp!").as_deref(), Some("acme-corp"));
-        assert_eq!(slug_from_name("  --Ünïcode  Org-- ").as_deref(), Some("n-code-org"));
+        assert_eq!(
+            slug_from_name("  --Ünïcode  Org-- ").as_deref(),
+            Some("n-code-org")
+        );
         assert_eq!(slug_from_name("!!!"), None);
         let long = slug_from_name(&"ab ".repeat(40)).unwrap_or_default();
         assert!(slug_is_well_formed(&long) && long.len() <= 48);

@@ -3,7 +3,12 @@
 //! read once from the `{slug}` path segment, and a caller who is not a member gets 404,
 //! as if the org did not exist.
 use super::{ApiError, ClientMeta, ErrorKind};
-use crate::{api_keys::KeyPrincipal, app::AppState, entity::{membership, organization, user}, sessions};
+use crate::{
+    api_keys::KeyPrincipal,
+    app::AppState,
+    entity::{membership, organization, user},
+    sessions,
+};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, http::header, web};
 use futures_util::future::LocalBoxFuture;
 use gatehouse_types::{ApiKeyScope, Role};
@@ -22,7 +27,10 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor::User { id: self.user.id, email: self.user.email.clone() }
+        crate::audit::Actor::User {
+            id: self.user.id,
+            email: self.user.email.clone(),
+        }
     }
 }
 
@@ -39,7 +47,11 @@ fn is_unsafe(method: &Method) -> bool {
 /// CSRF defence for cookie-authenticated writes: the browser's `Origin` (or, failing
 /// that, `Referer`) must be our public origin. SameSite=Lax already stops most
 /// cross-site posts; this covers the rest (sibling subdomains, old browsers).
-pub(crate) fn check_origin(req: &HttpRequest, public_origin: &str, required: bool) -> Result<(), ApiError> {
+pub(crate) fn check_origin(
+    req: &HttpRequest,
+    public_origin: &str,
+    required: bool,
+) -> Result<(), ApiError> {
     if !is_unsafe(req.method()) {
         return Ok(());
     }
@@ -67,11 +79,17 @@ pub(crate) fn session_token(req: &HttpRequest) -> Option<String> {
 
 async fn authenticate(req: HttpRequest) -> Result<Option<CurrentUser>, ApiError> {
     let st = state(&req)?;
-    let Some(token) = session_token(&req) else { return Ok(None) };
+    let Some(token) = session_token(&req) else {
+        return Ok(None);
+    };
     check_origin(&req, &st.public_origin, true)?;
     let meta = ClientMeta::from_request(&req);
     let (user, session_id) = sessions::authenticate(&st, &token, &meta).await?;
-    Ok(Some(CurrentUser { user, session_id, meta }))
+    Ok(Some(CurrentUser {
+        user,
+        session_id,
+        meta,
+    }))
 }
 
 impl FromRequest for CurrentUser {
@@ -80,7 +98,9 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            authenticate(req).await?.ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))
+            authenticate(req)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))
         })
     }
 }
@@ -137,7 +157,10 @@ impl OrgMember {
     pub fn actor(&self) -> crate::audit::Actor {
         match &self.principal {
             Principal::User(c) => c.actor(),
-            Principal::ApiKey { key, .. } => crate::audit::Actor::ApiKey { id: key.id, name: key.name.clone() },
+            Principal::ApiKey { key, .. } => crate::audit::Actor::ApiKey {
+                id: key.id,
+                name: key.name.clone(),
+            },
         }
     }
     /// A name for people: the user's display name or email, or the key's name.
@@ -149,7 +172,10 @@ impl OrgMember {
         }
     }
     pub fn ctx(&self) -> crate::audit::Context {
-        crate::audit::Context { actor: self.actor(), meta: self.meta().clone() }
+        crate::audit::Context {
+            actor: self.actor(),
+            meta: self.meta().clone(),
+        }
     }
 }
 
@@ -165,21 +191,35 @@ async fn find_org(st: &AppState, slug: &str) -> Result<organization::Model, ApiE
 async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
     let st = state(&req)?;
     let slug = req.match_info().get("slug").unwrap_or_default().to_string();
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let member = if let Some(auth) = authorization {
-        let raw = crate::api_keys::key_from_header(auth)
-            .ok_or_else(|| ApiError::with_detail(ErrorKind::AuthenticationRequired, "unsupported Authorization header; use `ApiKey <key>`"))?;
+        let raw = crate::api_keys::key_from_header(auth).ok_or_else(|| {
+            ApiError::with_detail(
+                ErrorKind::AuthenticationRequired,
+                "unsupported Authorization header; use `ApiKey <key>`",
+            )
+        })?;
         let key = crate::api_keys::authenticate(&st, raw).await?;
         let org = find_org(&st, &slug).await?;
         // Another org's key learns nothing about this org.
         if key.org_id != org.id {
             return Err(ApiError::not_found("organization"));
         }
-        let needed = if is_unsafe(req.method()) { ApiKeyScope::Write } else { ApiKeyScope::Read };
+        let needed = if is_unsafe(req.method()) {
+            ApiKeyScope::Write
+        } else {
+            ApiKeyScope::Read
+        };
         if !(key.has(needed) || (needed == ApiKeyScope::Read && key.has(ApiKeyScope::Write))) {
             return Err(ApiError::with_detail(
                 ErrorKind::InsufficientScope,
-                format!("this request needs an API key with the `{}` scope", needed.as_str()),
+                format!(
+                    "this request needs an API key with the `{}` scope",
+                    needed.as_str()
+                ),
             ));
         }
         let membership = membership::Model {
@@ -191,9 +231,16 @@ async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
             updated_at: org.created_at,
         };
         let meta = ClientMeta::from_request(&req);
-        OrgMember { principal: Principal::ApiKey { key, meta }, org, membership, role: Role::Admin }
+        OrgMember {
+            principal: Principal::ApiKey { key, meta },
+            org,
+            membership,
+            role: Role::Admin,
+        }
     } else {
-        let caller = authenticate(req.clone()).await?.ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
+        let caller = authenticate(req.clone())
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
         let org = find_org(&st, &slug).await?;
         let membership = membership::Entity::find()
             .filter(membership::Column::OrgId.eq(org.id))
@@ -201,9 +248,15 @@ async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
             .one(&st.db)
             .await?
             .ok_or_else(|| ApiError::not_found("organization"))?;
-        let role = Role::parse(&membership.role)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role)))?;
-        OrgMember { principal: Principal::User(caller), org, membership, role }
+        let role = Role::parse(&membership.role).ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role))
+        })?;
+        OrgMember {
+            principal: Principal::User(caller),
+            org,
+            membership,
+            role,
+        }
     };
     // Checked for members only, so outsiders do not learn that an allowlist exists.
     crate::security::enforce(&member.org, member.meta())?;
@@ -232,7 +285,10 @@ impl FromRequest for OrgAdmin {
             if m.role.can_manage() {
                 Ok(OrgAdmin(m))
             } else {
-                Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner or admin role required"))
+                Err(ApiError::with_detail(
+                    ErrorKind::InsufficientRole,
+                    "owner or admin role required",
+                ))
             }
         })
     }
@@ -252,7 +308,10 @@ impl FromRequest for OrgOwner {
             if m.role == Role::Owner && m.user().is_some() {
                 Ok(OrgOwner(m))
             } else {
-                Err(ApiError::with_detail(ErrorKind::InsufficientRole, "owner role required"))
+                Err(ApiError::with_detail(
+                    ErrorKind::InsufficientRole,
+                    "owner role required",
+                ))
             }
         })
     }

@@ -1,6 +1,8 @@
 //! Who is calling from where: the client address and user agent recorded on sessions
 //! and audit events and checked against IP allowlists.
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, http::header::HeaderMap, web};
+use actix_web::{
+    FromRequest, HttpRequest, dev::Payload, http::header, http::header::HeaderMap, web,
+};
 use ipnet::IpNet;
 use std::{
     future::{Ready, ready},
@@ -23,7 +25,9 @@ fn forwarded_for_value(v: &str) -> Option<IpAddr> {
     if let Some(rest) = v.strip_prefix('[') {
         return rest.split(']').next()?.parse().ok();
     }
-    v.parse().ok().or_else(|| v.rsplit_once(':').and_then(|(h, _)| h.parse().ok()))
+    v.parse()
+        .ok()
+        .or_else(|| v.rsplit_once(':').and_then(|(h, _)| h.parse().ok()))
 }
 
 fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
@@ -43,7 +47,9 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         .filter_map(|elem| {
             elem.split(';').find_map(|pair| {
                 let (k, v) = pair.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("for").then(|| forwarded_for_value(v))
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| forwarded_for_value(v))
             })
         })
         .collect()
@@ -81,7 +87,9 @@ impl ClientMeta {
             .unwrap_or_default();
         let ip = req.peer_addr().map(|a| {
             let peer = a.ip().to_canonical();
-            client_ip(peer, req.headers(), &proxies).to_canonical().to_string()
+            client_ip(peer, req.headers(), &proxies)
+                .to_canonical()
+                .to_string()
         });
         let user_agent = req
             .headers()
@@ -121,7 +129,10 @@ mod tests {
     fn forwarded_headers_count_only_from_trusted_proxies() {
         let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::default())];
         let h = headers(&[("x-forwarded-for", "198.51.100.7, 10.1.1.1")]);
-        assert_eq!(client_ip(ip("203.0.113.9"), &h, &proxies), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &proxies),
+            ip("203.0.113.9")
+        );
         assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("198.51.100.7"));
         // A spoofed entry left of the real client is ignored.
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 198.51.100.7")]);

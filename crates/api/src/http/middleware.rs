@@ -17,8 +17,10 @@ pub struct RequestId(pub String);
 fn incoming_id(req: &ServiceRequest) -> Option<String> {
     let v = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
     // Accept a caller's id only when it is short and harmless in logs.
-    (v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .then(|| v.to_string())
+    (v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then(|| v.to_string())
 }
 
 pub async fn request_context(
@@ -28,9 +30,12 @@ pub async fn request_context(
     let id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let started = Instant::now();
-    let metrics = req.app_data::<actix_web::web::Data<crate::ops::Metrics>>().cloned();
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::ops::Metrics>>()
+        .cloned();
     async move {
         let mut res = next.call(req).await?;
         let elapsed = started.elapsed();

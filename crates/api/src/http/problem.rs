@@ -118,13 +118,17 @@ impl ErrorKind {
             ErrorKind::TokenExpired => "The link or token has expired",
             ErrorKind::InvitationAlreadyAccepted => "This invitation has already been accepted",
             ErrorKind::InvitationRevoked => "This invitation has been revoked",
-            ErrorKind::InvitationEmailMismatch => "This invitation was sent to another email address",
+            ErrorKind::InvitationEmailMismatch => {
+                "This invitation was sent to another email address"
+            }
             ErrorKind::AlreadyMember => "Already a member of this organization",
             ErrorKind::TooManyAttempts => "Too many attempts; try again later",
             ErrorKind::IpNotAllowed => "Your address is not in this organization's IP allowlist",
             ErrorKind::AllowlistExcludesCaller => "This allowlist would lock you out",
             ErrorKind::InsufficientScope => "The API key lacks the scope this request needs",
-            ErrorKind::ToolNameCollision => "Two connectors would expose a tool under the same name",
+            ErrorKind::ToolNameCollision => {
+                "Two connectors would expose a tool under the same name"
+            }
             ErrorKind::PayloadTooLarge => "The request body is too large",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",
@@ -146,10 +150,19 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(kind: ErrorKind) -> Self {
-        Self { kind, detail: None, fields: Vec::new(), retry_after: None, source: None }
+        Self {
+            kind,
+            detail: None,
+            fields: Vec::new(),
+            retry_after: None,
+            source: None,
+        }
     }
     pub fn with_detail(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self { detail: Some(detail.into()), ..Self::new(kind) }
+        Self {
+            detail: Some(detail.into()),
+            ..Self::new(kind)
+        }
     }
     pub fn not_found(what: &str) -> Self {
         Self::with_detail(ErrorKind::NotFound, format!("{what} not found"))
@@ -161,7 +174,10 @@ impl ApiError {
         Validation::default().add(field, message).into_error()
     }
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        Self { source: Some(e.into()), ..Self::new(ErrorKind::Internal) }
+        Self {
+            source: Some(e.into()),
+            ..Self::new(ErrorKind::Internal)
+        }
     }
 
     pub fn to_problem(&self) -> Problem {
@@ -203,7 +219,8 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        if self.kind == ErrorKind::AuthenticationRequired || self.kind == ErrorKind::SessionExpired {
+        if self.kind == ErrorKind::AuthenticationRequired || self.kind == ErrorKind::SessionExpired
+        {
             resp.insert_header((header::WWW_AUTHENTICATE, "Session"));
         }
         resp.json(self.to_problem())
@@ -215,7 +232,11 @@ impl From<sea_orm::DbErr> for ApiError {
         // SQLite answers "database is locked" under write contention: a retry helps.
         let text = e.to_string();
         if text.contains("database is locked") || text.contains("SQLITE_BUSY") {
-            return Self { retry_after: Some(1), source: Some(e.into()), ..Self::new(ErrorKind::Unavailable) };
+            return Self {
+                retry_after: Some(1),
+                source: Some(e.into()),
+                ..Self::new(ErrorKind::Unavailable)
+            };
         }
         Self::internal(e)
     }
@@ -236,39 +257,62 @@ pub struct Validation(Vec<FieldError>);
 
 impl Validation {
     pub fn add(mut self, field: &str, message: impl Into<String>) -> Self {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
         self
     }
     pub fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
     pub fn into_error(self) -> ApiError {
-        let detail = self.0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
-        ApiError { detail: Some(detail), fields: self.0, ..ApiError::new(ErrorKind::Validation) }
+        let detail = self
+            .0
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            detail: Some(detail),
+            fields: self.0,
+            ..ApiError::new(ErrorKind::Validation)
+        }
     }
     pub fn finish(self) -> ApiResult<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.into_error()) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_error())
+        }
     }
 }
 
 /// Problem responses for body, path and query errors that actix produces before a
 /// handler runs.
 pub fn json_config() -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
-        use actix_web::error::JsonPayloadError as E;
-        let e = match &err {
-            E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(ErrorKind::PayloadTooLarge),
-            E::ContentType => ApiError::with_detail(
-                ErrorKind::MalformedRequest,
-                "expected Content-Type: application/json",
-            ),
-            E::Deserialize(de) if de.is_data() => {
-                ApiError::with_detail(ErrorKind::Validation, de.to_string())
-            }
-            other => ApiError::with_detail(ErrorKind::MalformedRequest, other.to_string()),
-        };
-        e.into()
-    })
+    actix_web::web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _req| {
+            use actix_web::error::JsonPayloadError as E;
+            let e = match &err {
+                E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+                    ApiError::new(ErrorKind::PayloadTooLarge)
+                }
+                E::ContentType => ApiError::with_detail(
+                    ErrorKind::MalformedRequest,
+                    "expected Content-Type: application/json",
+                ),
+                E::Deserialize(de) if de.is_data() => {
+                    ApiError::with_detail(ErrorKind::Validation, de.to_string())
+                }
+                other => ApiError::with_detail(ErrorKind::MalformedRequest, other.to_string()),
+            };
+            e.into()
+        })
 }
 
 pub fn query_config() -> actix_web::web::QueryConfig {
@@ -279,7 +323,8 @@ pub fn query_config() -> actix_web::web::QueryConfig {
 
 pub fn path_config() -> actix_web::web::PathConfig {
     // A malformed id in the path names nothing that exists.
-    actix_web::web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found("resource").into())
+    actix_web::web::PathConfig::default()
+        .error_handler(|_err, _req| ApiError::not_found("resource").into())
 }
 
 impl std::error::Error for ApiError {}

@@ -27,7 +27,9 @@ pub struct McpCache {
 impl McpCache {
     pub fn tools(&self, org: Uuid) -> Option<ExposedTools> {
         let m = self.tools.lock().ok()?;
-        m.get(&org).filter(|(at, _)| at.elapsed() < TOOLS_TTL).map(|(_, t)| t.clone())
+        m.get(&org)
+            .filter(|(at, _)| at.elapsed() < TOOLS_TTL)
+            .map(|(_, t)| t.clone())
     }
 
     pub fn put_tools(&self, org: Uuid, tools: ExposedTools) {
@@ -48,7 +50,9 @@ impl McpCache {
     /// `(org, api key)` of a session seen recently.
     pub fn session(&self, hash: &str) -> Option<(Uuid, Uuid)> {
         let m = self.sessions.lock().ok()?;
-        m.get(hash).filter(|(at, _, _)| at.elapsed() < SESSION_TTL).map(|(_, o, k)| (*o, *k))
+        m.get(hash)
+            .filter(|(at, _, _)| at.elapsed() < SESSION_TTL)
+            .map(|(_, o, k)| (*o, *k))
     }
 
     pub fn put_session(&self, hash: String, org: Uuid, key: Uuid) {

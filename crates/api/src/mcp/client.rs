@@ -36,16 +36,26 @@ pub struct UpstreamPool {
 }
 
 fn fingerprint(c: &connector::Model) -> String {
-    format!("{}|{}|{}", c.url, c.credential_header.as_deref().unwrap_or(""), c.credential_enc.as_deref().unwrap_or(""))
+    format!(
+        "{}|{}|{}",
+        c.url,
+        c.credential_header.as_deref().unwrap_or(""),
+        c.credential_enc.as_deref().unwrap_or("")
+    )
 }
 
 /// Parses a Streamable HTTP answer: one JSON object, or an SSE stream whose `data:`
 /// lines carry JSON-RPC messages; returns the response with `id`.
 fn parse_answer(content_type: &str, body: &[u8], id: &Value) -> Result<Value, UpstreamError> {
     if content_type.starts_with("text/event-stream") {
-        let text = std::str::from_utf8(body).map_err(|_| UpstreamError::Protocol("SSE not UTF-8".into()))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| UpstreamError::Protocol("SSE not UTF-8".into()))?;
         let mut data = String::new();
-        for line in text.split('\n').map(|l| l.trim_end_matches('\r')).chain(std::iter::once("")) {
+        for line in text
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r'))
+            .chain(std::iter::once(""))
+        {
             if let Some(d) = line.strip_prefix("data:") {
                 if !data.is_empty() {
                     data.push('\n');
@@ -60,7 +70,9 @@ fn parse_answer(content_type: &str, body: &[u8], id: &Value) -> Result<Value, Up
                 data.clear();
             }
         }
-        Err(UpstreamError::Protocol("no response in the event stream".into()))
+        Err(UpstreamError::Protocol(
+            "no response in the event stream".into(),
+        ))
     } else {
         serde_json::from_slice(body).map_err(|e| UpstreamError::Protocol(format!("not JSON: {e}")))
     }
@@ -79,7 +91,11 @@ impl Upstream<'_> {
         session: Option<&UpstreamSession>,
         body: &Value,
     ) -> Result<(reqwest::header::HeaderMap, Option<Value>), UpstreamError> {
-        let url = self.outbound.check_url(&c.url).await.map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let url = self
+            .outbound
+            .check_url(&c.url)
+            .await
+            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
         let mut req = self
             .outbound
             .client()
@@ -88,7 +104,10 @@ impl Upstream<'_> {
             .header("accept", "application/json, text/event-stream")
             .json(body);
         if let (Some(h), Some(sealed)) = (&c.credential_header, &c.credential_enc) {
-            let secret = self.cipher.decrypt(sealed).map_err(|_| UpstreamError::Transport("cannot decrypt the credential".into()))?;
+            let secret = self
+                .cipher
+                .decrypt(sealed)
+                .map_err(|_| UpstreamError::Transport("cannot decrypt the credential".into()))?;
             req = req.header(h.as_str(), String::from_utf8_lossy(&secret).into_owned());
         }
         if let Some(s) = session {
@@ -97,7 +116,10 @@ impl Upstream<'_> {
                 req = req.header("mcp-session-id", id.as_str());
             }
         }
-        let resp = req.send().await.map_err(|e| UpstreamError::Transport(without_url(&e)))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         if status.as_u16() == 202 {
@@ -106,8 +128,16 @@ impl Upstream<'_> {
         if !status.is_success() {
             return Err(UpstreamError::Status(status.as_u16()));
         }
-        let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let bytes = self.outbound.read_limited(resp).await.map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let ctype = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = self
+            .outbound
+            .read_limited(resp)
+            .await
+            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
         let id = body.get("id").cloned().unwrap_or(Value::Null);
         Ok((headers, Some(parse_answer(&ctype, &bytes, &id)?)))
     }
@@ -122,22 +152,35 @@ impl Upstream<'_> {
             }
         });
         let (headers, answer) = self.post(c, None, &init).await?;
-        let answer = answer.ok_or_else(|| UpstreamError::Protocol("no answer to initialize".into()))?;
+        let answer =
+            answer.ok_or_else(|| UpstreamError::Protocol("no answer to initialize".into()))?;
         if let Some(err) = answer.get("error") {
             return Err(UpstreamError::Rpc(err.clone()));
         }
-        let protocol = answer["result"]["protocolVersion"].as_str().unwrap_or(LATEST_PROTOCOL).to_string();
+        let protocol = answer["result"]["protocolVersion"]
+            .as_str()
+            .unwrap_or(LATEST_PROTOCOL)
+            .to_string();
         if !PROTOCOL_VERSIONS.contains(&protocol.as_str()) {
-            return Err(UpstreamError::Protocol(format!("unsupported protocol version {protocol}")));
+            return Err(UpstreamError::Protocol(format!(
+                "unsupported protocol version {protocol}"
+            )));
         }
-        let id = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let id = headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let session = UpstreamSession { id, protocol };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         self.post(c, Some(&session), &note).await?;
         Ok(session)
     }
 
-    async fn session(&self, c: &connector::Model, fresh: bool) -> Result<UpstreamSession, UpstreamError> {
+    async fn session(
+        &self,
+        c: &connector::Model,
+        fresh: bool,
+    ) -> Result<UpstreamSession, UpstreamError> {
         let fp = fingerprint(c);
         if !fresh
             && let Ok(map) = self.pool.sessions.lock()
@@ -155,7 +198,12 @@ impl Upstream<'_> {
 
     /// Sends one request and returns its `result`, re-initializing once if the
     /// upstream lost the session.
-    pub async fn request(&self, c: &connector::Model, method: &str, params: Value) -> Result<Value, UpstreamError> {
+    pub async fn request(
+        &self,
+        c: &connector::Model,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, UpstreamError> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut fresh = false;
         loop {
@@ -168,7 +216,10 @@ impl Upstream<'_> {
                     if let Some(err) = answer.get("error") {
                         return Err(UpstreamError::Rpc(err.clone()));
                     }
-                    return answer.get("result").cloned().ok_or_else(|| UpstreamError::Protocol("no result".into()));
+                    return answer
+                        .get("result")
+                        .cloned()
+                        .ok_or_else(|| UpstreamError::Protocol("no result".into()));
                 }
             }
         }
@@ -219,7 +270,11 @@ fn without_url(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    if detail.is_empty() { kind.to_string() } else { format!("{kind}: {detail}") }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
 }
 
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -234,7 +289,12 @@ mod tests {
         let sse = b"event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\nid: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\ndata: \"result\":{}}\n\n";
         let got = parse_answer("text/event-stream", sse, &id).ok();
         assert_eq!(got, Some(json!({"jsonrpc": "2.0", "id": 7, "result": {}})));
-        let plain = parse_answer("application/json", br#"{"jsonrpc":"2.0","id":7,"result":{"ok":true}}"#, &id).ok();
+        let plain = parse_answer(
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":7,"result":{"ok":true}}"#,
+            &id,
+        )
+        .ok();
         assert_eq!(plain.map(|v| v["result"]["ok"].clone()), Some(json!(true)));
         assert!(parse_answer("text/event-stream", b"data: {}\n\n", &id).is_err());
     }

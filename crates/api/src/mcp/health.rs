@@ -9,7 +9,8 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait, sea_query::{Expr, ExprTrait},
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 use serde_json::{Value, json};
 
@@ -36,11 +37,22 @@ pub async fn run_once(st: &AppState) -> Result<usize, sea_orm::DbErr> {
     Ok(checked)
 }
 
-async fn claim(st: &AppState, c: &connector::Model, now: DateTime<Utc>) -> Result<bool, sea_orm::DbErr> {
+async fn claim(
+    st: &AppState,
+    c: &connector::Model,
+    now: DateTime<Utc>,
+) -> Result<bool, sea_orm::DbErr> {
     let n = connector::Entity::update_many()
-        .col_expr(connector::Column::HealthClaimedUntil, Expr::value(Some(now + Duration::seconds(120))))
+        .col_expr(
+            connector::Column::HealthClaimedUntil,
+            Expr::value(Some(now + Duration::seconds(120))),
+        )
         .filter(connector::Column::Id.eq(c.id))
-        .filter(connector::Column::HealthClaimedUntil.is_null().or(connector::Column::HealthClaimedUntil.lt(now)))
+        .filter(
+            connector::Column::HealthClaimedUntil
+                .is_null()
+                .or(connector::Column::HealthClaimedUntil.lt(now)),
+        )
         .exec(&st.db)
         .await?
         .rows_affected;
@@ -57,15 +69,26 @@ fn tool_names(tools_json: &str) -> Vec<String> {
 
 /// Checks one connector and records the outcome; a change of status is audited.
 pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::DbErr> {
-    let upstream = Upstream { outbound: &st.outbound, cipher: &st.cipher, pool: &st.upstreams };
+    let upstream = Upstream {
+        outbound: &st.outbound,
+        cipher: &st.cipher,
+        pool: &st.upstreams,
+    };
     let outcome = tokio::time::timeout(super::client::UPSTREAM_TIMEOUT, upstream.check(&c)).await;
     let now = st.clock.now();
     let (mut status, mut error, tools) = match outcome {
         Ok(Ok(tools)) => ("healthy", None, Some(tools)),
         Ok(Err(e)) => ("unhealthy", Some(e.to_string()), None),
-        Err(_) => ("unhealthy", Some("health check timed out".to_string()), None),
+        Err(_) => (
+            "unhealthy",
+            Some("health check timed out".to_string()),
+            None,
+        ),
     };
-    let tools_json = tools.as_ref().map(|t| Value::Array(t.clone()).to_string()).unwrap_or_else(|| c.tools_json.clone());
+    let tools_json = tools
+        .as_ref()
+        .map(|t| Value::Array(t.clone()).to_string())
+        .unwrap_or_else(|| c.tools_json.clone());
     // A changed tool list may now collide with another connector's exposed names.
     if tools.is_some() && tool_names(&tools_json) != tool_names(&c.tools_json) {
         let mut all = connector::Entity::find()
@@ -74,11 +97,17 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
             .filter(connector::Column::Id.ne(c.id))
             .all(&st.db)
             .await?;
-        all.push(connector::Model { tools_json: tools_json.clone(), ..c.clone() });
+        all.push(connector::Model {
+            tools_json: tools_json.clone(),
+            ..c.clone()
+        });
         let collisions = crate::connectors::exposed_tool_collisions(&all);
         if !collisions.is_empty() {
             status = "unhealthy";
-            error = Some(format!("tool names collide with another connector: {}", collisions.join(", ")));
+            error = Some(format!(
+                "tool names collide with another connector: {}",
+                collisions.join(", ")
+            ));
         }
     }
     let txn = st.db.begin().await?;
@@ -94,8 +123,17 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     }
     am.update(&txn).await?;
     if changed {
-        audit::record(&txn, &Context::system(), now, Event::new(c.org_id, action::MCP_HEALTH_CHANGED).target("connector", c.id)
-            .meta(json!({"name": c.name, "from": c.health_status, "to": status, "error": error}))).await?;
+        audit::record(
+            &txn,
+            &Context::system(),
+            now,
+            Event::new(c.org_id, action::MCP_HEALTH_CHANGED)
+                .target("connector", c.id)
+                .meta(
+                    json!({"name": c.name, "from": c.health_status, "to": status, "error": error}),
+                ),
+        )
+        .await?;
     }
     txn.commit().await?;
     st.mcp_cache.forget_tools(c.org_id);

@@ -34,7 +34,8 @@ const INTERNAL_ERROR: i64 = -32603;
 const UPSTREAM_UNAVAILABLE: i64 = -32001;
 
 fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+    HttpResponse::build(status)
+        .json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
 }
 
 fn rpc_result(id: Value, result: Value) -> HttpResponse {
@@ -42,14 +43,26 @@ fn rpc_result(id: Value, result: Value) -> HttpResponse {
 }
 
 pub fn resource_metadata_url(st: &AppState, slug: &str) -> String {
-    format!("{}/.well-known/oauth-protected-resource/mcp/{slug}", st.public_url)
+    format!(
+        "{}/.well-known/oauth-protected-resource/mcp/{slug}",
+        st.public_url
+    )
 }
 
 /// 401 that tells an MCP client where to start OAuth discovery (RFC 9728).
 fn unauthorized(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
-    let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::AuthenticationRequired, detail));
-    if let Ok(v) = format!("Bearer resource_metadata=\"{}\", scope=\"mcp\"", resource_metadata_url(st, slug)).parse() {
-        resp.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+    let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
+        ErrorKind::AuthenticationRequired,
+        detail,
+    ));
+    if let Ok(v) = format!(
+        "Bearer resource_metadata=\"{}\", scope=\"mcp\"",
+        resource_metadata_url(st, slug)
+    )
+    .parse()
+    {
+        resp.headers_mut()
+            .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
     }
     resp
 }
@@ -71,13 +84,33 @@ impl McpPrincipal {
 fn origin_allowed(req: &HttpRequest, st: &AppState) -> bool {
     match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
         None => true,
-        Some(o) => o == st.public_origin || st.config.mcp.allowed_origins.iter().any(|a| a.trim_end_matches('/') == o),
+        Some(o) => {
+            o == st.public_origin
+                || st
+                    .config
+                    .mcp
+                    .allowed_origins
+                    .iter()
+                    .any(|a| a.trim_end_matches('/') == o)
+        }
     }
 }
 
-async fn authenticate(req: &HttpRequest, st: &AppState, slug: &str) -> Result<(McpPrincipal, organization::Model), HttpResponse> {
-    let Some(raw) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err(unauthorized(st, slug, "send `Authorization: Bearer <API key>`"));
+async fn authenticate(
+    req: &HttpRequest,
+    st: &AppState,
+    slug: &str,
+) -> Result<(McpPrincipal, organization::Model), HttpResponse> {
+    let Some(raw) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(unauthorized(
+            st,
+            slug,
+            "send `Authorization: Bearer <API key>`",
+        ));
     };
     let Some(key) = api_keys::key_from_header(raw) else {
         return Err(unauthorized(st, slug, "unsupported credential"));
@@ -85,13 +118,21 @@ async fn authenticate(req: &HttpRequest, st: &AppState, slug: &str) -> Result<(M
     let (key, org) = match api_keys::authenticate_with_org(st, key).await {
         Ok(k) => k,
         Err(e) if e.kind == ErrorKind::AuthenticationRequired => {
-            return Err(unauthorized(st, slug, "invalid, expired or revoked API key"));
+            return Err(unauthorized(
+                st,
+                slug,
+                "invalid, expired or revoked API key",
+            ));
         }
         Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
     };
     // Another org's key is as good as no key here.
     let Some(org) = org.filter(|o| o.slug == slug) else {
-        return Err(unauthorized(st, slug, "this key does not belong to this organization"));
+        return Err(unauthorized(
+            st,
+            slug,
+            "this key does not belong to this organization",
+        ));
     };
     if !key.has(ApiKeyScope::Mcp) {
         let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
@@ -104,18 +145,23 @@ async fn authenticate(req: &HttpRequest, st: &AppState, slug: &str) -> Result<(M
         )
         .parse()
         {
-            resp.headers_mut().insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+            resp.headers_mut()
+                .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
         }
         return Err(resp);
     }
-    crate::security::enforce(&org, &ClientMeta::from_request(req)).map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    crate::security::enforce(&org, &ClientMeta::from_request(req))
+        .map_err(|e| actix_web::ResponseError::error_response(&e))?;
     Ok((McpPrincipal::ApiKey(key), org))
 }
 
 /// Tools the org exposes: each enabled, healthy connector's tools under its prefix.
 /// Cached per replica for a moment: a connector's new health or tool list shows within
 /// `TOOLS_CACHE_TTL`, and no call reaches a connector that was never healthy.
-async fn exposed_tools(st: &AppState, org: &organization::Model) -> Result<ExposedTools, sea_orm::DbErr> {
+async fn exposed_tools(
+    st: &AppState,
+    org: &organization::Model,
+) -> Result<ExposedTools, sea_orm::DbErr> {
     if let Some(hit) = st.mcp_cache.tools(org.id) {
         return Ok(hit);
     }
@@ -124,7 +170,10 @@ async fn exposed_tools(st: &AppState, org: &organization::Model) -> Result<Expos
     Ok(fresh)
 }
 
-async fn load_exposed_tools(st: &AppState, org: &organization::Model) -> Result<Vec<(connector::Model, Vec<Value>)>, sea_orm::DbErr> {
+async fn load_exposed_tools(
+    st: &AppState,
+    org: &organization::Model,
+) -> Result<Vec<(connector::Model, Vec<Value>)>, sea_orm::DbErr> {
     let rows = connector::Entity::find()
         .filter(connector::Column::OrgId.eq(org.id))
         .filter(connector::Column::Enabled.eq(true))
@@ -140,10 +189,18 @@ async fn load_exposed_tools(st: &AppState, org: &organization::Model) -> Result<
         .collect())
 }
 
-pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, st: web::Data<AppState>) -> HttpResponse {
+pub async fn post(
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Bytes,
+    st: web::Data<AppState>,
+) -> HttpResponse {
     let slug = slug.into_inner();
     if !origin_allowed(&req, &st) {
-        return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"));
+        return actix_web::ResponseError::error_response(&ApiError::with_detail(
+            ErrorKind::Forbidden,
+            "origin not allowed",
+        ));
     }
     let (principal, org) = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
@@ -151,10 +208,22 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
     };
     let msg: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(_) => return rpc_error(StatusCode::BAD_REQUEST, Value::Null, PARSE_ERROR, "Parse error"),
+        Err(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                PARSE_ERROR,
+                "Parse error",
+            );
+        }
     };
     if msg.is_array() {
-        return rpc_error(StatusCode::BAD_REQUEST, Value::Null, INVALID_REQUEST, "JSON-RPC batches are not supported");
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            "JSON-RPC batches are not supported",
+        );
     }
     let id = msg.get("id").cloned();
     let Some(method) = msg.get("method").and_then(Value::as_str) else {
@@ -162,20 +231,42 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
         if msg.get("result").is_some() || msg.get("error").is_some() {
             return HttpResponse::Accepted().finish();
         }
-        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "Invalid Request");
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            "Invalid Request",
+        );
     };
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "jsonrpc must be \"2.0\"");
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            "jsonrpc must be \"2.0\"",
+        );
     }
     let params = msg.get("params").cloned().unwrap_or(json!({}));
     let now = st.clock.now();
 
     if method == "initialize" {
         let Some(id) = id else {
-            return rpc_error(StatusCode::BAD_REQUEST, Value::Null, INVALID_REQUEST, "initialize needs an id");
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                INVALID_REQUEST,
+                "initialize needs an id",
+            );
         };
-        let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
-        let version = if PROTOCOL_VERSIONS.contains(&asked) { asked } else { client::LATEST_PROTOCOL };
+        let asked = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let version = if PROTOCOL_VERSIONS.contains(&asked) {
+            asked
+        } else {
+            client::LATEST_PROTOCOL
+        };
         let session = crypto::generate_token(crypto::TokenKind::McpSession);
         let saved = mcp_session::Entity::insert(mcp_session::ActiveModel {
             id_hash: Set(crypto::hash_token(&session)),
@@ -189,7 +280,12 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
         .await;
         if let Err(e) = saved {
             tracing::error!(error = %e, "saving MCP session failed");
-            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, INTERNAL_ERROR, "temporarily unavailable");
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                id,
+                INTERNAL_ERROR,
+                "temporarily unavailable",
+            );
         }
         let result = json!({
             "protocolVersion": version,
@@ -199,39 +295,76 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
         });
         let mut resp = rpc_result(id, result);
         if let Ok(v) = session.parse() {
-            resp.headers_mut().insert(actix_web::http::header::HeaderName::from_static(SESSION_HEADER), v);
+            resp.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static(SESSION_HEADER),
+                v,
+            );
         }
         return resp;
     }
 
     // Every other message belongs to a session.
-    let Some(session) = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
-        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "Mcp-Session-Id header required; send initialize first");
+    let Some(session) = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            "Mcp-Session-Id header required; send initialize first",
+        );
     };
     let hash = crypto::hash_token(session);
     let found = match st.mcp_cache.session(&hash) {
         Some((o, k)) => Ok(Some((o, k))),
-        None => mcp_session::Entity::find_by_id(hash.clone()).one(&st.db).await.map(|s| s.map(|s| (s.org_id, s.api_key_id))),
+        None => mcp_session::Entity::find_by_id(hash.clone())
+            .one(&st.db)
+            .await
+            .map(|s| s.map(|s| (s.org_id, s.api_key_id))),
     };
     let stored = match found {
         Ok(Some((o, k))) if o == org.id && k == principal.key_id() => {
             st.mcp_cache.put_session(hash, o, k);
             (o, k)
         }
-        Ok(_) => return rpc_error(StatusCode::NOT_FOUND, id.unwrap_or(Value::Null), INVALID_REQUEST, "unknown or ended session; initialize again"),
+        Ok(_) => {
+            return rpc_error(
+                StatusCode::NOT_FOUND,
+                id.unwrap_or(Value::Null),
+                INVALID_REQUEST,
+                "unknown or ended session; initialize again",
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "reading MCP session failed");
-            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id.unwrap_or(Value::Null), INTERNAL_ERROR, "temporarily unavailable");
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                id.unwrap_or(Value::Null),
+                INTERNAL_ERROR,
+                "temporarily unavailable",
+            );
         }
     };
-    if let Some(v) = req.headers().get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok())
+    if let Some(v) = req
+        .headers()
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
         && !PROTOCOL_VERSIONS.contains(&v)
     {
-        return rpc_error(StatusCode::BAD_REQUEST, id.unwrap_or(Value::Null), INVALID_REQUEST, "unsupported MCP-Protocol-Version");
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            "unsupported MCP-Protocol-Version",
+        );
     }
     let _ = stored;
     // Notifications get no answer.
-    let Some(id) = id else { return HttpResponse::Accepted().finish() };
+    let Some(id) = id else {
+        return HttpResponse::Accepted().finish();
+    };
 
     match method {
         "ping" => rpc_result(id, json!({})),
@@ -251,62 +384,127 @@ pub async fn post(req: HttpRequest, slug: web::Path<String>, body: web::Bytes, s
             }
             Err(e) => {
                 tracing::error!(error = %e, "listing tools failed");
-                rpc_error(StatusCode::OK, id, INTERNAL_ERROR, "temporarily unavailable")
+                rpc_error(
+                    StatusCode::OK,
+                    id,
+                    INTERNAL_ERROR,
+                    "temporarily unavailable",
+                )
             }
         },
         "tools/call" => call_tool(&st, &org, &principal, id, params).await,
         "resources/list" => rpc_result(id, json!({"resources": []})),
         "resources/templates/list" => rpc_result(id, json!({"resourceTemplates": []})),
         "prompts/list" => rpc_result(id, json!({"prompts": []})),
-        _ => rpc_error(StatusCode::OK, id, METHOD_NOT_FOUND, &format!("Method not found: {method}")),
+        _ => rpc_error(
+            StatusCode::OK,
+            id,
+            METHOD_NOT_FOUND,
+            &format!("Method not found: {method}"),
+        ),
     }
 }
 
-async fn call_tool(st: &AppState, org: &organization::Model, principal: &McpPrincipal, id: Value, params: Value) -> HttpResponse {
+async fn call_tool(
+    st: &AppState,
+    org: &organization::Model,
+    principal: &McpPrincipal,
+    id: Value,
+    params: Value,
+) -> HttpResponse {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.name is required");
+        return rpc_error(
+            StatusCode::OK,
+            id,
+            INVALID_PARAMS,
+            "params.name is required",
+        );
     };
     let list = match exposed_tools(st, org).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "listing tools failed");
-            return rpc_error(StatusCode::OK, id, INTERNAL_ERROR, "temporarily unavailable");
+            return rpc_error(
+                StatusCode::OK,
+                id,
+                INTERNAL_ERROR,
+                "temporarily unavailable",
+            );
         }
     };
     let owner = list.iter().find_map(|(c, tools)| {
         let inner = name.strip_prefix(c.tool_prefix.as_str())?.to_string();
-        tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(inner.as_str())).then(|| (c.clone(), inner))
+        tools
+            .iter()
+            .any(|t| t.get("name").and_then(Value::as_str) == Some(inner.as_str()))
+            .then(|| (c.clone(), inner))
     });
     let Some((c, inner)) = owner else {
-        return rpc_error(StatusCode::OK, id, INVALID_PARAMS, &format!("Unknown tool: {name}"));
+        return rpc_error(
+            StatusCode::OK,
+            id,
+            INVALID_PARAMS,
+            &format!("Unknown tool: {name}"),
+        );
     };
     let mut forwarded = params.clone();
     forwarded["name"] = Value::String(inner);
-    let upstream = Upstream { outbound: &st.outbound, cipher: &st.cipher, pool: &st.upstreams };
+    let upstream = Upstream {
+        outbound: &st.outbound,
+        cipher: &st.cipher,
+        pool: &st.upstreams,
+    };
     let result = upstream.request(&c, "tools/call", forwarded).await;
-    st.usage.record(org.id, principal.key_id(), c.id, st.clock.now(), result.is_err());
+    st.usage.record(
+        org.id,
+        principal.key_id(),
+        c.id,
+        st.clock.now(),
+        result.is_err(),
+    );
     match result {
         Ok(r) => rpc_result(id, r),
-        Err(UpstreamError::Rpc(err)) => HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err})),
+        Err(UpstreamError::Rpc(err)) => {
+            HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
+        }
         Err(e) => {
             tracing::warn!(connector = %c.id, error = %e, "tool call failed upstream");
-            rpc_error(StatusCode::OK, id, UPSTREAM_UNAVAILABLE, &format!("the MCP server behind this tool is unavailable ({e})"))
+            rpc_error(
+                StatusCode::OK,
+                id,
+                UPSTREAM_UNAVAILABLE,
+                &format!("the MCP server behind this tool is unavailable ({e})"),
+            )
         }
     }
 }
 
 /// Ends a session.
-pub async fn delete(req: HttpRequest, slug: web::Path<String>, st: web::Data<AppState>) -> HttpResponse {
+pub async fn delete(
+    req: HttpRequest,
+    slug: web::Path<String>,
+    st: web::Data<AppState>,
+) -> HttpResponse {
     let slug = slug.into_inner();
     if !origin_allowed(&req, &st) {
-        return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"));
+        return actix_web::ResponseError::error_response(&ApiError::with_detail(
+            ErrorKind::Forbidden,
+            "origin not allowed",
+        ));
     }
     let (principal, org) = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let Some(session) = req.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
-        return actix_web::ResponseError::error_response(&ApiError::with_detail(ErrorKind::MalformedRequest, "Mcp-Session-Id header required"));
+    let Some(session) = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return actix_web::ResponseError::error_response(&ApiError::with_detail(
+            ErrorKind::MalformedRequest,
+            "Mcp-Session-Id header required",
+        ));
     };
     let hash = crypto::hash_token(session);
     st.mcp_cache.forget_session(&hash);

@@ -4,7 +4,10 @@
 use crate::entity::usage_daily as ud;
 use actix_web::get;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, EntityTrait, Set, sea_query::{Expr, ExprTrait, OnConflict}};
+use sea_orm::{
+    ConnectionTrait, EntityTrait, Set,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
 use std::{collections::HashMap, sync::Mutex};
 use uuid::Uuid;
 
@@ -18,7 +21,9 @@ pub struct UsageCounter {
 impl UsageCounter {
     pub fn record(&self, org: Uuid, key: Uuid, connector: Uuid, at: DateTime<Utc>, error: bool) {
         if let Ok(mut m) = self.pending.lock() {
-            let e = m.entry((org, at.format("%Y-%m-%d").to_string(), key, connector)).or_default();
+            let e = m
+                .entry((org, at.format("%Y-%m-%d").to_string(), key, connector))
+                .or_default();
             e.0 += 1;
             e.1 += i64::from(error);
         }
@@ -46,10 +51,21 @@ impl UsageCounter {
                 errors: Set(errors),
             })
             .on_conflict(
-                OnConflict::columns([ud::Column::OrgId, ud::Column::Day, ud::Column::ApiKeyId, ud::Column::ConnectorId])
-                    .value(ud::Column::Calls, Expr::col((ud::Entity, ud::Column::Calls)).add(calls))
-                    .value(ud::Column::Errors, Expr::col((ud::Entity, ud::Column::Errors)).add(errors))
-                    .to_owned(),
+                OnConflict::columns([
+                    ud::Column::OrgId,
+                    ud::Column::Day,
+                    ud::Column::ApiKeyId,
+                    ud::Column::ConnectorId,
+                ])
+                .value(
+                    ud::Column::Calls,
+                    Expr::col((ud::Entity, ud::Column::Calls)).add(calls),
+                )
+                .value(
+                    ud::Column::Errors,
+                    Expr::col((ud::Entity, ud::Column::Errors)).add(errors),
+                )
+                .to_owned(),
             )
             .exec_without_returning(db)
             .await;
@@ -97,7 +113,10 @@ pub async fn get_usage(
     let to = q.to.unwrap_or(today);
     let from = q.from.unwrap_or(to - chrono::Duration::days(30));
     if from > to {
-        return Err(crate::http::ApiError::field("from", "must not be after `to`"));
+        return Err(crate::http::ApiError::field(
+            "from",
+            "must not be after `to`",
+        ));
     }
     let rows = ud::Entity::find()
         .filter(ud::Column::OrgId.eq(admin.0.org.id))
@@ -108,7 +127,13 @@ pub async fn get_usage(
         .await?;
     Ok(actix_web::web::Json(
         rows.into_iter()
-            .map(|r| gatehouse_types::UsageRow { day: r.day, api_key_id: r.api_key_id, connector_id: r.connector_id, calls: r.calls, errors: r.errors })
+            .map(|r| gatehouse_types::UsageRow {
+                day: r.day,
+                api_key_id: r.api_key_id,
+                connector_id: r.connector_id,
+                calls: r.calls,
+                errors: r.errors,
+            })
             .collect(),
     ))
 }

@@ -12,7 +12,9 @@ async fn create_key(owner: &TestUser, slug: &str, body: serde_json::Value) -> Cr
 
 /// A program: no cookies, no Origin, just the key.
 fn program(app: &TestApp, method: reqwest::Method, path: &str, auth: &str) -> RequestBuilder {
-    reqwest::Client::new().request(method, app.url(&format!("/api/v1{path}"))).header("authorization", auth)
+    reqwest::Client::new()
+        .request(method, app.url(&format!("/api/v1{path}")))
+        .header("authorization", auth)
 }
 
 #[tokio::test]
@@ -23,15 +25,28 @@ async fn a_key_is_shown_once_and_listed_only_by_prefix_and_last_characters() {
     let created = create_key(&owner, &org.slug, json!({"name": "claude-prod"})).await;
     let secret = &created.secret;
     assert!(secret.starts_with("gk_") && secret.len() >= 3 + 43);
-    assert_eq!(created.api_key.scopes, vec![gatehouse_types::ApiKeyScope::Mcp]);
+    assert_eq!(
+        created.api_key.scopes,
+        vec![gatehouse_types::ApiKeyScope::Mcp]
+    );
     assert!(secret.starts_with(&created.api_key.prefix));
     assert!(secret.ends_with(&created.api_key.last_four));
-    let listed = owner.get(&format!("/orgs/{}/api-keys", org.slug)).await.text().await.unwrap();
+    let listed = owner
+        .get(&format!("/orgs/{}/api-keys", org.slug))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!listed.contains(secret.as_str()));
     let listed: Vec<ApiKey> = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed, vec![created.api_key.clone()]);
     assert_eq!(listed[0].created_by, Some(owner.user.id));
-    let p: AuditPage = json(owner.get(&format!("/orgs/{}/audit-logs?action=api_key.", org.slug)).await).await;
+    let p: AuditPage = json(
+        owner
+            .get(&format!("/orgs/{}/audit-logs?action=api_key.", org.slug))
+            .await,
+    )
+    .await;
     assert_eq!(p.items[0].action, "api_key.created");
     assert_eq!(p.items[0].metadata["name"], "claude-prod");
     assert!(!serde_json::to_string(&p).unwrap().contains(secret.as_str()));
@@ -42,41 +57,122 @@ async fn management_scopes_open_the_rest_api_of_their_org_only() {
     let app = spawn_app().await;
     let owner = app.signup("leo@example.com").await;
     let org = app.create_org(&owner, "Leo").await;
-    let read = create_key(&owner, &org.slug, json!({"name": "reader", "scopes": ["read"]})).await.secret;
-    let write = create_key(&owner, &org.slug, json!({"name": "writer", "scopes": ["read", "write"]})).await.secret;
-    let mcp = create_key(&owner, &org.slug, json!({"name": "mcp-only"})).await.secret;
+    let read = create_key(
+        &owner,
+        &org.slug,
+        json!({"name": "reader", "scopes": ["read"]}),
+    )
+    .await
+    .secret;
+    let write = create_key(
+        &owner,
+        &org.slug,
+        json!({"name": "writer", "scopes": ["read", "write"]}),
+    )
+    .await
+    .secret;
+    let mcp = create_key(&owner, &org.slug, json!({"name": "mcp-only"}))
+        .await
+        .secret;
     let members_path = format!("/orgs/{}/members", org.slug);
 
     for auth in [format!("ApiKey {read}"), format!("Bearer {read}")] {
-        let r = program(&app, reqwest::Method::GET, &members_path, &auth).send().await.unwrap();
+        let r = program(&app, reqwest::Method::GET, &members_path, &auth)
+            .send()
+            .await
+            .unwrap();
         let members: Vec<Member> = json(r).await;
         assert_eq!(members.len(), 1);
     }
-    let r = program(&app, reqwest::Method::PATCH, &format!("/orgs/{}", org.slug), &format!("ApiKey {read}"))
-        .json(&json!({"name": "Renamed"})).send().await.unwrap();
+    let r = program(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/orgs/{}", org.slug),
+        &format!("ApiKey {read}"),
+    )
+    .json(&json!({"name": "Renamed"}))
+    .send()
+    .await
+    .unwrap();
     assert_problem(r, 403, "insufficient-scope").await;
-    let r = program(&app, reqwest::Method::GET, &members_path, &format!("ApiKey {mcp}")).send().await.unwrap();
+    let r = program(
+        &app,
+        reqwest::Method::GET,
+        &members_path,
+        &format!("ApiKey {mcp}"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_problem(r, 403, "insufficient-scope").await;
 
-    let r = program(&app, reqwest::Method::PATCH, &format!("/orgs/{}", org.slug), &format!("ApiKey {write}"))
-        .json(&json!({"name": "Renamed"})).send().await.unwrap();
+    let r = program(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/orgs/{}", org.slug),
+        &format!("ApiKey {write}"),
+    )
+    .json(&json!({"name": "Renamed"}))
+    .send()
+    .await
+    .unwrap();
     let o: Organization = json(r).await;
     assert_eq!(o.name, "Renamed");
-    let p: AuditPage = json(owner.get(&format!("/orgs/{}/audit-logs?action=org.updated", org.slug)).await).await;
+    let p: AuditPage = json(
+        owner
+            .get(&format!("/orgs/{}/audit-logs?action=org.updated", org.slug))
+            .await,
+    )
+    .await;
     assert_eq!(p.items[0].actor.type_, "api_key");
     assert_eq!(p.items[0].actor.label.as_deref(), Some("writer"));
 
     // Keys cannot mint keys, and a key is no user.
-    let r = program(&app, reqwest::Method::POST, &format!("/orgs/{}/api-keys", org.slug), &format!("ApiKey {write}"))
-        .json(&json!({"name": "child"})).send().await.unwrap();
+    let r = program(
+        &app,
+        reqwest::Method::POST,
+        &format!("/orgs/{}/api-keys", org.slug),
+        &format!("ApiKey {write}"),
+    )
+    .json(&json!({"name": "child"}))
+    .send()
+    .await
+    .unwrap();
     assert_problem(r, 403, "forbidden").await;
-    assert_problem(program(&app, reqwest::Method::GET, "/me", &format!("ApiKey {write}")).send().await.unwrap(), 401, "authentication-required").await;
+    assert_problem(
+        program(
+            &app,
+            reqwest::Method::GET,
+            "/me",
+            &format!("ApiKey {write}"),
+        )
+        .send()
+        .await
+        .unwrap(),
+        401,
+        "authentication-required",
+    )
+    .await;
 
     // Another org's key learns nothing about this org.
     let other_owner = app.signup("mia@example.com").await;
     let other = app.create_org(&other_owner, "Mia").await;
-    let theirs = create_key(&other_owner, &other.slug, json!({"name": "x", "scopes": ["read", "write"]})).await.secret;
-    let r = program(&app, reqwest::Method::GET, &members_path, &format!("ApiKey {theirs}")).send().await.unwrap();
+    let theirs = create_key(
+        &other_owner,
+        &other.slug,
+        json!({"name": "x", "scopes": ["read", "write"]}),
+    )
+    .await
+    .secret;
+    let r = program(
+        &app,
+        reqwest::Method::GET,
+        &members_path,
+        &format!("ApiKey {theirs}"),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_problem(r, 404, "not-found").await;
 }
 
@@ -89,33 +185,116 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
     let created = create_key(&owner, &org.slug, json!({"name": "ci", "scopes": ["read"]})).await;
     let auth = format!("ApiKey {}", created.secret);
     let path = format!("/orgs/{}", org.slug);
-    assert_eq!(program(&replica, reqwest::Method::GET, &path, &auth).send().await.unwrap().status(), 200);
+    assert_eq!(
+        program(&replica, reqwest::Method::GET, &path, &auth)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // A typo fails the checksum; a well-formed unknown key fails the look-up.
     let mut typo = created.secret.clone();
     typo.replace_range(10..11, if &typo[10..11] == "A" { "B" } else { "A" });
-    for bad in [format!("ApiKey {typo}"), "ApiKey gk_short".into(), "Basic abc".into()] {
-        assert_problem(program(&app, reqwest::Method::GET, &path, &bad).send().await.unwrap(), 401, "authentication-required").await;
+    for bad in [
+        format!("ApiKey {typo}"),
+        "ApiKey gk_short".into(),
+        "Basic abc".into(),
+    ] {
+        assert_problem(
+            program(&app, reqwest::Method::GET, &path, &bad)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "authentication-required",
+        )
+        .await;
     }
 
-    assert_eq!(owner.delete(&format!("/orgs/{}/api-keys/{}", org.slug, created.api_key.id)).await.status(), 204);
+    assert_eq!(
+        owner
+            .delete(&format!(
+                "/orgs/{}/api-keys/{}",
+                org.slug, created.api_key.id
+            ))
+            .await
+            .status(),
+        204
+    );
     for a in [&app, &replica] {
-        assert_problem(program(a, reqwest::Method::GET, &path, &auth).send().await.unwrap(), 401, "authentication-required").await;
+        assert_problem(
+            program(a, reqwest::Method::GET, &path, &auth)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "authentication-required",
+        )
+        .await;
     }
     let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
     assert_eq!(listed[0].status, ApiKeyStatus::Revoked);
     // Revoking twice is harmless; revoking what does not exist is 404.
-    assert_eq!(owner.delete(&format!("/orgs/{}/api-keys/{}", org.slug, created.api_key.id)).await.status(), 204);
-    assert_problem(owner.delete(&format!("/orgs/{}/api-keys/{}", org.slug, uuid::Uuid::now_v7())).await, 404, "not-found").await;
+    assert_eq!(
+        owner
+            .delete(&format!(
+                "/orgs/{}/api-keys/{}",
+                org.slug, created.api_key.id
+            ))
+            .await
+            .status(),
+        204
+    );
+    assert_problem(
+        owner
+            .delete(&format!(
+                "/orgs/{}/api-keys/{}",
+                org.slug,
+                uuid::Uuid::now_v7()
+            ))
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
 
     let soon = chrono::Utc::now() + chrono::Duration::hours(1);
-    let expiring = create_key(&owner, &org.slug, json!({"name": "temp", "scopes": ["read"], "expires_at": soon})).await;
+    let expiring = create_key(
+        &owner,
+        &org.slug,
+        json!({"name": "temp", "scopes": ["read"], "expires_at": soon}),
+    )
+    .await;
     let auth = format!("ApiKey {}", expiring.secret);
-    assert_eq!(program(&app, reqwest::Method::GET, &path, &auth).send().await.unwrap().status(), 200);
-    app.sql(&format!("UPDATE api_keys SET expires_at = {} WHERE name = 'temp'", app.minutes_ago(1))).await;
-    assert_problem(program(&app, reqwest::Method::GET, &path, &auth).send().await.unwrap(), 401, "authentication-required").await;
+    assert_eq!(
+        program(&app, reqwest::Method::GET, &path, &auth)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.sql(&format!(
+        "UPDATE api_keys SET expires_at = {} WHERE name = 'temp'",
+        app.minutes_ago(1)
+    ))
+    .await;
+    assert_problem(
+        program(&app, reqwest::Method::GET, &path, &auth)
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "authentication-required",
+    )
+    .await;
     let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
-    assert_eq!(listed.iter().find(|k| k.name == "temp").unwrap().status, ApiKeyStatus::Expired);
+    assert_eq!(
+        listed.iter().find(|k| k.name == "temp").unwrap().status,
+        ApiKeyStatus::Expired
+    );
 }
 
 #[tokio::test]
@@ -123,19 +302,52 @@ async fn use_is_recorded_and_rotation_is_create_then_revoke() {
     let app = spawn_app().await;
     let owner = app.signup("ola@example.com").await;
     let org = app.create_org(&owner, "Ola").await;
-    let old = create_key(&owner, &org.slug, json!({"name": "deploy", "scopes": ["read"]})).await;
+    let old = create_key(
+        &owner,
+        &org.slug,
+        json!({"name": "deploy", "scopes": ["read"]}),
+    )
+    .await;
     assert!(old.api_key.last_used_at.is_none());
-    program(&app, reqwest::Method::GET, &format!("/orgs/{}", org.slug), &format!("ApiKey {}", old.secret)).send().await.unwrap();
+    program(
+        &app,
+        reqwest::Method::GET,
+        &format!("/orgs/{}", org.slug),
+        &format!("ApiKey {}", old.secret),
+    )
+    .send()
+    .await
+    .unwrap();
     let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
     assert!(listed[0].last_used_at.is_some());
     // An active key's name is unique, so rotation names the new key differently…
-    let r = owner.post(&format!("/orgs/{}/api-keys", org.slug), json!({"name": "deploy"})).await;
+    let r = owner
+        .post(
+            &format!("/orgs/{}/api-keys", org.slug),
+            json!({"name": "deploy"}),
+        )
+        .await;
     assert_problem(r, 409, "conflict").await;
-    let new = create_key(&owner, &org.slug, json!({"name": "deploy-2", "scopes": ["read"]})).await;
-    owner.delete(&format!("/orgs/{}/api-keys/{}", org.slug, old.api_key.id)).await;
+    let new = create_key(
+        &owner,
+        &org.slug,
+        json!({"name": "deploy-2", "scopes": ["read"]}),
+    )
+    .await;
+    owner
+        .delete(&format!("/orgs/{}/api-keys/{}", org.slug, old.api_key.id))
+        .await;
     // …and after revoking the old one its name is free again.
     create_key(&owner, &org.slug, json!({"name": "deploy"})).await;
-    let r = program(&app, reqwest::Method::GET, &format!("/orgs/{}", org.slug), &format!("ApiKey {}", new.secret)).send().await.unwrap();
+    let r = program(
+        &app,
+        reqwest::Method::GET,
+        &format!("/orgs/{}", org.slug),
+        &format!("ApiKey {}", new.secret),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -145,13 +357,40 @@ async fn bad_key_requests_name_their_fields_and_members_cannot_manage_keys() {
     let owner = app.signup("pam@example.com").await;
     let org = app.create_org(&owner, "Pam").await;
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
-    let r = owner.post(&format!("/orgs/{}/api-keys", org.slug), json!({"name": " ", "scopes": [], "expires_at": past})).await;
+    let r = owner
+        .post(
+            &format!("/orgs/{}/api-keys", org.slug),
+            json!({"name": " ", "scopes": [], "expires_at": past}),
+        )
+        .await;
     let p = assert_problem(r, 422, "validation").await;
     let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["name", "scopes", "expires_at"]);
-    let r = owner.post(&format!("/orgs/{}/api-keys", org.slug), json!({"name": "x", "scopes": ["admin"]})).await;
+    let r = owner
+        .post(
+            &format!("/orgs/{}/api-keys", org.slug),
+            json!({"name": "x", "scopes": ["admin"]}),
+        )
+        .await;
     assert_problem(r, 422, "validation").await;
-    let member = app.add_member(&owner, &org.slug, "quo@example.com", "member").await;
-    assert_problem(member.get(&format!("/orgs/{}/api-keys", org.slug)).await, 403, "insufficient-role").await;
-    assert_problem(member.post(&format!("/orgs/{}/api-keys", org.slug), json!({"name": "x"})).await, 403, "insufficient-role").await;
+    let member = app
+        .add_member(&owner, &org.slug, "quo@example.com", "member")
+        .await;
+    assert_problem(
+        member.get(&format!("/orgs/{}/api-keys", org.slug)).await,
+        403,
+        "insufficient-role",
+    )
+    .await;
+    assert_problem(
+        member
+            .post(
+                &format!("/orgs/{}/api-keys", org.slug),
+                json!({"name": "x"}),
+            )
+            .await,
+        403,
+        "insufficient-role",
+    )
+    .await;
 }

@@ -12,7 +12,12 @@ async fn changes_are_recorded_with_actor_target_address_and_agent() {
     let app = spawn_app().await;
     let owner = app.signup("sam@example.com").await;
     let org = app.create_org(&owner, "Sam Inc").await;
-    owner.patch(&format!("/orgs/{}", org.slug), json!({"description": "We build things"})).await;
+    owner
+        .patch(
+            &format!("/orgs/{}", org.slug),
+            json!({"description": "We build things"}),
+        )
+        .await;
     let p = page(&owner, &org.slug, "").await;
     let actions: Vec<_> = p.items.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["org.updated", "member.added", "org.created"]);
@@ -21,10 +26,16 @@ async fn changes_are_recorded_with_actor_target_address_and_agent() {
     assert_eq!(e.actor.type_, "user");
     assert_eq!(e.actor.id, Some(owner.user.id));
     assert_eq!(e.actor.label.as_deref(), Some("sam@example.com"));
-    assert_eq!(e.target.as_ref().map(|t| t.id.clone()), Some(org.id.to_string()));
+    assert_eq!(
+        e.target.as_ref().map(|t| t.id.clone()),
+        Some(org.id.to_string())
+    );
     assert_eq!(e.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(e.user_agent.as_deref(), Some("gatehouse-tests"));
-    assert_eq!(e.metadata["changes"]["description"], json!({"from": "", "to": "We build things"}));
+    assert_eq!(
+        e.metadata["changes"]["description"],
+        json!({"from": "", "to": "We build things"})
+    );
 }
 
 #[tokio::test]
@@ -33,9 +44,19 @@ async fn a_refused_change_leaves_no_event_behind() {
     let owner = app.signup("tia@example.com").await;
     let org = app.create_org(&owner, "Tia").await;
     let before = page(&owner, &org.slug, "").await.items.len();
-    let r = owner.patch(&format!("/orgs/{}", org.slug), json!({"name": "New", "slug": "new-slug"})).await;
+    let r = owner
+        .patch(
+            &format!("/orgs/{}", org.slug),
+            json!({"name": "New", "slug": "new-slug"}),
+        )
+        .await;
     assert_problem(r, 422, "slug-immutable").await;
-    let r = owner.patch(&format!("/orgs/{}/settings/security", org.slug), json!({"session_timeout_minutes": 5})).await;
+    let r = owner
+        .patch(
+            &format!("/orgs/{}/settings/security", org.slug),
+            json!({"session_timeout_minutes": 5}),
+        )
+        .await;
     assert_problem(r, 422, "validation").await;
     assert_eq!(page(&owner, &org.slug, "").await.items.len(), before);
 }
@@ -59,7 +80,12 @@ async fn org_with_events(app: &TestApp, n: usize) -> (TestUser, String) {
     let owner = app.signup("vic@example.com").await;
     let org = app.create_org(&owner, "Vic").await;
     for i in 0..n {
-        let r = owner.patch(&format!("/orgs/{}", org.slug), json!({"name": format!("Vic {i}")})).await;
+        let r = owner
+            .patch(
+                &format!("/orgs/{}", org.slug),
+                json!({"name": format!("Vic {i}")}),
+            )
+            .await;
         assert_eq!(r.status(), 200);
     }
     (owner, org.slug)
@@ -89,32 +115,55 @@ async fn keyset_pages_walk_the_whole_log_newest_first_without_gaps_or_repeats() 
     assert_eq!(seen.len(), 14);
     assert_eq!(pages, 3);
     assert_eq!(seen.iter().map(|e| e.id).collect::<HashSet<_>>().len(), 14);
-    assert!(seen.windows(2).all(|w| w[0].id > w[1].id && w[0].occurred_at >= w[1].occurred_at));
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].id > w[1].id && w[0].occurred_at >= w[1].occurred_at)
+    );
 }
 
 #[tokio::test]
 async fn filters_by_action_prefix_exact_action_actor_and_time() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 3).await;
-    let other = app.add_member(&owner, &slug, "wes@example.com", "admin").await;
-    other.patch(&format!("/orgs/{slug}"), json!({"name": "By Wes"})).await;
+    let other = app
+        .add_member(&owner, &slug, "wes@example.com", "admin")
+        .await;
+    other
+        .patch(&format!("/orgs/{slug}"), json!({"name": "By Wes"}))
+        .await;
 
     let member = page(&owner, &slug, "action=member.").await;
     assert!(member.items.iter().all(|e| e.action.starts_with("member.")));
     assert_eq!(member.items.len(), 2);
     assert_eq!(page(&owner, &slug, "action=member.*").await.items.len(), 2);
-    assert_eq!(page(&owner, &slug, "action=org.updated").await.items.len(), 4);
-    assert_eq!(page(&owner, &slug, "action=org.update").await.items.len(), 0);
+    assert_eq!(
+        page(&owner, &slug, "action=org.updated").await.items.len(),
+        4
+    );
+    assert_eq!(
+        page(&owner, &slug, "action=org.update").await.items.len(),
+        0
+    );
 
-    let by_wes = page(&owner, &slug, &format!("action=org.updated&actor={}", other.user.id)).await;
+    let by_wes = page(
+        &owner,
+        &slug,
+        &format!("action=org.updated&actor={}", other.user.id),
+    )
+    .await;
     assert_eq!(by_wes.items.len(), 1);
     assert_eq!(by_wes.items[0].metadata["changes"]["name"]["to"], "By Wes");
 
     let all = page(&owner, &slug, "").await.items;
     let pivot = all[all.len() / 2].occurred_at;
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let newer = page(&owner, &slug, &format!("from={}", fmt(pivot))).await.items;
-    let older = page(&owner, &slug, &format!("to={}", fmt(pivot))).await.items;
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let newer = page(&owner, &slug, &format!("from={}", fmt(pivot)))
+        .await
+        .items;
+    let older = page(&owner, &slug, &format!("to={}", fmt(pivot)))
+        .await
+        .items;
     assert!(newer.iter().all(|e| e.occurred_at >= pivot));
     assert!(older.iter().all(|e| e.occurred_at < pivot));
     assert_eq!(newer.len() + older.len(), all.len());
@@ -124,32 +173,80 @@ async fn filters_by_action_prefix_exact_action_actor_and_time() {
 async fn bad_filters_are_refused_with_the_field_named() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 0).await;
-    for (q, field) in [("limit=0", "limit"), ("limit=201", "limit"), ("cursor=zzz", "cursor"), ("action=DROP%20TABLE", "action")] {
-        let p = assert_problem(owner.get(&format!("/orgs/{slug}/audit-logs?{q}")).await, 422, "validation").await;
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=zzz", "cursor"),
+        ("action=DROP%20TABLE", "action"),
+    ] {
+        let p = assert_problem(
+            owner.get(&format!("/orgs/{slug}/audit-logs?{q}")).await,
+            422,
+            "validation",
+        )
+        .await;
         assert_eq!(p.errors[0].field, field, "{q}");
     }
-    assert_problem(owner.get(&format!("/orgs/{slug}/audit-logs?from=yesterday")).await, 422, "validation").await;
-    assert_problem(owner.get(&format!("/orgs/{slug}/audit-logs/export?format=xml")).await, 422, "validation").await;
+    assert_problem(
+        owner
+            .get(&format!("/orgs/{slug}/audit-logs?from=yesterday"))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_problem(
+        owner
+            .get(&format!("/orgs/{slug}/audit-logs/export?format=xml"))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn export_streams_the_filtered_log_as_csv_and_json() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 5).await;
-    owner.patch(&format!("/orgs/{slug}"), json!({"description": "=HYPERLINK(\"x\")"})).await;
+    owner
+        .patch(
+            &format!("/orgs/{slug}"),
+            json!({"description": "=HYPERLINK(\"x\")"}),
+        )
+        .await;
 
-    let r = owner.get(&format!("/orgs/{slug}/audit-logs/export?format=csv&action=org.updated")).await;
+    let r = owner
+        .get(&format!(
+            "/orgs/{slug}/audit-logs/export?format=csv&action=org.updated"
+        ))
+        .await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains(&format!("{slug}-audit-log-")));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("{slug}-audit-log-"))
+    );
     let csv = r.text().await.unwrap();
     let lines: Vec<_> = csv.lines().collect();
     assert!(lines[0].starts_with("id,occurred_at,action,"));
     assert_eq!(lines.len(), 1 + 6);
     assert!(lines[1..].iter().all(|l| l.contains(",org.updated,")));
-    assert!(!csv.contains(",=HYPERLINK"), "formula must be defused: {csv}");
+    assert!(
+        !csv.contains(",=HYPERLINK"),
+        "formula must be defused: {csv}"
+    );
 
-    let r = owner.get(&format!("/orgs/{slug}/audit-logs/export?format=json")).await;
+    let r = owner
+        .get(&format!("/orgs/{slug}/audit-logs/export?format=json"))
+        .await;
     assert_eq!(r.headers()["content-type"], "application/json");
     let events: Vec<AuditEvent> = r.json().await.unwrap();
     assert_eq!(events.len(), 6 + 2);
@@ -162,13 +259,23 @@ async fn an_export_larger_than_one_batch_is_complete() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 0).await;
     // Rows written straight into the table: more than one export batch (1000).
-    let org_id = owner.get(&format!("/orgs/{slug}")).await.json::<gatehouse_types::Organization>().await.unwrap().id;
+    let org_id = owner
+        .get(&format!("/orgs/{slug}"))
+        .await
+        .json::<gatehouse_types::Organization>()
+        .await
+        .unwrap()
+        .id;
     let base = chrono::Utc::now() - chrono::Duration::hours(1);
     use sea_orm::{EntityTrait, Set};
     let rows: Vec<_> = (0..2100)
         .map(|i| {
             let at = base + chrono::Duration::milliseconds(i);
-            let ts = uuid::Timestamp::from_unix(uuid::NoContext, at.timestamp() as u64, at.timestamp_subsec_nanos());
+            let ts = uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                at.timestamp() as u64,
+                at.timestamp_subsec_nanos(),
+            );
             gatehouse::entity::audit_event::ActiveModel {
                 id: Set(uuid::Uuid::new_v7(ts)),
                 org_id: Set(Some(org_id)),
@@ -186,11 +293,28 @@ async fn an_export_larger_than_one_batch_is_complete() {
         })
         .collect();
     for chunk in rows.chunks(300) {
-        gatehouse::entity::audit_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(&app.db).await.unwrap();
+        gatehouse::entity::audit_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&app.db)
+            .await
+            .unwrap();
     }
-    let csv = owner.get(&format!("/orgs/{slug}/audit-logs/export?format=csv&action=test.")).await.text().await.unwrap();
+    let csv = owner
+        .get(&format!(
+            "/orgs/{slug}/audit-logs/export?format=csv&action=test."
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(csv.lines().count(), 1 + 2100);
-    let events: Vec<AuditEvent> = owner.get(&format!("/orgs/{slug}/audit-logs/export?format=json&action=test.bulk")).await.json().await.unwrap();
+    let events: Vec<AuditEvent> = owner
+        .get(&format!(
+            "/orgs/{slug}/audit-logs/export?format=json&action=test.bulk"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(events.len(), 2100);
     assert_eq!(events[0].metadata["i"], 2099);
     assert_eq!(events[2099].metadata["i"], 0);
@@ -200,7 +324,21 @@ async fn an_export_larger_than_one_batch_is_complete() {
 async fn members_without_admin_rights_cannot_read_the_log() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 0).await;
-    let member = app.add_member(&owner, &slug, "xia@example.com", "member").await;
-    assert_problem(member.get(&format!("/orgs/{slug}/audit-logs")).await, 403, "insufficient-role").await;
-    assert_problem(member.get(&format!("/orgs/{slug}/audit-logs/export?format=csv")).await, 403, "insufficient-role").await;
+    let member = app
+        .add_member(&owner, &slug, "xia@example.com", "member")
+        .await;
+    assert_problem(
+        member.get(&format!("/orgs/{slug}/audit-logs")).await,
+        403,
+        "insufficient-role",
+    )
+    .await;
+    assert_problem(
+        member
+            .get(&format!("/orgs/{slug}/audit-logs/export?format=csv"))
+            .await,
+        403,
+        "insufficient-role",
+    )
+    .await;
 }

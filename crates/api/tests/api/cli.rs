@@ -22,15 +22,30 @@ async fn admin_create_user_makes_an_account_that_can_log_in() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let mut child = gatehouse(&app, dir.path())
-        .args(["admin", "create-user", "--email", "Support@Example.com", "--verified"])
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "Support@Example.com",
+            "--verified",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created user support@example.com"));
     let u: gatehouse_types::User = json(app.login("support@example.com", PASSWORD).await).await;
     assert!(u.email_verified);
@@ -51,15 +66,35 @@ async fn support_can_rename_a_slug_that_users_cannot() {
     let owner = app.signup("yan@example.com").await;
     let org = app.create_org(&owner, "Old Name").await;
     let dir = tempfile::tempdir().unwrap();
-    let out = gatehouse(&app, dir.path()).args(["admin", "rename-slug", &org.slug, "new-name"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_problem(owner.get(&format!("/orgs/{}", org.slug)).await, 404, "not-found").await;
-    let p: gatehouse_types::AuditPage = json(owner.get("/orgs/new-name/audit-logs?action=org.slug_changed").await).await;
+    let out = gatehouse(&app, dir.path())
+        .args(["admin", "rename-slug", &org.slug, "new-name"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_problem(
+        owner.get(&format!("/orgs/{}", org.slug)).await,
+        404,
+        "not-found",
+    )
+    .await;
+    let p: gatehouse_types::AuditPage = json(
+        owner
+            .get("/orgs/new-name/audit-logs?action=org.slug_changed")
+            .await,
+    )
+    .await;
     assert_eq!(p.items.len(), 1);
     assert_eq!(p.items[0].actor.type_, "system");
     assert_eq!(p.items[0].metadata["from"], org.slug);
     // Reserved and malformed slugs are refused by the tool too.
-    let out = gatehouse(&app, dir.path()).args(["admin", "rename-slug", "new-name", "admin"]).output().unwrap();
+    let out = gatehouse(&app, dir.path())
+        .args(["admin", "rename-slug", "new-name", "admin"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -70,10 +105,19 @@ async fn migrate_is_idempotent_and_the_schema_goes_down_and_up_again() {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         let out = gatehouse(&app, dir.path()).arg("migrate").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     migration::Migrator::down(&app.db, None).await.unwrap();
-    assert!(migration::Migrator::get_applied_migrations(&app.db).await.unwrap().is_empty());
+    assert!(
+        migration::Migrator::get_applied_migrations(&app.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     migration::Migrator::up(&app.db, None).await.unwrap();
     app.signup("zed@example.com").await;
 }
@@ -82,15 +126,25 @@ async fn migrate_is_idempotent_and_the_schema_goes_down_and_up_again() {
 async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
     let app = spawn_app().await; // only for its fresh database
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{port}");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).current_dir(dir.path());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path());
     cmd.env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"));
     if app.backend == "postgres" {
         cmd.env("GATEHOUSE_DATABASE_URL", &app.db_url);
     }
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let client = reqwest::Client::new();
     let mut ready = false;
     for _ in 0..200 {
@@ -110,7 +164,12 @@ async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
     for _ in 0..100 {
         let found = std::fs::read_dir(dir.path().join("data/outbox"))
             .ok()
-            .and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.path().extension().is_some_and(|x| x == "eml"))));
+            .and_then(|mut d| {
+                d.find_map(|e| {
+                    e.ok()
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                })
+            });
         if let Some(e) = found {
             eml = std::fs::read_to_string(e.path()).ok();
             break;
@@ -123,12 +182,19 @@ async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
     assert!(ready, "server did not become ready: {log}");
     assert_eq!(r.unwrap().status(), 201);
     assert!(dir.path().join("data/master.key").exists());
-    assert!(log.contains("generated a new master encryption key"), "{log}");
+    assert!(
+        log.contains("generated a new master encryption key"),
+        "{log}"
+    );
     if app.backend == "sqlite" {
         assert!(dir.path().join("data/gatehouse.db").exists());
     }
     // Quoted-printable, as lettre encodes long lines.
-    let eml = eml.expect("an .eml file in data/outbox").replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let eml = eml
+        .expect("an .eml file in data/outbox")
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
     assert!(eml.contains("outbox@example.com") && eml.contains("verify-email?token=ghv_"));
     assert!(!log.contains("ghv_"), "secrets must not reach the log");
 }

@@ -15,14 +15,22 @@ async fn create(owner: &TestUser, slug: &str, body: Value) -> Connector {
 /// The org's connector events from people; the health checker's own events (it may run
 /// during a test) are left out.
 async fn audit(owner: &TestUser, slug: &str) -> AuditPage {
-    let mut p: AuditPage = json(owner.get(&format!("/orgs/{slug}/audit-logs?action=mcp.")).await).await;
+    let mut p: AuditPage = json(
+        owner
+            .get(&format!("/orgs/{slug}/audit-logs?action=mcp."))
+            .await,
+    )
+    .await;
     p.items.retain(|e| e.action != "mcp.health_changed");
     p
 }
 
 /// The same connector, whatever a health check may have recorded meanwhile.
 fn same(a: &Connector, b: &Connector) -> bool {
-    Connector { health: a.health.clone(), ..b.clone() } == *a
+    Connector {
+        health: a.health.clone(),
+        ..b.clone()
+    } == *a
 }
 
 fn fields(p: &gatehouse_types::Problem) -> Vec<&str> {
@@ -36,7 +44,12 @@ async fn an_admin_adds_lists_changes_and_removes_a_connector_and_each_step_is_au
     let org = app.create_org(&owner, "Cora").await;
     let base = format!("/orgs/{}/connectors", org.slug);
 
-    let c = create(&owner, &org.slug, json!({"name": "GitHub Tools", "url": "https://mcp.example.com/mcp", "credential": SECRET})).await;
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "GitHub Tools", "url": "https://mcp.example.com/mcp", "credential": SECRET}),
+    )
+    .await;
     assert_eq!(c.name, "GitHub Tools");
     assert_eq!(c.tool_prefix, "github_tools__");
     assert_eq!(c.url, "https://mcp.example.com/mcp");
@@ -50,26 +63,58 @@ async fn an_admin_adds_lists_changes_and_removes_a_connector_and_each_step_is_au
     let one: Connector = json(owner.get(&format!("{base}/{}", c.id)).await).await;
     assert!(same(&one, &c));
 
-    let r = owner.patch(&format!("{base}/{}", c.id), json!({"description": "Issues and PRs", "enabled": false})).await;
+    let r = owner
+        .patch(
+            &format!("{base}/{}", c.id),
+            json!({"description": "Issues and PRs", "enabled": false}),
+        )
+        .await;
     let changed: Connector = json(r).await;
-    assert_eq!((changed.description.as_str(), changed.enabled), ("Issues and PRs", false));
+    assert_eq!(
+        (changed.description.as_str(), changed.enabled),
+        ("Issues and PRs", false)
+    );
     assert!(changed.has_credential);
 
-    assert_eq!(owner.delete(&format!("{base}/{}", c.id)).await.status(), 204);
-    assert_problem(owner.get(&format!("{base}/{}", c.id)).await, 404, "not-found").await;
-    assert_problem(owner.delete(&format!("{base}/{}", c.id)).await, 404, "not-found").await;
-    assert_problem(owner.get(&format!("{base}/not-a-uuid")).await, 404, "not-found").await;
+    assert_eq!(
+        owner.delete(&format!("{base}/{}", c.id)).await.status(),
+        204
+    );
+    assert_problem(
+        owner.get(&format!("{base}/{}", c.id)).await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        owner.delete(&format!("{base}/{}", c.id)).await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        owner.get(&format!("{base}/not-a-uuid")).await,
+        404,
+        "not-found",
+    )
+    .await;
 
     let p = audit(&owner, &org.slug).await;
     let actions: Vec<_> = p.items.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["mcp.deleted", "mcp.updated", "mcp.created"]);
     for e in &p.items {
-        assert_eq!(e.target.as_ref().map(|t| (t.type_.as_str(), t.id.clone())), Some(("connector", c.id.to_string())));
+        assert_eq!(
+            e.target.as_ref().map(|t| (t.type_.as_str(), t.id.clone())),
+            Some(("connector", c.id.to_string()))
+        );
         assert_eq!(e.actor.id, Some(owner.user.id));
     }
     assert_eq!(p.items[2].metadata["name"], "GitHub Tools");
     assert_eq!(p.items[2].metadata["has_credential"], true);
-    assert_eq!(p.items[1].metadata["changed"], json!(["description", "enabled"]));
+    assert_eq!(
+        p.items[1].metadata["changed"],
+        json!(["description", "enabled"])
+    );
 }
 
 #[tokio::test]
@@ -87,20 +132,34 @@ async fn the_credential_is_encrypted_at_rest_and_never_returned_or_audited() {
     let c: Connector = serde_json::from_str(&text).unwrap();
     assert_eq!(c.credential_header.as_deref(), Some("X-Api-Key"));
 
-    let row = connector::Entity::find_by_id(c.id).one(&app.db).await.unwrap().unwrap();
+    let row = connector::Entity::find_by_id(c.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
     let sealed = row.credential_enc.clone().expect("credential stored");
     assert!(!sealed.contains("s3cret") && !sealed.contains(SECRET));
     assert_eq!(row.credential_header.as_deref(), Some("X-Api-Key"));
 
     // A new credential is sealed afresh; the health of the old identity is forgotten.
-    app.sql("UPDATE connectors SET health_status = 'healthy' WHERE name = 'Linear'").await;
-    let r = owner.patch(&format!("{base}/{}", c.id), json!({"credential": "Bearer another-s3cret"})).await;
+    app.sql("UPDATE connectors SET health_status = 'healthy' WHERE name = 'Linear'")
+        .await;
+    let r = owner
+        .patch(
+            &format!("{base}/{}", c.id),
+            json!({"credential": "Bearer another-s3cret"}),
+        )
+        .await;
     let text = r.text().await.unwrap();
     assert!(!text.contains("s3cret"), "{text}");
     let c2: Connector = serde_json::from_str(&text).unwrap();
     assert_eq!(c2.health.status, HealthStatus::Unknown);
     assert_eq!(c2.credential_header.as_deref(), Some("X-Api-Key"));
-    let row2 = connector::Entity::find_by_id(c.id).one(&app.db).await.unwrap().unwrap();
+    let row2 = connector::Entity::find_by_id(c.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(row2.credential_enc, row.credential_enc);
 
     for path in [base.clone(), format!("{base}/{}", c.id)] {
@@ -109,15 +168,30 @@ async fn the_credential_is_encrypted_at_rest_and_never_returned_or_audited() {
     }
     let p = audit(&owner, &org.slug).await;
     let audit_text = serde_json::to_string(&p).unwrap();
-    assert!(!audit_text.contains("s3cret") && !audit_text.contains("Bearer"), "{audit_text}");
-    assert!(!audit_text.contains("tenant=1"), "query strings stay out of the audit log: {audit_text}");
+    assert!(
+        !audit_text.contains("s3cret") && !audit_text.contains("Bearer"),
+        "{audit_text}"
+    );
+    assert!(
+        !audit_text.contains("tenant=1"),
+        "query strings stay out of the audit log: {audit_text}"
+    );
     assert_eq!(p.items[0].metadata["changed"], json!(["credential"]));
 
     // An empty credential removes it, and its header with it.
-    let c3: Connector = json(owner.patch(&format!("{base}/{}", c.id), json!({"credential": ""})).await).await;
+    let c3: Connector = json(
+        owner
+            .patch(&format!("{base}/{}", c.id), json!({"credential": ""}))
+            .await,
+    )
+    .await;
     assert!(!c3.has_credential);
     assert_eq!(c3.credential_header, None);
-    let row3 = connector::Entity::find_by_id(c.id).one(&app.db).await.unwrap().unwrap();
+    let row3 = connector::Entity::find_by_id(c.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((row3.credential_enc, row3.credential_header), (None, None));
 }
 
@@ -134,34 +208,111 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
         }))
         .await;
     let p = assert_problem(r, 422, "validation").await;
-    assert_eq!(fields(&p), ["name", "url", "description", "tool_prefix", "credential", "credential_header"]);
+    assert_eq!(
+        fields(&p),
+        [
+            "name",
+            "url",
+            "description",
+            "tool_prefix",
+            "credential",
+            "credential_header"
+        ]
+    );
     assert!(!p.detail.unwrap_or_default().contains("secretvalue"));
 
     for (body, field) in [
-        (json!({"name": "x".repeat(65), "url": "https://mcp.example.com/"}), "name"),
+        (
+            json!({"name": "x".repeat(65), "url": "https://mcp.example.com/"}),
+            "name",
+        ),
         (json!({"name": "ok", "url": "not a url"}), "url"),
-        (json!({"name": "ok", "url": "https://user:pw@mcp.example.com/"}), "url"),
-        (json!({"name": "ok", "url": "https://mcp.example.com/", "tool_prefix": "a".repeat(33)}), "tool_prefix"),
-        (json!({"name": "ok", "url": "https://mcp.example.com/", "credential": SECRET, "credential_header": "Mcp-Session-Id"}), "credential_header"),
-        (json!({"name": "ok", "url": "https://mcp.example.com/", "credential": SECRET, "credential_header": "bad header"}), "credential_header"),
+        (
+            json!({"name": "ok", "url": "https://user:pw@mcp.example.com/"}),
+            "url",
+        ),
+        (
+            json!({"name": "ok", "url": "https://mcp.example.com/", "tool_prefix": "a".repeat(33)}),
+            "tool_prefix",
+        ),
+        (
+            json!({"name": "ok", "url": "https://mcp.example.com/", "credential": SECRET, "credential_header": "Mcp-Session-Id"}),
+            "credential_header",
+        ),
+        (
+            json!({"name": "ok", "url": "https://mcp.example.com/", "credential": SECRET, "credential_header": "bad header"}),
+            "credential_header",
+        ),
     ] {
         let p = assert_problem(owner.post(&base, body.clone()).await, 422, "validation").await;
         assert_eq!(fields(&p), [field], "{body}");
     }
 
     // An empty prefix is allowed: tools keep their upstream names.
-    let c = create(&owner, &org.slug, json!({"name": "Jira", "url": "https://jira.example.com/mcp", "tool_prefix": ""})).await;
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Jira", "url": "https://jira.example.com/mcp", "tool_prefix": ""}),
+    )
+    .await;
     assert_eq!(c.tool_prefix, "");
-    let p = assert_problem(owner.post(&base, json!({"name": "JIRA", "url": "https://other.example.com/mcp"})).await, 409, "conflict").await;
+    let p = assert_problem(
+        owner
+            .post(
+                &base,
+                json!({"name": "JIRA", "url": "https://other.example.com/mcp"}),
+            )
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
     assert!(p.detail.unwrap().contains("JIRA"));
-    let other = create(&owner, &org.slug, json!({"name": "Sentry", "url": "https://sentry.example.com/mcp"})).await;
-    assert_problem(owner.patch(&format!("{base}/{}", other.id), json!({"name": "jira"})).await, 409, "conflict").await;
-    let p = assert_problem(owner.patch(&format!("{base}/{}", other.id), json!({"url": "gopher://x", "tool_prefix": "UP"})).await, 422, "validation").await;
+    let other = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Sentry", "url": "https://sentry.example.com/mcp"}),
+    )
+    .await;
+    assert_problem(
+        owner
+            .patch(&format!("{base}/{}", other.id), json!({"name": "jira"}))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let p = assert_problem(
+        owner
+            .patch(
+                &format!("{base}/{}", other.id),
+                json!({"url": "gopher://x", "tool_prefix": "UP"}),
+            )
+            .await,
+        422,
+        "validation",
+    )
+    .await;
     assert_eq!(fields(&p), ["url", "tool_prefix"]);
     // Renaming a connector to another case of its own name is fine.
-    let renamed: Connector = json(owner.patch(&format!("{base}/{}", other.id), json!({"name": "SENTRY"})).await).await;
+    let renamed: Connector = json(
+        owner
+            .patch(&format!("{base}/{}", other.id), json!({"name": "SENTRY"}))
+            .await,
+    )
+    .await;
     assert_eq!(renamed.name, "SENTRY");
-    assert_problem(owner.patch(&format!("{base}/{}", uuid::Uuid::now_v7()), json!({"name": "x"})).await, 404, "not-found").await;
+    assert_problem(
+        owner
+            .patch(
+                &format!("{base}/{}", uuid::Uuid::now_v7()),
+                json!({"name": "x"}),
+            )
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -185,12 +336,38 @@ async fn urls_that_reach_internal_addresses_are_refused() {
         "http://2130706433/",
         "http://100.64.0.1/",
     ] {
-        let p = assert_problem(owner.post(&base, json!({"name": "internal", "url": url})).await, 422, "validation").await;
+        let p = assert_problem(
+            owner
+                .post(&base, json!({"name": "internal", "url": url}))
+                .await,
+            422,
+            "validation",
+        )
+        .await;
         assert_eq!(fields(&p), ["url"], "{url}");
-        assert!(p.errors[0].message.contains("not allowed"), "{url}: {}", p.errors[0].message);
+        assert!(
+            p.errors[0].message.contains("not allowed"),
+            "{url}: {}",
+            p.errors[0].message
+        );
     }
-    let c = create(&owner, &org.slug, json!({"name": "public", "url": "https://203.0.113.10/mcp"})).await;
-    let p = assert_problem(owner.patch(&format!("{base}/{}", c.id), json!({"url": "http://127.0.0.1/"})).await, 422, "validation").await;
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "public", "url": "https://203.0.113.10/mcp"}),
+    )
+    .await;
+    let p = assert_problem(
+        owner
+            .patch(
+                &format!("{base}/{}", c.id),
+                json!({"url": "http://127.0.0.1/"}),
+            )
+            .await,
+        422,
+        "validation",
+    )
+    .await;
     assert_eq!(fields(&p), ["url"]);
     let listed: Vec<Connector> = json(owner.get(&base).await).await;
     assert_eq!(listed.len(), 1);
@@ -206,34 +383,96 @@ async fn a_save_that_would_expose_one_tool_name_twice_is_refused() {
     // Created disabled, so that the health checker leaves the tool lists set below alone.
     let a = create(&owner, &org.slug, json!({"name": "Alpha", "url": "https://a.example.com/mcp", "tool_prefix": "x__", "enabled": false})).await;
     let b = create(&owner, &org.slug, json!({"name": "Beta", "url": "https://b.example.com/mcp", "tool_prefix": "y__", "enabled": false})).await;
-    let tools = |names: &[&str]| Value::Array(names.iter().map(|n| json!({"name": n, "inputSchema": {"type": "object"}})).collect()).to_string();
+    let tools = |names: &[&str]| {
+        Value::Array(
+            names
+                .iter()
+                .map(|n| json!({"name": n, "inputSchema": {"type": "object"}}))
+                .collect(),
+        )
+        .to_string()
+    };
     // As the health checker would record them.
     let now = app.minutes_ago(0);
-    app.sql(&format!("UPDATE connectors SET tools_json = '{}', health_checked_at = {now} WHERE name = 'Alpha'", tools(&["search", "issues"]))).await;
-    app.sql(&format!("UPDATE connectors SET tools_json = '{}', health_checked_at = {now} WHERE name = 'Beta'", tools(&["search", "pulls"]))).await;
+    app.sql(&format!(
+        "UPDATE connectors SET tools_json = '{}', health_checked_at = {now} WHERE name = 'Alpha'",
+        tools(&["search", "issues"])
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE connectors SET tools_json = '{}', health_checked_at = {now} WHERE name = 'Beta'",
+        tools(&["search", "pulls"])
+    ))
+    .await;
     for id in [a.id, b.id] {
-        json::<Connector>(owner.patch(&format!("{base}/{id}"), json!({"enabled": true})).await).await;
+        json::<Connector>(
+            owner
+                .patch(&format!("{base}/{id}"), json!({"enabled": true}))
+                .await,
+        )
+        .await;
     }
     let listed: Vec<Connector> = json(owner.get(&base).await).await;
-    assert_eq!(listed.iter().map(|c| c.tool_count).collect::<Vec<_>>(), [2, 2]);
+    assert_eq!(
+        listed.iter().map(|c| c.tool_count).collect::<Vec<_>>(),
+        [2, 2]
+    );
 
-    let p = assert_problem(owner.patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "x__"})).await, 409, "tool-name-collision").await;
+    let p = assert_problem(
+        owner
+            .patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "x__"}))
+            .await,
+        409,
+        "tool-name-collision",
+    )
+    .await;
     let detail = p.detail.unwrap();
-    assert!(detail.contains("x__search") && !detail.contains("x__pulls"), "{detail}");
+    assert!(
+        detail.contains("x__search") && !detail.contains("x__pulls"),
+        "{detail}"
+    );
     // Nothing changed.
     let still: Connector = json(owner.get(&format!("{base}/{}", b.id)).await).await;
     assert_eq!(still.tool_prefix, "y__");
 
     // A disabled connector exposes nothing, so it may share names; enabling it may not.
-    let off: Connector = json(owner.patch(&format!("{base}/{}", b.id), json!({"enabled": false})).await).await;
+    let off: Connector = json(
+        owner
+            .patch(&format!("{base}/{}", b.id), json!({"enabled": false}))
+            .await,
+    )
+    .await;
     assert!(!off.enabled);
-    let moved: Connector = json(owner.patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "x__"})).await).await;
+    let moved: Connector = json(
+        owner
+            .patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "x__"}))
+            .await,
+    )
+    .await;
     assert_eq!(moved.tool_prefix, "x__");
-    assert_problem(owner.patch(&format!("{base}/{}", b.id), json!({"enabled": true})).await, 409, "tool-name-collision").await;
-    let back: Connector = json(owner.patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "z__", "enabled": true})).await).await;
+    assert_problem(
+        owner
+            .patch(&format!("{base}/{}", b.id), json!({"enabled": true}))
+            .await,
+        409,
+        "tool-name-collision",
+    )
+    .await;
+    let back: Connector = json(
+        owner
+            .patch(
+                &format!("{base}/{}", b.id),
+                json!({"tool_prefix": "z__", "enabled": true}),
+            )
+            .await,
+    )
+    .await;
     assert!(back.enabled);
     let p = audit(&owner, &org.slug).await;
-    assert_eq!(p.items[0].metadata["changed"], json!(["tool_prefix", "enabled"]));
+    assert_eq!(
+        p.items[0].metadata["changed"],
+        json!(["tool_prefix", "enabled"])
+    );
 }
 
 #[tokio::test]
@@ -242,18 +481,47 @@ async fn changing_the_url_resets_health_and_other_edits_keep_it() {
     let owner = app.signup("hal@example.com").await;
     let org = app.create_org(&owner, "Hal").await;
     let base = format!("/orgs/{}/connectors", org.slug);
-    let c = create(&owner, &org.slug, json!({"name": "Docs", "url": "https://docs.example.com/mcp", "enabled": false})).await;
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Docs", "url": "https://docs.example.com/mcp", "enabled": false}),
+    )
+    .await;
     assert!(!c.enabled);
     app.sql(&format!("UPDATE connectors SET health_status = 'healthy', health_checked_at = {} WHERE name = 'Docs'", app.minutes_ago(0))).await;
-    let kept: Connector = json(owner.patch(&format!("{base}/{}", c.id), json!({"description": "Product docs"})).await).await;
+    let kept: Connector = json(
+        owner
+            .patch(
+                &format!("{base}/{}", c.id),
+                json!({"description": "Product docs"}),
+            )
+            .await,
+    )
+    .await;
     assert_eq!(kept.health.status, HealthStatus::Healthy);
     assert!(kept.health.checked_at.is_some());
     // The same URL again is no change: nothing is audited.
     let before = audit(&owner, &org.slug).await.items.len();
-    let same: Connector = json(owner.patch(&format!("{base}/{}", c.id), json!({"url": "https://docs.example.com/mcp"})).await).await;
+    let same: Connector = json(
+        owner
+            .patch(
+                &format!("{base}/{}", c.id),
+                json!({"url": "https://docs.example.com/mcp"}),
+            )
+            .await,
+    )
+    .await;
     assert_eq!(same.health.status, HealthStatus::Healthy);
     assert_eq!(audit(&owner, &org.slug).await.items.len(), before);
-    let moved: Connector = json(owner.patch(&format!("{base}/{}", c.id), json!({"url": "https://docs2.example.com/mcp"})).await).await;
+    let moved: Connector = json(
+        owner
+            .patch(
+                &format!("{base}/{}", c.id),
+                json!({"url": "https://docs2.example.com/mcp"}),
+            )
+            .await,
+    )
+    .await;
     assert_eq!(moved.health.status, HealthStatus::Unknown);
     assert_eq!(moved.health.checked_at, None);
 }
@@ -264,18 +532,36 @@ async fn members_cannot_see_or_change_connectors() {
     let owner = app.signup("ida@example.com").await;
     let org = app.create_org(&owner, "Ida").await;
     let base = format!("/orgs/{}/connectors", org.slug);
-    let c = create(&owner, &org.slug, json!({"name": "Docs", "url": "https://docs.example.com/mcp", "credential": SECRET})).await;
-    let member = app.add_member(&owner, &org.slug, "joe@example.com", "member").await;
-    let admin = app.add_member(&owner, &org.slug, "kim@example.com", "admin").await;
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Docs", "url": "https://docs.example.com/mcp", "credential": SECRET}),
+    )
+    .await;
+    let member = app
+        .add_member(&owner, &org.slug, "joe@example.com", "member")
+        .await;
+    let admin = app
+        .add_member(&owner, &org.slug, "kim@example.com", "admin")
+        .await;
     let one = format!("{base}/{}", c.id);
     for (method, path, body) in [
         ("GET", base.as_str(), None),
-        ("POST", base.as_str(), Some(json!({"name": "Mine", "url": "https://mine.example.com/mcp"}))),
+        (
+            "POST",
+            base.as_str(),
+            Some(json!({"name": "Mine", "url": "https://mine.example.com/mcp"})),
+        ),
         ("GET", one.as_str(), None),
         ("PATCH", one.as_str(), Some(json!({"enabled": false}))),
         ("DELETE", one.as_str(), None),
     ] {
-        assert_problem(member.call(method, path, body).await, 403, "insufficient-role").await;
+        assert_problem(
+            member.call(method, path, body).await,
+            403,
+            "insufficient-role",
+        )
+        .await;
     }
     let listed: Vec<Connector> = json(admin.get(&base).await).await;
     assert_eq!(listed.len(), 1);

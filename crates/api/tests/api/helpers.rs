@@ -37,7 +37,10 @@ impl Mail {
     /// The `token` query parameter of the first link containing `needle`.
     pub fn token(&self, needle: &str) -> String {
         let link = self.link(needle);
-        link.split("token=").nth(1).expect("token in link").to_string()
+        link.split("token=")
+            .nth(1)
+            .expect("token in link")
+            .to_string()
     }
 }
 
@@ -49,7 +52,13 @@ struct Sink {
 }
 
 impl mailin_embedded::Handler for Sink {
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
         self.to = to.to_vec();
         self.buf.clear();
         mailin_embedded::response::OK
@@ -59,7 +68,10 @@ impl mailin_embedded::Handler for Sink {
         Ok(())
     }
     fn data_end(&mut self) -> mailin_embedded::Response {
-        let mail = Mail { to: std::mem::take(&mut self.to), data: String::from_utf8_lossy(&self.buf).into_owned() };
+        let mail = Mail {
+            to: std::mem::take(&mut self.to),
+            data: String::from_utf8_lossy(&self.buf).into_owned(),
+        };
         self.inbox.lock().unwrap().push(mail);
         mailin_embedded::response::OK
     }
@@ -81,7 +93,10 @@ fn start_smtp() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     let sink = Sink::default();
     let inbox = sink.inbox.clone();
     let mut server = mailin_embedded::Server::new(sink);
-    server.with_name("test-smtp").with_num_threads(2).with_tcp_listener(listener);
+    server
+        .with_name("test-smtp")
+        .with_num_threads(2)
+        .with_tcp_listener(listener);
     std::thread::spawn(move || {
         let _ = server.serve();
     });
@@ -95,13 +110,20 @@ async fn test_database(dir: &std::path::Path) -> (String, &'static str) {
                 "GATEHOUSE_TEST_DB=postgres needs GATEHOUSE_TEST_PG_URL (an admin URL); scripts/test.sh provides one",
             );
             let name = format!("gh_test_{}", uuid::Uuid::now_v7().simple());
-            let conn = sea_orm::Database::connect(admin.as_str()).await.expect("connect to the PostgreSQL admin URL");
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let conn = sea_orm::Database::connect(admin.as_str())
+                .await
+                .expect("connect to the PostgreSQL admin URL");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
             conn.close().await.ok();
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
             (format!("{base}/{name}"), "postgres")
         }
-        _ => (format!("sqlite://{}?mode=rwc", dir.join("test.db").display()), "sqlite"),
+        _ => (
+            format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+            "sqlite",
+        ),
     }
 }
 
@@ -137,7 +159,15 @@ pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestA
     let state = AppState::with_db(config.clone(), db.clone()).unwrap();
     let server = gatehouse::app::server(state, listener).unwrap();
     tokio::spawn(server);
-    TestApp { base, db_url, config, db, backend, inbox, _dir: dir }
+    TestApp {
+        base,
+        db_url,
+        config,
+        db,
+        backend,
+        inbox,
+        _dir: dir,
+    }
 }
 
 impl TestApp {
@@ -148,7 +178,11 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let base = format!("http://127.0.0.1:{port}");
-        let config = Config { bind: format!("127.0.0.1:{port}"), public_url: Some(base.clone()), ..self.config.clone() };
+        let config = Config {
+            bind: format!("127.0.0.1:{port}"),
+            public_url: Some(base.clone()),
+            ..self.config.clone()
+        };
         let db = gatehouse::db::connect(&self.db_url, 5).await.unwrap();
         let state = AppState::with_db(config.clone(), db.clone()).unwrap();
         tokio::spawn(gatehouse::app::server(state, listener).unwrap());
@@ -172,16 +206,34 @@ pub struct Session {
 
 impl Session {
     pub async fn get(&self, path: &str) -> Response {
-        self.http.get(format!("{}/api/v1{path}", self.base)).send().await.unwrap()
+        self.http
+            .get(format!("{}/api/v1{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
     pub async fn post(&self, path: &str, body: impl Serialize) -> Response {
-        self.http.post(format!("{}/api/v1{path}", self.base)).json(&body).send().await.unwrap()
+        self.http
+            .post(format!("{}/api/v1{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
     pub async fn patch(&self, path: &str, body: impl Serialize) -> Response {
-        self.http.patch(format!("{}/api/v1{path}", self.base)).json(&body).send().await.unwrap()
+        self.http
+            .patch(format!("{}/api/v1{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
     pub async fn delete(&self, path: &str) -> Response {
-        self.http.delete(format!("{}/api/v1{path}", self.base)).send().await.unwrap()
+        self.http
+            .delete(format!("{}/api/v1{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
     /// Any method, for route walking.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
@@ -222,7 +274,10 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Session { http, base: self.base.clone() }
+        Session {
+            http,
+            base: self.base.clone(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -231,19 +286,28 @@ impl TestApp {
 
     pub async fn signup(&self, email: &str) -> TestUser {
         let s = self.session();
-        let r = s.post("/auth/signup", json!({"email": email, "password": PASSWORD})).await;
+        let r = s
+            .post(
+                "/auth/signup",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED, "signup {email}");
         let user = r.json().await.unwrap();
         TestUser { s, user }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.session().post("/auth/login", json!({"email": email, "password": password})).await
+        self.session()
+            .post("/auth/login", json!({"email": email, "password": password}))
+            .await
     }
 
     pub async fn login_session(&self, email: &str) -> TestUser {
         let s = self.session();
-        let r = s.post("/auth/login", json!({"email": email, "password": PASSWORD})).await;
+        let r = s
+            .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "login {email}");
         let user = r.json().await.unwrap();
         TestUser { s, user }
@@ -265,11 +329,19 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no mail to {to} containing {needle:?}; inbox: {:?}", self.inbox.lock().unwrap());
+        panic!(
+            "no mail to {to} containing {needle:?}; inbox: {:?}",
+            self.inbox.lock().unwrap()
+        );
     }
 
     pub fn mail_count(&self, to: &str) -> usize {
-        self.inbox.lock().unwrap().iter().filter(|m| m.to.iter().any(|t| t == to)).count()
+        self.inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == to))
+            .count()
     }
 
     pub async fn create_org(&self, owner: &Session, name: &str) -> Organization {
@@ -280,13 +352,37 @@ impl TestApp {
 
     /// Invites `email` with `role` and accepts through the emailed link; returns the
     /// new member signed in.
-    pub async fn add_member(&self, admin: &Session, slug: &str, email: &str, role: &str) -> TestUser {
-        let r = admin.post(&format!("/orgs/{slug}/invitations"), json!({"email": email, "role": role})).await;
+    pub async fn add_member(
+        &self,
+        admin: &Session,
+        slug: &str,
+        email: &str,
+        role: &str,
+    ) -> TestUser {
+        let r = admin
+            .post(
+                &format!("/orgs/{slug}/invitations"),
+                json!({"email": email, "role": role}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
-        let token = self.wait_for_mail(email, "/invitations/accept").await.token("/invitations/accept");
+        let token = self
+            .wait_for_mail(email, "/invitations/accept")
+            .await
+            .token("/invitations/accept");
         let s = self.session();
-        let r = s.post("/invitations/accept", json!({"token": token, "password": PASSWORD})).await;
-        assert_eq!(r.status(), StatusCode::OK, "accept: {}", r.text().await.unwrap_or_default());
+        let r = s
+            .post(
+                "/invitations/accept",
+                json!({"token": token, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "accept: {}",
+            r.text().await.unwrap_or_default()
+        );
         let user = s.get("/me").await.json().await.unwrap();
         TestUser { s, user }
     }
@@ -301,14 +397,19 @@ impl TestApp {
         let t = chrono::Utc::now() - chrono::Duration::minutes(minutes);
         match self.backend {
             "postgres" => format!("'{}'::timestamptz", t.to_rfc3339()),
-            _ => format!("'{}'", t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)),
+            _ => format!(
+                "'{}'",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+            ),
         }
     }
 }
 
 pub async fn problem(r: Response) -> Problem {
     assert_eq!(
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json"),
         "problem content type"
     );

@@ -24,8 +24,16 @@ struct TestUpstream {
     handle: actix_web::dev::ServerHandle,
 }
 
-async fn upstream_endpoint(req: HttpRequest, body: web::Json<Value>, st: web::Data<Arc<Mutex<UpstreamState>>>) -> HttpResponse {
-    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+async fn upstream_endpoint(
+    req: HttpRequest,
+    body: web::Json<Value>,
+    st: web::Data<Arc<Mutex<UpstreamState>>>,
+) -> HttpResponse {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let msg = body.into_inner();
     let (want, sse, tools) = {
         let s = st.lock().unwrap();
@@ -35,8 +43,16 @@ async fn upstream_endpoint(req: HttpRequest, body: web::Json<Value>, st: web::Da
         return HttpResponse::Unauthorized().finish();
     }
     let method = msg["method"].as_str().unwrap_or_default();
-    let Some(id) = msg.get("id").cloned() else { return HttpResponse::Accepted().finish() };
-    if method != "initialize" && req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) != Some("up-session-1") {
+    let Some(id) = msg.get("id").cloned() else {
+        return HttpResponse::Accepted().finish();
+    };
+    if method != "initialize"
+        && req
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            != Some("up-session-1")
+    {
         return HttpResponse::NotFound().finish();
     }
     let answer = match method {
@@ -44,15 +60,23 @@ async fn upstream_endpoint(req: HttpRequest, body: web::Json<Value>, st: web::Da
             "protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},
             "serverInfo": {"name": "test-upstream", "version": "1"}}}),
         "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-        "tools/list" => json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools.iter().map(|t| json!({
-            "name": t, "description": format!("the {t} tool"), "inputSchema": {"type": "object"}})).collect::<Vec<_>>()}}),
+        "tools/list" => {
+            json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools.iter().map(|t| json!({
+            "name": t, "description": format!("the {t} tool"), "inputSchema": {"type": "object"}})).collect::<Vec<_>>()}})
+        }
         "tools/call" => {
             st.lock().unwrap().seen_auth.push(auth);
             match msg["params"]["name"].as_str() {
-                Some("fail") => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32042, "message": "upstream says no"}}),
-                Some(name) => json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text",
-                    "text": format!("{name}:{}", msg["params"]["arguments"])}], "isError": false}}),
-                None => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "no name"}}),
+                Some("fail") => {
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32042, "message": "upstream says no"}})
+                }
+                Some(name) => {
+                    json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text",
+                    "text": format!("{name}:{}", msg["params"]["arguments"])}], "isError": false}})
+                }
+                None => {
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "no name"}})
+                }
             }
         }
         _ => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "nope"}}),
@@ -62,19 +86,31 @@ async fn upstream_endpoint(req: HttpRequest, body: web::Json<Value>, st: web::Da
         resp.insert_header(("mcp-session-id", "up-session-1"));
     }
     if sse {
-        resp.content_type("text/event-stream").body(format!("event: message\ndata: {answer}\n\n"))
+        resp.content_type("text/event-stream")
+            .body(format!("event: message\ndata: {answer}\n\n"))
     } else {
         resp.json(answer)
     }
 }
 
-async fn start_upstream(tools: Vec<&'static str>, credential: Option<&str>, sse: bool) -> TestUpstream {
-    let state = Arc::new(Mutex::new(UpstreamState { tools, credential: credential.map(str::to_string), sse, ..Default::default() }));
+async fn start_upstream(
+    tools: Vec<&'static str>,
+    credential: Option<&str>,
+    sse: bool,
+) -> TestUpstream {
+    let state = Arc::new(Mutex::new(UpstreamState {
+        tools,
+        credential: credential.map(str::to_string),
+        sse,
+        ..Default::default()
+    }));
     let data = web::Data::new(state.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().app_data(data.clone()).route("/mcp", web::post().to(upstream_endpoint))
+        actix_web::App::new()
+            .app_data(data.clone())
+            .route("/mcp", web::post().to(upstream_endpoint))
     })
     .workers(1)
     .listen(listener)
@@ -82,7 +118,11 @@ async fn start_upstream(tools: Vec<&'static str>, credential: Option<&str>, sse:
     .run();
     let handle = server.handle();
     tokio::spawn(server);
-    TestUpstream { url: format!("http://127.0.0.1:{port}/mcp"), state, handle }
+    TestUpstream {
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        state,
+        handle,
+    }
 }
 
 /// An MCP client speaking Streamable HTTP to the gateway.
@@ -95,12 +135,24 @@ struct Client {
 
 impl Client {
     fn new(app: &TestApp, slug: &str, key: &str) -> Self {
-        Client { http: reqwest::Client::new(), url: app.url(&format!("/mcp/{slug}")), auth: format!("Bearer {key}"), session: None }
+        Client {
+            http: reqwest::Client::new(),
+            url: app.url(&format!("/mcp/{slug}")),
+            auth: format!("Bearer {key}"),
+            session: None,
+        }
     }
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        let mut rb = self.http.post(&self.url).header("authorization", &self.auth).header("accept", "application/json, text/event-stream").json(body);
+        let mut rb = self
+            .http
+            .post(&self.url)
+            .header("authorization", &self.auth)
+            .header("accept", "application/json, text/event-stream")
+            .json(body);
         if let Some(s) = &self.session {
-            rb = rb.header("mcp-session-id", s).header("mcp-protocol-version", "2025-11-25");
+            rb = rb
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-11-25");
         }
         rb
     }
@@ -110,18 +162,31 @@ impl Client {
         assert_eq!(r.status(), 200);
         self.session = Some(r.headers()["mcp-session-id"].to_str().unwrap().to_string());
         let v: Value = r.json().await.unwrap();
-        let r = self.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).send().await.unwrap();
+        let r = self
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 202);
         v["result"].clone()
     }
     async fn rpc(&self, method: &str, params: Value) -> Value {
-        let r = self.post(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params})).send().await.unwrap();
+        let r = self
+            .post(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{method}");
         r.json().await.unwrap()
     }
     async fn tool_names(&self) -> Vec<String> {
         let v = self.rpc("tools/list", json!({})).await;
-        v["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+        v["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
@@ -135,7 +200,15 @@ async fn mcp_app() -> TestApp {
 }
 
 async fn key(owner: &TestUser, slug: &str, scopes: Value) -> String {
-    let v: Value = json(owner.post(&format!("/orgs/{slug}/api-keys"), json!({"name": format!("k{}", uuid::Uuid::now_v7()), "scopes": scopes})).await).await;
+    let v: Value = json(
+        owner
+            .post(
+                &format!("/orgs/{slug}/api-keys"),
+                json!({"name": format!("k{}", uuid::Uuid::now_v7()), "scopes": scopes}),
+            )
+            .await,
+    )
+    .await;
     v["secret"].as_str().unwrap().to_string()
 }
 
@@ -162,35 +235,66 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
     let org = app.create_org(&owner, "Tools Inc").await;
     let a = start_upstream(vec!["echo", "fail"], Some("Bearer upstream-secret"), false).await;
     let b = start_upstream(vec!["echo"], None, true).await;
-    let ca = connector(&owner, &org.slug, json!({"name": "Alpha", "url": a.url, "credential": "Bearer upstream-secret"})).await;
-    let cb = connector(&owner, &org.slug, json!({"name": "Beta", "url": b.url, "tool_prefix": "beta_"})).await;
+    let ca = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Alpha", "url": a.url, "credential": "Bearer upstream-secret"}),
+    )
+    .await;
+    let cb = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Beta", "url": b.url, "tool_prefix": "beta_"}),
+    )
+    .await;
     wait_health(&owner, &org.slug, ca["id"].as_str().unwrap(), "healthy").await;
     let cb = wait_health(&owner, &org.slug, cb["id"].as_str().unwrap(), "healthy").await;
     assert_eq!(cb["tool_count"], 1);
 
-    let mut c = Client::new(&app, &org.slug, &key(&owner, &org.slug, json!(["mcp"])).await);
+    let mut c = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
     let init = c.initialize("2025-11-25").await;
     assert_eq!(init["protocolVersion"], "2025-11-25");
     let mut names = c.tool_names().await;
     names.sort();
     assert_eq!(names, ["alpha__echo", "alpha__fail", "beta_echo"]);
 
-    let v = c.rpc("tools/call", json!({"name": "alpha__echo", "arguments": {"x": 1}})).await;
+    let v = c
+        .rpc(
+            "tools/call",
+            json!({"name": "alpha__echo", "arguments": {"x": 1}}),
+        )
+        .await;
     assert_eq!(v["result"]["content"][0]["text"], "echo:{\"x\":1}");
-    let v = c.rpc("tools/call", json!({"name": "beta_echo", "arguments": {}})).await;
-    assert_eq!(v["result"]["content"][0]["text"], "echo:{}", "SSE answers are relayed");
+    let v = c
+        .rpc("tools/call", json!({"name": "beta_echo", "arguments": {}}))
+        .await;
+    assert_eq!(
+        v["result"]["content"][0]["text"], "echo:{}",
+        "SSE answers are relayed"
+    );
     // The upstream's own JSON-RPC error is relayed as it is.
     let v = c.rpc("tools/call", json!({"name": "alpha__fail"})).await;
     assert_eq!(v["error"]["code"], -32042);
     let v = c.rpc("tools/call", json!({"name": "nope"})).await;
     assert_eq!(v["error"]["code"], -32602);
     // The credential reached the upstream, and only that one.
-    assert_eq!(a.state.lock().unwrap().seen_auth, vec![Some("Bearer upstream-secret".to_string()); 2]);
+    assert_eq!(
+        a.state.lock().unwrap().seen_auth,
+        vec![Some("Bearer upstream-secret".to_string()); 2]
+    );
     assert_eq!(b.state.lock().unwrap().seen_auth, vec![None]);
 
     // Usage per key and connector.
-    let usage: Vec<gatehouse_types::UsageRow> = json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
-    let alpha = usage.iter().find(|u| u.connector_id.to_string() == ca["id"].as_str().unwrap()).unwrap();
+    let usage: Vec<gatehouse_types::UsageRow> =
+        json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
+    let alpha = usage
+        .iter()
+        .find(|u| u.connector_id.to_string() == ca["id"].as_str().unwrap())
+        .unwrap();
     assert_eq!((alpha.calls, alpha.errors), (2, 1));
     assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 3);
 }
@@ -204,17 +308,39 @@ async fn an_upstream_that_goes_down_turns_unhealthy_and_its_tools_disappear() {
     let c1 = connector(&owner, &org.slug, json!({"name": "Flaky", "url": up.url})).await;
     let id = c1["id"].as_str().unwrap().to_string();
     wait_health(&owner, &org.slug, &id, "healthy").await;
-    let mut c = Client::new(&app, &org.slug, &key(&owner, &org.slug, json!(["mcp"])).await);
+    let mut c = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
     c.initialize("2025-06-18").await;
     assert_eq!(c.tool_names().await, ["flaky__echo"]);
     up.handle.stop(false).await;
     let down = wait_health(&owner, &org.slug, &id, "unhealthy").await;
-    assert!(down["health"]["error"].as_str().unwrap().contains("unreachable"), "{down}");
+    assert!(
+        down["health"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{down}"
+    );
     assert!(c.tool_names().await.is_empty());
     let v = c.rpc("tools/call", json!({"name": "flaky__echo"})).await;
     assert_eq!(v["error"]["code"], -32602);
-    let p: gatehouse_types::AuditPage = json(owner.get(&format!("/orgs/{}/audit-logs?action=mcp.health_changed", org.slug)).await).await;
-    let tos: Vec<_> = p.items.iter().map(|e| e.metadata["to"].as_str().unwrap().to_string()).collect();
+    let p: gatehouse_types::AuditPage = json(
+        owner
+            .get(&format!(
+                "/orgs/{}/audit-logs?action=mcp.health_changed",
+                org.slug
+            ))
+            .await,
+    )
+    .await;
+    let tos: Vec<_> = p
+        .items
+        .iter()
+        .map(|e| e.metadata["to"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(tos, ["unhealthy", "healthy"]);
 }
 
@@ -226,40 +352,106 @@ async fn the_transport_follows_streamable_http() {
     let k = key(&owner, &org.slug, json!(["mcp"])).await;
     let mut c = Client::new(&app, &org.slug, &k);
     // Version negotiation: a supported version is kept, an unknown one gets our latest.
-    assert_eq!(c.initialize("2025-06-18").await["protocolVersion"], "2025-06-18");
-    assert_eq!(Client::new(&app, &org.slug, &k).initialize("1999-01-01").await["protocolVersion"], "2025-11-25");
+    assert_eq!(
+        c.initialize("2025-06-18").await["protocolVersion"],
+        "2025-06-18"
+    );
+    assert_eq!(
+        Client::new(&app, &org.slug, &k)
+            .initialize("1999-01-01")
+            .await["protocolVersion"],
+        "2025-11-25"
+    );
     assert_eq!(c.rpc("ping", json!({})).await["result"], json!({}));
     assert_eq!(c.rpc("nope/nope", json!({})).await["error"]["code"], -32601);
-    assert_eq!(c.rpc("resources/list", json!({})).await["result"]["resources"], json!([]));
-    assert_eq!(c.rpc("prompts/list", json!({})).await["result"]["prompts"], json!([]));
+    assert_eq!(
+        c.rpc("resources/list", json!({})).await["result"]["resources"],
+        json!([])
+    );
+    assert_eq!(
+        c.rpc("prompts/list", json!({})).await["result"]["prompts"],
+        json!([])
+    );
 
-    let raw = |body: &str| c.http.post(&c.url).header("authorization", format!("Bearer {k}")).header("content-type", "application/json").body(body.to_string());
+    let raw = |body: &str| {
+        c.http
+            .post(&c.url)
+            .header("authorization", format!("Bearer {k}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
     // Parse errors and batches get JSON-RPC errors, never a 500.
-    let r = raw("{nope").header("mcp-session-id", c.session.clone().unwrap()).send().await.unwrap();
+    let r = raw("{nope")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], -32700);
-    let r = raw(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).send().await.unwrap();
+    let r = raw(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], -32600);
     // A session is required after initialize, and `Accept: */*` is fine.
-    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).header("accept", "*/*").send().await.unwrap();
+    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .header("accept", "*/*")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).header("mcp-session-id", "ghm_unknown").send().await.unwrap();
+    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .header("mcp-session-id", "ghm_unknown")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).header("mcp-session-id", c.session.clone().unwrap()).header("mcp-protocol-version", "1999-01-01").send().await.unwrap();
+    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .header("mcp-protocol-version", "1999-01-01")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     // DNS-rebinding protection.
-    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).header("origin", "https://evil.example").send().await.unwrap();
+    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).header("origin", "https://claude.ai").header("mcp-session-id", c.session.clone().unwrap()).send().await.unwrap();
+    let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .header("origin", "https://claude.ai")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // No server-initiated stream: 405 with Allow.
-    let r = c.http.get(&c.url).header("authorization", format!("Bearer {k}")).send().await.unwrap();
+    let r = c
+        .http
+        .get(&c.url)
+        .header("authorization", format!("Bearer {k}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "POST, DELETE");
     // DELETE ends the session.
-    let r = c.http.delete(&c.url).header("authorization", format!("Bearer {k}")).header("mcp-session-id", c.session.clone().unwrap()).send().await.unwrap();
+    let r = c
+        .http
+        .delete(&c.url)
+        .header("authorization", format!("Bearer {k}"))
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = c.post(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).send().await.unwrap();
+    let r = c
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
 
@@ -279,18 +471,38 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
     };
     let r = send(None).await.unwrap();
     assert_eq!(r.status(), 401);
-    let www = r.headers()["www-authenticate"].to_str().unwrap().to_string();
-    assert_eq!(www, format!("Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp/{}\", scope=\"mcp\"", app.base, org.slug));
+    let www = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        www,
+        format!(
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp/{}\", scope=\"mcp\"",
+            app.base, org.slug
+        )
+    );
 
     let read_only = key(&owner, &org.slug, json!(["read"])).await;
     let r = send(Some(format!("Bearer {read_only}"))).await.unwrap();
     assert_eq!(r.status(), 403);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("error=\"insufficient_scope\""));
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"insufficient_scope\"")
+    );
 
     let other_owner = app.signup("mcp5@example.com").await;
     let other = app.create_org(&other_owner, "Other").await;
     let foreign = key(&other_owner, &other.slug, json!(["mcp"])).await;
-    assert_eq!(send(Some(format!("Bearer {foreign}"))).await.unwrap().status(), 401);
+    assert_eq!(
+        send(Some(format!("Bearer {foreign}")))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     let good = key(&owner, &org.slug, json!(["mcp"])).await;
     let mut c = Client::new(&app, &org.slug, &good);
@@ -298,21 +510,55 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
     assert_eq!(c.rpc("ping", json!({})).await["result"], json!({}));
     // Revocation takes effect on the very next call.
     let keys: Vec<Value> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
-    let id = keys.iter().find(|k| good.starts_with(k["prefix"].as_str().unwrap()) && good.ends_with(k["last_four"].as_str().unwrap())).unwrap()["id"].as_str().unwrap().to_string();
-    owner.delete(&format!("/orgs/{}/api-keys/{id}", org.slug)).await;
-    let r = c.post(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"})).send().await.unwrap();
+    let id = keys
+        .iter()
+        .find(|k| {
+            good.starts_with(k["prefix"].as_str().unwrap())
+                && good.ends_with(k["last_four"].as_str().unwrap())
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    owner
+        .delete(&format!("/orgs/{}/api-keys/{id}", org.slug))
+        .await;
+    let r = c
+        .post(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Expired keys are refused too.
     let exp = key(&owner, &org.slug, json!(["mcp"])).await;
-    app.sql(&format!("UPDATE api_keys SET expires_at = {} WHERE revoked_at IS NULL AND scopes = 'mcp'", app.minutes_ago(1))).await;
-    assert_eq!(send(Some(format!("Bearer {exp}"))).await.unwrap().status(), 401);
+    app.sql(&format!(
+        "UPDATE api_keys SET expires_at = {} WHERE revoked_at IS NULL AND scopes = 'mcp'",
+        app.minutes_ago(1)
+    ))
+    .await;
+    assert_eq!(
+        send(Some(format!("Bearer {exp}"))).await.unwrap().status(),
+        401
+    );
 
     // The IP allowlist guards the endpoint as well.
     let fresh = key(&owner, &org.slug, json!(["mcp"])).await;
-    assert_eq!(send(Some(format!("ApiKey {fresh}"))).await.unwrap().status(), 200);
+    assert_eq!(
+        send(Some(format!("ApiKey {fresh}")))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     owner.patch(&format!("/orgs/{}/settings/security", org.slug), json!({"ip_allowlist": [{"cidr": "160.79.104.0/21", "label": "Anthropic"}], "confirm_lockout": true})).await;
-    assert_eq!(send(Some(format!("ApiKey {fresh}"))).await.unwrap().status(), 403);
+    assert_eq!(
+        send(Some(format!("ApiKey {fresh}")))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 }
 
 /// The official reference server, installed from npm by scripts/test.sh.
@@ -321,14 +567,21 @@ fn server_everything() -> String {
         let home = std::env::var("HOME").unwrap_or_default();
         format!("{home}/.cache/gatehouse/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
     });
-    assert!(std::path::Path::new(&path).exists(), "{path} missing: run scripts/test.sh (it installs @modelcontextprotocol/server-everything) or set GATEHOUSE_TEST_MCP_EVERYTHING");
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} missing: run scripts/test.sh (it installs @modelcontextprotocol/server-everything) or set GATEHOUSE_TEST_MCP_EVERYTHING"
+    );
     path
 }
 
 #[tokio::test]
 async fn the_official_everything_server_works_through_the_gateway() {
     let script = server_everything();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = tokio::process::Command::new("node")
         .arg(&script)
         .arg("streamableHttp")
@@ -339,7 +592,10 @@ async fn the_official_everything_server_works_through_the_gateway() {
         .spawn()
         .expect("node");
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -347,15 +603,46 @@ async fn the_official_everything_server_works_through_the_gateway() {
     let app = mcp_app().await;
     let owner = app.signup("mcp6@example.com").await;
     let org = app.create_org(&owner, "Everything").await;
-    let c1 = connector(&owner, &org.slug, json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")})).await;
+    let c1 = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
     wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
-    let mut c = Client::new(&app, &org.slug, &key(&owner, &org.slug, json!(["mcp"])).await);
+    let mut c = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
     c.initialize("2025-11-25").await;
     let names = c.tool_names().await;
     assert!(names.contains(&"everything__echo".to_string()), "{names:?}");
-    let v = c.rpc("tools/call", json!({"name": "everything__echo", "arguments": {"message": "hello gateway"}})).await;
-    assert!(v["result"]["content"][0]["text"].as_str().unwrap().contains("hello gateway"), "{v}");
-    let v = c.rpc("tools/call", json!({"name": "everything__get-sum", "arguments": {"a": 2, "b": 3}})).await;
-    assert!(v["result"]["content"][0]["text"].as_str().unwrap_or_default().contains('5'), "{v}");
+    let v = c
+        .rpc(
+            "tools/call",
+            json!({"name": "everything__echo", "arguments": {"message": "hello gateway"}}),
+        )
+        .await;
+    assert!(
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello gateway"),
+        "{v}"
+    );
+    let v = c
+        .rpc(
+            "tools/call",
+            json!({"name": "everything__get-sum", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert!(
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains('5'),
+        "{v}"
+    );
     child.kill().await.ok();
 }

@@ -8,7 +8,11 @@ fn fields(p: &Problem) -> Vec<&str> {
 }
 
 async fn events(u: &TestUser, slug: &str, action: &str) -> AuditPage {
-    json(u.get(&format!("/orgs/{slug}/audit-logs?action={action}")).await).await
+    json(
+        u.get(&format!("/orgs/{slug}/audit-logs?action={action}"))
+            .await,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -19,10 +23,18 @@ async fn the_creator_owns_a_new_org_whose_slug_comes_from_its_name_unless_given(
     assert_eq!(first.slug, "acme-corp");
     assert_eq!(first.name, "Acme Corp");
     assert_eq!(first.membership.role, Role::Owner);
-    assert_eq!(first.details.as_ref().map(|d| d.plan.as_str()), Some("free"));
+    assert_eq!(
+        first.details.as_ref().map(|d| d.plan.as_str()),
+        Some("free")
+    );
     let second = app.create_org(&ann, "Acme Corp").await;
     assert_eq!(second.slug, "acme-corp-2");
-    let r = ann.post("/orgs", json!({"name": "Third", "slug": "my-team", "description": "  ours  "})).await;
+    let r = ann
+        .post(
+            "/orgs",
+            json!({"name": "Third", "slug": "my-team", "description": "  ours  "}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let third: Organization = r.json().await.unwrap();
     assert_eq!(third.slug, "my-team");
@@ -46,10 +58,22 @@ async fn malformed_reserved_and_taken_slugs_are_refused() {
         assert_eq!(fields(&p), ["slug"], "{bad}");
     }
     for reserved in ["admin", "api", "settings"] {
-        let p = assert_problem(ann.post("/orgs", json!({"name": "X", "slug": reserved})).await, 422, "validation").await;
+        let p = assert_problem(
+            ann.post("/orgs", json!({"name": "X", "slug": reserved}))
+                .await,
+            422,
+            "validation",
+        )
+        .await;
         assert_eq!(fields(&p), ["slug"], "{reserved}");
     }
-    assert_problem(ann.post("/orgs", json!({"name": "Other", "slug": "acme"})).await, 409, "slug-taken").await;
+    assert_problem(
+        ann.post("/orgs", json!({"name": "Other", "slug": "acme"}))
+            .await,
+        409,
+        "slug-taken",
+    )
+    .await;
     let mine: Vec<Organization> = json(ann.get("/orgs").await).await;
     assert_eq!(mine.len(), 1, "no org was created by a refused request");
 }
@@ -59,20 +83,55 @@ async fn names_must_have_1_to_100_characters_and_descriptions_at_most_1000() {
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     for name in ["", "   ", &"n".repeat(101)] {
-        let p = assert_problem(ann.post("/orgs", json!({"name": name})).await, 422, "validation").await;
+        let p = assert_problem(
+            ann.post("/orgs", json!({"name": name})).await,
+            422,
+            "validation",
+        )
+        .await;
         assert_eq!(fields(&p), ["name"], "{name:?}");
     }
-    let r = ann.post("/orgs", json!({"name": "Ok", "description": "d".repeat(1001)})).await;
-    assert_eq!(fields(&assert_problem(r, 422, "validation").await), ["description"]);
+    let r = ann
+        .post(
+            "/orgs",
+            json!({"name": "Ok", "description": "d".repeat(1001)}),
+        )
+        .await;
+    assert_eq!(
+        fields(&assert_problem(r, 422, "validation").await),
+        ["description"]
+    );
 
-    let r = ann.post("/orgs", json!({"name": "é".repeat(100), "slug": "long", "description": "d".repeat(1000)})).await;
-    assert_eq!(r.status(), 201, "100 characters (not bytes) and 1000 characters are allowed");
-    let r = ann.patch("/orgs/long", json!({"name": "n".repeat(101)})).await;
-    assert_eq!(fields(&assert_problem(r, 422, "validation").await), ["name"]);
-    let r = ann.patch("/orgs/long", json!({"description": "d".repeat(1001)})).await;
-    assert_eq!(fields(&assert_problem(r, 422, "validation").await), ["description"]);
+    let r = ann
+        .post(
+            "/orgs",
+            json!({"name": "é".repeat(100), "slug": "long", "description": "d".repeat(1000)}),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        201,
+        "100 characters (not bytes) and 1000 characters are allowed"
+    );
+    let r = ann
+        .patch("/orgs/long", json!({"name": "n".repeat(101)}))
+        .await;
+    assert_eq!(
+        fields(&assert_problem(r, 422, "validation").await),
+        ["name"]
+    );
+    let r = ann
+        .patch("/orgs/long", json!({"description": "d".repeat(1001)}))
+        .await;
+    assert_eq!(
+        fields(&assert_problem(r, 422, "validation").await),
+        ["description"]
+    );
     let r = ann.patch("/orgs/long", json!({"name": ""})).await;
-    assert_eq!(fields(&assert_problem(r, 422, "validation").await), ["name"]);
+    assert_eq!(
+        fields(&assert_problem(r, 422, "validation").await),
+        ["name"]
+    );
     let org: Organization = json(ann.get("/orgs/long").await).await;
     assert_eq!(org.name, "é".repeat(100));
 }
@@ -83,22 +142,36 @@ async fn updating_name_and_description_is_audited_with_before_and_after() {
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
     let path = format!("/orgs/{}", org.slug);
-    let updated: Organization = json(ann.patch(&path, json!({"name": "Acme Ltd", "description": "Rockets"})).await).await;
+    let updated: Organization = json(
+        ann.patch(&path, json!({"name": "Acme Ltd", "description": "Rockets"}))
+            .await,
+    )
+    .await;
     assert_eq!(updated.name, "Acme Ltd");
     assert_eq!(updated.slug, "acme", "renaming keeps the slug");
     let details = updated.details.unwrap();
     assert_eq!(details.description, "Rockets");
     assert!(details.updated_at > org.details.unwrap().updated_at);
     // Sending the current slug along is allowed.
-    let same: Organization = json(ann.patch(&path, json!({"name": "Acme Ltd", "slug": "acme"})).await).await;
+    let same: Organization = json(
+        ann.patch(&path, json!({"name": "Acme Ltd", "slug": "acme"}))
+            .await,
+    )
+    .await;
     assert_eq!(same.name, "Acme Ltd");
 
     let log = events(&ann, &org.slug, "org.updated").await;
     assert_eq!(log.items.len(), 1, "a no-op update writes no event");
     let e = &log.items[0];
     assert_eq!(e.actor.id, Some(ann.user.id));
-    assert_eq!(e.metadata["changes"]["name"], json!({"from": "Acme", "to": "Acme Ltd"}));
-    assert_eq!(e.metadata["changes"]["description"], json!({"from": "", "to": "Rockets"}));
+    assert_eq!(
+        e.metadata["changes"]["name"],
+        json!({"from": "Acme", "to": "Acme Ltd"})
+    );
+    assert_eq!(
+        e.metadata["changes"]["description"],
+        json!({"from": "", "to": "Rockets"})
+    );
 }
 
 #[tokio::test]
@@ -107,7 +180,12 @@ async fn a_patch_with_another_slug_is_refused_whole_and_changes_nothing() {
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
     let before: Organization = json(ann.get("/orgs/acme").await).await;
-    let r = ann.patch("/orgs/acme", json!({"name": "Renamed", "description": "new", "slug": "acme-2"})).await;
+    let r = ann
+        .patch(
+            "/orgs/acme",
+            json!({"name": "Renamed", "description": "new", "slug": "acme-2"}),
+        )
+        .await;
     let p = assert_problem(r, 422, "slug-immutable").await;
     assert_eq!(fields(&p), ["slug"]);
     let now: Organization = json(ann.get("/orgs/acme").await).await;
@@ -122,21 +200,36 @@ async fn members_see_name_and_membership_while_admins_also_see_details() {
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
-    let bo = app.add_member(&ann, &org.slug, "bo@example.com", "member").await;
-    let cy = app.add_member(&ann, &org.slug, "cy@example.com", "admin").await;
+    let bo = app
+        .add_member(&ann, &org.slug, "bo@example.com", "member")
+        .await;
+    let cy = app
+        .add_member(&ann, &org.slug, "cy@example.com", "admin")
+        .await;
 
     let seen: Organization = json(bo.get("/orgs/acme").await).await;
-    assert_eq!((seen.id, seen.name.as_str(), seen.membership.role), (org.id, "Acme", Role::Member));
+    assert_eq!(
+        (seen.id, seen.name.as_str(), seen.membership.role),
+        (org.id, "Acme", Role::Member)
+    );
     assert!(seen.details.is_none());
     let raw: serde_json::Value = json(bo.get("/orgs/acme").await).await;
     assert!(raw.get("details").is_none(), "{raw}");
-    assert_problem(bo.patch("/orgs/acme", json!({"name": "Bo's"})).await, 403, "insufficient-role").await;
+    assert_problem(
+        bo.patch("/orgs/acme", json!({"name": "Bo's"})).await,
+        403,
+        "insufficient-role",
+    )
+    .await;
 
     let seen: Organization = json(cy.get("/orgs/acme").await).await;
     assert_eq!(seen.membership.role, Role::Admin);
     assert!(seen.details.is_some());
     let listed: Vec<Organization> = json(bo.get("/orgs").await).await;
-    assert!(listed[0].details.is_none(), "the list hides details from members too");
+    assert!(
+        listed[0].details.is_none(),
+        "the list hides details from members too"
+    );
 }
 
 #[tokio::test]
@@ -155,7 +248,12 @@ async fn the_org_list_shows_only_the_callers_orgs() {
     assert_eq!(theirs.iter().map(|o| o.id).collect::<Vec<_>>(), [bos.id]);
     let none: Vec<Organization> = json(loner.get("/orgs").await).await;
     assert!(none.is_empty());
-    assert_problem(app.session().get("/orgs").await, 401, "authentication-required").await;
+    assert_problem(
+        app.session().get("/orgs").await,
+        401,
+        "authentication-required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -167,21 +265,42 @@ async fn the_session_timeout_accepts_15_to_43200_minutes_and_only_admins_see_it(
     let s: SecuritySettings = json(ann.get(&path).await).await;
     assert_eq!(s.session_timeout_minutes, 480);
     for bad in [14, 43201, 0, -1] {
-        let p = assert_problem(ann.patch(&path, json!({"session_timeout_minutes": bad})).await, 422, "validation").await;
+        let p = assert_problem(
+            ann.patch(&path, json!({"session_timeout_minutes": bad}))
+                .await,
+            422,
+            "validation",
+        )
+        .await;
         assert_eq!(fields(&p), ["session_timeout_minutes"], "{bad}");
     }
     for ok in [15, 43200] {
-        let s: SecuritySettings = json(ann.patch(&path, json!({"session_timeout_minutes": ok})).await).await;
+        let s: SecuritySettings = json(
+            ann.patch(&path, json!({"session_timeout_minutes": ok}))
+                .await,
+        )
+        .await;
         assert_eq!(s.session_timeout_minutes, ok);
         let s: SecuritySettings = json(ann.get(&path).await).await;
         assert_eq!(s.session_timeout_minutes, ok);
     }
     let log = events(&ann, &org.slug, "org.security_updated").await;
-    assert_eq!(log.items[0].metadata["changes"]["session_timeout_minutes"], json!({"from": 15, "to": 43200}));
+    assert_eq!(
+        log.items[0].metadata["changes"]["session_timeout_minutes"],
+        json!({"from": 15, "to": 43200})
+    );
 
-    let bo = app.add_member(&ann, &org.slug, "bo@example.com", "member").await;
+    let bo = app
+        .add_member(&ann, &org.slug, "bo@example.com", "member")
+        .await;
     assert_problem(bo.get(&path).await, 403, "insufficient-role").await;
-    assert_problem(bo.patch(&path, json!({"session_timeout_minutes": 60})).await, 403, "insufficient-role").await;
+    assert_problem(
+        bo.patch(&path, json!({"session_timeout_minutes": 60}))
+            .await,
+        403,
+        "insufficient-role",
+    )
+    .await;
     let s: SecuritySettings = json(ann.get(&path).await).await;
     assert_eq!(s.session_timeout_minutes, 43200);
 }
@@ -191,17 +310,51 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
-    let bo = app.add_member(&ann, &org.slug, "bo@example.com", "member").await;
-    let cy = app.add_member(&ann, &org.slug, "cy@example.com", "admin").await;
+    let bo = app
+        .add_member(&ann, &org.slug, "bo@example.com", "member")
+        .await;
+    let cy = app
+        .add_member(&ann, &org.slug, "cy@example.com", "admin")
+        .await;
     let path = format!("/orgs/{}/transfer-ownership", org.slug);
 
-    assert_problem(cy.post(&path, json!({"user_id": cy.user.id})).await, 403, "insufficient-role").await;
-    assert_problem(bo.post(&path, json!({"user_id": bo.user.id})).await, 403, "insufficient-role").await;
-    assert_problem(ann.post(&path, json!({"user_id": bo.user.id})).await, 409, "conflict").await;
-    assert_problem(ann.post(&path, json!({"user_id": ann.user.id})).await, 409, "conflict").await;
+    assert_problem(
+        cy.post(&path, json!({"user_id": cy.user.id})).await,
+        403,
+        "insufficient-role",
+    )
+    .await;
+    assert_problem(
+        bo.post(&path, json!({"user_id": bo.user.id})).await,
+        403,
+        "insufficient-role",
+    )
+    .await;
+    assert_problem(
+        ann.post(&path, json!({"user_id": bo.user.id})).await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert_problem(
+        ann.post(&path, json!({"user_id": ann.user.id})).await,
+        409,
+        "conflict",
+    )
+    .await;
     let stranger = app.signup("dee@example.com").await;
-    assert_problem(ann.post(&path, json!({"user_id": stranger.user.id})).await, 404, "not-found").await;
-    assert!(events(&ann, &org.slug, "org.ownership_transferred").await.items.is_empty());
+    assert_problem(
+        ann.post(&path, json!({"user_id": stranger.user.id})).await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert!(
+        events(&ann, &org.slug, "org.ownership_transferred")
+            .await
+            .items
+            .is_empty()
+    );
 
     let mine: Organization = json(ann.post(&path, json!({"user_id": cy.user.id})).await).await;
     assert_eq!(mine.membership.role, Role::Admin);
@@ -210,7 +363,12 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     let again: Organization = json(ann.get("/orgs/acme").await).await;
     assert_eq!(again.membership.role, Role::Admin);
     // The former owner is an ordinary admin now.
-    assert_problem(ann.post(&path, json!({"user_id": cy.user.id})).await, 403, "insufficient-role").await;
+    assert_problem(
+        ann.post(&path, json!({"user_id": cy.user.id})).await,
+        403,
+        "insufficient-role",
+    )
+    .await;
 
     let log = events(&cy, &org.slug, "org.ownership_transferred").await;
     assert_eq!(log.items.len(), 1);

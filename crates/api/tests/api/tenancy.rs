@@ -37,40 +37,139 @@ struct Route {
 /// each call successfully, which the first test checks last, so that a typo in this table
 /// cannot pass as a 404.
 fn org_routes(ids: &Ids) -> Vec<Route> {
-    let r = |method, path, id, query, body| Route { method, path, id, query, body };
+    let r = |method, path, id, query, body| Route {
+        method,
+        path,
+        id,
+        query,
+        body,
+    };
     vec![
         r("GET", "/orgs/{slug}", None, "", None),
-        r("PATCH", "/orgs/{slug}", None, "", Some(json!({"name": "Taken over", "description": "pwned"}))),
+        r(
+            "PATCH",
+            "/orgs/{slug}",
+            None,
+            "",
+            Some(json!({"name": "Taken over", "description": "pwned"})),
+        ),
         r("GET", "/orgs/{slug}/settings/security", None, "", None),
-        r("PATCH", "/orgs/{slug}/settings/security", None, "", Some(json!({"session_timeout_minutes": 43200}))),
+        r(
+            "PATCH",
+            "/orgs/{slug}/settings/security",
+            None,
+            "",
+            Some(json!({"session_timeout_minutes": 43200})),
+        ),
         r("GET", "/orgs/{slug}/members", None, "", None),
-        r("PATCH", "/orgs/{slug}/members/{user_id}", Some(ids.member), "", Some(json!({"role": "admin"}))),
-        r("DELETE", "/orgs/{slug}/members/{user_id}", Some(ids.member), "", None),
+        r(
+            "PATCH",
+            "/orgs/{slug}/members/{user_id}",
+            Some(ids.member),
+            "",
+            Some(json!({"role": "admin"})),
+        ),
+        r(
+            "DELETE",
+            "/orgs/{slug}/members/{user_id}",
+            Some(ids.member),
+            "",
+            None,
+        ),
         r("GET", "/orgs/{slug}/invitations", None, "", None),
-        r("POST", "/orgs/{slug}/invitations", None, "", Some(json!({"email": "alice@example.com", "role": "admin"}))),
-        r("DELETE", "/orgs/{slug}/invitations/{id}", Some(ids.invitation), "", None),
+        r(
+            "POST",
+            "/orgs/{slug}/invitations",
+            None,
+            "",
+            Some(json!({"email": "alice@example.com", "role": "admin"})),
+        ),
+        r(
+            "DELETE",
+            "/orgs/{slug}/invitations/{id}",
+            Some(ids.invitation),
+            "",
+            None,
+        ),
         r("GET", "/orgs/{slug}/api-keys", None, "", None),
-        r("POST", "/orgs/{slug}/api-keys", None, "", Some(json!({"name": "alice-key"}))),
-        r("DELETE", "/orgs/{slug}/api-keys/{id}", Some(ids.api_key), "", None),
+        r(
+            "POST",
+            "/orgs/{slug}/api-keys",
+            None,
+            "",
+            Some(json!({"name": "alice-key"})),
+        ),
+        r(
+            "DELETE",
+            "/orgs/{slug}/api-keys/{id}",
+            Some(ids.api_key),
+            "",
+            None,
+        ),
         r("GET", "/orgs/{slug}/connectors", None, "", None),
-        r("POST", "/orgs/{slug}/connectors", None, "", Some(json!({"name": "Alice MCP", "url": "https://mcp.example.com/mcp", "credential": "Bearer x"}))),
-        r("GET", "/orgs/{slug}/connectors/{id}", Some(ids.connector), "", None),
-        r("PATCH", "/orgs/{slug}/connectors/{id}", Some(ids.connector), "", Some(json!({"url": "https://evil.example.com/mcp", "enabled": false}))),
-        r("DELETE", "/orgs/{slug}/connectors/{id}", Some(ids.connector), "", None),
+        r(
+            "POST",
+            "/orgs/{slug}/connectors",
+            None,
+            "",
+            Some(
+                json!({"name": "Alice MCP", "url": "https://mcp.example.com/mcp", "credential": "Bearer x"}),
+            ),
+        ),
+        r(
+            "GET",
+            "/orgs/{slug}/connectors/{id}",
+            Some(ids.connector),
+            "",
+            None,
+        ),
+        r(
+            "PATCH",
+            "/orgs/{slug}/connectors/{id}",
+            Some(ids.connector),
+            "",
+            Some(json!({"url": "https://evil.example.com/mcp", "enabled": false})),
+        ),
+        r(
+            "DELETE",
+            "/orgs/{slug}/connectors/{id}",
+            Some(ids.connector),
+            "",
+            None,
+        ),
         r("GET", "/orgs/{slug}/usage", None, "", None),
         r("GET", "/orgs/{slug}/audit-logs", None, "", None),
-        r("GET", "/orgs/{slug}/audit-logs/export", None, "?format=csv", None),
-        r("POST", "/orgs/{slug}/transfer-ownership", None, "", Some(json!({"user_id": ids.admin}))),
+        r(
+            "GET",
+            "/orgs/{slug}/audit-logs/export",
+            None,
+            "?format=csv",
+            None,
+        ),
+        r(
+            "POST",
+            "/orgs/{slug}/transfer-ownership",
+            None,
+            "",
+            Some(json!({"user_id": ids.admin})),
+        ),
     ]
 }
 
 fn url(route: &Route, slug: &str) -> String {
     let path = route.path.replace("{slug}", slug);
     let path = match route.id {
-        Some(id) => regex::Regex::new(r"\{[a-z_]+\}").unwrap().replace(&path, id.to_string().as_str()).into_owned(),
+        Some(id) => regex::Regex::new(r"\{[a-z_]+\}")
+            .unwrap()
+            .replace(&path, id.to_string().as_str())
+            .into_owned(),
         None => path,
     };
-    assert!(!path.contains('{'), "give {} an id in org_routes()", route.path);
+    assert!(
+        !path.contains('{'),
+        "give {} an id in org_routes()",
+        route.path
+    );
     format!("{path}{}", route.query)
 }
 
@@ -78,10 +177,19 @@ fn url(route: &Route, slug: &str) -> String {
 async fn walk(s: &Session, slug: &str, ids: &Ids) -> Vec<(String, u16, Option<Problem>)> {
     let mut out = Vec::new();
     for route in org_routes(ids) {
-        let r = s.call(route.method, &url(&route, slug), route.body.clone()).await;
+        let r = s
+            .call(route.method, &url(&route, slug), route.body.clone())
+            .await;
         let status = r.status().as_u16();
-        let is_problem = r.headers().get("content-type").is_some_and(|v| v == "application/problem+json");
-        let p = if is_problem { r.json::<Problem>().await.ok() } else { None };
+        let is_problem = r
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v == "application/problem+json");
+        let p = if is_problem {
+            r.json::<Problem>().await.ok()
+        } else {
+            None
+        };
         out.push((format!("{} {}", route.method, route.path), status, p));
     }
     out
@@ -100,15 +208,32 @@ fn unexpected(answers: &[(String, u16, Option<Problem>)], status: u16, code: &st
 fn key_session(app: &TestApp, secret: &str) -> Session {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("Authorization", format!("ApiKey {secret}").parse().unwrap());
-    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
-    Session { http, base: app.base.clone() }
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    Session {
+        http,
+        base: app.base.clone(),
+    }
 }
 
 /// Everything about an org its owner can read.
 async fn snapshot(owner: &Session, slug: &str) -> Value {
     let mut state = serde_json::Map::new();
-    for part in ["", "/settings/security", "/members", "/invitations", "/api-keys", "/connectors", "/audit-logs?limit=200"] {
-        state.insert(part.to_string(), json::<Value>(owner.get(&format!("/orgs/{slug}{part}")).await).await);
+    for part in [
+        "",
+        "/settings/security",
+        "/members",
+        "/invitations",
+        "/api-keys",
+        "/connectors",
+        "/audit-logs?limit=200",
+    ] {
+        state.insert(
+            part.to_string(),
+            json::<Value>(owner.get(&format!("/orgs/{slug}{part}")).await).await,
+        );
     }
     Value::Object(state)
 }
@@ -120,20 +245,51 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
     app.create_org(&alice, "Alice Co").await;
     let bob = app.signup("bob@example.com").await;
     let b = app.create_org(&bob, "Bob Co").await;
-    let dave = app.add_member(&bob, &b.slug, "dave@example.com", "admin").await;
-    let carol = app.add_member(&bob, &b.slug, "carol@example.com", "member").await;
-    let r = bob.post(&format!("/orgs/{}/invitations", b.slug), json!({"email": "erin@example.com", "role": "member"})).await;
+    let dave = app
+        .add_member(&bob, &b.slug, "dave@example.com", "admin")
+        .await;
+    let carol = app
+        .add_member(&bob, &b.slug, "carol@example.com", "member")
+        .await;
+    let r = bob
+        .post(
+            &format!("/orgs/{}/invitations", b.slug),
+            json!({"email": "erin@example.com", "role": "member"}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let inv: Invitation = r.json().await.unwrap();
-    let r = bob.post(&format!("/orgs/{}/api-keys", b.slug), json!({"name": "bob-key"})).await;
+    let r = bob
+        .post(
+            &format!("/orgs/{}/api-keys", b.slug),
+            json!({"name": "bob-key"}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let key: Value = r.json().await.unwrap();
-    let api_key = key["api_key"]["id"].as_str().and_then(|id| id.parse().ok()).expect("api key id");
+    let api_key = key["api_key"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("api key id");
     // Disabled, so that no health check changes org B while the tests compare snapshots.
-    let r = bob.post(&format!("/orgs/{}/connectors", b.slug), json!({"name": "Bob MCP", "url": "https://bob.example.com/mcp", "enabled": false})).await;
+    let r = bob
+        .post(
+            &format!("/orgs/{}/connectors", b.slug),
+            json!({"name": "Bob MCP", "url": "https://bob.example.com/mcp", "enabled": false}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
-    let connector = r.json::<Value>().await.unwrap()["id"].as_str().and_then(|id| id.parse().ok()).expect("connector id");
-    let ids = Ids { admin: dave.user.id, member: carol.user.id, invitation: inv.id, api_key, connector };
+    let connector = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("connector id");
+    let ids = Ids {
+        admin: dave.user.id,
+        member: carol.user.id,
+        invitation: inv.id,
+        api_key,
+        connector,
+    };
     (alice, bob, b.slug, ids)
 }
 
@@ -141,23 +297,42 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
 async fn a_member_or_api_key_of_another_org_gets_404_on_every_org_route_and_changes_nothing() {
     let app = spawn_app().await;
     let (alice, bob, slug_b, ids) = two_orgs(&app).await;
-    let r = alice.post("/orgs/alice-co/api-keys", json!({"name": "alice-key", "scopes": ["read", "write"]})).await;
+    let r = alice
+        .post(
+            "/orgs/alice-co/api-keys",
+            json!({"name": "alice-key", "scopes": ["read", "write"]}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
-    let secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let alice_key = key_session(&app, &secret);
     json::<Value>(alice_key.get("/orgs/alice-co/members").await).await;
     let before = snapshot(&bob, &slug_b).await;
 
     let answers = walk(&alice, &slug_b, &ids).await;
     let wrong = unexpected(&answers, 404, "not-found");
-    assert!(wrong.is_empty(), "alice reached org B:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "alice reached org B:\n{}",
+        wrong.join("\n")
+    );
     // Indistinguishable from an org that does not exist: no existence oracle.
     let missing = walk(&alice, "no-such-org", &ids).await;
     for ((route, _, p), (_, _, q)) in answers.iter().zip(&missing) {
-        assert_eq!(p, q, "{route}: the answer for B differs from the answer for a missing org");
+        assert_eq!(
+            p, q,
+            "{route}: the answer for B differs from the answer for a missing org"
+        );
     }
     let wrong = unexpected(&walk(&alice_key, &slug_b, &ids).await, 404, "not-found");
-    assert!(wrong.is_empty(), "alice's API key reached org B:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "alice's API key reached org B:\n{}",
+        wrong.join("\n")
+    );
 
     assert_eq!(snapshot(&bob, &slug_b).await, before, "org B changed");
     let b: Value = json(bob.get(&format!("/orgs/{slug_b}")).await).await;
@@ -166,8 +341,16 @@ async fn a_member_or_api_key_of_another_org_gets_404_on_every_org_route_and_chan
     // The control: the same table, as B's owner, succeeds everywhere, so every row above
     // names a real route with a valid request.
     let answers = walk(&bob, &slug_b, &ids).await;
-    let failed: Vec<_> = answers.iter().filter(|(_, s, _)| !(200..300).contains(s)).map(|a| format!("{a:?}")).collect();
-    assert!(failed.is_empty(), "the owner's walk failed:\n{}", failed.join("\n"));
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|(_, s, _)| !(200..300).contains(s))
+        .map(|a| format!("{a:?}"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "the owner's walk failed:\n{}",
+        failed.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -177,8 +360,16 @@ async fn anonymous_callers_get_401_and_unknown_slugs_404_on_every_org_route() {
     let before = snapshot(&bob, &slug_b).await;
     let anon = app.session();
     for slug in [slug_b.as_str(), "no-such-org"] {
-        let wrong = unexpected(&walk(&anon, slug, &ids).await, 401, "authentication-required");
-        assert!(wrong.is_empty(), "anonymous on {slug}:\n{}", wrong.join("\n"));
+        let wrong = unexpected(
+            &walk(&anon, slug, &ids).await,
+            401,
+            "authentication-required",
+        );
+        assert!(
+            wrong.is_empty(),
+            "anonymous on {slug}:\n{}",
+            wrong.join("\n")
+        );
     }
     // A signed-in user's unknown slug, also one that is not even well formed.
     for slug in ["no-such-org", "NOT_A_SLUG"] {
@@ -190,9 +381,14 @@ async fn anonymous_callers_get_401_and_unknown_slugs_404_on_every_org_route() {
 
 #[test]
 fn the_route_table_covers_every_org_route_in_the_openapi_document() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml"))
+        .unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    assert_eq!(doc["servers"][0]["url"].as_str(), Some("/api/v1"), "paths are relative to /api/v1");
+    assert_eq!(
+        doc["servers"][0]["url"].as_str(),
+        Some("/api/v1"),
+        "paths are relative to /api/v1"
+    );
     let paths = doc["paths"].as_mapping().expect("paths");
     let mut documented = BTreeSet::new();
     for (path, item) in paths {
@@ -202,15 +398,28 @@ fn the_route_table_covers_every_org_route_in_the_openapi_document() {
         }
         for (method, _) in item.as_mapping().unwrap() {
             let method = method.as_str().unwrap();
-            if ["get", "put", "post", "patch", "delete", "head", "options", "trace"].contains(&method) {
+            if [
+                "get", "put", "post", "patch", "delete", "head", "options", "trace",
+            ]
+            .contains(&method)
+            {
                 documented.insert(format!("{} {path}", method.to_uppercase()));
             }
         }
     }
-    let table: BTreeSet<String> = org_routes(&Ids::default()).iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let table: BTreeSet<String> = org_routes(&Ids::default())
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     let missing: Vec<_> = documented.difference(&table).collect();
-    assert!(missing.is_empty(), "org routes missing from org_routes() in tests/api/tenancy.rs: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "org routes missing from org_routes() in tests/api/tenancy.rs: {missing:?}"
+    );
     let stale: Vec<_> = table.difference(&documented).collect();
-    assert!(stale.is_empty(), "org_routes() lists routes that openapi.yaml does not: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "org_routes() lists routes that openapi.yaml does not: {stale:?}"
+    );
     assert!(documented.len() >= 16, "{documented:?}");
 }
