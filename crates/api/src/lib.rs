@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod db;
 pub mod entity;
 pub mod http;
+pub mod janitor;
 pub mod mail;
 pub mod mcp;
 pub mod members;

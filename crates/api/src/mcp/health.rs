@@ -143,11 +143,19 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     Ok(())
 }
 
-/// Runs the checker until the process ends.
+/// Runs the checker (and the janitor, every ten minutes) until the process ends.
 pub fn spawn(st: actix_web::web::Data<AppState>) {
     tokio::spawn(async move {
         let tick = std::time::Duration::from_millis(Ord::max(st.config.mcp.health_poll_ms, 100));
+        let mut last_sweep: Option<std::time::Instant> = None;
         loop {
+            if last_sweep.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600)) {
+                last_sweep = Some(std::time::Instant::now());
+                match crate::janitor::sweep(&st.db, st.clock.now()).await {
+                    Ok(s) => tracing::debug!(?s, "swept expired rows"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping expired rows failed"),
+                }
+            }
             if let Err(e) = run_once(&st).await {
                 tracing::warn!(error = %e, "connector health check round failed");
             }

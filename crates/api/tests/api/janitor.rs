@@ -1,0 +1,45 @@
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_janitor_removes_only_rows_whose_time_has_passed() {
+    let app = spawn_app().await;
+    let me = app.signup("jan@example.com").await;
+    let _other = app.login_session("jan@example.com").await;
+    app.session()
+        .post(
+            "/auth/password-reset/request",
+            json!({"email": "jan@example.com"}),
+        )
+        .await;
+    app.wait_for_mail("jan@example.com", "reset-password").await;
+    // One session ended long ago; the verification token expired two days ago.
+    let sessions: Vec<gatehouse_types::SessionInfo> = json(me.get("/me/sessions").await).await;
+    let old = sessions.iter().find(|s| !s.current).unwrap().id;
+    let old_lit = if app.backend == "postgres" {
+        format!("'{old}'")
+    } else {
+        format!("X'{}'", old.simple())
+    };
+    app.sql(&format!(
+        "UPDATE sessions SET expires_at = {} WHERE id = {old_lit}",
+        app.minutes_ago(1)
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE user_tokens SET expires_at = {} WHERE purpose = 'verify_email'",
+        app.minutes_ago(2 * 24 * 60)
+    ))
+    .await;
+
+    let swept = gatehouse::janitor::sweep(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((swept.sessions, swept.tokens), (1, 1));
+    // The live session and the live reset token are untouched.
+    assert_eq!(me.get("/me").await.status(), 200);
+    let again = gatehouse::janitor::sweep(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, gatehouse::janitor::Swept::default());
+}
