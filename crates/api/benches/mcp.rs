@@ -269,7 +269,7 @@ async fn main() {
         .await;
         let before = cpu_ticks(gw.id());
         let g = load(
-            mcp_url.clone(),
+            probe.clone().unwrap_or_else(|| mcp_url.clone()),
             gw_headers.clone(),
             c,
             Duration::from_secs(secs),
