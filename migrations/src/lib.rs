@@ -6,6 +6,7 @@ mod m20261123_000001_create_foundation;
 mod m20261123_000002_create_api_keys;
 mod m20261123_000003_create_connectors;
 mod m20261123_000004_create_mcp_runtime;
+mod m20261123_000005_add_connector_catalog;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_api_keys::Migration),
             Box::new(m20261123_000003_create_connectors::Migration),
             Box::new(m20261123_000004_create_mcp_runtime::Migration),
+            Box::new(m20261123_000005_add_connector_catalog::Migration),
         ]
     }
 }

@@ -357,6 +357,8 @@ pub async fn create(
         health_error: None,
         tools_json: "[]".into(),
         health_claimed_until: None,
+        prompts_json: "[]".into(),
+        resources_json: "[]".into(),
         created_by: m.user_id(),
         created_at: now,
         updated_at: now,
@@ -595,6 +597,8 @@ mod tests {
             )
             .to_string(),
             health_claimed_until: None,
+            prompts_json: "[]".into(),
+            resources_json: "[]".into(),
             created_by: None,
             created_at: now,
             updated_at: now,

@@ -27,6 +27,12 @@ pub struct Model {
     /// JSON array of the upstream's tools (MCP `Tool` objects) from the last check.
     #[sea_orm(column_type = "Text")]
     pub tools_json: String,
+    /// JSON array of the upstream's prompts from the last check.
+    #[sea_orm(column_type = "Text")]
+    pub prompts_json: String,
+    /// JSON array of the upstream's resources from the last check.
+    #[sea_orm(column_type = "Text")]
+    pub resources_json: String,
     /// Until when a replica's health checker holds this connector.
     pub health_claimed_until: Option<DateTimeUtc>,
     pub created_by: Option<Uuid>,

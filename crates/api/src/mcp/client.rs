@@ -22,6 +22,14 @@ pub enum UpstreamError {
     Rpc(Value),
 }
 
+/// What an upstream offers, as its list methods answered.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tools: Vec<Value>,
+    pub prompts: Vec<Value>,
+    pub resources: Vec<Value>,
+}
+
 #[derive(Clone)]
 struct UpstreamSession {
     id: Option<String>,
@@ -225,25 +233,50 @@ impl Upstream<'_> {
         }
     }
 
-    /// `initialize` (fresh), `ping` and `tools/list` (all pages): the health check.
-    pub async fn check(&self, c: &connector::Model) -> Result<Vec<Value>, UpstreamError> {
-        self.session(c, true).await?;
-        self.request(c, "ping", json!({})).await?;
-        let mut tools = Vec::new();
+    /// Every page of a `*/list` method, collected from `key` of each result.
+    async fn list_all(
+        &self,
+        c: &connector::Model,
+        method: &str,
+        key: &str,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..50 {
             let params = match &cursor {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            let page = self.request(c, "tools/list", params).await?;
-            tools.extend(page["tools"].as_array().cloned().unwrap_or_default());
+            let page = self.request(c, method, params).await?;
+            items.extend(page[key].as_array().cloned().unwrap_or_default());
             cursor = page["nextCursor"].as_str().map(str::to_string);
             if cursor.is_none() {
                 break;
             }
         }
-        Ok(tools)
+        Ok(items)
+    }
+
+    /// The health check: `initialize` (fresh), `ping`, then the catalog. Tools must
+    /// list; prompts and resources are optional capabilities, so a server without them
+    /// (or failing to list them) is healthy with none.
+    pub async fn check(&self, c: &connector::Model) -> Result<Catalog, UpstreamError> {
+        self.session(c, true).await?;
+        self.request(c, "ping", json!({})).await?;
+        let tools = self.list_all(c, "tools/list", "tools").await?;
+        let prompts = self
+            .list_all(c, "prompts/list", "prompts")
+            .await
+            .unwrap_or_default();
+        let resources = self
+            .list_all(c, "resources/list", "resources")
+            .await
+            .unwrap_or_default();
+        Ok(Catalog {
+            tools,
+            prompts,
+            resources,
+        })
     }
 
     pub fn forget(&self, connector_id: Uuid) {

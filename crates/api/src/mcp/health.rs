@@ -76,8 +76,8 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     };
     let outcome = tokio::time::timeout(super::client::UPSTREAM_TIMEOUT, upstream.check(&c)).await;
     let now = st.clock.now();
-    let (mut status, mut error, tools) = match outcome {
-        Ok(Ok(tools)) => ("healthy", None, Some(tools)),
+    let (mut status, mut error, catalog) = match outcome {
+        Ok(Ok(catalog)) => ("healthy", None, Some(catalog)),
         Ok(Err(e)) => ("unhealthy", Some(e.to_string()), None),
         Err(_) => (
             "unhealthy",
@@ -85,6 +85,7 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
             None,
         ),
     };
+    let tools = catalog.as_ref().map(|cat| cat.tools.clone());
     let tools_json = tools
         .as_ref()
         .map(|t| Value::Array(t.clone()).to_string())
@@ -118,8 +119,10 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     am.health_checked_at = Set(Some(now));
     am.health_claimed_until = Set(None);
     // A failed check keeps the last known tool list (hidden while unhealthy).
-    if tools.is_some() {
+    if let Some(cat) = &catalog {
         am.tools_json = Set(tools_json);
+        am.prompts_json = Set(Value::Array(cat.prompts.clone()).to_string());
+        am.resources_json = Set(Value::Array(cat.resources.clone()).to_string());
     }
     am.update(&txn).await?;
     if changed {

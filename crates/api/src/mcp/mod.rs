@@ -393,9 +393,10 @@ pub async fn post(
             }
         },
         "tools/call" => call_tool(&st, &org, &principal, id, params).await,
-        "resources/list" => rpc_result(id, json!({"resources": []})),
+        "prompts/list" | "resources/list" | "prompts/get" | "resources/read" => {
+            catalog_call(&st, &org, &principal, method, id, params).await
+        }
         "resources/templates/list" => rpc_result(id, json!({"resourceTemplates": []})),
-        "prompts/list" => rpc_result(id, json!({"prompts": []})),
         _ => rpc_error(
             StatusCode::OK,
             id,
@@ -476,6 +477,124 @@ async fn call_tool(
                 &format!("the MCP server behind this tool is unavailable ({e})"),
             )
         }
+    }
+}
+
+fn parse_list(json_text: &str) -> Vec<Value> {
+    serde_json::from_str(json_text).unwrap_or_default()
+}
+
+/// Prompts (named `<prefix><name>`, like tools) and resources (URIs as the upstream
+/// gave them) of the org's healthy connectors; `prompts/get` and `resources/read` go
+/// to the connector that listed the prompt or resource.
+async fn catalog_call(
+    st: &AppState,
+    org: &organization::Model,
+    principal: &McpPrincipal,
+    method: &str,
+    id: Value,
+    params: Value,
+) -> HttpResponse {
+    let list = match exposed_tools(st, org).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "listing connectors failed");
+            return rpc_error(
+                StatusCode::OK,
+                id,
+                INTERNAL_ERROR,
+                "temporarily unavailable",
+            );
+        }
+    };
+    let owner_and_params = match method {
+        "prompts/list" => {
+            let prompts: Vec<Value> = list
+                .iter()
+                .flat_map(|(c, _)| {
+                    parse_list(&c.prompts_json)
+                        .into_iter()
+                        .filter_map(move |mut p| {
+                            let name = p.get("name")?.as_str()?.to_string();
+                            p["name"] = Value::String(format!("{}{name}", c.tool_prefix));
+                            Some(p)
+                        })
+                })
+                .collect();
+            return rpc_result(id, json!({"prompts": prompts}));
+        }
+        "resources/list" => {
+            let resources: Vec<Value> = list
+                .iter()
+                .flat_map(|(c, _)| parse_list(&c.resources_json))
+                .collect();
+            return rpc_result(id, json!({"resources": resources}));
+        }
+        "prompts/get" => {
+            let Some(name) = params.get("name").and_then(Value::as_str) else {
+                return rpc_error(
+                    StatusCode::OK,
+                    id,
+                    INVALID_PARAMS,
+                    "params.name is required",
+                );
+            };
+            list.iter().find_map(|(c, _)| {
+                let inner = name.strip_prefix(c.tool_prefix.as_str())?;
+                parse_list(&c.prompts_json)
+                    .iter()
+                    .any(|p| p.get("name").and_then(Value::as_str) == Some(inner))
+                    .then(|| {
+                        let mut forwarded = params.clone();
+                        forwarded["name"] = Value::String(inner.to_string());
+                        (c.clone(), forwarded)
+                    })
+            })
+        }
+        _ => {
+            let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+                return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.uri is required");
+            };
+            list.iter().find_map(|(c, _)| {
+                parse_list(&c.resources_json)
+                    .iter()
+                    .any(|r| r.get("uri").and_then(Value::as_str) == Some(uri))
+                    .then(|| (c.clone(), params.clone()))
+            })
+        }
+    };
+    let Some((c, forwarded)) = owner_and_params else {
+        return rpc_error(
+            StatusCode::OK,
+            id,
+            INVALID_PARAMS,
+            "unknown prompt or resource",
+        );
+    };
+    let upstream = Upstream {
+        outbound: &st.outbound,
+        cipher: &st.cipher,
+        pool: &st.upstreams,
+    };
+    let result = upstream.request(&c, method, forwarded).await;
+    st.usage.record(
+        org.id,
+        principal.key_id(),
+        c.id,
+        st.clock.now(),
+        result.is_err(),
+    );
+    match result {
+        Ok(r) => rpc_result(id, r),
+        Err(UpstreamError::Rpc(err)) => {
+            HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
+        }
+        Err(e) => rpc_error(
+            StatusCode::OK,
+            id,
+            UPSTREAM_UNAVAILABLE,
+            &format!("the MCP server behind this is unavailable ({e})"),
+        ),
     }
 }
 

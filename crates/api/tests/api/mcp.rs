@@ -79,6 +79,22 @@ async fn upstream_endpoint(
                 }
             }
         }
+        "prompts/list" if sse => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no prompts here"}})
+        }
+        "prompts/list" => {
+            json!({"jsonrpc": "2.0", "id": id, "result": {"prompts": [{"name": "greet", "arguments": [{"name": "who"}]}]}})
+        }
+        "prompts/get" => {
+            json!({"jsonrpc": "2.0", "id": id, "result": {"messages": [{"role": "user",
+            "content": {"type": "text", "text": format!("{}, {}", msg["params"]["name"].as_str().unwrap_or(""), msg["params"]["arguments"]["who"].as_str().unwrap_or(""))}}]}})
+        }
+        "resources/list" => {
+            json!({"jsonrpc": "2.0", "id": id, "result": {"resources": [{"uri": format!("test://{}/readme", if sse { "b" } else { "a" }), "name": "readme"}]}})
+        }
+        "resources/read" => {
+            json!({"jsonrpc": "2.0", "id": id, "result": {"contents": [{"uri": msg["params"]["uri"], "text": format!("contents of {}", msg["params"]["uri"].as_str().unwrap_or(""))}]}})
+        }
         _ => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "nope"}}),
     };
     let mut resp = HttpResponse::Ok();
@@ -288,6 +304,48 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
     );
     assert_eq!(b.state.lock().unwrap().seen_auth, vec![None]);
 
+    // Prompts are prefixed like tools; resources keep their URIs; both are routed.
+    let v = c.rpc("prompts/list", json!({})).await;
+    let prompts: Vec<_> = v["result"]["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        prompts,
+        ["alpha__greet"],
+        "the SSE upstream has no prompts and stays healthy"
+    );
+    let v = c
+        .rpc(
+            "prompts/get",
+            json!({"name": "alpha__greet", "arguments": {"who": "Ada"}}),
+        )
+        .await;
+    assert_eq!(v["result"]["messages"][0]["content"]["text"], "greet, Ada");
+    let v = c.rpc("resources/list", json!({})).await;
+    let mut uris: Vec<_> = v["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap().to_string())
+        .collect();
+    uris.sort();
+    assert_eq!(uris, ["test://a/readme", "test://b/readme"]);
+    let v = c
+        .rpc("resources/read", json!({"uri": "test://b/readme"}))
+        .await;
+    assert_eq!(
+        v["result"]["contents"][0]["text"],
+        "contents of test://b/readme"
+    );
+    assert_eq!(
+        c.rpc("resources/read", json!({"uri": "test://c/none"}))
+            .await["error"]["code"],
+        -32602
+    );
+
     // Usage per key and connector.
     let usage: Vec<gatehouse_types::UsageRow> =
         json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
@@ -295,8 +353,12 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
         .iter()
         .find(|u| u.connector_id.to_string() == ca["id"].as_str().unwrap())
         .unwrap();
-    assert_eq!((alpha.calls, alpha.errors), (2, 1));
-    assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 3);
+    assert_eq!(
+        (alpha.calls, alpha.errors),
+        (3, 1),
+        "two tool calls and a prompt"
+    );
+    assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 5);
 }
 
 #[tokio::test]
@@ -644,5 +706,21 @@ async fn the_official_everything_server_works_through_the_gateway() {
             .contains('5'),
         "{v}"
     );
+    let v = c.rpc("prompts/list", json!({})).await;
+    let prompts = v["result"]["prompts"].as_array().unwrap();
+    assert!(
+        !prompts.is_empty()
+            && prompts
+                .iter()
+                .all(|p| p["name"].as_str().unwrap().starts_with("everything__")),
+        "{v}"
+    );
+    let v = c.rpc("resources/list", json!({})).await;
+    let first = v["result"]["resources"][0]["uri"]
+        .as_str()
+        .expect("a resource")
+        .to_string();
+    let v = c.rpc("resources/read", json!({"uri": first})).await;
+    assert_eq!(v["result"]["contents"][0]["uri"], first, "{v}");
     child.kill().await.ok();
 }
