@@ -101,8 +101,7 @@ impl Upstream<'_> {
     ) -> Result<(reqwest::header::HeaderMap, Option<Value>), UpstreamError> {
         let url = self
             .outbound
-            .check_url(&c.url)
-            .await
+            .check_url_fast(&c.url)
             .map_err(|e| UpstreamError::Transport(e.to_string()))?;
         let mut req = self
             .outbound
