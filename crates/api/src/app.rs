@@ -156,6 +156,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .configure(crate::mcp::routes)
             .service(
                 web::scope("/api/v1")
+                    .wrap(middleware::from_fn(http::auth::org_guard))
                     .configure(api_routes)
                     .default_service(web::to(api_not_found)),
             )

@@ -188,9 +188,49 @@ async fn find_org(st: &AppState, slug: &str) -> Result<organization::Model, ApiE
         .ok_or_else(|| ApiError::not_found("organization"))
 }
 
+/// The org slug of an `/api/v1/orgs/{slug}/…` path, before routing has run.
+pub fn org_slug_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/v1/orgs/")?;
+    let slug = rest.split('/').next()?;
+    (!slug.is_empty()).then_some(slug)
+}
+
+/// Resolves the org and the caller's membership before the handler's other extractors
+/// (such as the JSON body) run, so a non-member gets 404 whatever the body holds, and
+/// the result is kept for the handler's `OrgMember`/`OrgAdmin`/`OrgOwner`.
+pub async fn org_guard(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use actix_web::HttpMessage;
+    if let Some(slug) = org_slug_of(req.path()).map(str::to_string) {
+        match load_org_member_for(req.request().clone(), slug).await {
+            Ok(m) => {
+                req.extensions_mut().insert(m);
+            }
+            Err(e) => {
+                let resp = actix_web::ResponseError::error_response(&e);
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
-    let st = state(&req)?;
+    use actix_web::HttpMessage;
+    if let Some(m) = req.extensions().get::<OrgMember>().cloned() {
+        return Ok(m);
+    }
     let slug = req.match_info().get("slug").unwrap_or_default().to_string();
+    load_org_member_for(req, slug).await
+}
+
+async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember, ApiError> {
+    let st = state(&req)?;
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -423,3 +423,41 @@ fn the_route_table_covers_every_org_route_in_the_openapi_document() {
     );
     assert!(documented.len() >= 16, "{documented:?}");
 }
+
+#[tokio::test]
+async fn a_non_member_gets_404_even_with_a_malformed_body_or_query() {
+    let app = spawn_app().await;
+    let bob = app.signup("bob-malformed@example.com").await;
+    let org = app.create_org(&bob, "Bob Malformed").await;
+    let alice = app.signup("alice-malformed@example.com").await;
+    let slug = &org.slug;
+    let member = bob.user.id;
+    for (method, path, body) in [
+        (
+            "PATCH",
+            format!("/orgs/{slug}/members/{member}"),
+            Some(json!({"role": "boss"})),
+        ),
+        ("PATCH", format!("/orgs/{slug}"), Some(json!({"name": 42}))),
+        (
+            "POST",
+            format!("/orgs/{slug}/invitations"),
+            Some(json!("not an object")),
+        ),
+        ("GET", format!("/orgs/{slug}/audit-logs/export"), None),
+        ("GET", format!("/orgs/{slug}/audit-logs?limit=abc"), None),
+        ("DELETE", format!("/orgs/{slug}/members/not-a-uuid"), None),
+    ] {
+        let r = alice.call(method, &path, body).await;
+        assert_problem(r, 404, "not-found").await;
+    }
+    // The owner, by contrast, learns what is wrong with the request.
+    let r = bob
+        .call(
+            "PATCH",
+            &format!("/orgs/{slug}/members/{member}"),
+            Some(json!({"role": "boss"})),
+        )
+        .await;
+    assert_problem(r, 422, "validation").await;
+}
