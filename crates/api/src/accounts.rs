@@ -27,8 +27,18 @@ use uuid::Uuid;
 
 pub const VERIFY_TTL_HOURS: i64 = 48;
 pub const RESET_TTL_MINUTES: i64 = 30;
-const PURPOSE_VERIFY: &str = "verify_email";
-const PURPOSE_RESET: &str = "password_reset";
+
+/// The `user_tokens.purpose` of each kind of emailed one-time token.
+fn purpose(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::PasswordReset => "password_reset",
+        TokenKind::EmailVerification => "verify_email",
+        // Not stored in user_tokens; a look-up under this purpose finds nothing.
+        TokenKind::Session | TokenKind::Invitation | TokenKind::ApiKey | TokenKind::McpSession => {
+            "none"
+        }
+    }
+}
 
 /// Emails compare case-insensitively: stored trimmed and lowercased.
 pub fn normalize_email(raw: &str) -> Option<String> {
@@ -97,15 +107,15 @@ pub async fn insert_user<C: ConnectionTrait>(
     })
 }
 
-/// Issues a one-time token for `purpose`, replacing earlier unused ones.
+/// Issues a one-time token of `kind`, replacing earlier unused ones.
 async fn issue_token<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     kind: TokenKind,
-    purpose: &str,
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<String, sea_orm::DbErr> {
+    let purpose = purpose(kind);
     user_token::Entity::delete_many()
         .filter(user_token::Column::UserId.eq(user_id))
         .filter(user_token::Column::Purpose.eq(purpose))
@@ -127,21 +137,20 @@ async fn issue_token<C: ConnectionTrait>(
     Ok(token)
 }
 
-/// Marks a one-time token used and returns its user id. Single use holds under
+/// Marks a one-time token used and returns its user. Single use holds under
 /// concurrency: only one conditional UPDATE can flip `used_at`.
 async fn consume_token<C: ConnectionTrait>(
     db: &C,
     kind: TokenKind,
-    purpose: &str,
     token: &str,
     now: DateTime<Utc>,
-) -> ApiResult<Uuid> {
+) -> ApiResult<user::Model> {
     if !crypto::token_is_well_formed(kind, token) {
         return Err(ApiError::new(ErrorKind::TokenInvalid));
     }
     let row = user_token::Entity::find()
         .filter(user_token::Column::TokenHash.eq(crypto::hash_token(token)))
-        .filter(user_token::Column::Purpose.eq(purpose))
+        .filter(user_token::Column::Purpose.eq(purpose(kind)))
         .one(db)
         .await?
         .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
@@ -167,7 +176,10 @@ async fn consume_token<C: ConnectionTrait>(
             "this link has already been used",
         ));
     }
-    Ok(row.user_id)
+    user::Entity::find_by_id(row.user_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))
 }
 
 fn verification_email(st: &AppState, to: &str, token: &str) -> Email {
@@ -225,7 +237,6 @@ pub async fn signup(
         &txn,
         u.id,
         TokenKind::EmailVerification,
-        PURPOSE_VERIFY,
         Duration::hours(VERIFY_TTL_HOURS),
         now,
     )
@@ -267,18 +278,7 @@ pub async fn verify_email(
 ) -> ApiResult<web::Json<User>> {
     let now = st.clock.now();
     let txn = st.db.begin().await?;
-    let user_id = consume_token(
-        &txn,
-        TokenKind::EmailVerification,
-        PURPOSE_VERIFY,
-        body.token.trim(),
-        now,
-    )
-    .await?;
-    let u = user::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
+    let u = consume_token(&txn, TokenKind::EmailVerification, body.token.trim(), now).await?;
     let mut am = u.clone().into_active_model();
     am.email_verified_at = Set(Some(u.email_verified_at.unwrap_or(now)));
     am.updated_at = Set(now);
@@ -316,7 +316,6 @@ pub async fn resend_verification(
             &txn,
             me.user.id,
             TokenKind::EmailVerification,
-            PURPOSE_VERIFY,
             Duration::hours(VERIFY_TTL_HOURS),
             now,
         )
@@ -480,7 +479,6 @@ pub async fn password_reset_request(
         &txn,
         u.id,
         TokenKind::PasswordReset,
-        PURPOSE_RESET,
         Duration::minutes(RESET_TTL_MINUTES),
         now,
     )
@@ -515,18 +513,7 @@ pub async fn password_reset_confirm(
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = st.db.begin().await?;
-    let user_id = consume_token(
-        &txn,
-        TokenKind::PasswordReset,
-        PURPOSE_RESET,
-        body.token.trim(),
-        now,
-    )
-    .await?;
-    let u = user::Entity::find_by_id(user_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))?;
+    let u = consume_token(&txn, TokenKind::PasswordReset, body.token.trim(), now).await?;
     let mut am = u.clone().into_active_model();
     am.password_hash = Set(hash);
     // Following the emailed link proves control of the address.

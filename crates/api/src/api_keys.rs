@@ -79,16 +79,11 @@ pub fn key_from_header(value: &str) -> Option<&str> {
         .filter(|k| k.starts_with("gk_"))
 }
 
-/// Resolves a presented key. A malformed key, or one whose checksum fails, is refused
-/// before any database look-up.
-pub async fn authenticate(st: &AppState, key: &str) -> ApiResult<KeyPrincipal> {
-    Ok(authenticate_with_org(st, key).await?.0)
-}
-
-/// Like `authenticate`, also returning the key's organization, in one query (the MCP
-/// endpoint's hot path). Revocation is read from the database on every call, so it
+/// Resolves a presented key and its organization, in one query (the MCP endpoint's hot
+/// path). A malformed key, or one whose checksum fails, is refused before any database
+/// look-up. Revocation is read from the database on every call, so it
 /// takes effect at once on every replica.
-pub async fn authenticate_with_org(
+pub async fn authenticate(
     st: &AppState,
     key: &str,
 ) -> ApiResult<(KeyPrincipal, Option<organization::Model>)> {

@@ -92,11 +92,7 @@ pub async fn idle_timeout_minutes<C: ConnectionTrait>(
 
 /// Resolves a session token to its user, ending the session if it has been idle too
 /// long or outlived its absolute lifetime.
-pub async fn authenticate(
-    st: &AppState,
-    token: &str,
-    _meta: &ClientMeta,
-) -> ApiResult<(user::Model, Uuid)> {
+pub async fn authenticate(st: &AppState, token: &str) -> ApiResult<(user::Model, Uuid)> {
     if !crypto::token_is_well_formed(TokenKind::Session, token) {
         return Err(ApiError::new(ErrorKind::AuthenticationRequired));
     }

@@ -96,11 +96,17 @@ fn origin_allowed(req: &HttpRequest, st: &AppState) -> bool {
     }
 }
 
+/// Origin check, then the caller's credential: the guard of every MCP request.
 async fn authenticate(
     req: &HttpRequest,
     st: &AppState,
     slug: &str,
 ) -> Result<(McpPrincipal, organization::Model), HttpResponse> {
+    if !origin_allowed(req, st) {
+        return Err(actix_web::ResponseError::error_response(
+            &ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"),
+        ));
+    }
     let Some(raw) = req
         .headers()
         .get("authorization")
@@ -115,7 +121,7 @@ async fn authenticate(
     let Some(key) = api_keys::key_from_header(raw) else {
         return Err(unauthorized(st, slug, "unsupported credential"));
     };
-    let (key, org) = match api_keys::authenticate_with_org(st, key).await {
+    let (key, org) = match api_keys::authenticate(st, key).await {
         Ok(k) => k,
         Err(e) if e.kind == ErrorKind::AuthenticationRequired => {
             return Err(unauthorized(
@@ -196,12 +202,6 @@ pub async fn post(
     st: web::Data<AppState>,
 ) -> HttpResponse {
     let slug = slug.into_inner();
-    if !origin_allowed(&req, &st) {
-        return actix_web::ResponseError::error_response(&ApiError::with_detail(
-            ErrorKind::Forbidden,
-            "origin not allowed",
-        ));
-    }
     let (principal, org) = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -324,10 +324,9 @@ pub async fn post(
             .await
             .map(|s| s.map(|s| (s.org_id, s.api_key_id))),
     };
-    let stored = match found {
+    match found {
         Ok(Some((o, k))) if o == org.id && k == principal.key_id() => {
             st.mcp_cache.put_session(hash, o, k);
-            (o, k)
         }
         Ok(_) => {
             return rpc_error(
@@ -360,7 +359,6 @@ pub async fn post(
             "unsupported MCP-Protocol-Version",
         );
     }
-    let _ = stored;
     // Notifications get no answer.
     let Some(id) = id else {
         return HttpResponse::Accepted().finish();
@@ -406,6 +404,76 @@ pub async fn post(
     }
 }
 
+/// The org's healthy connectors with their catalogs, or the JSON-RPC error to answer.
+async fn catalog(
+    st: &AppState,
+    org: &organization::Model,
+    id: &Value,
+) -> Result<ExposedTools, HttpResponse> {
+    exposed_tools(st, org).await.map_err(|e| {
+        tracing::error!(error = %e, "listing connectors failed");
+        rpc_error(
+            StatusCode::OK,
+            id.clone(),
+            INTERNAL_ERROR,
+            "temporarily unavailable",
+        )
+    })
+}
+
+/// Sends `method` to the connector that owns the target, counts the call, and relays
+/// the result or the upstream's own JSON-RPC error.
+async fn forward(
+    st: &AppState,
+    org: &organization::Model,
+    principal: &McpPrincipal,
+    c: &connector::Model,
+    method: &str,
+    params: Value,
+    id: Value,
+) -> HttpResponse {
+    let upstream = Upstream {
+        outbound: &st.outbound,
+        cipher: &st.cipher,
+        pool: &st.upstreams,
+    };
+    let result = upstream.request(c, method, params).await;
+    st.usage.record(
+        org.id,
+        principal.key_id(),
+        c.id,
+        st.clock.now(),
+        result.is_err(),
+    );
+    match result {
+        Ok(r) => rpc_result(id, r),
+        Err(UpstreamError::Rpc(err)) => {
+            HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
+        }
+        Err(e) => {
+            tracing::warn!(connector = %c.id, method, error = %e, "call failed upstream");
+            rpc_error(
+                StatusCode::OK,
+                id,
+                UPSTREAM_UNAVAILABLE,
+                &format!("the MCP server behind it is unavailable ({e})"),
+            )
+        }
+    }
+}
+
+/// `params` with `name` replaced by the upstream's own name.
+fn renamed(params: &Value, inner: &str) -> Value {
+    let mut forwarded = params.clone();
+    forwarded["name"] = Value::String(inner.to_string());
+    forwarded
+}
+
+fn has_entry(list: &[Value], key: &str, value: &str) -> bool {
+    list.iter()
+        .any(|e| e.get(key).and_then(Value::as_str) == Some(value))
+}
+
 async fn call_tool(
     st: &AppState,
     org: &organization::Model,
@@ -421,24 +489,13 @@ async fn call_tool(
             "params.name is required",
         );
     };
-    let list = match exposed_tools(st, org).await {
+    let list = match catalog(st, org, &id).await {
         Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "listing tools failed");
-            return rpc_error(
-                StatusCode::OK,
-                id,
-                INTERNAL_ERROR,
-                "temporarily unavailable",
-            );
-        }
+        Err(resp) => return resp,
     };
     let owner = list.iter().find_map(|(c, tools)| {
-        let inner = name.strip_prefix(c.tool_prefix.as_str())?.to_string();
-        tools
-            .iter()
-            .any(|t| t.get("name").and_then(Value::as_str) == Some(inner.as_str()))
-            .then(|| (c.clone(), inner))
+        let inner = name.strip_prefix(c.tool_prefix.as_str())?;
+        has_entry(tools, "name", inner).then_some((c, inner))
     });
     let Some((c, inner)) = owner else {
         return rpc_error(
@@ -448,36 +505,16 @@ async fn call_tool(
             &format!("Unknown tool: {name}"),
         );
     };
-    let mut forwarded = params.clone();
-    forwarded["name"] = Value::String(inner);
-    let upstream = Upstream {
-        outbound: &st.outbound,
-        cipher: &st.cipher,
-        pool: &st.upstreams,
-    };
-    let result = upstream.request(&c, "tools/call", forwarded).await;
-    st.usage.record(
-        org.id,
-        principal.key_id(),
-        c.id,
-        st.clock.now(),
-        result.is_err(),
-    );
-    match result {
-        Ok(r) => rpc_result(id, r),
-        Err(UpstreamError::Rpc(err)) => {
-            HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
-        }
-        Err(e) => {
-            tracing::warn!(connector = %c.id, error = %e, "tool call failed upstream");
-            rpc_error(
-                StatusCode::OK,
-                id,
-                UPSTREAM_UNAVAILABLE,
-                &format!("the MCP server behind this tool is unavailable ({e})"),
-            )
-        }
-    }
+    forward(
+        st,
+        org,
+        principal,
+        c,
+        "tools/call",
+        renamed(&params, inner),
+        id,
+    )
+    .await
 }
 
 fn parse_list(json_text: &str) -> Vec<Value> {
@@ -495,19 +532,11 @@ async fn catalog_call(
     id: Value,
     params: Value,
 ) -> HttpResponse {
-    let list = match exposed_tools(st, org).await {
+    let list = match catalog(st, org, &id).await {
         Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "listing connectors failed");
-            return rpc_error(
-                StatusCode::OK,
-                id,
-                INTERNAL_ERROR,
-                "temporarily unavailable",
-            );
-        }
+        Err(resp) => return resp,
     };
-    let owner_and_params = match method {
+    let owner = match method {
         "prompts/list" => {
             let prompts: Vec<Value> = list
                 .iter()
@@ -541,29 +570,20 @@ async fn catalog_call(
             };
             list.iter().find_map(|(c, _)| {
                 let inner = name.strip_prefix(c.tool_prefix.as_str())?;
-                parse_list(&c.prompts_json)
-                    .iter()
-                    .any(|p| p.get("name").and_then(Value::as_str) == Some(inner))
-                    .then(|| {
-                        let mut forwarded = params.clone();
-                        forwarded["name"] = Value::String(inner.to_string());
-                        (c.clone(), forwarded)
-                    })
+                has_entry(&parse_list(&c.prompts_json), "name", inner)
+                    .then(|| (c, renamed(&params, inner)))
             })
         }
         _ => {
             let Some(uri) = params.get("uri").and_then(Value::as_str) else {
                 return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.uri is required");
             };
-            list.iter().find_map(|(c, _)| {
-                parse_list(&c.resources_json)
-                    .iter()
-                    .any(|r| r.get("uri").and_then(Value::as_str) == Some(uri))
-                    .then(|| (c.clone(), params.clone()))
-            })
+            list.iter()
+                .find(|(c, _)| has_entry(&parse_list(&c.resources_json), "uri", uri))
+                .map(|(c, _)| (c, params.clone()))
         }
     };
-    let Some((c, forwarded)) = owner_and_params else {
+    let Some((c, forwarded)) = owner else {
         return rpc_error(
             StatusCode::OK,
             id,
@@ -571,31 +591,7 @@ async fn catalog_call(
             "unknown prompt or resource",
         );
     };
-    let upstream = Upstream {
-        outbound: &st.outbound,
-        cipher: &st.cipher,
-        pool: &st.upstreams,
-    };
-    let result = upstream.request(&c, method, forwarded).await;
-    st.usage.record(
-        org.id,
-        principal.key_id(),
-        c.id,
-        st.clock.now(),
-        result.is_err(),
-    );
-    match result {
-        Ok(r) => rpc_result(id, r),
-        Err(UpstreamError::Rpc(err)) => {
-            HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
-        }
-        Err(e) => rpc_error(
-            StatusCode::OK,
-            id,
-            UPSTREAM_UNAVAILABLE,
-            &format!("the MCP server behind this is unavailable ({e})"),
-        ),
-    }
+    forward(st, org, principal, c, method, forwarded, id).await
 }
 
 /// Ends a session.
@@ -605,12 +601,6 @@ pub async fn delete(
     st: web::Data<AppState>,
 ) -> HttpResponse {
     let slug = slug.into_inner();
-    if !origin_allowed(&req, &st) {
-        return actix_web::ResponseError::error_response(&ApiError::with_detail(
-            ErrorKind::Forbidden,
-            "origin not allowed",
-        ));
-    }
     let (principal, org) = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,

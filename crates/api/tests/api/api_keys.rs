@@ -319,7 +319,21 @@ async fn use_is_recorded_and_rotation_is_create_then_revoke() {
     .await
     .unwrap();
     let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
-    assert!(listed[0].last_used_at.is_some());
+    let first_use = listed[0].last_used_at;
+    assert!(first_use.is_some());
+    // Within the minute, further use writes nothing: the recorded time stays.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    program(
+        &app,
+        reqwest::Method::GET,
+        &format!("/orgs/{}", org.slug),
+        &format!("ApiKey {}", old.secret),
+    )
+    .send()
+    .await
+    .unwrap();
+    let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
+    assert_eq!(listed[0].last_used_at, first_use);
     // An active key's name is unique, so rotation names the new key differently…
     let r = owner
         .post(
