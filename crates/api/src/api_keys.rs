@@ -1,5 +1,6 @@
 //! API keys: named, scoped, shown once, stored as a hash, revocable at once. A key
 //! authenticates `Authorization: ApiKey <key>` (or `Bearer <key>`).
+use crate::key_cache::KeyEntry;
 use crate::{
     app::AppState,
     audit::{self, Event, action},
@@ -16,6 +17,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::json;
+use std::sync::{Arc, atomic::AtomicI64};
 use uuid::Uuid;
 
 pub const NAME_MAX_CHARS: usize = 64;
@@ -79,14 +81,10 @@ pub fn key_from_header(value: &str) -> Option<&str> {
         .filter(|k| k.starts_with("gk_"))
 }
 
-/// Resolves a presented key and its organization, in one query (the MCP endpoint's hot
-/// path). A malformed key, or one whose checksum fails, is refused before any database
-/// look-up. Revocation is read from the database on every call, so it
-/// takes effect at once on every replica.
-pub async fn authenticate(
-    st: &AppState,
-    key: &str,
-) -> ApiResult<(KeyPrincipal, Option<organization::Model>)> {
+/// Resolves a presented key and its organization: from the replica's key cache when it
+/// is current (see `key_cache`), otherwise in one query. A malformed key, or one whose
+/// checksum fails, is refused before any look-up. Expiry is checked on every call.
+pub async fn authenticate(st: &AppState, key: &str) -> ApiResult<Arc<KeyEntry>> {
     let unauthorized = || {
         ApiError::with_detail(
             ErrorKind::AuthenticationRequired,
@@ -97,38 +95,86 @@ pub async fn authenticate(
         return Err(unauthorized());
     }
     let now = st.clock.now();
-    let (k, org) = api_key::Entity::find()
-        .filter(api_key::Column::TokenHash.eq(crypto::hash_token(key)))
-        .find_also_related(organization::Entity)
-        .one(&st.db)
-        .await?
-        .ok_or_else(unauthorized)?;
-    if status(&k, now) != ApiKeyStatus::Active {
+    let hash = crypto::hash_token(key);
+    let ticket = st.keys.ticket();
+    let cached = ticket.and_then(|t| st.keys.get(t, &hash));
+    let entry = match cached {
+        Some(e) => e,
+        None => {
+            st.keys.lookups.inc();
+            let (k, org) = api_key::Entity::find()
+                .filter(api_key::Column::TokenHash.eq(hash.as_str()))
+                .find_also_related(organization::Entity)
+                .one(&st.db)
+                .await?
+                .ok_or_else(unauthorized)?;
+            if k.revoked_at.is_some() {
+                return Err(unauthorized());
+            }
+            let org = org.filter(|o| o.deleted_at.is_none());
+            let allowlist = match &org {
+                Some(o) => crate::security::allowlist(o)?,
+                None => Vec::new(),
+            };
+            let entry = Arc::new(KeyEntry {
+                key: KeyPrincipal {
+                    id: k.id,
+                    org_id: k.org_id,
+                    name: k.name,
+                    scopes: parse_scopes(&k.scopes),
+                },
+                org,
+                allowlist,
+                expires_at: k.expires_at,
+                last_used: AtomicI64::new(k.last_used_at.map_or(0, |t| t.timestamp())),
+            });
+            if let Some(t) = ticket {
+                st.keys.put(t, hash, entry.clone());
+            }
+            entry
+        }
+    };
+    if entry.expires_at.is_some_and(|e| e <= now) {
         return Err(unauthorized());
     }
-    if k.last_used_at
-        .is_none_or(|t| now - t > Duration::seconds(LAST_USED_RESOLUTION_SECS))
+    touch(st, &entry, now);
+    Ok(entry)
+}
+
+/// Writes `last_used_at` at most once a minute per key and replica, off the request
+/// path; the conditional update makes concurrent replicas write once.
+fn touch(st: &AppState, entry: &KeyEntry, now: DateTime<Utc>) {
+    let last = entry.last_used.load(std::sync::atomic::Ordering::Relaxed);
+    if now.timestamp() - last <= LAST_USED_RESOLUTION_SECS
+        || entry
+            .last_used
+            .compare_exchange(
+                last,
+                now.timestamp(),
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_err()
     {
-        // Conditional, so concurrent requests on several replicas write once.
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(now)))
-            .filter(api_key::Column::Id.eq(k.id))
-            .filter(api_key::Column::LastUsedAt.is_null().or(
-                api_key::Column::LastUsedAt.lt(now - Duration::seconds(LAST_USED_RESOLUTION_SECS)),
-            ))
-            .exec(&st.db)
-            .await?;
+        return;
     }
-    let org = org.filter(|o| o.deleted_at.is_none());
-    Ok((
-        KeyPrincipal {
-            id: k.id,
-            org_id: k.org_id,
-            name: k.name,
-            scopes: parse_scopes(&k.scopes),
-        },
-        org,
-    ))
+    let (db, id) = (st.db.clone(), entry.key.id);
+    tokio::spawn(async move {
+        let stale = now - Duration::seconds(LAST_USED_RESOLUTION_SECS);
+        let res = api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(now)))
+            .filter(api_key::Column::Id.eq(id))
+            .filter(
+                api_key::Column::LastUsedAt
+                    .is_null()
+                    .or(api_key::Column::LastUsedAt.lt(stale)),
+            )
+            .exec(&db)
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "recording last_used_at failed");
+        }
+    });
 }
 
 fn require_user(admin: &OrgAdmin) -> ApiResult<Uuid> {
@@ -276,7 +322,9 @@ pub async fn revoke(
         )
         .await?;
     }
+    let pending = st.keys.notify(&txn).await?;
     txn.commit().await?;
+    pending.settle(&st.keys).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     /// MCP calls counted in memory, flushed to the database by the background task.
     pub usage: crate::mcp::usage::UsageCounter,
     pub mcp_cache: crate::mcp::cache::McpCache,
+    /// Authenticated API keys, kept current across replicas (see `key_cache`).
+    pub keys: Arc<crate::key_cache::KeyCache>,
 }
 
 fn origin_of(url: &str) -> String {
@@ -102,7 +104,12 @@ impl AppState {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let outbound = crate::outbound::Outbound::new(&config.outbound)?;
+        let keys = Arc::new(crate::key_cache::KeyCache::new(
+            db.get_database_backend(),
+            &config.database_url(),
+        ));
         Ok(AppState {
+            keys,
             db,
             public_origin: origin_of(&public_url),
             secure_cookies: public_url.starts_with("https://"),
@@ -137,7 +144,9 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
 pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
     crate::mcp::health::spawn(state.clone());
+    crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
     let metrics = web::Data::new(Metrics::new()?);
+    metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

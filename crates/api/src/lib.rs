@@ -17,6 +17,7 @@ pub mod db;
 pub mod entity;
 pub mod http;
 pub mod janitor;
+pub mod key_cache;
 pub mod mail;
 pub mod mcp;
 pub mod members;

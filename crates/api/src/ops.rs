@@ -38,6 +38,11 @@ impl Metrics {
         })
     }
 
+    /// Adds a metric owned elsewhere (e.g. the key cache) to this registry.
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> anyhow::Result<()> {
+        Ok(self.registry.register(c)?)
+    }
+
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
             .with_label_values(&[method, route, &status.to_string()])

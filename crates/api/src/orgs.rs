@@ -302,7 +302,10 @@ pub async fn update(
             .meta(json!({"changes": changes})),
     )
     .await?;
+    // Cached API keys carry their org (name, slug).
+    let pending = st.keys.notify(&txn).await?;
     txn.commit().await?;
+    pending.settle(&st.keys).await;
     Ok(web::Json(to_api(&org, &m.membership)))
 }
 
@@ -380,7 +383,10 @@ pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organ
             .meta(json!({"from": old, "to": new, "via": "cli"})),
     )
     .await?;
+    // Cached API keys carry their org (name, slug).
+    let pending = st.keys.notify(&txn).await?;
     txn.commit().await?;
+    pending.settle(&st.keys).await;
     Ok(org)
 }
 

@@ -279,10 +279,25 @@ fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+type ClientFactory = dyn Fn() -> reqwest::Result<reqwest::Client> + Send + Sync;
+
+static NEXT_OUTBOUND_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// One client per `Outbound` per thread: a pooled connection is driven by a task on
+    /// the runtime that opened it, so sharing one pool across actix workers would turn
+    /// every upstream call into cross-thread wake-ups.
+    static CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, reqwest::Client>> =
+        Default::default();
+}
+
 /// The outbound HTTP client and its address policy. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbound {
-    client: reqwest::Client,
+    id: u64,
+    factory: Arc<ClientFactory>,
+    /// Shared by all threads, used only if a thread's own client cannot be built.
+    fallback: reqwest::Client,
     policy: Arc<AddressPolicy>,
     max_response_bytes: usize,
     lookup_timeout: Duration,
@@ -300,38 +315,54 @@ impl fmt::Debug for Outbound {
 impl Outbound {
     pub fn new(config: &OutboundConfig) -> anyhow::Result<Self> {
         let policy = Arc::new(AddressPolicy::from_config(config)?);
-        let redirect = reqwest::redirect::Policy::custom(|attempt| {
-            let previous = attempt.previous();
-            if previous.len() > MAX_REDIRECTS {
-                return attempt.error(RedirectRefused("too many times"));
-            }
-            match previous.first() {
-                Some(first) if same_origin(first, attempt.url()) => attempt.follow(),
-                _ => attempt.error(RedirectRefused("to another host")),
-            }
-        });
         let connect_timeout = Duration::from_secs(config.connect_timeout_secs.max(1));
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
-            .redirect(redirect)
-            .no_proxy()
-            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
-            .connect_timeout(connect_timeout)
-            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let timeout = Duration::from_secs(config.timeout_secs.max(1));
+        let resolver = Arc::new(GuardedResolver {
+            policy: policy.clone(),
+        });
+        let factory: Arc<ClientFactory> = Arc::new(move || {
+            let redirect = reqwest::redirect::Policy::custom(|attempt| {
+                let previous = attempt.previous();
+                if previous.len() > MAX_REDIRECTS {
+                    return attempt.error(RedirectRefused("too many times"));
+                }
+                match previous.first() {
+                    Some(first) if same_origin(first, attempt.url()) => attempt.follow(),
+                    _ => attempt.error(RedirectRefused("to another host")),
+                }
+            });
+            reqwest::Client::builder()
+                .dns_resolver(resolver.clone())
+                .redirect(redirect)
+                .no_proxy()
+                .timeout(timeout)
+                .connect_timeout(connect_timeout)
+                .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+                .build()
+        });
+        // Fail at start-up, not on the first call, if the client cannot be built.
+        let fallback = factory()?;
         Ok(Self {
-            client,
+            fallback,
+            id: NEXT_OUTBOUND_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            factory,
             policy,
             max_response_bytes: config.max_response_bytes,
             lookup_timeout: connect_timeout,
         })
     }
 
-    /// The client. Pass every URL through `check_url` first.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// This thread's client. Pass every URL through `check_url` first.
+    pub fn client(&self) -> reqwest::Client {
+        CLIENTS.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some(c) = m.get(&self.id) {
+                return c.clone();
+            }
+            let c = (self.factory)().unwrap_or_else(|_| self.fallback.clone());
+            m.insert(self.id, c.clone());
+            c
+        })
     }
 
     pub fn policy(&self) -> &AddressPolicy {

@@ -48,7 +48,11 @@ pub fn ranges(org: &organization::Model) -> ApiResult<Vec<IpRange>> {
 
 /// Refuses a client outside a non-empty allowlist.
 pub fn enforce(org: &organization::Model, meta: &ClientMeta) -> ApiResult<()> {
-    let nets = allowlist(org)?;
+    enforce_nets(&allowlist(org)?, meta)
+}
+
+/// `enforce` with the allowlist already parsed.
+pub fn enforce_nets(nets: &[IpNet], meta: &ClientMeta) -> ApiResult<()> {
     if nets.is_empty() {
         return Ok(());
     }
@@ -182,7 +186,10 @@ pub async fn update_security(
         audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::IP_ALLOWLIST_UPDATED).target("org", org.id)
             .meta(json!({"from": old.ip_allowlist, "to": list, "confirmed_lockout": body.confirm_lockout}))).await?;
     }
+    // Cached API keys carry the allowlist.
+    let pending = st.keys.notify(&txn).await?;
     txn.commit().await?;
+    pending.settle(&st.keys).await;
     Ok(web::Json(settings(&org)?))
 }
 

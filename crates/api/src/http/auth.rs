@@ -244,10 +244,13 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
         })?;
         // The key's org comes with the key (one query); another org's key learns
         // nothing about this one.
-        let (key, org) = crate::api_keys::authenticate(&st, raw).await?;
-        let org = org
+        let entry = crate::api_keys::authenticate(&st, raw).await?;
+        let org = entry
+            .org
+            .clone()
             .filter(|o| o.slug == slug)
             .ok_or_else(|| ApiError::not_found("organization"))?;
+        let key = entry.key.clone();
         let needed = if is_unsafe(req.method()) {
             ApiKeyScope::Write
         } else {

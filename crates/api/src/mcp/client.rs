@@ -2,8 +2,13 @@
 //! upstream session per connector per replica is kept and reused; when the upstream
 //! forgets it (404), the session is re-initialized once.
 use crate::{crypto::Cipher, entity::connector, outbound::Outbound};
-use serde_json::{Value, json};
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use serde_json::{Value, json, value::RawValue};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use uuid::Uuid;
 
 pub const PROTOCOL_VERSIONS: [&str; 2] = ["2025-11-25", "2025-06-18"];
@@ -30,31 +35,72 @@ pub struct Catalog {
     pub resources: Vec<Value>,
 }
 
-#[derive(Clone)]
-struct UpstreamSession {
-    id: Option<String>,
-    protocol: String,
+/// Where and how to reach a connector: its URL vetted and parsed once, its credential
+/// decrypted once, per upstream session.
+struct Target {
+    url: reqwest::Url,
+    credential: Option<(HeaderName, HeaderValue)>,
 }
 
-/// Upstream sessions by connector, and the connector's URL/credential version they were
-/// made for, so an edited connector gets a fresh session.
+struct UpstreamSession {
+    target: Target,
+    id: Option<HeaderValue>,
+    protocol: HeaderValue,
+}
+
+/// The connector fields a session depends on; an edit to any of them starts a new one.
+#[derive(PartialEq)]
+struct Fingerprint {
+    url: String,
+    credential_header: Option<String>,
+    credential_enc: Option<String>,
+}
+
+impl Fingerprint {
+    fn of(c: &connector::Model) -> Fingerprint {
+        Fingerprint {
+            url: c.url.clone(),
+            credential_header: c.credential_header.clone(),
+            credential_enc: c.credential_enc.clone(),
+        }
+    }
+
+    fn matches(&self, c: &connector::Model) -> bool {
+        self.url == c.url
+            && self.credential_header == c.credential_header
+            && self.credential_enc == c.credential_enc
+    }
+}
+
+/// Upstream sessions by connector, each with the connector version it was made for.
 #[derive(Default)]
 pub struct UpstreamPool {
-    sessions: Mutex<HashMap<Uuid, (String, UpstreamSession)>>,
+    sessions: Mutex<HashMap<Uuid, (Fingerprint, Arc<UpstreamSession>)>>,
 }
 
-fn fingerprint(c: &connector::Model) -> String {
-    format!(
-        "{}|{}|{}",
-        c.url,
-        c.credential_header.as_deref().unwrap_or(""),
-        c.credential_enc.as_deref().unwrap_or("")
-    )
+/// One JSON-RPC response, its `result` kept as raw JSON so that relaying it costs no
+/// parse and re-serialisation.
+#[derive(Debug, serde::Deserialize)]
+pub struct Reply {
+    #[serde(default)]
+    id: Value,
+    result: Option<Box<RawValue>>,
+    error: Option<Value>,
+}
+
+impl Reply {
+    fn into_result(self) -> Result<Box<RawValue>, UpstreamError> {
+        match (self.result, self.error) {
+            (_, Some(err)) => Err(UpstreamError::Rpc(err)),
+            (Some(r), None) => Ok(r),
+            (None, None) => Err(UpstreamError::Protocol("no result".into())),
+        }
+    }
 }
 
 /// Parses a Streamable HTTP answer: one JSON object, or an SSE stream whose `data:`
 /// lines carry JSON-RPC messages; returns the response with `id`.
-fn parse_answer(content_type: &str, body: &[u8], id: &Value) -> Result<Value, UpstreamError> {
+fn parse_answer(content_type: &str, body: &[u8], id: u64) -> Result<Reply, UpstreamError> {
     if content_type.starts_with("text/event-stream") {
         let text = std::str::from_utf8(body)
             .map_err(|_| UpstreamError::Protocol("SSE not UTF-8".into()))?;
@@ -70,8 +116,9 @@ fn parse_answer(content_type: &str, body: &[u8], id: &Value) -> Result<Value, Up
                 }
                 data.push_str(d.strip_prefix(' ').unwrap_or(d));
             } else if line.is_empty() && !data.is_empty() {
-                if let Ok(msg) = serde_json::from_str::<Value>(&data)
-                    && msg.get("id") == Some(id)
+                if let Ok(msg) = serde_json::from_str::<Reply>(&data)
+                    && msg.id.as_u64() == Some(id)
+                    && (msg.result.is_some() || msg.error.is_some())
                 {
                     return Ok(msg);
                 }
@@ -86,6 +133,15 @@ fn parse_answer(content_type: &str, body: &[u8], id: &Value) -> Result<Value, Up
     }
 }
 
+#[derive(serde::Serialize)]
+struct Request<'a, P: serde::Serialize> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    method: &'a str,
+    params: P,
+}
+
 pub struct Upstream<'a> {
     pub outbound: &'a Outbound,
     pub cipher: &'a Cipher,
@@ -93,78 +149,101 @@ pub struct Upstream<'a> {
 }
 
 impl Upstream<'_> {
-    async fn post(
-        &self,
-        c: &connector::Model,
-        session: Option<&UpstreamSession>,
-        body: &Value,
-    ) -> Result<(reqwest::header::HeaderMap, Option<Value>), UpstreamError> {
+    fn target(&self, c: &connector::Model) -> Result<Target, UpstreamError> {
         let url = self
             .outbound
             .check_url_fast(&c.url)
             .map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let credential = match (&c.credential_header, &c.credential_enc) {
+            (Some(h), Some(sealed)) => {
+                let broken = || UpstreamError::Transport("cannot use the credential".into());
+                let secret = self.cipher.decrypt(sealed).map_err(|_| broken())?;
+                let name = HeaderName::from_bytes(h.as_bytes()).map_err(|_| broken())?;
+                let mut value = HeaderValue::from_bytes(&secret).map_err(|_| broken())?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+            _ => None,
+        };
+        Ok(Target { url, credential })
+    }
+
+    /// POSTs one message; `id` is `None` for a notification.
+    async fn post<P: serde::Serialize>(
+        &self,
+        target: &Target,
+        session: Option<&UpstreamSession>,
+        id: Option<u64>,
+        method: &str,
+        params: P,
+    ) -> Result<(reqwest::header::HeaderMap, Option<Reply>), UpstreamError> {
+        let body = serde_json::to_vec(&Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        })
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         let mut req = self
             .outbound
             .client()
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .json(body);
-        if let (Some(h), Some(sealed)) = (&c.credential_header, &c.credential_enc) {
-            let secret = self
-                .cipher
-                .decrypt(sealed)
-                .map_err(|_| UpstreamError::Transport("cannot decrypt the credential".into()))?;
-            req = req.header(h.as_str(), String::from_utf8_lossy(&secret).into_owned());
+            .post(target.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(
+                ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            )
+            .body(body);
+        if let Some((name, value)) = &target.credential {
+            req = req.header(name.clone(), value.clone());
         }
         if let Some(s) = session {
-            req = req.header("mcp-protocol-version", s.protocol.as_str());
+            req = req.header("mcp-protocol-version", s.protocol.clone());
             if let Some(id) = &s.id {
-                req = req.header("mcp-session-id", id.as_str());
+                req = req.header("mcp-session-id", id.clone());
             }
         }
-        let resp = req
+        let mut resp = req
             .send()
             .await
             .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
         let status = resp.status();
-        let headers = resp.headers().clone();
-        if status.as_u16() == 202 {
+        let headers = std::mem::take(resp.headers_mut());
+        if status.as_u16() == 202 || id.is_none() {
             return Ok((headers, None));
         }
         if !status.is_success() {
             return Err(UpstreamError::Status(status.as_u16()));
         }
         let ctype = headers
-            .get("content-type")
+            .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+            .unwrap_or("");
         let bytes = self
             .outbound
             .read_limited(resp)
             .await
             .map_err(|e| UpstreamError::Transport(e.to_string()))?;
-        let id = body.get("id").cloned().unwrap_or(Value::Null);
-        Ok((headers, Some(parse_answer(&ctype, &bytes, &id)?)))
+        let reply = parse_answer(ctype, &bytes, id.unwrap_or_default())?;
+        Ok((headers, Some(reply)))
     }
 
     async fn initialize(&self, c: &connector::Model) -> Result<UpstreamSession, UpstreamError> {
-        let init = json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {
-                "protocolVersion": LATEST_PROTOCOL,
-                "capabilities": {},
-                "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}
-            }
+        let target = self.target(c)?;
+        let params = json!({
+            "protocolVersion": LATEST_PROTOCOL,
+            "capabilities": {},
+            "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}
         });
-        let (headers, answer) = self.post(c, None, &init).await?;
-        let answer =
-            answer.ok_or_else(|| UpstreamError::Protocol("no answer to initialize".into()))?;
-        if let Some(err) = answer.get("error") {
-            return Err(UpstreamError::Rpc(err.clone()));
-        }
-        let protocol = answer["result"]["protocolVersion"]
+        let (headers, answer) = self
+            .post(&target, None, Some(0), "initialize", params)
+            .await?;
+        let answer = answer
+            .ok_or_else(|| UpstreamError::Protocol("no answer to initialize".into()))?
+            .into_result()?;
+        let result: Value = serde_json::from_str(answer.get())
+            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let protocol = result["protocolVersion"]
             .as_str()
             .unwrap_or(LATEST_PROTOCOL)
             .to_string();
@@ -173,13 +252,20 @@ impl Upstream<'_> {
                 "unsupported protocol version {protocol}"
             )));
         }
-        let id = headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let session = UpstreamSession { id, protocol };
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        self.post(c, Some(&session), &note).await?;
+        let session = UpstreamSession {
+            target,
+            id: headers.get("mcp-session-id").cloned(),
+            protocol: HeaderValue::from_str(&protocol)
+                .map_err(|e| UpstreamError::Protocol(e.to_string()))?,
+        };
+        self.post(
+            &session.target,
+            Some(&session),
+            None,
+            "notifications/initialized",
+            json!({}),
+        )
+        .await?;
         Ok(session)
     }
 
@@ -187,47 +273,40 @@ impl Upstream<'_> {
         &self,
         c: &connector::Model,
         fresh: bool,
-    ) -> Result<UpstreamSession, UpstreamError> {
-        let fp = fingerprint(c);
+    ) -> Result<Arc<UpstreamSession>, UpstreamError> {
         if !fresh
             && let Ok(map) = self.pool.sessions.lock()
             && let Some((f, s)) = map.get(&c.id)
-            && *f == fp
+            && f.matches(c)
         {
             return Ok(s.clone());
         }
-        let s = self.initialize(c).await?;
+        let s = Arc::new(self.initialize(c).await?);
         if let Ok(mut map) = self.pool.sessions.lock() {
-            map.insert(c.id, (fp, s.clone()));
+            map.insert(c.id, (Fingerprint::of(c), s.clone()));
         }
         Ok(s)
     }
 
-    /// Sends one request and returns its `result`, re-initializing once if the
-    /// upstream lost the session.
-    pub async fn request(
+    /// Sends one request and returns its `result` as raw JSON, re-initializing once if
+    /// the upstream lost the session.
+    pub async fn request<P: serde::Serialize>(
         &self,
         c: &connector::Model,
         method: &str,
-        params: Value,
-    ) -> Result<Value, UpstreamError> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        params: P,
+    ) -> Result<Box<RawValue>, UpstreamError> {
         let mut fresh = false;
         loop {
             let session = self.session(c, fresh).await?;
-            match self.post(c, Some(&session), &body).await {
+            match self
+                .post(&session.target, Some(&session), Some(1), method, &params)
+                .await
+            {
                 Err(UpstreamError::Status(404)) if !fresh => fresh = true,
                 Err(e) => return Err(e),
                 Ok((_, None)) => return Err(UpstreamError::Protocol("no answer".into())),
-                Ok((_, Some(answer))) => {
-                    if let Some(err) = answer.get("error") {
-                        return Err(UpstreamError::Rpc(err.clone()));
-                    }
-                    return answer
-                        .get("result")
-                        .cloned()
-                        .ok_or_else(|| UpstreamError::Protocol("no result".into()));
-                }
+                Ok((_, Some(reply))) => return reply.into_result(),
             }
         }
     }
@@ -246,7 +325,9 @@ impl Upstream<'_> {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            let page = self.request(c, method, params).await?;
+            let raw = self.request(c, method, params).await?;
+            let page: Value = serde_json::from_str(raw.get())
+                .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
             items.extend(page[key].as_array().cloned().unwrap_or_default());
             cursor = page["nextCursor"].as_str().map(str::to_string);
             if cursor.is_none() {
@@ -317,17 +398,31 @@ mod tests {
 
     #[test]
     fn answers_come_as_json_or_as_an_event_stream() {
-        let id = json!(7);
         let sse = b"event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\nid: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\ndata: \"result\":{}}\n\n";
-        let got = parse_answer("text/event-stream", sse, &id).ok();
-        assert_eq!(got, Some(json!({"jsonrpc": "2.0", "id": 7, "result": {}})));
+        let got = parse_answer("text/event-stream", sse, 7).map(|r| r.into_result());
+        assert_eq!(
+            got.ok().and_then(Result::ok).map(|r| r.get().to_string()),
+            Some("{}".into())
+        );
         let plain = parse_answer(
             "application/json",
             br#"{"jsonrpc":"2.0","id":7,"result":{"ok":true}}"#,
-            &id,
+            7,
         )
-        .ok();
-        assert_eq!(plain.map(|v| v["result"]["ok"].clone()), Some(json!(true)));
-        assert!(parse_answer("text/event-stream", b"data: {}\n\n", &id).is_err());
+        .ok()
+        .and_then(|r| r.into_result().ok());
+        assert_eq!(
+            plain.map(|r| r.get().to_string()),
+            Some(r#"{"ok":true}"#.into())
+        );
+        assert!(parse_answer("text/event-stream", b"data: {}\n\n", 7).is_err());
+        let err = parse_answer(
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"no"}}"#,
+            7,
+        )
+        .ok()
+        .map(Reply::into_result);
+        assert!(matches!(err, Some(Err(UpstreamError::Rpc(e))) if e["code"] == -32602));
     }
 }

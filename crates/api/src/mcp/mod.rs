@@ -9,17 +9,19 @@ pub mod usage;
 use cache::ExposedTools;
 
 use crate::{
-    api_keys::{self, KeyPrincipal},
+    api_keys,
     app::AppState,
     crypto,
     entity::{connector, mcp_session, organization},
     http::{ApiError, ClientMeta, ErrorKind},
+    key_cache::KeyEntry,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use client::{PROTOCOL_VERSIONS, Upstream, UpstreamError};
 use gatehouse_types::ApiKeyScope;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
@@ -36,6 +38,21 @@ const UPSTREAM_UNAVAILABLE: i64 = -32001;
 fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+}
+
+/// A response around an upstream's raw `result`, written without re-parsing it.
+fn relay_result(id: &Value, result: &serde_json::value::RawValue) -> HttpResponse {
+    let mut body = Vec::with_capacity(result.get().len() + 48);
+    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    if serde_json::to_writer(&mut body, id).is_err() {
+        body.extend_from_slice(b"null");
+    }
+    body.extend_from_slice(br#","result":"#);
+    body.extend_from_slice(result.get().as_bytes());
+    body.push(b'}');
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 fn rpc_result(id: Value, result: Value) -> HttpResponse {
@@ -67,15 +84,23 @@ fn unauthorized(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
     resp
 }
 
-/// Who calls the endpoint. OAuth access tokens will be a second variant.
+/// Who calls the endpoint, with the org it belongs to. OAuth access tokens will be a
+/// second variant.
 pub enum McpPrincipal {
-    ApiKey(KeyPrincipal),
+    ApiKey(Arc<KeyEntry>),
 }
 
 impl McpPrincipal {
     fn key_id(&self) -> uuid::Uuid {
         match self {
-            McpPrincipal::ApiKey(k) => k.id,
+            McpPrincipal::ApiKey(k) => k.key.id,
+        }
+    }
+
+    /// The org the credential belongs to (checked by `authenticate`).
+    fn org(&self) -> Option<&organization::Model> {
+        match self {
+            McpPrincipal::ApiKey(k) => k.org.as_ref(),
         }
     }
 }
@@ -101,7 +126,7 @@ async fn authenticate(
     req: &HttpRequest,
     st: &AppState,
     slug: &str,
-) -> Result<(McpPrincipal, organization::Model), HttpResponse> {
+) -> Result<McpPrincipal, HttpResponse> {
     if !origin_allowed(req, st) {
         return Err(actix_web::ResponseError::error_response(
             &ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"),
@@ -121,7 +146,7 @@ async fn authenticate(
     let Some(key) = api_keys::key_from_header(raw) else {
         return Err(unauthorized(st, slug, "unsupported credential"));
     };
-    let (key, org) = match api_keys::authenticate(st, key).await {
+    let entry = match api_keys::authenticate(st, key).await {
         Ok(k) => k,
         Err(e) if e.kind == ErrorKind::AuthenticationRequired => {
             return Err(unauthorized(
@@ -133,14 +158,14 @@ async fn authenticate(
         Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
     };
     // Another org's key is as good as no key here.
-    let Some(org) = org.filter(|o| o.slug == slug) else {
+    if entry.org.as_ref().is_none_or(|o| o.slug != slug) {
         return Err(unauthorized(
             st,
             slug,
             "this key does not belong to this organization",
         ));
-    };
-    if !key.has(ApiKeyScope::Mcp) {
+    }
+    if !entry.key.has(ApiKeyScope::Mcp) {
         let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
             ErrorKind::InsufficientScope,
             "this API key lacks the `mcp` scope",
@@ -156,9 +181,9 @@ async fn authenticate(
         }
         return Err(resp);
     }
-    crate::security::enforce(&org, &ClientMeta::from_request(req))
+    crate::security::enforce_nets(&entry.allowlist, &ClientMeta::from_request(req))
         .map_err(|e| actix_web::ResponseError::error_response(&e))?;
-    Ok((McpPrincipal::ApiKey(key), org))
+    Ok(McpPrincipal::ApiKey(entry))
 }
 
 /// Tools the org exposes: each enabled, healthy connector's tools under its prefix.
@@ -202,9 +227,12 @@ pub async fn post(
     st: web::Data<AppState>,
 ) -> HttpResponse {
     let slug = slug.into_inner();
-    let (principal, org) = match authenticate(&req, &st, &slug).await {
+    let principal = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,
+    };
+    let Some(org) = principal.org() else {
+        return unauthorized(&st, &slug, "organization not found");
     };
     let msg: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -366,7 +394,7 @@ pub async fn post(
 
     match method {
         "ping" => rpc_result(id, json!({})),
-        "tools/list" => match exposed_tools(&st, &org).await {
+        "tools/list" => match exposed_tools(&st, org).await {
             Ok(list) => {
                 let tools: Vec<Value> = list
                     .iter()
@@ -390,9 +418,9 @@ pub async fn post(
                 )
             }
         },
-        "tools/call" => call_tool(&st, &org, &principal, id, params).await,
+        "tools/call" => call_tool(&st, org, &principal, id, params).await,
         "prompts/list" | "resources/list" | "prompts/get" | "resources/read" => {
-            catalog_call(&st, &org, &principal, method, id, params).await
+            catalog_call(&st, org, &principal, method, id, params).await
         }
         "resources/templates/list" => rpc_result(id, json!({"resourceTemplates": []})),
         _ => rpc_error(
@@ -446,7 +474,7 @@ async fn forward(
         result.is_err(),
     );
     match result {
-        Ok(r) => rpc_result(id, r),
+        Ok(r) => relay_result(&id, &r),
         Err(UpstreamError::Rpc(err)) => {
             HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
         }
@@ -601,9 +629,12 @@ pub async fn delete(
     st: web::Data<AppState>,
 ) -> HttpResponse {
     let slug = slug.into_inner();
-    let (principal, org) = match authenticate(&req, &st, &slug).await {
+    let principal = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,
+    };
+    let Some(org) = principal.org() else {
+        return unauthorized(&st, &slug, "organization not found");
     };
     let Some(session) = req
         .headers()

@@ -260,7 +260,8 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
     )
     .await;
 
-    let soon = chrono::Utc::now() + chrono::Duration::hours(1);
+    // Expiry is checked on every call, also when the key was just used (and cached).
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
     let expiring = create_key(
         &owner,
         &org.slug,
@@ -276,11 +277,8 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
             .status(),
         200
     );
-    app.sql(&format!(
-        "UPDATE api_keys SET expires_at = {} WHERE name = 'temp'",
-        app.minutes_ago(1)
-    ))
-    .await;
+    let wait = (soon - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(50)).await;
     assert_problem(
         program(&app, reqwest::Method::GET, &path, &auth)
             .send()
@@ -407,4 +405,64 @@ async fn bad_key_requests_name_their_fields_and_members_cannot_manage_keys() {
         "insufficient-role",
     )
     .await;
+}
+
+async fn key_lookups(app: &TestApp) -> u64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("gatehouse_api_key_lookups_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no key look-up counter in {text}"))
+}
+
+#[tokio::test]
+async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_once() {
+    let app = spawn_app().await;
+    let owner = app.signup("lou@example.com").await;
+    let org = app.create_org(&owner, "Lou").await;
+    let created = create_key(&owner, &org.slug, json!({"name": "ci", "scopes": ["read"]})).await;
+    let path = format!("/orgs/{}", org.slug);
+    let before = key_lookups(&app).await;
+    let mut typo = created.secret.clone();
+    typo.replace_range(12..13, if &typo[12..13] == "x" { "y" } else { "x" });
+    let truncated = created.secret[..created.secret.len() - 1].to_string();
+    for bad in [
+        typo,
+        truncated,
+        "gk_".into(),
+        format!("{}A", created.secret),
+    ] {
+        assert_problem(
+            program(&app, reqwest::Method::GET, &path, &format!("ApiKey {bad}"))
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "authentication-required",
+        )
+        .await;
+    }
+    assert_eq!(
+        key_lookups(&app).await,
+        before,
+        "a malformed key was looked up"
+    );
+
+    // A valid key is read from the database once, then served from the key cache (on
+    // SQLite any commit, here the one `last_used_at` write, empties it once more).
+    let auth = format!("ApiKey {}", created.secret);
+    for _ in 0..20 {
+        let r = program(&app, reqwest::Method::GET, &path, &auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let used = key_lookups(&app).await - before;
+    assert!((1..=2).contains(&used), "{used} look-ups for 20 calls");
 }

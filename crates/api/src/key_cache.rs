@@ -1,0 +1,284 @@
+//! Authenticated API keys cached in the replica, so the MCP hot path makes no database
+//! round trip, while a revocation still reaches every replica by the next request:
+//! - SQLite: before each use the cache reads `PRAGMA data_version` on its own
+//!   connection (about a microsecond); any commit by another connection or process
+//!   changes it, and the cache starts over.
+//! - PostgreSQL: every change that can invalidate a key (revocation, org deletion,
+//!   allowlist or slug change) sends `NOTIFY gatehouse_auth` in its own transaction;
+//!   each replica's listener empties its cache when it arrives. While the listener is
+//!   not connected the cache is bypassed, so a lost notification cannot keep a key alive.
+//!
+//! Fills carry the generation they started in: a load that raced an invalidation is
+//! not stored.
+use crate::{api_keys::KeyPrincipal, entity::organization};
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+pub const CHANNEL: &str = "gatehouse_auth";
+const MAX_ENTRIES: usize = 50_000;
+
+/// What a valid key resolves to, with its org's allowlist already parsed.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub key: KeyPrincipal,
+    /// `None` when the org is deleted.
+    pub org: Option<organization::Model>,
+    pub allowlist: Vec<IpNet>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Unix seconds of the last `last_used_at` written (0: never), to throttle writes.
+    pub last_used: AtomicI64,
+}
+
+enum Watch {
+    /// No cross-connection signal (in-memory SQLite): always read the database.
+    Bypass,
+    Sqlite(Box<rusqlite::Connection>),
+    Postgres,
+}
+
+struct Inner {
+    generation: u64,
+    data_version: Option<i64>,
+    entries: HashMap<String, Arc<KeyEntry>>,
+    watch: Watch,
+}
+
+pub struct KeyCache {
+    inner: Mutex<Inner>,
+    /// PostgreSQL: the listener is subscribed, so notifications will arrive.
+    listening: AtomicBool,
+    /// Notification payloads as the listener hears them (see `Pending::settle`).
+    echoes: tokio::sync::broadcast::Sender<String>,
+    /// Database look-ups of keys (cache misses), exported in `/metrics`.
+    pub lookups: prometheus::IntCounter,
+}
+
+/// A generation token: where the caller may use and fill the cache.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+impl KeyCache {
+    pub fn new(backend: DatabaseBackend, database_url: &str) -> KeyCache {
+        let watch = match backend {
+            DatabaseBackend::Postgres => Watch::Postgres,
+            DatabaseBackend::Sqlite => sqlite_file(database_url)
+                .and_then(|path| {
+                    rusqlite::Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(|e| tracing::warn!(error = %e, "key cache disabled"))
+                    .ok()
+                })
+                .map(|c| {
+                    let _ = c.busy_timeout(Duration::from_secs(1));
+                    Watch::Sqlite(Box::new(c))
+                })
+                .unwrap_or(Watch::Bypass),
+            _ => Watch::Bypass,
+        };
+        KeyCache {
+            inner: Mutex::new(Inner {
+                generation: 0,
+                data_version: None,
+                entries: HashMap::new(),
+                watch,
+            }),
+            listening: AtomicBool::new(false),
+            echoes: tokio::sync::broadcast::channel(64).0,
+            lookups: prometheus::IntCounter::new(
+                "gatehouse_api_key_lookups_total",
+                "API keys read from the database (key-cache misses)",
+            )
+            .unwrap_or_else(|_| unreachable!("static metric name")),
+        }
+    }
+
+    /// Brings the cache up to date with the database; `None` means "do not use it now".
+    pub fn ticket(&self) -> Option<Ticket> {
+        let mut inner = self.inner.lock().ok()?;
+        match &inner.watch {
+            Watch::Bypass => None,
+            Watch::Postgres => self
+                .listening
+                .load(Ordering::Acquire)
+                .then_some(Ticket(inner.generation)),
+            Watch::Sqlite(conn) => {
+                let v: i64 = conn
+                    .query_row("PRAGMA data_version", [], |r| r.get(0))
+                    .ok()?;
+                if inner.data_version != Some(v) {
+                    inner.data_version = Some(v);
+                    inner.generation += 1;
+                    inner.entries.clear();
+                }
+                Some(Ticket(inner.generation))
+            }
+        }
+    }
+
+    pub fn get(&self, t: Ticket, token_hash: &str) -> Option<Arc<KeyEntry>> {
+        let inner = self.inner.lock().ok()?;
+        (inner.generation == t.0)
+            .then(|| inner.entries.get(token_hash).cloned())
+            .flatten()
+    }
+
+    pub fn put(&self, t: Ticket, token_hash: String, entry: Arc<KeyEntry>) {
+        if let Ok(mut inner) = self.inner.lock()
+            && inner.generation == t.0
+        {
+            if inner.entries.len() >= MAX_ENTRIES {
+                inner.entries.clear();
+            }
+            inner.entries.insert(token_hash, entry);
+        }
+    }
+
+    /// Forgets everything (called on notification, and by this replica after a change).
+    pub fn clear(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            inner.entries.clear();
+        }
+    }
+
+    fn set_listening(&self, on: bool) {
+        // Clear first when going live: anything cached before the subscription may
+        // have missed a notification.
+        self.clear();
+        self.listening.store(on, Ordering::Release);
+    }
+}
+
+/// The file behind a `sqlite://` URL; `None` for in-memory databases.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!memory).then(|| path.to_string())
+}
+
+/// A change announced inside a transaction; `settle` it after the commit.
+#[must_use = "settle after commit, so this replica forgets at once"]
+pub struct Pending {
+    /// PostgreSQL with a live listener: the notification's payload and a subscription
+    /// that will see it come back.
+    echo: Option<(String, tokio::sync::broadcast::Receiver<String>)>,
+}
+
+impl KeyCache {
+    /// Tells every replica's key cache that keys or their orgs changed. Call inside the
+    /// transaction that makes the change: PostgreSQL delivers the notification on
+    /// commit (SQLite replicas see the commit through `data_version`).
+    pub async fn notify<C: ConnectionTrait>(&self, db: &C) -> Result<Pending, sea_orm::DbErr> {
+        if db.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(Pending { echo: None });
+        }
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let rx = self.echoes.subscribe();
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), nonce.clone().into()],
+        ))
+        .await?;
+        Ok(Pending {
+            echo: self
+                .listening
+                .load(Ordering::Acquire)
+                .then_some((nonce, rx)),
+        })
+    }
+}
+
+impl Pending {
+    /// Forgets cached keys here at once; on PostgreSQL, also waits (at most a second)
+    /// until this replica's listener hears its own notification, which PostgreSQL sends
+    /// to every listening replica at the same moment: when a revoke call returns, the
+    /// other replicas have been told too.
+    pub async fn settle(self, cache: &KeyCache) {
+        cache.clear();
+        let Some((nonce, mut rx)) = self.echo else {
+            return;
+        };
+        let heard = async {
+            loop {
+                match rx.recv().await {
+                    Ok(p) if p == nonce => return,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(1), heard)
+            .await
+            .is_err()
+        {
+            tracing::warn!("key-cache notification not heard back within a second");
+        }
+    }
+}
+
+/// PostgreSQL: keeps a LISTEN connection and empties the cache on each notification;
+/// reconnects after a failure, bypassing the cache meanwhile.
+pub fn spawn_listener(cache: Arc<KeyCache>, db: &DatabaseConnection) {
+    use sea_orm::sqlx::postgres::PgListener;
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool().clone();
+    tokio::spawn(async move {
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => match listener.listen(CHANNEL).await {
+                    Ok(()) => {
+                        cache.set_listening(true);
+                        // try_recv answers Ok(None) when the connection was lost.
+                        while let Ok(Some(n)) = listener.try_recv().await {
+                            cache.clear();
+                            let _ = cache.echoes.send(n.payload().to_string());
+                        }
+                        tracing::warn!("key-cache listener lost its connection");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "key-cache listener cannot connect"),
+            }
+            cache.set_listening(false);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file;
+
+    #[test]
+    fn in_memory_databases_have_no_file() {
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/x.db?mode=rwc").as_deref(),
+            Some("/tmp/x.db")
+        );
+        assert_eq!(
+            sqlite_file("sqlite://data/g.db").as_deref(),
+            Some("data/g.db")
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://file?mode=memory"), None);
+        assert_eq!(sqlite_file("postgres://x"), None);
+    }
+}
