@@ -7,6 +7,7 @@ mod m20261123_000002_create_api_keys;
 mod m20261123_000003_create_connectors;
 mod m20261123_000004_create_mcp_runtime;
 mod m20261123_000005_add_connector_catalog;
+mod m20261124_000006_create_oauth;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_connectors::Migration),
             Box::new(m20261123_000004_create_mcp_runtime::Migration),
             Box::new(m20261123_000005_add_connector_catalog::Migration),
+            Box::new(m20261124_000006_create_oauth::Migration),
         ]
     }
 }

@@ -34,9 +34,7 @@ fn purpose(kind: TokenKind) -> &'static str {
         TokenKind::PasswordReset => "password_reset",
         TokenKind::EmailVerification => "verify_email",
         // Not stored in user_tokens; a look-up under this purpose finds nothing.
-        TokenKind::Session | TokenKind::Invitation | TokenKind::ApiKey | TokenKind::McpSession => {
-            "none"
-        }
+        _ => "none",
     }
 }
 

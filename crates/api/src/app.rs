@@ -33,6 +33,9 @@ pub struct AppState {
     pub mcp_cache: crate::mcp::cache::McpCache,
     /// Authenticated API keys, kept current across replicas (see `key_cache`).
     pub keys: Arc<crate::key_cache::KeyCache>,
+    /// Signing keys and the revocation set of the OAuth server.
+    pub oauth: Arc<crate::oauth::tokens::OAuthState>,
+    pub oauth_limits: Arc<crate::oauth::OAuthLimits>,
 }
 
 fn origin_of(url: &str) -> String {
@@ -108,8 +111,13 @@ impl AppState {
             db.get_database_backend(),
             &config.database_url(),
         ));
+        let oauth_limits = Arc::new(crate::oauth::OAuthLimits::new(
+            config.oauth.registrations_per_ip_per_second,
+        ));
         Ok(AppState {
             keys,
+            oauth: Default::default(),
+            oauth_limits,
             db,
             public_origin: origin_of(&public_url),
             secure_cookies: public_url.starts_with("https://"),
@@ -137,6 +145,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::api_keys::routes(cfg);
     crate::security::routes(cfg);
     crate::connectors::routes(cfg);
+    crate::oauth::admin::routes(cfg);
     cfg.service(crate::mcp::usage::get_usage);
 }
 
@@ -145,6 +154,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     let state = web::Data::new(state);
     crate::mcp::health::spawn(state.clone());
     crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
+    crate::oauth::tokens::spawn_refresher(state.clone());
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
@@ -163,6 +173,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             )
             .configure(crate::ops::routes)
             .configure(crate::mcp::routes)
+            .configure(crate::oauth::routes)
             .service(
                 web::scope("/api/v1")
                     .wrap(middleware::from_fn(http::auth::org_guard))

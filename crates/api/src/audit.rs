@@ -82,6 +82,12 @@ pub mod action {
     pub const MCP_DELETED: &str = "mcp.deleted";
     pub const MCP_HEALTH_CHANGED: &str = "mcp.health_changed";
     pub const IP_ALLOWLIST_UPDATED: &str = "org.ip_allowlist_updated";
+    pub const OAUTH_CONSENT_GRANTED: &str = "oauth.consent_granted";
+    pub const OAUTH_GRANT_CREATED: &str = "oauth.grant_created";
+    pub const OAUTH_GRANT_REVOKED: &str = "oauth.grant_revoked";
+    pub const OAUTH_CLIENT_CREATED: &str = "oauth.client_created";
+    pub const OAUTH_CLIENT_DELETED: &str = "oauth.client_deleted";
+    pub const OAUTH_SETTINGS_UPDATED: &str = "oauth.settings_updated";
 }
 
 /// One event to record.

@@ -45,6 +45,7 @@ pub struct Config {
     /// Outbound HTTP to upstream servers (connectors, webhooks).
     pub outbound: OutboundConfig,
     pub mcp: McpConfig,
+    pub oauth: OAuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +124,7 @@ impl Default for Config {
             login: LoginThrottleConfig::default(),
             trusted_proxies: Vec::new(),
             mcp: McpConfig::default(),
+            oauth: OAuthConfig::default(),
             outbound: OutboundConfig::default(),
         }
     }
@@ -154,6 +156,24 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.bind))
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OAuthConfig {
+    /// Dynamic registrations per second per client address (bursts of ten times that).
+    pub registrations_per_ip_per_second: u32,
+    /// How long a rotated refresh token stays usable, for clients that refresh in parallel.
+    pub refresh_grace_secs: i64,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            registrations_per_ip_per_second: 20,
+            refresh_grace_secs: 30,
+        }
     }
 }
 

@@ -60,6 +60,10 @@ pub enum TokenKind {
     Invitation,
     ApiKey,
     McpSession,
+    OAuthClientId,
+    OAuthClientSecret,
+    OAuthCode,
+    OAuthRefresh,
 }
 
 impl TokenKind {
@@ -71,6 +75,10 @@ impl TokenKind {
             TokenKind::Invitation => "ghi_",
             TokenKind::ApiKey => "gk_",
             TokenKind::McpSession => "ghm_",
+            TokenKind::OAuthClientId => "ghc_",
+            TokenKind::OAuthClientSecret => "ghcs_",
+            TokenKind::OAuthCode => "ghac_",
+            TokenKind::OAuthRefresh => "ghrt_",
         }
     }
 }
@@ -125,6 +133,21 @@ impl Cipher {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(format!("v1:{}", STANDARD.encode(out)))
+    }
+
+    /// HMAC-SHA256 under a key derived from the master key (a separate key per use of
+    /// the master key), base64url: for stateless tokens such as consent CSRF tokens.
+    pub fn mac(&self, purpose: &str, msg: &[u8]) -> String {
+        use hmac::Mac;
+        let subkey = Sha256::new()
+            .chain_update(b"gatehouse mac key\0")
+            .chain_update(purpose.as_bytes())
+            .chain_update(self.key.as_slice())
+            .finalize();
+        let mut m = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&subkey)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        m.update(msg);
+        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
     }
 
     pub fn decrypt(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {

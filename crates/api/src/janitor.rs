@@ -1,8 +1,12 @@
 //! Removes rows whose purpose has passed: ended browser sessions, spent or expired
-//! one-time tokens, idle MCP client sessions and stale login-throttle windows. Every
-//! replica may run it; the deletes are idempotent.
-use crate::entity::{login_throttle, mcp_session, session, user_token};
+//! one-time tokens, idle MCP client sessions, stale login-throttle windows, spent OAuth
+//! codes, ended OAuth grants, and registered OAuth clients that never got a grant.
+//! Every replica may run it; the deletes are idempotent.
+use crate::entity::{
+    login_throttle, mcp_session, oauth_client, oauth_code, oauth_grant, session, user_token,
+};
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
 /// MCP sessions are dropped a day after they began; clients then get 404 and
@@ -15,7 +19,13 @@ pub struct Swept {
     pub tokens: u64,
     pub mcp_sessions: u64,
     pub throttles: u64,
+    pub oauth_codes: u64,
+    pub oauth_grants: u64,
+    pub oauth_clients: u64,
 }
+
+/// A registered client that never got a grant is forgotten after this long.
+pub const IDLE_CLIENT_HOURS: i64 = 24;
 
 pub async fn sweep<C: ConnectionTrait>(
     db: &C,
@@ -53,10 +63,43 @@ pub async fn sweep<C: ConnectionTrait>(
         .exec(db)
         .await?
         .rows_affected;
+    let oauth_codes = oauth_code::Entity::delete_many()
+        .filter(oauth_code::Column::ExpiresAt.lte(now - Duration::days(1)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    // A revoked grant is kept while its access tokens could live (the revocation set
+    // reads it); its refresh tokens go with it (cascade).
+    let oauth_grants = oauth_grant::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(oauth_grant::Column::ExpiresAt.lte(now - Duration::days(1)))
+                .add(oauth_grant::Column::RevokedAt.lte(now - Duration::hours(2))),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
+    let oauth_clients = oauth_client::Entity::delete_many()
+        .filter(oauth_client::Column::Kind.ne("admin"))
+        .filter(oauth_client::Column::CreatedAt.lte(now - Duration::hours(IDLE_CLIENT_HOURS)))
+        .filter(
+            oauth_client::Column::Id.not_in_subquery(
+                Query::select()
+                    .column(oauth_grant::Column::ClientId)
+                    .from(oauth_grant::Entity)
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
     Ok(Swept {
         sessions,
         tokens,
         mcp_sessions,
         throttles,
+        oauth_codes,
+        oauth_grants,
+        oauth_clients,
     })
 }

@@ -38,6 +38,14 @@ pub struct KeyEntry {
     pub last_used: AtomicI64,
 }
 
+/// An org as the MCP endpoint needs it for OAuth callers, cached with the keys (and
+/// invalidated by the same signals).
+#[derive(Debug)]
+pub struct OrgEntry {
+    pub org: organization::Model,
+    pub allowlist: Vec<IpNet>,
+}
+
 enum Watch {
     /// No cross-connection signal (in-memory SQLite): always read the database.
     Bypass,
@@ -49,6 +57,7 @@ struct Inner {
     generation: u64,
     data_version: Option<i64>,
     entries: HashMap<String, Arc<KeyEntry>>,
+    orgs: HashMap<String, Arc<OrgEntry>>,
     watch: Watch,
 }
 
@@ -92,6 +101,7 @@ impl KeyCache {
                 generation: 0,
                 data_version: None,
                 entries: HashMap::new(),
+                orgs: HashMap::new(),
                 watch,
             }),
             listening: AtomicBool::new(false),
@@ -121,6 +131,7 @@ impl KeyCache {
                     inner.data_version = Some(v);
                     inner.generation += 1;
                     inner.entries.clear();
+                    inner.orgs.clear();
                 }
                 Some(Ticket(inner.generation))
             }
@@ -145,11 +156,30 @@ impl KeyCache {
         }
     }
 
+    pub fn get_org(&self, t: Ticket, slug: &str) -> Option<Arc<OrgEntry>> {
+        let inner = self.inner.lock().ok()?;
+        (inner.generation == t.0)
+            .then(|| inner.orgs.get(slug).cloned())
+            .flatten()
+    }
+
+    pub fn put_org(&self, t: Ticket, slug: String, entry: Arc<OrgEntry>) {
+        if let Ok(mut inner) = self.inner.lock()
+            && inner.generation == t.0
+        {
+            if inner.orgs.len() >= MAX_ENTRIES {
+                inner.orgs.clear();
+            }
+            inner.orgs.insert(slug, entry);
+        }
+    }
+
     /// Forgets everything (called on notification, and by this replica after a change).
     pub fn clear(&self) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.generation += 1;
             inner.entries.clear();
+            inner.orgs.clear();
         }
     }
 

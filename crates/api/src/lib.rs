@@ -21,6 +21,7 @@ pub mod key_cache;
 pub mod mail;
 pub mod mcp;
 pub mod members;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod orgs;

@@ -172,7 +172,11 @@ pub async fn remove(
             .meta(json!({"email": u.map(|u| u.email), "role": target.role, "left": leaving})),
     )
     .await?;
+    // Their OAuth grants here end with the membership.
+    let grants =
+        crate::oauth::admin::revoke_member_grants(&txn, m.org.id, user_id, now, &m.ctx()).await?;
     txn.commit().await?;
+    crate::oauth::tokens::mark_revoked(&st, grants);
     Ok(HttpResponse::NoContent().finish())
 }
 

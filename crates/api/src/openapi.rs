@@ -23,6 +23,8 @@ use utoipa::OpenApi;
         crate::connectors::list, crate::connectors::create, crate::connectors::get_one, crate::connectors::update,
         crate::connectors::remove,
         crate::mcp::usage::get_usage,
+        crate::oauth::admin::list_clients, crate::oauth::admin::create_client, crate::oauth::admin::delete_client,
+        crate::oauth::admin::get_settings, crate::oauth::admin::update_settings,
     ),
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
@@ -34,6 +36,7 @@ use utoipa::OpenApi;
         (name = "security", description = "Session timeout and IP allowlist"),
         (name = "connectors", description = "The organization's upstream MCP servers"),
         (name = "mcp", description = "Usage of the organization's MCP endpoint"),
+        (name = "oauth", description = "OAuth clients connected to the organization, and its refresh-token lifetime"),
     )
 )]
 pub struct ApiDoc;

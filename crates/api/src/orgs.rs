@@ -143,6 +143,7 @@ pub async fn create(
         updated_at: Set(now),
         deleted_at: Set(None),
         ip_allowlist: Set("[]".into()),
+        refresh_token_lifetime: Set("default".into()),
     }
     .insert(&txn)
     .await

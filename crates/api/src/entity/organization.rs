@@ -17,6 +17,8 @@ pub struct Model {
     /// JSON list of `{cidr, label}`; empty means no restriction.
     #[sea_orm(column_type = "Text")]
     pub ip_allowlist: String,
+    /// `short` | `medium` | `default` | `long`: refresh tokens live 1, 7, 30, 90 days.
+    pub refresh_token_lifetime: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

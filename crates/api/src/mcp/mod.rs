@@ -14,7 +14,7 @@ use crate::{
     crypto,
     entity::{connector, mcp_session, organization},
     http::{ApiError, ClientMeta, ErrorKind},
-    key_cache::KeyEntry,
+    key_cache::{KeyEntry, OrgEntry},
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use client::{PROTOCOL_VERSIONS, Upstream, UpstreamError};
@@ -84,16 +84,22 @@ fn unauthorized(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
     resp
 }
 
-/// Who calls the endpoint, with the org it belongs to. OAuth access tokens will be a
-/// second variant.
+/// Who calls the endpoint, with the org it belongs to: an API key, or an OAuth access
+/// token (of a grant, for a user).
 pub enum McpPrincipal {
     ApiKey(Arc<KeyEntry>),
+    OAuth {
+        grant: uuid::Uuid,
+        org: Arc<OrgEntry>,
+    },
 }
 
 impl McpPrincipal {
+    /// The credential, for binding sessions and counting usage: key id or grant id.
     fn key_id(&self) -> uuid::Uuid {
         match self {
             McpPrincipal::ApiKey(k) => k.key.id,
+            McpPrincipal::OAuth { grant, .. } => *grant,
         }
     }
 
@@ -101,8 +107,88 @@ impl McpPrincipal {
     fn org(&self) -> Option<&organization::Model> {
         match self {
             McpPrincipal::ApiKey(k) => k.org.as_ref(),
+            McpPrincipal::OAuth { org, .. } => Some(&org.org),
         }
     }
+}
+
+/// The org behind a slug, from the replica's cache when current.
+async fn org_entry(st: &AppState, slug: &str) -> Result<Option<Arc<OrgEntry>>, ApiError> {
+    let ticket = st.keys.ticket();
+    if let Some(hit) = ticket.and_then(|t| st.keys.get_org(t, slug)) {
+        return Ok(Some(hit));
+    }
+    let Some(org) = organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .filter(organization::Column::DeletedAt.is_null())
+        .one(&st.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let entry = Arc::new(OrgEntry {
+        allowlist: crate::security::allowlist(&org)?,
+        org,
+    });
+    if let Some(t) = ticket {
+        st.keys.put_org(t, slug.to_string(), entry.clone());
+    }
+    Ok(Some(entry))
+}
+
+fn insufficient_scope(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
+    let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
+        ErrorKind::InsufficientScope,
+        detail,
+    ));
+    if let Ok(v) = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"mcp\", resource_metadata=\"{}\"",
+        resource_metadata_url(st, slug)
+    )
+    .parse()
+    {
+        resp.headers_mut()
+            .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// An OAuth access token: signature, issuer, audience (this org's MCP URL) and expiry,
+/// then the replica's revocation set; never a database read on the hot path.
+async fn authenticate_oauth(
+    req: &HttpRequest,
+    st: &AppState,
+    slug: &str,
+    token: &str,
+) -> Result<McpPrincipal, HttpResponse> {
+    let bad = || unauthorized(st, slug, "invalid, expired or revoked access token");
+    let claims = crate::oauth::tokens::verify(st, token, &crate::oauth::mcp_url(st, slug))
+        .ok_or_else(bad)?;
+    if crate::oauth::tokens::is_revoked(st, claims.gid).await {
+        return Err(bad());
+    }
+    let org = match org_entry(st, slug).await {
+        Ok(Some(o)) if o.org.id == claims.org => o,
+        Ok(_) => return Err(bad()),
+        Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
+    };
+    if !claims
+        .scope
+        .split(' ')
+        .any(|s| s == crate::oauth::SCOPE_MCP)
+    {
+        return Err(insufficient_scope(
+            st,
+            slug,
+            "this token lacks the `mcp` scope",
+        ));
+    }
+    crate::security::enforce_nets(&org.allowlist, &ClientMeta::from_request(req))
+        .map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    Ok(McpPrincipal::OAuth {
+        grant: claims.gid,
+        org,
+    })
 }
 
 /// Origin check against DNS rebinding: browsers send `Origin`; it must be one we trust.
@@ -144,7 +230,12 @@ async fn authenticate(
         ));
     };
     let Some(key) = api_keys::key_from_header(raw) else {
-        return Err(unauthorized(st, slug, "unsupported credential"));
+        return match raw.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                authenticate_oauth(req, st, slug, token.trim()).await
+            }
+            _ => Err(unauthorized(st, slug, "unsupported credential")),
+        };
     };
     let entry = match api_keys::authenticate(st, key).await {
         Ok(k) => k,
@@ -166,20 +257,11 @@ async fn authenticate(
         ));
     }
     if !entry.key.has(ApiKeyScope::Mcp) {
-        let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
-            ErrorKind::InsufficientScope,
+        return Err(insufficient_scope(
+            st,
+            slug,
             "this API key lacks the `mcp` scope",
         ));
-        if let Ok(v) = format!(
-            "Bearer error=\"insufficient_scope\", scope=\"mcp\", resource_metadata=\"{}\"",
-            resource_metadata_url(st, slug)
-        )
-        .parse()
-        {
-            resp.headers_mut()
-                .insert(actix_web::http::header::WWW_AUTHENTICATE, v);
-        }
-        return Err(resp);
     }
     crate::security::enforce_nets(&entry.allowlist, &ClientMeta::from_request(req))
         .map_err(|e| actix_web::ResponseError::error_response(&e))?;

@@ -32,10 +32,29 @@ async fn the_janitor_removes_only_rows_whose_time_has_passed() {
     ))
     .await;
 
+    // Two registered OAuth clients: one idle for two days, one new.
+    for (name, age) in [("old", 2 * 24 * 60), ("new", 0)] {
+        let r = reqwest::Client::new()
+            .post(app.url("/register"))
+            .json(&json!({"client_name": name, "redirect_uris": ["https://x.example.com/cb"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        app.sql(&format!(
+            "UPDATE oauth_clients SET created_at = {} WHERE name = '{name}'",
+            app.minutes_ago(age)
+        ))
+        .await;
+    }
+
     let swept = gatehouse::janitor::sweep(&app.db, chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!((swept.sessions, swept.tokens), (1, 1));
+    assert_eq!(
+        (swept.sessions, swept.tokens, swept.oauth_clients),
+        (1, 1, 1)
+    );
     // The live session and the live reset token are untouched.
     assert_eq!(me.get("/me").await.status(), 200);
     let again = gatehouse::janitor::sweep(&app.db, chrono::Utc::now())

@@ -13,6 +13,7 @@ mod cli;
 mod connectors;
 mod mcp;
 mod members;
+mod oauth;
 mod ops;
 mod orgs;
 mod sessions;

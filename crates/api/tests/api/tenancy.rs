@@ -21,6 +21,8 @@ struct Ids {
     api_key: Uuid,
     /// A connector.
     connector: Uuid,
+    /// An OAuth client an admin created.
+    oauth_client: Uuid,
 }
 
 struct Route {
@@ -138,6 +140,29 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
             None,
         ),
         r("GET", "/orgs/{slug}/usage", None, "", None),
+        r("GET", "/orgs/{slug}/oauth/clients", None, "", None),
+        r(
+            "POST",
+            "/orgs/{slug}/oauth/clients",
+            None,
+            "",
+            Some(json!({"name": "Alice tool", "redirect_uris": ["https://alice.example.com/cb"]})),
+        ),
+        r(
+            "DELETE",
+            "/orgs/{slug}/oauth/clients/{id}",
+            Some(ids.oauth_client),
+            "",
+            None,
+        ),
+        r("GET", "/orgs/{slug}/oauth/settings", None, "", None),
+        r(
+            "PATCH",
+            "/orgs/{slug}/oauth/settings",
+            None,
+            "",
+            Some(json!({"refresh_token_lifetime": "long"})),
+        ),
         r("GET", "/orgs/{slug}/audit-logs", None, "", None),
         r(
             "GET",
@@ -228,6 +253,8 @@ async fn snapshot(owner: &Session, slug: &str) -> Value {
         "/invitations",
         "/api-keys",
         "/connectors",
+        "/oauth/clients",
+        "/oauth/settings",
         "/audit-logs?limit=200",
     ] {
         state.insert(
@@ -283,7 +310,19 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
         .as_str()
         .and_then(|id| id.parse().ok())
         .expect("connector id");
+    let r = bob
+        .post(
+            &format!("/orgs/{}/oauth/clients", b.slug),
+            json!({"name": "Bob tool", "redirect_uris": ["https://bob.example.com/cb"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let oauth_client = r.json::<Value>().await.unwrap()["client"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("oauth client id");
     let ids = Ids {
+        oauth_client,
         admin: dave.user.id,
         member: carol.user.id,
         invitation: inv.id,

@@ -1,0 +1,764 @@
+//! The OAuth server as a real client sees it: discovery from the MCP endpoint's 401,
+//! registration, authorization with PKCE and consent, code exchange, MCP calls with the
+//! access token, refresh-token rotation and reuse detection, revocation, and metadata
+//! documents served by a local server.
+use crate::helpers::*;
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
+    basic::BasicClient,
+};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const GRACE_SECS: i64 = 2;
+
+async fn oauth_app() -> TestApp {
+    spawn_app_with(|c| {
+        c.oauth.refresh_grace_secs = GRACE_SECS;
+        c.outbound.allow_loopback = true;
+    })
+    .await
+}
+
+fn plain() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The consent form's fields, as a browser would submit them.
+fn form_fields(html: &str) -> Vec<(String, String)> {
+    let re =
+        regex::Regex::new(r#"<input type="hidden" name="([a-z_]+)" value="([^"]*)">"#).unwrap();
+    re.captures_iter(html)
+        .map(|c| (c[1].to_string(), unescape(&c[2])))
+        .collect()
+}
+
+async fn mcp_call(
+    app: &TestApp,
+    slug: &str,
+    token: &str,
+    body: Value,
+    session: Option<&str>,
+) -> reqwest::Response {
+    let mut rb = plain()
+        .post(app.url(&format!("/mcp/{slug}")))
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(s) = session {
+        rb = rb.header("mcp-session-id", s);
+    }
+    rb.send().await.unwrap()
+}
+
+async fn initialize(app: &TestApp, slug: &str, token: &str) -> reqwest::Response {
+    mcp_call(app, slug, token, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}), None).await
+}
+
+/// Registers like Claude does.
+async fn register(app: &TestApp, redirect: &str) -> Value {
+    let r = plain()
+        .post(app.url("/register"))
+        .json(&json!({
+            "client_name": "Claude",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_post",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+type Client = oauth2::Client<
+    oauth2::basic::BasicErrorResponse,
+    oauth2::basic::BasicTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+fn client(app: &TestApp, id: &str, secret: Option<&str>, redirect: &str) -> Client {
+    let mut c = BasicClient::new(ClientId::new(id.into()))
+        .set_auth_uri(AuthUrl::new(app.url("/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(app.url("/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
+        .set_auth_type(AuthType::RequestBody);
+    if let Some(s) = secret {
+        c = c.set_client_secret(ClientSecret::new(s.into()));
+    }
+    c
+}
+
+/// Runs /authorize as `user` (consent allowed) and returns the code and PKCE verifier.
+async fn authorize(
+    app: &TestApp,
+    user: &Session,
+    c: &Client,
+    resource: &str,
+) -> (String, PkceCodeVerifier) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("mcp".into()))
+        .add_extra_param("resource", resource)
+        .set_pkce_challenge(challenge)
+        .url();
+    let page = user.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "consent page");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>Connect "), "{html}");
+    let mut fields = form_fields(&html);
+    fields.push(("decision".into(), "allow".into()));
+    let r = user
+        .http
+        .post(app.url("/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(q.get("state"), Some(state.secret()));
+    assert_eq!(q.get("iss"), Some(&app.base));
+    (q["code"].clone(), verifier)
+}
+
+#[tokio::test]
+async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked() {
+    let app = oauth_app().await;
+    let owner = app.signup("olga@example.com").await;
+    let org = app.create_org(&owner, "Olga").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+
+    // Discovery, starting from the endpoint's 401.
+    let r = initialize(&app, &org.slug, "nothing").await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let prm_url = regex::Regex::new(r#"resource_metadata="([^"]+)""#)
+        .unwrap()
+        .captures(&challenge)
+        .unwrap()[1]
+        .to_string();
+    let prm: Value = plain()
+        .get(&prm_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], mcp);
+    assert_eq!(prm["bearer_methods_supported"], json!(["header"]));
+    let issuer = prm["authorization_servers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let meta: Value = plain()
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], app.base);
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(meta["client_id_metadata_document_supported"], json!(true));
+    assert_eq!(
+        meta["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
+    for m in ["none", "client_secret_post", "client_secret_basic"] {
+        assert!(
+            meta["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(m))
+        );
+    }
+    let oidc: Value = plain()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oidc, meta);
+    let jwks: Value = plain()
+        .get(meta["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+
+    // Registration, as Claude sends it; a loopback redirect on any port.
+    let reg = register(&app, "http://127.0.0.1/callback").await;
+    assert_eq!(reg["token_endpoint_auth_method"], "client_secret_post");
+    let c = client(
+        &app,
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str(),
+        "http://127.0.0.1:53682/callback",
+    );
+
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let http = plain();
+    let tokens = c
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .set_pkce_verifier(verifier)
+        .add_extra_param("resource", &mcp)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let access = tokens.access_token().secret().clone();
+    let refresh = tokens
+        .refresh_token()
+        .expect("a refresh token without offline_access")
+        .secret()
+        .clone();
+    assert!(tokens.expires_in().unwrap() <= Duration::from_secs(3600));
+
+    // The code works once; its second use revokes what the first issued.
+    let again = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new("x".repeat(43)))
+        .request_async(&http)
+        .await;
+    assert!(again.is_err());
+
+    // A second, independent authorization for the MCP calls.
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let tokens = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let access2 = tokens.access_token().secret().clone();
+    let refresh2 = tokens.refresh_token().unwrap().secret().clone();
+    let r = initialize(&app, &org.slug, &access2).await;
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let r = mcp_call(
+        &app,
+        &org.slug,
+        &access2,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["result"]["tools"].is_array(), "{body}");
+
+    // The replayed first code killed its grant within seconds.
+    let mut dead = false;
+    for _ in 0..60 {
+        if initialize(&app, &org.slug, &access).await.status() == 401 {
+            dead = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dead, "a reused code's grant still works");
+    assert!(
+        c.exchange_refresh_token(&RefreshToken::new(refresh))
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+
+    // Two parallel refreshes of one token both succeed (grace window) …
+    let rt = RefreshToken::new(refresh2.clone());
+    let (a, b) = tokio::join!(
+        c.exchange_refresh_token(&rt).request_async(&http),
+        c.exchange_refresh_token(&rt).request_async(&http)
+    );
+    let (a, b) = (
+        a.expect("first parallel refresh"),
+        b.expect("second parallel refresh"),
+    );
+    assert_ne!(a.refresh_token().unwrap().secret(), &refresh2);
+    assert_eq!(
+        initialize(&app, &org.slug, a.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+    let newest = a.refresh_token().unwrap().secret().clone();
+    // … one more rotation from the newest works …
+    let c2 = c
+        .exchange_refresh_token(&RefreshToken::new(newest))
+        .request_async(&http)
+        .await
+        .unwrap();
+    // … and reusing the old one after the window revokes the whole family.
+    tokio::time::sleep(Duration::from_secs(GRACE_SECS as u64 + 1)).await;
+    assert!(
+        c.exchange_refresh_token(&rt)
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+    assert!(
+        c.exchange_refresh_token(c2.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+    assert!(
+        c.exchange_refresh_token(b.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+    let mut dead = false;
+    for _ in 0..60 {
+        if initialize(&app, &org.slug, c2.access_token().secret())
+            .await
+            .status()
+            == 401
+        {
+            dead = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dead, "the revoked family's access token still works");
+
+    // RFC 7009 revocation ends a grant too.
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let t = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let r = http
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", t.refresh_token().unwrap().secret().as_str()),
+            ("client_id", reg["client_id"].as_str().unwrap()),
+            ("client_secret", reg["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        c.exchange_refresh_token(t.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+
+    // The audit log has the grants and the revocations.
+    let log: Value = json(
+        owner
+            .get(&format!("/orgs/{}/audit-logs?limit=100", org.slug))
+            .await,
+    )
+    .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in [
+        "oauth.consent_granted",
+        "oauth.grant_created",
+        "oauth.grant_revoked",
+    ] {
+        assert!(actions.contains(&a), "{a} missing in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_verifier_redirect_audience_member_and_secret_are_refused() {
+    let app = oauth_app().await;
+    let owner = app.signup("pat@example.com").await;
+    let org = app.create_org(&owner, "Pat").await;
+    let other = app.signup("quinn@example.com").await;
+    let other_org = app.create_org(&other, "Quinn").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let reg = register(&app, "https://app.example.com/cb").await;
+    let id = reg["client_id"].as_str().unwrap();
+    let secret = reg["client_secret"].as_str();
+    let c = client(&app, id, secret, "https://app.example.com/cb");
+    let http = plain();
+
+    // Wrong PKCE verifier.
+    let (code, _) = authorize(&app, &owner, &c, &mcp).await;
+    let err = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new("a".repeat(50)))
+        .request_async(&http)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("invalid_grant"), "{err:?}");
+
+    // Wrong client secret: 401 invalid_client (clients re-register on it).
+    let r = http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", id),
+            ("client_secret", "nope"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+
+    // A redirect URI the client did not register: an error page, no redirect.
+    let bad = client(&app, id, secret, "https://evil.example.com/cb");
+    let (url, _) = bad
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let r = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+
+    // No PKCE: the error goes back to the client.
+    let (url, _) = c.authorize_url(CsrfToken::new_random).url();
+    let r = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("error=invalid_request")
+    );
+
+    // A user who is not a member of the org named by `resource` cannot grant it.
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_extra_param("resource", &mcp)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let r = other.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+
+    // A forged consent (wrong CSRF token) is refused.
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_extra_param("resource", &mcp)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let html = owner
+        .http
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut fields: Vec<(String, String)> = form_fields(&html)
+        .into_iter()
+        .filter(|(k, _)| k != "csrf")
+        .collect();
+    fields.push(("csrf".into(), "forged".into()));
+    fields.push(("decision".into(), "allow".into()));
+    let r = owner
+        .http
+        .post(app.url("/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // A token for one org's endpoint is refused by another's (audience), and a token
+    // that is not ours at all.
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let t = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        initialize(&app, &other_org.slug, t.access_token().secret())
+            .await
+            .status(),
+        401
+    );
+    let mut forged = t.access_token().secret().clone();
+    forged.push('A');
+    assert_eq!(initialize(&app, &org.slug, &forged).await.status(), 401);
+
+    // Removing the member revokes their grants in the org at once.
+    let member = app
+        .add_member(&owner, &org.slug, "rae@example.com", "member")
+        .await;
+    let (code, verifier) = authorize(&app, &member, &c, &mcp).await;
+    let t = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        owner
+            .delete(&format!("/orgs/{}/members/{}", org.slug, member.user.id))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        401
+    );
+    assert!(
+        c.exchange_refresh_token(t.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() {
+    let app = oauth_app().await;
+    let owner = app.signup("sam@example.com").await;
+    let org = app.create_org(&owner, "Sam").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    // The client's metadata document, served by a local server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let doc_url = format!("http://127.0.0.1:{port}/client.json");
+    let doc = json!({
+        "client_id": doc_url,
+        "client_name": "Metadata Client",
+        "redirect_uris": ["http://localhost/callback"],
+        "token_endpoint_auth_method": "none",
+    });
+    let served = doc.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let d = served.clone();
+        actix_web::App::new().route(
+            "/client.json",
+            actix_web::web::get().to(move || {
+                let d = d.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .insert_header(("Cache-Control", "max-age=600"))
+                        .json(d)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+
+    let c = client(&app, &doc_url, None, "http://localhost:41234/callback");
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let http = plain();
+    let t = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("a public metadata-document client exchanges without a secret");
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+
+    // A redirect URI outside the document is refused.
+    let bad = client(&app, &doc_url, None, "https://elsewhere.example.com/cb");
+    let (url, _) = bad
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    assert_eq!(
+        owner.http.get(url.as_str()).send().await.unwrap().status(),
+        400
+    );
+
+    // The org sees the client, and deleting it revokes its grants and the org's
+    // refresh tokens.
+    let clients: Value = json(
+        owner
+            .get(&format!("/orgs/{}/oauth/clients", org.slug))
+            .await,
+    )
+    .await;
+    let listed = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == doc_url)
+        .expect("listed")
+        .clone();
+    assert_eq!(listed["kind"], "metadata_document");
+    assert_eq!(listed["active_grants"], 1);
+    assert_eq!(listed["redirect_hosts"], json!(["localhost"]));
+    let r = owner
+        .delete(&format!(
+            "/orgs/{}/oauth/clients/{}",
+            org.slug,
+            listed["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.status(), 204);
+    assert!(
+        c.exchange_refresh_token(t.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_tokens() {
+    let app = oauth_app().await;
+    let owner = app.signup("tia@example.com").await;
+    let org = app.create_org(&owner, "Tia").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let s: Value = json(
+        owner
+            .get(&format!("/orgs/{}/oauth/settings", org.slug))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        s,
+        json!({"refresh_token_lifetime": "default", "refresh_token_days": 30})
+    );
+    let reg = register(&app, "https://app.example.com/cb").await;
+    let c = client(
+        &app,
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str(),
+        "https://app.example.com/cb",
+    );
+    let http = plain();
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let t = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+
+    let r = owner
+        .patch(
+            &format!("/orgs/{}/oauth/settings", org.slug),
+            json!({"refresh_token_lifetime": "short"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // DCR registrations do not log the org out; an admin-created client does.
+    register(&app, "https://other.example.com/cb").await;
+    let t = c
+        .exchange_refresh_token(t.refresh_token().unwrap())
+        .request_async(&http)
+        .await
+        .expect("still valid after a registration");
+    let r = owner
+        .post(
+            &format!("/orgs/{}/oauth/clients", org.slug),
+            json!({"name": "CI tool", "redirect_uris": ["https://ci.example.com/cb"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("ghcs_")
+    );
+    assert!(created["refresh_tokens_revoked"].as_u64().unwrap() >= 1);
+    assert!(
+        c.exchange_refresh_token(t.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err()
+    );
+    // Access tokens already issued keep working until they expire.
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+
+    // The new lifetime applies to new grants: one day.
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    c.exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let log: Value = json(
+        owner
+            .get(&format!(
+                "/orgs/{}/audit-logs?action=oauth.grant_created",
+                org.slug
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(log["items"][0]["metadata"]["refresh_token_days"], 1);
+}
