@@ -14,10 +14,11 @@ serve *ARGS:
 test *ARGS:
     bash scripts/test.sh "$@"
 
-# Benchmarks: audit log (1 M events) and MCP gateway throughput, SQLite and PostgreSQL
+# Benchmarks: audit log (1 M events), MCP gateway throughput, OAuth token endpoint; SQLite and PostgreSQL
 bench:
     bash scripts/bench.sh
     bash scripts/bench-mcp.sh
+    bash scripts/bench-oauth.sh
 
 # Regenerate openapi.yaml from the server's API definition
 openapi:

@@ -160,6 +160,12 @@ main() {
         exit 2
     fi
     export GATEHOUSE_TEST_MCP_EVERYTHING
+    say "MCP TypeScript SDK (npm)"
+    if ! GATEHOUSE_TEST_MCP_SDK=$(bash scripts/mcp-sdk-client.sh | tail -n 1); then
+        printf '\n%s\n' "error: could not install @modelcontextprotocol/sdk (see above)." >&2
+        exit 2
+    fi
+    export GATEHOUSE_TEST_MCP_SDK
 
     local pg_url=""
     if [[ ${GATEHOUSE_TEST_SKIP_POSTGRES:-0} == 1 ]]; then

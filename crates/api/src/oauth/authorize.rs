@@ -213,17 +213,18 @@ async fn member_orgs(
     Ok(orgs)
 }
 
-fn csrf(
-    st: &AppState,
-    session_id: uuid::Uuid,
-    client_id: &str,
-    redirect: &str,
-    challenge: &str,
-) -> String {
-    st.cipher.mac(
-        "oauth-consent",
-        format!("{session_id}\n{client_id}\n{redirect}\n{challenge}").as_bytes(),
-    )
+/// Binds the consent form to the session and to the request it shows (the org is the
+/// user's choice on the form, checked against their memberships on submit).
+fn csrf(st: &AppState, session_id: uuid::Uuid, c: &Checked, p: &AuthorizeParams) -> String {
+    let msg = format!(
+        "{session_id}\n{}\n{}\n{}\n{}\n{}",
+        c.client.client_id,
+        c.redirect,
+        c.challenge,
+        p.resource.as_deref().unwrap_or(""),
+        p.state.as_deref().unwrap_or("")
+    );
+    st.cipher.mac("oauth-consent", msg.as_bytes())
 }
 
 fn hidden(name: &str, value: Option<&str>) -> String {
@@ -312,13 +313,7 @@ pub async fn authorize_page(
             "<dd><label for=\"org\">Choose the organization</label><select id=\"org\" name=\"org\">{options}</select></dd>"
         )
     };
-    let token = csrf(
-        &st,
-        user.session_id,
-        &c.client.client_id,
-        &c.redirect,
-        &c.challenge,
-    );
+    let token = csrf(&st, user.session_id, &c, &p);
     let body = format!(
         "<h1>Connect {client} to Gatehouse?</h1>\
          <p>{client} asks to use the MCP tools of your organization, as you ({email}).</p>\
@@ -374,13 +369,7 @@ pub async fn decide(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let expected = csrf(
-        &st,
-        user.session_id,
-        &c.client.client_id,
-        &c.redirect,
-        &c.challenge,
-    );
+    let expected = csrf(&st, user.session_id, &c, &d.params);
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         expected.as_bytes(),
         d.csrf.as_bytes(),

@@ -162,12 +162,6 @@ async fn as_metadata_root(st: web::Data<AppState>) -> HttpResponse {
     metadata_response(as_metadata(&st))
 }
 
-/// Clients that derive the AS metadata URL from the MCP URL's path.
-#[get("/.well-known/oauth-authorization-server/{tail:.*}")]
-async fn as_metadata_path(st: web::Data<AppState>) -> HttpResponse {
-    metadata_response(as_metadata(&st))
-}
-
 /// OpenID-style discovery, same content.
 #[get("/.well-known/openid-configuration")]
 async fn openid_configuration(st: web::Data<AppState>) -> HttpResponse {
@@ -204,7 +198,6 @@ async fn jwks(st: web::Data<AppState>) -> HttpResponse {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(as_metadata_root)
-        .service(as_metadata_path)
         .service(openid_configuration)
         .service(resource_metadata_path)
         .service(resource_metadata_root)

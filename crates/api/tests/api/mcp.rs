@@ -18,8 +18,8 @@ struct UpstreamState {
     sse: bool,
 }
 
-struct TestUpstream {
-    url: String,
+pub(crate) struct TestUpstream {
+    pub(crate) url: String,
     state: Arc<Mutex<UpstreamState>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -109,7 +109,7 @@ async fn upstream_endpoint(
     }
 }
 
-async fn start_upstream(
+pub(crate) async fn start_upstream(
     tools: Vec<&'static str>,
     credential: Option<&str>,
     sse: bool,
@@ -206,7 +206,7 @@ impl Client {
     }
 }
 
-async fn mcp_app() -> TestApp {
+pub(crate) async fn mcp_app() -> TestApp {
     spawn_app_with(|c| {
         c.outbound.allow_loopback = true;
         c.mcp.health_interval_secs = 1;
@@ -228,12 +228,12 @@ async fn key(owner: &TestUser, slug: &str, scopes: Value) -> String {
     v["secret"].as_str().unwrap().to_string()
 }
 
-async fn connector(owner: &TestUser, slug: &str, body: Value) -> Value {
+pub(crate) async fn connector(owner: &TestUser, slug: &str, body: Value) -> Value {
     let r = owner.post(&format!("/orgs/{slug}/connectors"), body).await;
     json(r).await
 }
 
-async fn wait_health(owner: &TestUser, slug: &str, id: &str, status: &str) -> Value {
+pub(crate) async fn wait_health(owner: &TestUser, slug: &str, id: &str, status: &str) -> Value {
     for _ in 0..150 {
         let c: Value = json(owner.get(&format!("/orgs/{slug}/connectors/{id}")).await).await;
         if c["health"]["status"] == status {

@@ -37,7 +37,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The consent form's fields, as a browser would submit them.
-fn form_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn form_fields(html: &str) -> Vec<(String, String)> {
     let re =
         regex::Regex::new(r#"<input type="hidden" name="([a-z_]+)" value="([^"]*)">"#).unwrap();
     re.captures_iter(html)

@@ -1,0 +1,363 @@
+//! OAuth token-endpoint benchmark against a separate `gatehouse serve` process:
+//! dynamic registrations, authorization-code exchanges and refreshes (each worker
+//! following its own rotating chain) at concurrency 1, 8 and 32; prints requests/s and
+//! p50/p99. Every token is still persisted as a hash and every grant audited.
+//! Run it with `bash scripts/bench-oauth.sh` (or `just bench`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::Mutex;
+
+struct Run {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs `op` from `concurrency` workers for `duration` (or until it returns false).
+async fn load<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if !op(w).await {
+                    break;
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+fn field<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    Some(&html[start..start + html[start..].find('"')?])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+struct Setup {
+    base: String,
+    mcp: String,
+    user: reqwest::Client,
+    client_id: String,
+    client_secret: String,
+    redirect: String,
+}
+
+/// One authorization code (consent allowed) with its PKCE verifier.
+async fn code(s: &Setup) -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&state=s&scope=mcp&resource={}",
+        s.base,
+        s.client_id,
+        url::form_urlencoded::byte_serialize(s.redirect.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(s.mcp.as_bytes()).collect::<String>(),
+    );
+    let html = s.user.get(url).send().await.unwrap().text().await.unwrap();
+    let mut form: Vec<(String, String)> = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "code_challenge",
+        "code_challenge_method",
+        "state",
+        "scope",
+        "resource",
+        "org",
+        "csrf",
+    ]
+    .iter()
+    .filter_map(|n| field(&html, n).map(|v| (n.to_string(), unescape(v))))
+    .collect();
+    form.push(("decision".into(), "allow".into()));
+    let r = s
+        .user
+        .post(format!("{}/authorize", s.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code = loc
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    (code, verifier)
+}
+
+#[tokio::main]
+async fn main() {
+    let bin = std::env::var("GATEHOUSE_BENCH_BIN")
+        .expect("GATEHOUSE_BENCH_BIN: path of the release gatehouse binary");
+    let db_url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL").ok();
+    let secs: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let label = if db_url.as_deref().is_some_and(|u| u.starts_with("postgres")) {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.arg("serve")
+        .env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_LOG_LEVEL", "warn")
+        // The registration limit protects production; here it would be the measurement.
+        .env(
+            "GATEHOUSE_OAUTH__REGISTRATIONS_PER_IP_PER_SECOND",
+            "1000000",
+        )
+        .env("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "32")
+        .stdout(std::process::Stdio::null());
+    if let Some(u) = &db_url {
+        cmd.env("GATEHOUSE_DATABASE_URL", u);
+    }
+    let mut gw = cmd.spawn().expect("start gatehouse");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    for _ in 0..300 {
+        if plain
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", base.parse().unwrap());
+    let user = reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let email = format!("bench-{}@example.com", uuid::Uuid::now_v7().simple());
+    user.post(format!("{base}/api/v1/auth/signup"))
+        .json(&json!({"email": email, "password": "benchmark password"}))
+        .send()
+        .await
+        .unwrap();
+    let org: Value = user
+        .post(format!("{base}/api/v1/orgs"))
+        .json(&json!({"name": "OAuth bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slug = org["slug"].as_str().unwrap().to_string();
+    let redirect = "http://127.0.0.1/callback".to_string();
+    let reg_body = json!({"client_name": "Claude", "redirect_uris": [redirect], "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "client_secret_post"});
+    let reg: Value = plain
+        .post(format!("{base}/register"))
+        .json(&reg_body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let setup = Arc::new(Setup {
+        mcp: format!("{base}/mcp/{slug}"),
+        base: base.clone(),
+        user,
+        client_id: reg["client_id"].as_str().unwrap().into(),
+        client_secret: reg["client_secret"].as_str().unwrap().into(),
+        redirect,
+    });
+    let token_url = format!("{base}/token");
+    println!("[{label}] OAuth endpoints, {secs}s per run; tokens stored as hashes, grants audited");
+    for c in [1usize, 8, 32] {
+        // Registrations.
+        let (p, b, u) = (plain.clone(), reg_body.clone(), format!("{base}/register"));
+        let reg = load(c, Duration::from_secs(secs), move |_| {
+            let (p, b, u) = (p.clone(), b.clone(), u.clone());
+            async move {
+                let r = p.post(&u).json(&b).send().await.unwrap();
+                assert_eq!(r.status(), 201);
+                let _ = r.bytes().await;
+                true
+            }
+        })
+        .await;
+
+        // Code exchanges from a pool of fresh codes (made before the clock starts).
+        let want = (c * 1500).max(3000);
+        let pool = Arc::new(Mutex::new(Vec::with_capacity(want)));
+        let mut makers = Vec::new();
+        for _ in 0..8 {
+            let (s, pool) = (setup.clone(), pool.clone());
+            makers.push(tokio::spawn(async move {
+                for _ in 0..want / 8 {
+                    let cv = code(&s).await;
+                    pool.lock().await.push(cv);
+                }
+            }));
+        }
+        for m in makers {
+            m.await.unwrap();
+        }
+        let (p, s, u) = (plain.clone(), setup.clone(), token_url.clone());
+        let pool2 = pool.clone();
+        let exchange = load(c, Duration::from_secs(secs), move |_| {
+            let (p, s, u, pool) = (p.clone(), s.clone(), u.clone(), pool2.clone());
+            async move {
+                let Some((code, verifier)) = pool.lock().await.pop() else {
+                    return false;
+                };
+                let r = p
+                    .post(&u)
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("code_verifier", &verifier),
+                        ("redirect_uri", &s.redirect),
+                        ("client_id", &s.client_id),
+                        ("client_secret", &s.client_secret),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+                let _ = r.bytes().await;
+                true
+            }
+        })
+        .await;
+        let exhausted = pool.lock().await.is_empty();
+
+        // Refreshes: each worker follows its own chain.
+        let mut chains = Vec::new();
+        for _ in 0..c {
+            let (code, verifier) = code(&setup).await;
+            let t: Value = plain
+                .post(&token_url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("code_verifier", &verifier),
+                    ("client_id", &setup.client_id),
+                    ("client_secret", &setup.client_secret),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            chains.push(Arc::new(Mutex::new(
+                t["refresh_token"].as_str().unwrap().to_string(),
+            )));
+        }
+        let chains = Arc::new(chains);
+        let (p, s, u) = (plain.clone(), setup.clone(), token_url.clone());
+        let refresh = load(c, Duration::from_secs(secs), move |w| {
+            let (p, s, u, chains) = (p.clone(), s.clone(), u.clone(), chains.clone());
+            async move {
+                let mut current = chains[w].lock().await;
+                let t: Value = p
+                    .post(&u)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", current.as_str()),
+                        ("client_id", &s.client_id),
+                        ("client_secret", &s.client_secret),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                *current = t["refresh_token"].as_str().expect("refreshed").to_string();
+                true
+            }
+        })
+        .await;
+        println!(
+            "[{label}] c={c:<3} register {:>7.0}/s p50 {:>5.2}ms p99 {:>6.2}ms | code exchange {:>6.0}/s p50 {:>5.2}ms p99 {:>6.2}ms{} | refresh {:>6.0}/s p50 {:>5.2}ms p99 {:>6.2}ms",
+            reg.rps,
+            reg.p50,
+            reg.p99,
+            exchange.rps,
+            exchange.p50,
+            exchange.p99,
+            if exhausted {
+                " (code pool ran out)"
+            } else {
+                ""
+            },
+            refresh.rps,
+            refresh.p50,
+            refresh.p99
+        );
+    }
+    println!("[{label}] targets: register ≥ 9600/s, code exchange ≥ 2900/s, refresh ≥ 5300/s");
+    gw.kill().ok();
+    gw.wait().ok();
+}
