@@ -36,6 +36,19 @@ pub struct AppState {
     /// Signing keys and the revocation set of the OAuth server.
     pub oauth: Arc<crate::oauth::tokens::OAuthState>,
     pub oauth_limits: Arc<crate::oauth::OAuthLimits>,
+    /// SQLite has one writer; busy connections wait in SQLite's busy handler, which
+    /// sleeps in steps of up to 100 ms. Hot write paths queue here instead (SQLite only).
+    pub write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl AppState {
+    /// Waits for this replica's turn to write (SQLite); `None` on PostgreSQL.
+    pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(l) => Some(l.clone().lock_owned().await),
+            None => None,
+        }
+    }
 }
 
 fn origin_of(url: &str) -> String {
@@ -114,7 +127,10 @@ impl AppState {
         let oauth_limits = Arc::new(crate::oauth::OAuthLimits::new(
             config.oauth.registrations_per_ip_per_second,
         ));
+        let write_lock = (db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(AppState {
+            write_lock,
             keys,
             oauth: Default::default(),
             oauth_limits,

@@ -149,6 +149,7 @@ pub async fn register(
     let client_id = crypto::generate_token(TokenKind::OAuthClientId);
     let secret =
         (method != METHOD_NONE).then(|| crypto::generate_token(TokenKind::OAuthClientSecret));
+    let turn = st.write_turn().await;
     oauth_client::Entity::insert(oauth_client::ActiveModel {
         id: Set(Uuid::now_v7()),
         client_id: Set(client_id.clone()),
@@ -166,6 +167,7 @@ pub async fn register(
     .exec_without_returning(&st.db)
     .await
     .map_err(OAuthError::server)?;
+    drop(turn);
     let mut answer = json!({
         "client_id": client_id,
         "client_id_issued_at": now.timestamp(),

@@ -145,12 +145,15 @@ async fn exchange_code(
         .ok_or_else(|| OAuthError::bad_request("invalid_request", "code_verifier is required"))?;
     let now = st.clock.now();
     let hash = crypto::hash_token(code);
+    let _turn = st.write_turn().await;
     let txn = st.db.begin().await.map_err(OAuthError::server)?;
     // Claim the code first: writing first makes SQLite take its write lock before any
     // read, so parallel exchanges queue instead of failing; any error below rolls the
     // claim back.
+    let grant_id = Uuid::now_v7();
     let claimed = oauth_code::Entity::update_many()
         .col_expr(oauth_code::Column::UsedAt, Expr::value(Some(now)))
+        .col_expr(oauth_code::Column::GrantId, Expr::value(Some(grant_id)))
         .filter(oauth_code::Column::CodeHash.eq(hash.clone()))
         .filter(oauth_code::Column::UsedAt.is_null())
         .exec(&txn)
@@ -231,7 +234,7 @@ async fn exchange_code(
         .unwrap_or(RefreshTokenLifetime::Default)
         .days();
     let grant = oauth_grant::Model {
-        id: Uuid::now_v7(),
+        id: grant_id,
         org_id: org.id,
         user_id: user.id,
         client_id: client.id,
@@ -247,21 +250,21 @@ async fn exchange_code(
         .exec_without_returning(&txn)
         .await
         .map_err(OAuthError::server)?;
-    oauth_code::Entity::update_many()
-        .col_expr(oauth_code::Column::GrantId, Expr::value(Some(grant.id)))
-        .filter(oauth_code::Column::CodeHash.eq(row.code_hash.clone()))
-        .exec(&txn)
-        .await
-        .map_err(OAuthError::server)?;
     let refresh = new_refresh(&txn, &grant, now)
         .await
         .map_err(OAuthError::server)?;
-    oauth_client::Entity::update_many()
-        .col_expr(oauth_client::Column::LastUsedAt, Expr::value(Some(now)))
-        .filter(oauth_client::Column::Id.eq(client.id))
-        .exec(&txn)
-        .await
-        .map_err(OAuthError::server)?;
+    // last_used_at is for people: a minute's precision saves a write per exchange.
+    if client
+        .last_used_at
+        .is_none_or(|t| now - t > Duration::seconds(60))
+    {
+        oauth_client::Entity::update_many()
+            .col_expr(oauth_client::Column::LastUsedAt, Expr::value(Some(now)))
+            .filter(oauth_client::Column::Id.eq(client.id))
+            .exec(&txn)
+            .await
+            .map_err(OAuthError::server)?;
+    }
     let ctx = audit::Context {
         actor: Actor::User {
             id: user.id,
@@ -296,6 +299,7 @@ async fn refresh(
     }
     let now = st.clock.now();
     let hash = crypto::hash_token(presented);
+    let _turn = st.write_turn().await;
     let txn = st.db.begin().await.map_err(OAuthError::server)?;
     // Rotate first (see exchange_code); a token rotated before stays usable for the
     // grace window, so parallel refreshes by one client all succeed.
@@ -341,12 +345,17 @@ async fn refresh(
     let next = new_refresh(&txn, &grant, now)
         .await
         .map_err(OAuthError::server)?;
-    oauth_grant::Entity::update_many()
-        .col_expr(oauth_grant::Column::LastUsedAt, Expr::value(Some(now)))
-        .filter(oauth_grant::Column::Id.eq(grant.id))
-        .exec(&txn)
-        .await
-        .map_err(OAuthError::server)?;
+    if grant
+        .last_used_at
+        .is_none_or(|t| now - t > Duration::seconds(60))
+    {
+        oauth_grant::Entity::update_many()
+            .col_expr(oauth_grant::Column::LastUsedAt, Expr::value(Some(now)))
+            .filter(oauth_grant::Column::Id.eq(grant.id))
+            .exec(&txn)
+            .await
+            .map_err(OAuthError::server)?;
+    }
     txn.commit().await.map_err(OAuthError::server)?;
     let (access, expires_in) = tokens::issue(st, &grant, &client.client_id, now)
         .await
@@ -440,6 +449,7 @@ pub async fn revoke(
             .map_err(OAuthError::server)?
         && grant.client_id == client.id
     {
+        let _turn = st.write_turn().await;
         let txn = st.db.begin().await.map_err(OAuthError::server)?;
         revoke_grant(
             &txn,
