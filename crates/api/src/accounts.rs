@@ -20,7 +20,7 @@ use gatehouse_types::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -229,7 +229,7 @@ pub async fn signup(
         .await
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let u = insert_user(&txn, &email, &display_name, hash, None, now).await?;
     let verify = issue_token(
         &txn,
@@ -275,7 +275,7 @@ pub async fn verify_email(
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<User>> {
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let u = consume_token(&txn, TokenKind::EmailVerification, body.token.trim(), now).await?;
     let mut am = u.clone().into_active_model();
     am.email_verified_at = Set(Some(u.email_verified_at.unwrap_or(now)));
@@ -309,7 +309,7 @@ pub async fn resend_verification(
 ) -> ApiResult<HttpResponse> {
     if me.user.email_verified_at.is_none() {
         let now = st.clock.now();
-        let txn = st.db.begin().await?;
+        let txn = crate::db::begin(&st.db).await?;
         let token = issue_token(
             &txn,
             me.user.id,
@@ -362,7 +362,7 @@ pub async fn login(
         .unwrap_or_else(|| crypto::DUMMY_PASSWORD_HASH.clone());
     let ok = crypto::verify_password_blocking(body.password, hash).await && found.is_some();
     let cfg = &st.config.login;
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     match found {
         Some(u) if ok => {
             throttle::clear(&txn, &account_key).await?;
@@ -431,7 +431,7 @@ pub async fn login(
 pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     if let Some(me) = me.0 {
         let now = st.clock.now();
-        let txn = st.db.begin().await?;
+        let txn = crate::db::begin(&st.db).await?;
         crate::entity::session::Entity::delete_by_id(me.session_id)
             .exec(&txn)
             .await?;
@@ -472,7 +472,7 @@ pub async fn password_reset_request(
         return Ok(accepted);
     };
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let token = issue_token(
         &txn,
         u.id,
@@ -510,7 +510,7 @@ pub async fn password_reset_confirm(
         .await
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let u = consume_token(&txn, TokenKind::PasswordReset, body.token.trim(), now).await?;
     let mut am = u.clone().into_active_model();
     am.password_hash = Set(hash);
@@ -566,7 +566,7 @@ pub async fn update_me(
         return Ok(web::Json(to_api(&me.user)));
     };
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let mut am = me.user.clone().into_active_model();
     am.display_name = Set(name.clone());
     am.updated_at = Set(now);
@@ -619,7 +619,7 @@ pub async fn change_password(
         .await
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let mut am = me.user.clone().into_active_model();
     am.password_hash = Set(hash);
     am.updated_at = Set(now);
@@ -660,7 +660,7 @@ pub async fn create_user_cli(
         .await
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let u = insert_user(
         &txn,
         &email,

@@ -13,7 +13,6 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{ApiKey, ApiKeyScope, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::json;
@@ -249,7 +248,7 @@ pub async fn create(
     }
     v.finish()?;
     let secret = crypto::generate_token(TokenKind::ApiKey);
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     if active_name_taken(&txn, m.org.id, &name, now).await? {
         return Err(ApiError::conflict(format!(
             "an active key named `{name}` exists; revoke it or choose another name"
@@ -300,7 +299,7 @@ pub async fn revoke(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let k = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::OrgId.eq(m.org.id))
         .one(&txn)

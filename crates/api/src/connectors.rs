@@ -16,7 +16,7 @@ use gatehouse_types::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait, sea_query::Expr,
+    QueryOrder, Set, sea_query::Expr,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -363,7 +363,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     lock_org(&txn, m.org.id).await?;
     check_against_others(&org_connectors(&txn, m.org.id).await?, None, &model)?;
     // Every column is written, so the row does not depend on database defaults.
@@ -424,7 +424,7 @@ pub async fn update(
     };
     let now = st.clock.now();
 
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     lock_org(&txn, m.org.id).await?;
     // Read again under the lock: the version the checks and the write agree on.
     let before = find(&txn, m.org.id, id).await?;
@@ -544,7 +544,7 @@ pub async fn remove(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let c = find(&txn, m.org.id, id).await?;
     connector::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(

@@ -1,7 +1,10 @@
 //! Database connection and migrations. SQLite is the embedded default, PostgreSQL the
 //! production store; the same migrations and queries serve both.
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
@@ -28,6 +31,17 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     Ok(Database::connect(opts).await?)
+}
+
+/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
+/// that reads before it writes fails with SQLITE_BUSY (no retry) when another connection
+/// commits in between; taking the write lock first makes it wait its turn instead.
+pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

@@ -5,8 +5,11 @@
 //!   changes it, and the cache starts over.
 //! - PostgreSQL: every change that can invalidate a key (revocation, org deletion,
 //!   allowlist or slug change) sends `NOTIFY gatehouse_auth` in its own transaction;
-//!   each replica's listener empties its cache when it arrives. While the listener is
-//!   not connected the cache is bypassed, so a lost notification cannot keep a key alive.
+//!   each replica's listener empties its cache when it arrives and acknowledges it. The
+//!   change's request returns once every live replica (each announces itself every two
+//!   seconds on the same channel) has acknowledged, so "the next request gets 401" holds
+//!   on every replica. While a listener is not connected its replica bypasses the cache,
+//!   so a lost notification cannot keep a key alive.
 //!
 //! Fills carry the generation they started in: a load that raced an invalidation is
 //! not stored.
@@ -24,6 +27,13 @@ use std::{
 };
 
 pub const CHANNEL: &str = "gatehouse_auth";
+/// Payload prefixes besides change nonces: a replica announcing itself, and a replica
+/// acknowledging a change (`ack:<nonce>:<replica>`).
+const HELLO: &str = "hello:";
+const ACK: &str = "ack:";
+const HELLO_EVERY: Duration = Duration::from_secs(2);
+/// A replica not heard from for this long is not waited for.
+const PEER_TTL: Duration = Duration::from_secs(7);
 const MAX_ENTRIES: usize = 50_000;
 
 /// What a valid key resolves to, with its org's allowlist already parsed.
@@ -67,6 +77,9 @@ pub struct KeyCache {
     listening: AtomicBool,
     /// Notification payloads as the listener hears them (see `Pending::settle`).
     echoes: tokio::sync::broadcast::Sender<String>,
+    /// This replica's id on the channel, and the replicas heard from recently.
+    replica: String,
+    peers: Mutex<HashMap<String, std::time::Instant>>,
     /// Database look-ups of keys (cache misses), exported in `/metrics`.
     pub lookups: prometheus::IntCounter,
 }
@@ -105,7 +118,9 @@ impl KeyCache {
                 watch,
             }),
             listening: AtomicBool::new(false),
-            echoes: tokio::sync::broadcast::channel(64).0,
+            echoes: tokio::sync::broadcast::channel(1024).0,
+            replica: uuid::Uuid::new_v4().simple().to_string(),
+            peers: Mutex::new(HashMap::new()),
             lookups: prometheus::IntCounter::new(
                 "gatehouse_api_key_lookups_total",
                 "API keys read from the database (key-cache misses)",
@@ -210,6 +225,23 @@ pub struct Pending {
 }
 
 impl KeyCache {
+    fn live_peers(&self) -> std::collections::HashSet<String> {
+        let mut peers = self
+            .peers
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|(_, at)| at.elapsed() < PEER_TTL)
+                    .map(|(id, _)| id.clone())
+                    .collect::<std::collections::HashSet<_>>()
+            })
+            .unwrap_or_default();
+        peers.insert(self.replica.clone());
+        peers
+    }
+}
+
+impl KeyCache {
     /// Tells every replica's key cache that keys or their orgs changed. Call inside the
     /// transaction that makes the change: PostgreSQL delivers the notification on
     /// commit (SQLite replicas see the commit through `data_version`).
@@ -235,29 +267,34 @@ impl KeyCache {
 }
 
 impl Pending {
-    /// Forgets cached keys here at once; on PostgreSQL, also waits (at most a second)
-    /// until this replica's listener hears its own notification, which PostgreSQL sends
-    /// to every listening replica at the same moment: when a revoke call returns, the
-    /// other replicas have been told too.
+    /// Forgets cached keys here at once; on PostgreSQL, also waits (at most two
+    /// seconds) until every live replica has acknowledged the notification, i.e. has
+    /// emptied its cache: when a revoke call returns, no replica still honours the key.
     pub async fn settle(self, cache: &KeyCache) {
         cache.clear();
         let Some((nonce, mut rx)) = self.echo else {
             return;
         };
-        let heard = async {
-            loop {
+        let mut waiting = cache.live_peers();
+        let prefix = format!("{ACK}{nonce}:");
+        let acked = async {
+            while !waiting.is_empty() {
                 match rx.recv().await {
-                    Ok(p) if p == nonce => return,
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(p) => {
+                        if let Some(replica) = p.strip_prefix(&prefix) {
+                            waiting.remove(replica);
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(1), heard)
+        if tokio::time::timeout(Duration::from_secs(2), acked)
             .await
             .is_err()
         {
-            tracing::warn!("key-cache notification not heard back within a second");
+            tracing::warn!("not every replica acknowledged a key-cache notification within 2 s");
         }
     }
 }
@@ -270,16 +307,47 @@ pub fn spawn_listener(cache: Arc<KeyCache>, db: &DatabaseConnection) {
         return;
     }
     let pool = db.get_postgres_connection_pool().clone();
+    let send = |pool: sea_orm::sqlx::PgPool, payload: String| async move {
+        sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&pool)
+            .await
+            .map(|_| ())
+    };
     tokio::spawn(async move {
         loop {
             match PgListener::connect_with(&pool).await {
                 Ok(mut listener) => match listener.listen(CHANNEL).await {
                     Ok(()) => {
                         cache.set_listening(true);
-                        // try_recv answers Ok(None) when the connection was lost.
-                        while let Ok(Some(n)) = listener.try_recv().await {
-                            cache.clear();
-                            let _ = cache.echoes.send(n.payload().to_string());
+                        let hello = format!("{HELLO}{}", cache.replica);
+                        let mut tick = tokio::time::interval(HELLO_EVERY);
+                        loop {
+                            tokio::select! {
+                                _ = tick.tick() => {
+                                    if send(pool.clone(), hello.clone()).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                n = listener.try_recv() => {
+                                    // Ok(None): the connection was lost.
+                                    let Ok(Some(n)) = n else { break };
+                                    let payload = n.payload();
+                                    if let Some(peer) = payload.strip_prefix(HELLO) {
+                                        if let Ok(mut p) = cache.peers.lock() {
+                                            p.retain(|_, at| at.elapsed() < PEER_TTL);
+                                            p.insert(peer.to_string(), std::time::Instant::now());
+                                        }
+                                    } else if payload.starts_with(ACK) {
+                                        let _ = cache.echoes.send(payload.to_string());
+                                    } else {
+                                        cache.clear();
+                                        let ack = format!("{ACK}{payload}:{}", cache.replica);
+                                        tokio::spawn(send(pool.clone(), ack));
+                                    }
+                                }
+                            }
                         }
                         tracing::warn!("key-cache listener lost its connection");
                     }

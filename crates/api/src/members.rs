@@ -22,7 +22,7 @@ use gatehouse_types::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -90,7 +90,7 @@ pub async fn update(
         ));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let target = find_member(&txn, m.org.id, user_id).await?;
     if Some(user_id) == m.user_id() {
         return Err(ApiError::conflict(
@@ -150,7 +150,7 @@ pub async fn remove(
         ));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let target = find_member(&txn, m.org.id, user_id).await?;
     if target.role == Role::Owner.as_str() {
         return Err(ApiError::conflict(if leaving {
@@ -247,7 +247,7 @@ pub async fn create_invitation(
     v.finish()?;
     let email = email.unwrap_or_default();
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     if let Some(existing) = accounts::find_by_email(&txn, &email).await? {
         let member = membership::Entity::find()
             .filter(membership::Column::OrgId.eq(m.org.id))
@@ -336,7 +336,7 @@ pub async fn revoke_invitation(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let inv = invitation::Entity::find_by_id(id)
         .filter(invitation::Column::OrgId.eq(m.org.id))
         .one(&txn)
@@ -485,7 +485,7 @@ pub async fn accept(
             )
         }
     };
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let (u, new_session) = match who {
         Who::Signed(u) => (u, None),
         Who::Existing(u) => (u, Some(())),

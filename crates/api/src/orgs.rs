@@ -22,7 +22,7 @@ use gatehouse_types::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -119,7 +119,7 @@ pub async fn create(
     }
     v.finish()?;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let slug = match given {
         Some(s) => {
             if slug_exists(&txn, &s).await? {
@@ -284,7 +284,7 @@ pub async fn update(
         return Ok(web::Json(to_api(&m.org, &m.membership)));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let mut am = m.org.clone().into_active_model();
     if let Some(n) = name {
         am.name = Set(n);
@@ -324,7 +324,7 @@ pub async fn transfer_ownership(
         return Err(ApiError::conflict("you already own this organization"));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let target = membership::Entity::find()
         .filter(membership::Column::OrgId.eq(m.org.id))
         .filter(membership::Column::UserId.eq(body.user_id))
@@ -362,7 +362,7 @@ pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organ
         return Err(ApiError::field("slug", p));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let org = organization::Entity::find()
         .filter(organization::Column::Slug.eq(old))
         .one(&txn)

@@ -11,7 +11,7 @@ use gatehouse_types::{
     validation::{SESSION_TIMEOUT_MAX_MINUTES, SESSION_TIMEOUT_MIN_MINUTES},
 };
 use ipnet::IpNet;
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
 use serde_json::json;
 use std::net::IpAddr;
 
@@ -172,7 +172,7 @@ pub async fn update_security(
         return Ok(web::Json(old));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let mut am = m.org.clone().into_active_model();
     am.session_timeout_minutes = Set(timeout);
     am.ip_allowlist = Set(serde_json::to_string(&list).map_err(ApiError::internal)?);

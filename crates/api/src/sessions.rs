@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{RevokedCount, SessionInfo, validation::SESSION_TIMEOUT_DEFAULT_MINUTES};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Set, TransactionTrait,
+    RelationTrait, Set,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -108,7 +108,7 @@ pub async fn authenticate(st: &AppState, token: &str) -> ApiResult<(user::Model,
     let timeout = idle_timeout_minutes(&st.db, user.id).await?;
     let idle = now - sess.last_seen_at > Duration::minutes(timeout);
     if idle || now >= sess.expires_at {
-        let txn = st.db.begin().await?;
+        let txn = crate::db::begin(&st.db).await?;
         session::Entity::delete_by_id(sess.id).exec(&txn).await?;
         let ctx = audit::Context {
             actor: audit::Actor::System,
@@ -189,7 +189,7 @@ pub async fn revoke(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let n = session::Entity::delete_many()
         .filter(session::Column::Id.eq(id))
         .filter(session::Column::UserId.eq(me.user.id))
@@ -227,7 +227,7 @@ pub async fn revoke_others(
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<RevokedCount>> {
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let revoked = end_other_sessions(&txn, me.user.id, Some(me.session_id)).await?;
     let ctx = audit::Context {
         actor: me.actor(),

@@ -9,7 +9,6 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::{Value, json};
@@ -111,7 +110,7 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
             ));
         }
     }
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let changed = c.health_status != status;
     let mut am = c.clone().into_active_model();
     am.health_status = Set(status.into());

@@ -16,7 +16,6 @@ use gatehouse_types::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use serde_json::json;
@@ -147,7 +146,7 @@ pub async fn create_client(
     v.finish()?;
     let now = st.clock.now();
     let secret = crypto::generate_token(TokenKind::OAuthClientSecret);
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let client = oauth_client::ActiveModel {
         id: Set(Uuid::now_v7()),
         client_id: Set(crypto::generate_token(TokenKind::OAuthClientId)),
@@ -191,7 +190,7 @@ pub async fn delete_client(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let client = oauth_client::Entity::find_by_id(id)
         .one(&txn)
         .await?
@@ -254,7 +253,7 @@ pub async fn update_settings(
         return Ok(web::Json(old));
     }
     let now = st.clock.now();
-    let txn = st.db.begin().await?;
+    let txn = crate::db::begin(&st.db).await?;
     let mut am = m.org.clone().into_active_model();
     am.refresh_token_lifetime = Set(new.as_str().into());
     am.updated_at = Set(now);

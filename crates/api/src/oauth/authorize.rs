@@ -11,7 +11,7 @@ use crate::{
 };
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use chrono::Duration;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -417,7 +417,7 @@ pub async fn decide(
     let code = crypto::generate_token(TokenKind::OAuthCode);
     let resource = mcp_url(&st, &org.slug);
     let saved = async {
-        let txn = st.db.begin().await?;
+        let txn = crate::db::begin(&st.db).await?;
         oauth_code::Entity::insert(oauth_code::ActiveModel {
             code_hash: Set(crypto::hash_token(&code)),
             client_id: Set(c.client.id),

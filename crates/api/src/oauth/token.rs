@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::RefreshTokenLifetime;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -146,7 +146,7 @@ async fn exchange_code(
     let now = st.clock.now();
     let hash = crypto::hash_token(code);
     let _turn = st.write_turn().await;
-    let txn = st.db.begin().await.map_err(OAuthError::server)?;
+    let txn = crate::db::begin(&st.db).await.map_err(OAuthError::server)?;
     // Claim the code first: writing first makes SQLite take its write lock before any
     // read, so parallel exchanges queue instead of failing; any error below rolls the
     // claim back.
@@ -300,7 +300,7 @@ async fn refresh(
     let now = st.clock.now();
     let hash = crypto::hash_token(presented);
     let _turn = st.write_turn().await;
-    let txn = st.db.begin().await.map_err(OAuthError::server)?;
+    let txn = crate::db::begin(&st.db).await.map_err(OAuthError::server)?;
     // Rotate first (see exchange_code); a token rotated before stays usable for the
     // grace window, so parallel refreshes by one client all succeed.
     oauth_refresh_token::Entity::update_many()
@@ -450,7 +450,7 @@ pub async fn revoke(
         && grant.client_id == client.id
     {
         let _turn = st.write_turn().await;
-        let txn = st.db.begin().await.map_err(OAuthError::server)?;
+        let txn = crate::db::begin(&st.db).await.map_err(OAuthError::server)?;
         revoke_grant(
             &txn,
             &grant,

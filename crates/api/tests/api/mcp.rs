@@ -724,3 +724,83 @@ async fn the_official_everything_server_works_through_the_gateway() {
     assert_eq!(v["result"]["contents"][0]["uri"], first, "{v}");
     child.kill().await.ok();
 }
+
+#[tokio::test]
+async fn a_connector_whose_new_tools_collide_is_taken_out_and_the_first_keeps_its_names() {
+    let app = mcp_app().await;
+    let owner = app.signup("cole@example.com").await;
+    let org = app.create_org(&owner, "Cole").await;
+    let a = start_upstream(vec!["echo"], None, false).await;
+    let b = start_upstream(vec!["other"], None, false).await;
+    // Both without a prefix: allowed while their names do not collide.
+    let ca = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "A", "url": a.url, "tool_prefix": ""}),
+    )
+    .await;
+    let cb = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "B", "url": b.url, "tool_prefix": ""}),
+    )
+    .await;
+    let (ida, idb) = (ca["id"].as_str().unwrap(), cb["id"].as_str().unwrap());
+    wait_health(&owner, &org.slug, ida, "healthy").await;
+    wait_health(&owner, &org.slug, idb, "healthy").await;
+    let mut client = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
+    client.initialize("2025-11-25").await;
+    let mut names = client.tool_names().await;
+    names.sort();
+    assert_eq!(names, ["echo", "other"]);
+
+    // B's server starts offering `echo` too: the next health check takes B out.
+    b.state.lock().unwrap().tools = vec!["echo", "other"];
+    let c = wait_health(&owner, &org.slug, idb, "unhealthy").await;
+    let error = c["health"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("collide") && error.contains("echo"), "{c}");
+    assert_eq!(
+        wait_health(&owner, &org.slug, ida, "healthy").await["health"]["status"],
+        "healthy"
+    );
+    // Within the tools cache's moment, only A's tools are exposed.
+    let mut exposed = Vec::new();
+    for _ in 0..50 {
+        exposed = client.tool_names().await;
+        if exposed == ["echo"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(exposed, ["echo"]);
+    let r = client
+        .rpc("tools/call", json!({"name": "echo", "arguments": {}}))
+        .await;
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(
+        a.state.lock().unwrap().seen_auth.len(),
+        1,
+        "the call went to A"
+    );
+    let log: Value = json(
+        owner
+            .get(&format!(
+                "/orgs/{}/audit-logs?action=mcp.health_changed",
+                org.slug
+            ))
+            .await,
+    )
+    .await;
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["metadata"]["name"] == "B" && e["metadata"]["to"] == "unhealthy"),
+        "{log}"
+    );
+}
