@@ -761,4 +761,35 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
     )
     .await;
     assert_eq!(log["items"][0]["metadata"]["refresh_token_days"], 1);
+
+    // The org's IP allowlist guards the consent step and the MCP endpoint (bearer
+    // tokens too), but not the token endpoint, which is not org-scoped.
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let r = owner
+        .patch(
+            &format!("/orgs/{}/settings/security", org.slug),
+            json!({"ip_allowlist": [{"cidr": "203.0.113.0/24", "label": "office"}], "confirm_lockout": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let t = c
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("the token endpoint is not org-scoped");
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        403
+    );
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_extra_param("resource", &mcp)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let page = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(page.text().await.unwrap().contains("allowlist"));
 }
