@@ -29,7 +29,7 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let span =
         tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let started = Instant::now();
@@ -40,12 +40,20 @@ pub async fn request_context(
         let mut res = next.call(req).await?;
         let elapsed = started.elapsed();
         let status = res.status().as_u16();
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        // The MCP endpoint is routed by prefix (see `mcp::routes`); naming it here also
+        // spares the hottest path a second walk of the route table.
+        let route = if res.request().path().starts_with("/mcp/") {
+            "/mcp/{slug}".to_string()
+        } else {
+            res.request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into())
+        };
         if let Ok(v) = HeaderValue::from_str(&id) {
             res.headers_mut().insert(REQUEST_ID, v);
         }
         if let Some(m) = metrics {
-            m.observe(&method, &route, status, elapsed);
+            m.observe(method.as_str(), &route, status, elapsed);
         }
         tracing::info!(status, route = %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "handled");
         Ok(res)

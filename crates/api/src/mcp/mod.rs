@@ -302,13 +302,12 @@ async fn load_exposed_tools(
         .collect())
 }
 
-pub async fn post(
+async fn post(
     req: HttpRequest,
-    slug: web::Path<String>,
+    slug: String,
     body: web::Bytes,
     st: web::Data<AppState>,
 ) -> HttpResponse {
-    let slug = slug.into_inner();
     let principal = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -705,12 +704,7 @@ async fn catalog_call(
 }
 
 /// Ends a session.
-pub async fn delete(
-    req: HttpRequest,
-    slug: web::Path<String>,
-    st: web::Data<AppState>,
-) -> HttpResponse {
-    let slug = slug.into_inner();
+async fn delete(req: HttpRequest, slug: String, st: web::Data<AppState>) -> HttpResponse {
     let principal = match authenticate(&req, &st, &slug).await {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -755,12 +749,28 @@ pub async fn method_not_allowed() -> HttpResponse {
         }))
 }
 
+/// `/mcp/{slug}`, matched by prefix and split by hand: a pattern route costs a regex
+/// match per request, which showed in the gateway's profile.
+async fn dispatch(req: HttpRequest, body: web::Bytes, st: web::Data<AppState>) -> HttpResponse {
+    let Some(slug) = req
+        .path()
+        .strip_prefix("/mcp/")
+        .filter(|s| !s.is_empty() && !s.contains('/'))
+        .map(str::to_string)
+    else {
+        return ApiError::not_found("route").into();
+    };
+    match *req.method() {
+        actix_web::http::Method::POST => post(req, slug, body, st).await,
+        actix_web::http::Method::DELETE => delete(req, slug, st).await,
+        _ => method_not_allowed().await,
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/mcp/{slug}")
+        web::scope("/mcp")
             .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
-            .route(web::post().to(post))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(dispatch)),
     );
 }
