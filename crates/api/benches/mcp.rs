@@ -5,6 +5,8 @@
 //! Run it with `bash scripts/bench-mcp.sh` (or `just bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -103,18 +105,8 @@ async fn load(
 
 #[tokio::main]
 async fn main() {
-    let bin = std::env::var("GATEHOUSE_BENCH_BIN")
-        .expect("GATEHOUSE_BENCH_BIN: path of the release gatehouse binary");
-    let db_url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL").ok();
-    let secs: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let label = if db_url.as_deref().is_some_and(|u| u.starts_with("postgres")) {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let settings = common::settings(5);
+    let (secs, label) = (settings.secs, settings.label);
 
     // The upstream: one worker, like a small real server.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -130,40 +122,19 @@ async fn main() {
     let up_url = format!("http://127.0.0.1:{up_port}/mcp");
 
     // The gateway, as its own process so its CPU time can be read.
-    let dir = tempfile::tempdir().unwrap();
-    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{gw_port}");
-    let mut cmd = std::process::Command::new(&bin);
-    cmd.arg("serve")
-        .env("GATEHOUSE_BIND", format!("127.0.0.1:{gw_port}"))
-        .env("GATEHOUSE_DATA_DIR", dir.path())
-        .env("GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK", "true")
-        .env("GATEHOUSE_MCP__HEALTH_POLL_MS", "200")
-        .env("GATEHOUSE_LOG_LEVEL", "warn")
-        .stdout(std::process::Stdio::null());
-    if let Some(u) = &db_url {
-        cmd.env("GATEHOUSE_DATABASE_URL", u);
-    }
-    let mut gw = cmd.spawn().expect("start gatehouse");
+    let gw = common::start(
+        &settings,
+        &[
+            ("GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK", "true"),
+            ("GATEHOUSE_MCP__HEALTH_POLL_MS", "200"),
+        ],
+    )
+    .await;
+    let base = gw.base.clone();
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .build()
         .unwrap();
-    for _ in 0..300 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let post = |path: &str, body: Value| {
         http.post(format!("{base}/api/v1{path}"))
             .header("origin", &base)
@@ -267,7 +238,7 @@ async fn main() {
             Duration::from_secs(secs),
         )
         .await;
-        let before = cpu_ticks(gw.id());
+        let before = cpu_ticks(gw.process.id());
         let g = load(
             probe.clone().unwrap_or_else(|| mcp_url.clone()),
             gw_headers.clone(),
@@ -275,7 +246,7 @@ async fn main() {
             Duration::from_secs(secs),
         )
         .await;
-        let cpu_s = (cpu_ticks(gw.id()) - before) as f64 / ticks_per_sec;
+        let cpu_s = (cpu_ticks(gw.process.id()) - before) as f64 / ticks_per_sec;
         println!(
             "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | gateway {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | gateway CPU {:.0} µs/call",
             d.rps,
@@ -289,6 +260,4 @@ async fn main() {
             cpu_s * 1e6 / g.calls.max(1) as f64
         );
     }
-    gw.kill().ok();
-    gw.wait().ok();
 }

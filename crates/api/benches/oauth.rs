@@ -5,6 +5,8 @@
 //! Run it with `bash scripts/bench-oauth.sh` (or `just bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use serde_json::{Value, json};
 use std::{
     sync::Arc,
@@ -136,57 +138,26 @@ async fn code(s: &Setup) -> (String, String) {
 
 #[tokio::main]
 async fn main() {
-    let bin = std::env::var("GATEHOUSE_BENCH_BIN")
-        .expect("GATEHOUSE_BENCH_BIN: path of the release gatehouse binary");
-    let db_url = std::env::var("GATEHOUSE_BENCH_DATABASE_URL").ok();
-    let secs: u64 = std::env::var("GATEHOUSE_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let label = if db_url.as_deref().is_some_and(|u| u.starts_with("postgres")) {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut cmd = std::process::Command::new(&bin);
-    cmd.arg("serve")
-        .env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
-        .env("GATEHOUSE_DATA_DIR", dir.path())
-        .env("GATEHOUSE_LOG_LEVEL", "warn")
-        // The registration limit protects production; here it would be the measurement.
-        .env(
-            "GATEHOUSE_OAUTH__REGISTRATIONS_PER_IP_PER_SECOND",
-            "1000000",
-        )
-        .env("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "32")
-        .stdout(std::process::Stdio::null());
-    if let Some(u) = &db_url {
-        cmd.env("GATEHOUSE_DATABASE_URL", u);
-    }
-    let mut gw = cmd.spawn().expect("start gatehouse");
+    let settings = common::settings(3);
+    let (secs, label) = (settings.secs, settings.label);
+    let gw = common::start(
+        &settings,
+        &[
+            // The registration limit protects production; here it would be the measurement.
+            (
+                "GATEHOUSE_OAUTH__REGISTRATIONS_PER_IP_PER_SECOND",
+                "1000000",
+            ),
+            ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "32"),
+        ],
+    )
+    .await;
+    let base = gw.base.clone();
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    for _ in 0..300 {
-        if plain
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("origin", base.parse().unwrap());
     let user = reqwest::Client::builder()
@@ -358,6 +329,4 @@ async fn main() {
         );
     }
     println!("[{label}] targets: register ≥ 9600/s, code exchange ≥ 2900/s, refresh ≥ 5300/s");
-    gw.kill().ok();
-    gw.wait().ok();
 }

@@ -78,22 +78,20 @@ fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     )
 }
 
-/// An error the client hears about at its redirect URI (RFC 6749 §4.1.2.1, RFC 9207).
-fn redirect_error(
+/// Sends the browser back to the client's redirect URI with `params`, `state` and `iss`
+/// (RFC 9207).
+fn back_to_client(
     st: &AppState,
     redirect: &str,
-    code: &str,
-    description: &str,
+    params: &[(&str, &str)],
     state: Option<&str>,
 ) -> HttpResponse {
-    let mut url = match url::Url::parse(redirect) {
-        Ok(u) => u,
-        Err(_) => return error_page(StatusCode::BAD_REQUEST, description),
+    let Ok(mut url) = url::Url::parse(redirect) else {
+        return error_page(StatusCode::BAD_REQUEST, "invalid redirect_uri");
     };
     {
         let mut q = url.query_pairs_mut();
-        q.append_pair("error", code)
-            .append_pair("error_description", description);
+        q.extend_pairs(params);
         if let Some(s) = state {
             q.append_pair("state", s);
         }
@@ -103,6 +101,22 @@ fn redirect_error(
         .insert_header(("Location", url.to_string()))
         .insert_header(("Cache-Control", "no-store"))
         .finish()
+}
+
+/// An error the client hears about at its redirect URI (RFC 6749 §4.1.2.1).
+fn redirect_error(
+    st: &AppState,
+    redirect: &str,
+    code: &str,
+    description: &str,
+    state: Option<&str>,
+) -> HttpResponse {
+    back_to_client(
+        st,
+        redirect,
+        &[("error", code), ("error_description", description)],
+        state,
+    )
 }
 
 /// What a valid request resolves to.
@@ -450,20 +464,5 @@ pub async fn decide(
             state,
         );
     }
-    let mut url = match url::Url::parse(&c.redirect) {
-        Ok(u) => u,
-        Err(_) => return error_page(StatusCode::BAD_REQUEST, "invalid redirect_uri"),
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("code", &code);
-        if let Some(s) = state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", &st.public_url);
-    }
-    HttpResponse::Found()
-        .insert_header(("Location", url.to_string()))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
+    back_to_client(&st, &c.redirect, &[("code", &code)], state)
 }

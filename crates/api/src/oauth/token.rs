@@ -363,20 +363,23 @@ async fn refresh(
     Ok(answer(access, expires_in, &next, &grant.scope))
 }
 
+/// The form body, or the RFC 6749 error for a body that is not one.
+fn form_of<T>(form: Result<web::Form<T>, actix_web::Error>) -> Result<T, OAuthError> {
+    form.map(web::Form::into_inner).map_err(|_| {
+        OAuthError::bad_request(
+            "invalid_request",
+            "send application/x-www-form-urlencoded parameters",
+        )
+    })
+}
+
 #[post("/token")]
 pub async fn token(
     req: HttpRequest,
     form: Result<web::Form<TokenRequest>, actix_web::Error>,
     st: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let f = form
-        .map_err(|_| {
-            OAuthError::bad_request(
-                "invalid_request",
-                "send application/x-www-form-urlencoded parameters",
-            )
-        })?
-        .into_inner();
+    let f = form_of(form)?;
     let client = clients::authenticate(
         &st,
         &req,
@@ -413,14 +416,7 @@ pub async fn revoke(
     form: Result<web::Form<RevokeRequest>, actix_web::Error>,
     st: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let f = form
-        .map_err(|_| {
-            OAuthError::bad_request(
-                "invalid_request",
-                "send application/x-www-form-urlencoded parameters",
-            )
-        })?
-        .into_inner();
+    let f = form_of(form)?;
     let client = clients::authenticate(
         &st,
         &req,

@@ -227,21 +227,27 @@ pub async fn issue(
     Ok((token, (exp - now).num_seconds().max(0)))
 }
 
-/// Checks signature, issuer, audience and expiry; `None` for any failure.
-pub fn verify(st: &AppState, token: &str, audience: &str) -> Option<Claims> {
+/// Decodes a token signed by one of our keys, under `v`.
+fn decode(st: &AppState, token: &str, v: &Validation) -> Option<Claims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.alg != Algorithm::EdDSA {
         return None;
     }
     let guard = st.oauth.keys.read().ok()?;
     let key = guard.as_ref()?.verifying.get(header.kid.as_deref()?)?;
+    jsonwebtoken::decode::<Claims>(token, key, v)
+        .ok()
+        .map(|d| d.claims)
+}
+
+/// Checks signature, issuer, audience and expiry; `None` for any failure.
+pub fn verify(st: &AppState, token: &str, audience: &str) -> Option<Claims> {
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_audience(&[audience]);
     v.set_issuer(&[st.public_url.as_str()]);
     v.leeway = 0;
     v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    let data = jsonwebtoken::decode::<Claims>(token, key, &v).ok()?;
-    (data.claims.exp > st.clock.now().timestamp()).then_some(data.claims)
+    decode(st, token, &v).filter(|c| c.exp > st.clock.now().timestamp())
 }
 
 /// Whether the grant was revoked: from the replica's set when it is fresh, from the
@@ -265,14 +271,9 @@ pub async fn is_revoked(st: &AppState, grant: Uuid) -> bool {
 /// The grant of an access token signed by us, whatever its audience or expiry (for
 /// revocation).
 pub fn grant_of(st: &AppState, token: &str) -> Option<Uuid> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let guard = st.oauth.keys.read().ok()?;
-    let key = guard.as_ref()?.verifying.get(header.kid.as_deref()?)?;
     let mut v = Validation::new(Algorithm::EdDSA);
     v.validate_aud = false;
     v.validate_exp = false;
     v.set_required_spec_claims::<&str>(&[]);
-    jsonwebtoken::decode::<Claims>(token, key, &v)
-        .ok()
-        .map(|d| d.claims.gid)
+    decode(st, token, &v).map(|c| c.gid)
 }

@@ -151,6 +151,21 @@ async fn authorize(
     (q["code"].clone(), verifier)
 }
 
+/// Authorizes as `user` and exchanges the code: a fresh grant's tokens.
+async fn granted(
+    app: &TestApp,
+    user: &Session,
+    c: &Client,
+    resource: &str,
+) -> oauth2::basic::BasicTokenResponse {
+    let (code, verifier) = authorize(app, user, c, resource).await;
+    c.exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&plain())
+        .await
+        .expect("code exchange")
+}
+
 #[tokio::test]
 async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked() {
     let app = oauth_app().await;
@@ -262,13 +277,7 @@ async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked(
     assert!(again.is_err());
 
     // A second, independent authorization for the MCP calls.
-    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
-    let tokens = c
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = granted(&app, &owner, &c, &mcp).await;
     let access2 = tokens.access_token().secret().clone();
     let refresh2 = tokens.refresh_token().unwrap().secret().clone();
     let r = initialize(&app, &org.slug, &access2).await;
@@ -362,13 +371,7 @@ async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked(
     assert!(dead, "the revoked family's access token still works");
 
     // RFC 7009 revocation ends a grant too.
-    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
-    let t = c
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = granted(&app, &owner, &c, &mcp).await;
     let r = http
         .post(app.url("/revoke"))
         .form(&[
@@ -510,13 +513,7 @@ async fn wrong_verifier_redirect_audience_member_and_secret_are_refused() {
 
     // A token for one org's endpoint is refused by another's (audience), and a token
     // that is not ours at all.
-    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
-    let t = c
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = granted(&app, &owner, &c, &mcp).await;
     assert_eq!(
         initialize(&app, &org.slug, t.access_token().secret())
             .await
@@ -537,13 +534,7 @@ async fn wrong_verifier_redirect_audience_member_and_secret_are_refused() {
     let member = app
         .add_member(&owner, &org.slug, "rae@example.com", "member")
         .await;
-    let (code, verifier) = authorize(&app, &member, &c, &mcp).await;
-    let t = c
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = granted(&app, &member, &c, &mcp).await;
     assert_eq!(
         initialize(&app, &org.slug, t.access_token().secret())
             .await
@@ -693,13 +684,7 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
         "https://app.example.com/cb",
     );
     let http = plain();
-    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
-    let t = c
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let t = granted(&app, &owner, &c, &mcp).await;
 
     let r = owner
         .patch(
