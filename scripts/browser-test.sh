@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TOOLS="${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}"
-NPM_ROOT="$TOOLS/npm"
+NPM_ROOT="$TOOLS/npm-dashboard"  # not npm/: scripts/mcp-everything.sh owns that one
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -27,7 +27,7 @@ fi
 if ! [ -d "$NPM_ROOT/node_modules/playwright-core" ]; then
   say "installing playwright-core into $NPM_ROOT"
   mkdir -p "$NPM_ROOT"
-  npm install --silent --prefix "$NPM_ROOT" playwright-core@1
+  npm install --silent --no-audit --no-fund --prefix "$NPM_ROOT" playwright-core@1.65.1
 fi
 
 say "building the server (debug)"

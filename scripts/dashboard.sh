@@ -10,7 +10,7 @@ ROOT=$PWD
 
 TOOLS="${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}"
 CARGO_ROOT="$TOOLS/cargo"
-NPM_ROOT="$TOOLS/npm"
+NPM_ROOT="$TOOLS/npm-dashboard"  # not npm/: scripts/mcp-everything.sh owns that one
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132.0.0
 # The CLI must equal the wasm-bindgen crate in Cargo.lock.
@@ -62,7 +62,7 @@ if ! have_version "$CARGO_ROOT/bin/wasm-bindgen" "$WB_VERSION"; then
 fi
 if ! [ -x "$NPM_ROOT/node_modules/.bin/wasm-opt" ]; then
   say "installing wasm-opt (npm binaryen)"
-  npm install --silent --prefix "$NPM_ROOT" "binaryen@$BINARYEN_VERSION"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_ROOT" "binaryen@$BINARYEN_VERSION"
 fi
 say "tools: trunk $(trunk --version | awk '{print $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-opt $(wasm-opt --version | awk '{print $3}')"
 

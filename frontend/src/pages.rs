@@ -236,7 +236,7 @@ fn GeneralForm(org: Organization) -> impl IntoView {
                 <input id="org-name" name="name" type="text" required
                     prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
                 <label for="org-slug">"Slug"</label>
-                <input id="org-slug" name="slug" type="text" readonly value=slug aria-describedby="slug-help"/>
+                <input id="org-slug" name="slug" type="text" readonly=true value=slug aria-describedby="slug-help"/>
                 <p id="slug-help" class="muted help">"The slug is part of your MCP and API addresses and cannot be changed."</p>
                 <label for="org-description">"Description"</label>
                 <textarea id="org-description" name="description" rows="3"
@@ -270,7 +270,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     view! {
         <h1>"API keys"</h1>
         <p class="muted">"API keys let programs call this organization's MCP endpoint and REST API."</p>
-        {move || created.get().map(|k| view! { <NewKey key=k on_done=move || created.set(None)/> })}
+        {move || created.get().map(|k| view! { <NewKey created=k on_done=move || created.set(None)/> })}
         <section class="card">
             <h2>"Create a key"</h2>
             <form class="inline" on:submit=move |ev| {
@@ -298,7 +298,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                                     <th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
                                 </tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|k| view! { <KeyRow key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
+                                    {list.into_iter().map(|k| view! { <KeyRow api_key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
                                 </tbody>
                             </table>
                         }.into_any(),
@@ -312,9 +312,9 @@ pub fn ApiKeysPage() -> impl IntoView {
 
 /// The new key, shown once.
 #[component]
-fn NewKey(key: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView {
+fn NewKey(created: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView {
     let copied = RwSignal::new(false);
-    let secret = key.secret.clone();
+    let secret = created.secret.clone();
     let copy = move |_| {
         let p = window().navigator().clipboard().write_text(&secret);
         wasm_bindgen_futures::spawn_local(async move {
@@ -325,10 +325,10 @@ fn NewKey(key: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView {
     };
     view! {
         <section class="card new-key" role="status">
-            <h2>"Key “"{key.api_key.name.clone()}"” created"</h2>
+            <h2>"Key “"{created.api_key.name.clone()}"” created"</h2>
             <p><strong>"Copy it now: you will not see it again."</strong></p>
             <div class="secret">
-                <code id="new-key-secret">{key.secret.clone()}</code>
+                <code id="new-key-secret">{created.secret.clone()}</code>
                 <button type="button" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
             </div>
             <button type="button" class="link" on:click=move |_| on_done()>"Done"</button>
@@ -337,27 +337,27 @@ fn NewKey(key: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView {
 }
 
 #[component]
-fn KeyRow(key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView {
+fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView {
     let confirming = RwSignal::new(false);
-    let id = key.id.to_string();
+    let id = api_key.id.to_string();
     let revoke = Action::new_local(|(slug, id): &(String, String)| api::revoke_key(slug.clone(), id.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = revoke.value().get() {
             reload.update(|n| *n += 1);
         }
     });
-    let active = key.status == ApiKeyStatus::Active;
-    let status = format!("{:?}", key.status).to_lowercase();
-    let name = key.name.clone();
+    let active = api_key.status == ApiKeyStatus::Active;
+    let status = format!("{:?}", api_key.status).to_lowercase();
+    let name = api_key.name.clone();
     view! {
         <tr>
-            <td>{key.name.clone()}</td>
-            <td><code>{format!("{}…{}", key.prefix, key.last_four)}</code></td>
-            <td>{when(&key.created_at)}</td>
-            <td>{key.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())}</td>
+            <td>{api_key.name.clone()}</td>
+            <td><code>{format!("{}…{}", api_key.prefix, api_key.last_four)}</code></td>
+            <td>{when(&api_key.created_at)}</td>
+            <td>{api_key.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())}</td>
             <td><span class=format!("badge {status}")>{status.clone()}</span></td>
             <td class="actions">
-                {active.then(|| view! {
+                {active.then(move || view! {
                     <Show when=move || confirming.get() fallback=move || view! {
                         <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke"</button>
                     }>
