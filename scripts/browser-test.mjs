@@ -20,7 +20,10 @@ await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: 
 const page = context.pages()[0] ?? await context.newPage();
 const errors = [];
 page.on('pageerror', e => errors.push(`pageerror: ${e.message}`));
-page.on('console', m => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+// Failed fetches (401 while signed out, the deliberate 422) are logged by Chromium itself.
+page.on('console', m => {
+  if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`console: ${m.text()}`);
+});
 const shot = async name => {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   console.log(`screenshot ${name}.png`);

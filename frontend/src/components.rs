@@ -16,9 +16,12 @@ pub fn use_slug() -> Memo<String> {
 /// An API error in words, for `role="alert"` boxes.
 #[component]
 pub fn ErrorBox(err: ApiError) -> impl IntoView {
+    // The detail often already names the fields; list only those it does not.
+    let detail = err.detail.clone().unwrap_or_default();
     let fields = err
         .fields
         .iter()
+        .filter(|f| !detail.contains(&f.message))
         .map(|f| view! { <li><code>{f.field.clone()}</code>": "{f.message.clone()}</li> })
         .collect_view();
     view! {
