@@ -362,7 +362,7 @@ fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView
                         <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke"</button>
                     }>
                         <span class="confirm">
-                            "Revoke “"{name.clone()}"”? Programs using it stop working. "
+                            "Revoke “"{name.clone()}"”? Programs using it stop working. "<br/>
                             <button type="button" class="danger" on:click={
                                 let (slug, id) = (slug.clone(), id.clone());
                                 move |_| { revoke.dispatch((slug.clone(), id.clone())); }
