@@ -50,7 +50,11 @@ async fn finish<T: DeserializeOwned>(r: Result<Response, gloo_net::Error>) -> Re
     let status = r.status();
     let text = r.text().await.map_err(ApiError::network)?;
     if r.ok() {
-        let body = if text.trim().is_empty() { "null" } else { &text };
+        let body = if text.trim().is_empty() {
+            "null"
+        } else {
+            &text
+        };
         return serde_json::from_str(body).map_err(|e| ApiError {
             status,
             title: "Unexpected answer from the server".into(),
@@ -78,8 +82,14 @@ async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     finish(builder("GET", path).send().await).await
 }
 
-async fn send<B: Serialize, T: DeserializeOwned>(method: &str, path: &str, body: &B) -> Result<T, ApiError> {
-    let req = builder(method, path).json(body).map_err(ApiError::network)?;
+async fn send<B: Serialize, T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: &B,
+) -> Result<T, ApiError> {
+    let req = builder(method, path)
+        .json(body)
+        .map_err(ApiError::network)?;
     finish(req.send().await).await
 }
 
@@ -97,7 +107,9 @@ pub async fn signup(req: SignupRequest) -> Result<User, ApiError> {
     send("POST", "/auth/signup", &req).await
 }
 pub async fn logout() -> Result<(), ApiError> {
-    send_empty::<serde_json::Value>("POST", "/auth/logout").await.map(|_| ())
+    send_empty::<serde_json::Value>("POST", "/auth/logout")
+        .await
+        .map(|_| ())
 }
 pub async fn list_orgs() -> Result<Vec<Organization>, ApiError> {
     get("/orgs").await

@@ -152,7 +152,11 @@ fn UserMenu(user: User) -> impl IntoView {
             let _ = window().location().set_href("/login");
         }
     });
-    let label = if user.display_name.is_empty() { user.email.clone() } else { user.display_name.clone() };
+    let label = if user.display_name.is_empty() {
+        user.email.clone()
+    } else {
+        user.display_name.clone()
+    };
     view! {
         <details class="user-menu">
             <summary>{label}</summary>

@@ -52,7 +52,10 @@ pub fn Login() -> impl IntoView {
         }
     });
     let signup_href = move || match query.read().get("next") {
-        Some(n) => format!("/signup?next={}", String::from(js_sys::encode_uri_component(&n))),
+        Some(n) => format!(
+            "/signup?next={}",
+            String::from(js_sys::encode_uri_component(&n))
+        ),
         None => "/signup".into(),
     };
     view! {
@@ -146,7 +149,10 @@ pub fn OrgsPage() -> impl IntoView {
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(org)) = create.value().get() {
-            navigate(&format!("/orgs/{}/settings/general", org.slug), Default::default());
+            navigate(
+                &format!("/orgs/{}/settings/general", org.slug),
+                Default::default(),
+            );
         }
     });
     view! {
@@ -219,8 +225,15 @@ pub fn GeneralSettings() -> impl IntoView {
 fn GeneralForm(org: Organization) -> impl IntoView {
     let slug = org.slug.clone();
     let name = RwSignal::new(org.name.clone());
-    let description = RwSignal::new(org.details.as_ref().map(|d| d.description.clone()).unwrap_or_default());
-    let save = Action::new_local(|(slug, req): &(String, UpdateOrgRequest)| api::update_org(slug.clone(), req.clone()));
+    let description = RwSignal::new(
+        org.details
+            .as_ref()
+            .map(|d| d.description.clone())
+            .unwrap_or_default(),
+    );
+    let save = Action::new_local(|(slug, req): &(String, UpdateOrgRequest)| {
+        api::update_org(slug.clone(), req.clone())
+    });
     let slug_for_submit = slug.clone();
     view! {
         <section class="card">
@@ -259,7 +272,9 @@ pub fn ApiKeysPage() -> impl IntoView {
     });
     let name = RwSignal::new(String::new());
     let created: RwSignal<Option<CreatedApiKey>> = RwSignal::new(None);
-    let create = Action::new_local(|(slug, req): &(String, CreateApiKeyRequest)| api::create_key(slug.clone(), req.clone()));
+    let create = Action::new_local(|(slug, req): &(String, CreateApiKeyRequest)| {
+        api::create_key(slug.clone(), req.clone())
+    });
     Effect::new(move |_| {
         if let Some(Ok(k)) = create.value().get() {
             created.set(Some(k));
@@ -340,7 +355,9 @@ fn NewKey(created: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView
 fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let id = api_key.id.to_string();
-    let revoke = Action::new_local(|(slug, id): &(String, String)| api::revoke_key(slug.clone(), id.clone()));
+    let revoke = Action::new_local(|(slug, id): &(String, String)| {
+        api::revoke_key(slug.clone(), id.clone())
+    });
     Effect::new(move |_| {
         if let Some(Ok(())) = revoke.value().get() {
             reload.update(|n| *n += 1);
@@ -376,4 +393,3 @@ fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView
         </tr>
     }
 }
-
