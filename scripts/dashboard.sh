@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Sets up the wasm toolchain (idempotent) and builds the dashboard into frontend/dist.
+# See ../shared/docs/wasm-toolchain.md for the two routes.
+#   scripts/dashboard.sh            set up + trunk build --release
+#   scripts/dashboard.sh --setup    set up only
+# Tools go to ${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+TOOLS="${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}"
+CARGO_ROOT="$TOOLS/cargo"
+NPM_ROOT="$TOOLS/npm-dashboard"  # not npm/: scripts/mcp-everything.sh owns that one
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132.0.0
+# The CLI must equal the wasm-bindgen crate in Cargo.lock.
+WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+export PATH="$CARGO_ROOT/bin:$NPM_ROOT/node_modules/.bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$CARGO_ROOT" "$NPM_ROOT"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# --- wasm target: route 1 (rustup), else route 2 (Debian rustc-web + build-std) ---
+ROUTE=""
+if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  ROUTE=1
+elif say "route 1: rustup target add wasm32-unknown-unknown" \
+     && timeout 300 rustup target add wasm32-unknown-unknown; then
+  ROUTE=1
+else
+  say "route 1 FAILED (rustup could not install wasm32-unknown-unknown); falling back to route 2 (Debian rustc-web + build-std)"
+  ROUTE=2
+  DEB_VER="1.96.0+dfsg1-1~deb12u2"
+  if ! { dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/null 2>&1 \
+         && [ -d /usr/lib/rustlib/src/rust/library ]; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    $SUDO apt-get install -y "rustc-web=$DEB_VER" "cargo-web=$DEB_VER" "rust-web-src=$DEB_VER" lld-22 \
+      || { say "route 2 FAILED too: cannot install Debian rustc-web/lld-22"; exit 1; }
+  fi
+  # Debian's compiler for the wasm build only; the rest of the workspace keeps rustup's.
+  export CARGO_BUILD_RUSTC=/usr/bin/rustc
+  export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
+  export RUSTC_BOOTSTRAP=1
+  export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-debian"
+  export RUSTUP_TOOLCHAIN=/usr 2>/dev/null || true
+fi
+say "wasm toolchain: route $ROUTE"
+
+# --- pinned tools in the cache ---
+have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
+if ! have_version "$CARGO_ROOT/bin/trunk" "$TRUNK_VERSION"; then
+  say "installing trunk $TRUNK_VERSION (takes ~10 min once)"
+  cargo install --locked --root "$CARGO_ROOT" trunk --version "=$TRUNK_VERSION"
+fi
+if ! have_version "$CARGO_ROOT/bin/wasm-bindgen" "$WB_VERSION"; then
+  say "installing wasm-bindgen-cli $WB_VERSION (takes ~3 min once)"
+  # Without --locked: its lockfile pins a webpki-roots the registry no longer has.
+  cargo install --root "$CARGO_ROOT" wasm-bindgen-cli --version "=$WB_VERSION" --force
+fi
+if ! [ -x "$NPM_ROOT/node_modules/.bin/wasm-opt" ]; then
+  say "installing wasm-opt (npm binaryen)"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_ROOT" "binaryen@$BINARYEN_VERSION"
+fi
+say "tools: trunk $(trunk --version | awk '{print $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-opt $(wasm-opt --version | awk '{print $3}')"
+
+[ "${1:-}" = "--setup" ] && exit 0
+
+# --- build ---
+export TRUNK_SKIP_VERSION_CHECK=true
+trunk build --release
+
+wasm=$(ls frontend/dist/*.wasm | head -1)
+js=$(ls frontend/dist/*.js | head -1)
+gz() { gzip -9c "$1" | wc -c; }
+w=$(gz "$wasm"); j=$(gz "$js")
+say "built frontend/dist (route $ROUTE): wasm $((w/1024)) KiB gz, js $((j/1024)) KiB gz, total $(((w+j)/1024)) KiB gzipped"
