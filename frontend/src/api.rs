@@ -78,11 +78,11 @@ async fn finish<T: DeserializeOwned>(r: Result<Response, gloo_net::Error>) -> Re
     })
 }
 
-async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     finish(builder("GET", path).send().await).await
 }
 
-async fn send<B: Serialize, T: DeserializeOwned>(
+pub async fn send<B: Serialize, T: DeserializeOwned>(
     method: &str,
     path: &str,
     body: &B,
@@ -93,7 +93,7 @@ async fn send<B: Serialize, T: DeserializeOwned>(
     finish(req.send().await).await
 }
 
-async fn send_empty<T: DeserializeOwned>(method: &str, path: &str) -> Result<T, ApiError> {
+pub async fn send_empty<T: DeserializeOwned>(method: &str, path: &str) -> Result<T, ApiError> {
     finish(builder(method, path).send().await).await
 }
 

@@ -1,16 +1,36 @@
 //! Layout (sidebar, header with org switcher and user menu), the signed-in guard, errors.
 use crate::api::{self, ApiError};
-use gatehouse_types::User;
+use gatehouse_types::{Organization, Role, User};
 use leptos::prelude::*;
 use leptos_router::{
-    components::{A, Redirect},
+    NavigateOptions,
+    components::{A, Outlet, Redirect},
     hooks::{use_location, use_navigate, use_params_map},
 };
 
-/// The current route's `:slug`, if any.
+/// A timestamp as the dashboard shows it.
+pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The value of the input an event came from.
+pub fn input_value(ev: &leptos::ev::Event) -> String {
+    event_target_value(ev)
+}
+
+/// The current org's slug, from the address (`/orgs/{slug}/…`); empty elsewhere.
+/// Read from the location rather than route params so the layout, which sits above
+/// the matched route, sees it too.
 pub fn use_slug() -> Memo<String> {
-    let params = use_params_map();
-    Memo::new(move |_| params.read().get("slug").unwrap_or_default())
+    let location = use_location();
+    Memo::new(move |_| {
+        location.pathname.with(|p| {
+            p.strip_prefix("/orgs/")
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default()
+                .to_string()
+        })
+    })
 }
 
 /// An API error in words, for `role="alert"` boxes.
@@ -43,69 +63,185 @@ pub fn action_error<T: Clone + Send + Sync + 'static>(
     }
 }
 
+/// What every signed-in page can read: the user and their organizations.
+#[derive(Clone, Copy)]
+pub struct SessionCtx {
+    pub user: RwSignal<User>,
+    pub orgs: LocalResource<Result<Vec<Organization>, ApiError>>,
+    /// Bump to reload `orgs` (after creating or renaming one).
+    pub orgs_version: RwSignal<u32>,
+}
+
+pub fn use_session() -> SessionCtx {
+    expect_context::<SessionCtx>()
+}
+
+/// The signed-in user's role in the current org, once the org list has loaded.
+pub fn use_role() -> Signal<Option<Role>> {
+    let s = use_session();
+    let slug = use_slug();
+    Signal::derive(move || {
+        let slug = slug.get();
+        s.orgs
+            .get()
+            .and_then(|r| r.ok())
+            .and_then(|list| list.into_iter().find(|o| o.slug == slug))
+            .map(|o| o.membership.role)
+    })
+}
+
+/// Owners and admins manage settings; members only see what they can use.
+pub fn is_admin(role: Option<Role>) -> bool {
+    matches!(role, Some(Role::Owner | Role::Admin))
+}
+
+const LAST_ORG: &str = "gatehouse.last_org";
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
 /// Signed-in pages: loads the session, sends signed-out visitors to `/login?next=…`.
 #[component]
-pub fn Shell(children: ChildrenFn) -> impl IntoView {
+pub fn Shell() -> impl IntoView {
     let me = LocalResource::new(api::me);
     let location = use_location();
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {
-                let children = children.clone();
-                move || {
-                    let children = children.clone();
-                    Suspend::new(async move {
-                        match me.await {
-                            Ok(user) => view! { <Layout user=user>{children()}</Layout> }.into_any(),
-                            Err(e) if e.is_unauthorized() => {
-                                let here = format!(
-                                    "{}{}",
-                                    location.pathname.get_untracked(),
-                                    location.search.get_untracked(),
-                                );
-                                let to = format!(
-                                    "/login?next={}",
-                                    String::from(js_sys::encode_uri_component(&here)),
-                                );
-                                view! { <Redirect path=to/> }.into_any()
-                            }
-                            Err(e) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
-                        }
-                    })
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(user) => view! { <Layout user=user/> }.into_any(),
+                    Err(e) if e.is_unauthorized() => {
+                        let here = format!(
+                            "{}{}",
+                            location.pathname.get_untracked(),
+                            location.search.get_untracked(),
+                        );
+                        let to = format!(
+                            "/login?next={}",
+                            String::from(js_sys::encode_uri_component(&here)),
+                        );
+                        view! { <Redirect path=to/> }.into_any()
+                    }
+                    Err(e) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
                 }
-            }
+            })}
         </Suspense>
     }
 }
 
+/// `/settings[/{section}]` (where `/_admin/_settings/_{section}` lands): the same page of
+/// the org used last, or of the first org.
 #[component]
-fn Layout(user: User, children: Children) -> impl IntoView {
+pub fn SettingsRedirect() -> impl IntoView {
+    let params = use_params_map();
+    let s = use_session();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        let Some(Ok(orgs)) = s.orgs.get() else { return };
+        let section = match params.read().get("section").as_deref() {
+            // Pages that do not exist yet land on General.
+            None | Some("" | "integrations" | "billing" | "domains" | "webhooks") => {
+                "general".to_string()
+            }
+            Some("audit" | "audit-logs") => "audit-log".into(),
+            Some("mcp" | "mcps") => "connectors".into(),
+            Some(other) => other.to_string(),
+        };
+        let last = storage().and_then(|st| st.get_item(LAST_ORG).ok().flatten());
+        let to = match last
+            .filter(|l| orgs.iter().any(|o| &o.slug == l))
+            .or_else(|| orgs.first().map(|o| o.slug.clone()))
+        {
+            Some(slug) => format!("/orgs/{slug}/settings/{section}"),
+            None => "/orgs".into(),
+        };
+        navigate(&to, NavigateOptions { replace: true, ..Default::default() });
+    });
+    view! { <p class="loading">"Loading…"</p> }
+}
+
+struct NavItem {
+    path: &'static str,
+    label: &'static str,
+    admin: bool,
+}
+
+const ORG_NAV: &[NavItem] = &[
+    NavItem { path: "general", label: "General", admin: false },
+    NavItem { path: "members", label: "Members", admin: true },
+    NavItem { path: "api-keys", label: "API keys", admin: true },
+    NavItem { path: "connectors", label: "Connectors", admin: true },
+    NavItem { path: "usage", label: "Usage", admin: true },
+    NavItem { path: "oauth", label: "OAuth", admin: true },
+    NavItem { path: "security", label: "Security", admin: true },
+    NavItem { path: "audit-log", label: "Audit log", admin: true },
+];
+
+#[component]
+fn Layout(user: User) -> impl IntoView {
+    let orgs_version = RwSignal::new(0u32);
+    let orgs = LocalResource::new(move || {
+        orgs_version.track();
+        api::list_orgs()
+    });
+    provide_context(SessionCtx {
+        user: RwSignal::new(user.clone()),
+        orgs,
+        orgs_version,
+    });
     let slug = use_slug();
+    let role = use_role();
+    // Remember the org in use for /settings/… links.
+    Effect::new(move |_| {
+        let s = slug.get();
+        if !s.is_empty()
+            && let Some(st) = storage()
+        {
+            let _ = st.set_item(LAST_ORG, &s);
+        }
+    });
+    let menu_open = RwSignal::new(false);
+    let location = use_location();
+    // Close the phone menu whenever the page changes.
+    Effect::new(move |_| {
+        location.pathname.track();
+        menu_open.set(false);
+    });
     view! {
-        <div class="app">
+        <a class="skip" href="#content">"Skip to content"</a>
+        <div class="app" class:menu-open=move || menu_open.get()>
             <aside class="sidebar">
                 <a class="brand" href="/orgs">"Gatehouse"</a>
                 <nav aria-label="Main">
                     <A href="/orgs" exact=true>"Organizations"</A>
                     {move || {
                         let s = slug.get();
-                        (!s.is_empty())
-                            .then(|| {
-                                view! {
-                                    <p class="nav-heading">"Settings"</p>
-                                    <A href=format!("/orgs/{s}/settings/general")>"General"</A>
-                                    <A href=format!("/orgs/{s}/settings/api-keys")>"API keys"</A>
-                                }
-                            })
+                        let admin = is_admin(role.get());
+                        (!s.is_empty()).then(|| view! {
+                            <p class="nav-heading">"Settings"</p>
+                            {ORG_NAV
+                                .iter()
+                                .filter(|i| admin || !i.admin)
+                                .map(|i| view! { <A href=format!("/orgs/{s}/settings/{}", i.path)>{i.label}</A> })
+                                .collect_view()}
+                        })
                     }}
+                    <p class="nav-heading">"Account"</p>
+                    <A href="/account/profile">"Profile"</A>
+                    <A href="/account/password">"Password"</A>
+                    <A href="/account/sessions">"Sessions"</A>
                 </nav>
             </aside>
             <div class="main">
                 <header class="topbar">
+                    <button type="button" class="menu-toggle" aria-label="Menu"
+                        aria-expanded=move || menu_open.get().to_string()
+                        on:click=move |_| menu_open.update(|o| *o = !*o)>"☰"</button>
                     <OrgSwitcher/>
                     <UserMenu user=user/>
                 </header>
-                <main class="content">{children()}</main>
+                <main class="content" id="content" tabindex="-1"><Outlet/></main>
             </div>
         </div>
     }
@@ -114,31 +250,34 @@ fn Layout(user: User, children: Children) -> impl IntoView {
 #[component]
 fn OrgSwitcher() -> impl IntoView {
     let slug = use_slug();
-    let orgs = LocalResource::new(api::list_orgs);
+    let s = use_session();
     let navigate = use_navigate();
     view! {
         <label class="switcher">
             <span>"Organization"</span>
             <select on:change=move |ev| {
                 let v = event_target_value(&ev);
-                if !v.is_empty() {
+                if v == "+" {
+                    navigate("/orgs", Default::default());
+                } else if !v.is_empty() {
                     navigate(&format!("/orgs/{v}/settings/general"), Default::default());
                 }
             }>
                 <option value="" selected=move || slug.get().is_empty()>"Choose…"</option>
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        let current = slug.get_untracked();
-                        orgs.await
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|o| {
-                                let sel = o.slug == current;
-                                view! { <option value=o.slug.clone() selected=sel>{o.name}</option> }
-                            })
-                            .collect_view()
-                    })}
-                </Suspense>
+                {move || {
+                    let current = slug.get();
+                    s.orgs
+                        .get()
+                        .and_then(|r| r.ok())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|o| {
+                            let sel = o.slug == current;
+                            view! { <option value=o.slug.clone() selected=sel>{o.name}</option> }
+                        })
+                        .collect_view()
+                }}
+                <option value="+">"+ Create organization"</option>
             </select>
         </label>
     }
@@ -162,6 +301,7 @@ fn UserMenu(user: User) -> impl IntoView {
             <summary>{label}</summary>
             <div class="menu">
                 <p class="muted">"Signed in as "<strong>{user.email}</strong></p>
+                <a href="/account/profile">"Account settings"</a>
                 <button type="button" on:click=move |_| { logout.dispatch(()); }>"Sign out"</button>
                 {action_error(logout.value())}
             </div>

@@ -5,7 +5,7 @@ mod pages;
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::{Redirect, Route, Router, Routes},
+    components::{ParentRoute, Redirect, Route, Router, Routes},
     path,
 };
 
@@ -16,7 +16,7 @@ fn main() {
 
 #[component]
 fn App() -> impl IntoView {
-    use components::Shell;
+    use components::{Shell, SettingsRedirect};
     use pages::*;
     view! {
         <Router>
@@ -24,15 +24,28 @@ fn App() -> impl IntoView {
                 <Route path=path!("/") view=|| view! { <Redirect path="/orgs"/> }/>
                 <Route path=path!("/login") view=Login/>
                 <Route path=path!("/signup") view=Signup/>
-                <Route path=path!("/orgs") view=|| view! { <Shell><OrgsPage/></Shell> }/>
-                <Route
-                    path=path!("/orgs/:slug/settings/general")
-                    view=|| view! { <Shell><GeneralSettings/></Shell> }
-                />
-                <Route
-                    path=path!("/orgs/:slug/settings/api-keys")
-                    view=|| view! { <Shell><ApiKeysPage/></Shell> }
-                />
+                <Route path=path!("/verify-email") view=VerifyEmail/>
+                <Route path=path!("/forgot-password") view=ForgotPassword/>
+                <Route path=path!("/reset-password") view=ResetPassword/>
+                <Route path=path!("/invitations/accept") view=AcceptInvitation/>
+                // Signed-in pages share one Shell, so the layout stays mounted while the
+                // user moves between them.
+                <ParentRoute path=path!("") view=Shell>
+                    <Route path=path!("/orgs") view=OrgsPage/>
+                    <Route path=path!("/settings") view=SettingsRedirect/>
+                    <Route path=path!("/settings/:section") view=SettingsRedirect/>
+                    <Route path=path!("/orgs/:slug/settings/general") view=GeneralSettings/>
+                    <Route path=path!("/orgs/:slug/settings/members") view=MembersPage/>
+                    <Route path=path!("/orgs/:slug/settings/api-keys") view=ApiKeysPage/>
+                    <Route path=path!("/orgs/:slug/settings/connectors") view=ConnectorsPage/>
+                    <Route path=path!("/orgs/:slug/settings/usage") view=UsagePage/>
+                    <Route path=path!("/orgs/:slug/settings/security") view=SecurityPage/>
+                    <Route path=path!("/orgs/:slug/settings/oauth") view=OAuthPage/>
+                    <Route path=path!("/orgs/:slug/settings/audit-log") view=AuditLogPage/>
+                    <Route path=path!("/account/profile") view=ProfilePage/>
+                    <Route path=path!("/account/password") view=PasswordPage/>
+                    <Route path=path!("/account/sessions") view=SessionsPage/>
+                </ParentRoute>
             </Routes>
         </Router>
     }

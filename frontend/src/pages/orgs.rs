@@ -1,0 +1,143 @@
+//! Organizations: the list, "create organization", and the General settings page.
+use crate::api;
+use crate::components::{ErrorBox, action_error, input_value, use_session, use_slug};
+use gatehouse_types::{CreateOrgRequest, Organization, UpdateOrgRequest};
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+fn org_row(o: Organization) -> impl IntoView {
+    let href = format!("/orgs/{}/settings/general", o.slug);
+    view! {
+        <tr>
+            <td><a href=href>{o.name}</a></td>
+            <td><code>{o.slug}</code></td>
+            <td>{o.membership.role.as_str()}</td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn OrgsPage() -> impl IntoView {
+    let orgs = LocalResource::new(api::list_orgs);
+    let name = RwSignal::new(String::new());
+    let slug = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let create = Action::new_local(|req: &CreateOrgRequest| api::create_org(req.clone()));
+    let navigate = use_navigate();
+    let session = use_session();
+    Effect::new(move |_| {
+        if let Some(Ok(org)) = create.value().get() {
+            session.orgs_version.update(|n| *n += 1);
+            navigate(
+                &format!("/orgs/{}/settings/general", org.slug),
+                Default::default(),
+            );
+        }
+    });
+    view! {
+        <h1>"Organizations"</h1>
+        <section class="card">
+            <h2>"Your organizations"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match orgs.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="muted">"You do not belong to any organization yet. Create one below."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <table>
+                                <thead><tr><th>"Name"</th><th>"Slug"</th><th>"Your role"</th></tr></thead>
+                                <tbody>{list.into_iter().map(org_row).collect_view()}</tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="card">
+            <h2>"Create an organization"</h2>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                let s = slug.get_untracked();
+                let d = description.get_untracked();
+                create.dispatch(CreateOrgRequest {
+                    name: name.get_untracked(),
+                    slug: (!s.trim().is_empty()).then_some(s),
+                    description: (!d.trim().is_empty()).then_some(d),
+                });
+            }>
+                <label for="org-name">"Name"</label>
+                <input id="org-name" name="name" type="text" required
+                    prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
+                <label for="org-slug">"Slug " <span class="muted">"(optional; derived from the name, cannot be changed later)"</span></label>
+                <input id="org-slug" name="slug" type="text"
+                    prop:value=move || slug.get() on:input=move |ev| slug.set(input_value(&ev))/>
+                <label for="org-description">"Description " <span class="muted">"(optional)"</span></label>
+                <textarea id="org-description" name="description" rows="2"
+                    prop:value=move || description.get() on:input=move |ev| description.set(input_value(&ev))></textarea>
+                {action_error(create.value())}
+                <button type="submit" class="primary" disabled=move || create.pending().get()>"Create organization"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+pub fn GeneralSettings() -> impl IntoView {
+    let slug = use_slug();
+    let org = LocalResource::new(move || api::get_org(slug.get()));
+    view! {
+        <h1>"General"</h1>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match org.await {
+                    Ok(o) => view! { <GeneralForm org=o/> }.into_any(),
+                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn GeneralForm(org: Organization) -> impl IntoView {
+    let slug = org.slug.clone();
+    let name = RwSignal::new(org.name.clone());
+    let description = RwSignal::new(
+        org.details
+            .as_ref()
+            .map(|d| d.description.clone())
+            .unwrap_or_default(),
+    );
+    let save = Action::new_local(|(slug, req): &(String, UpdateOrgRequest)| {
+        api::update_org(slug.clone(), req.clone())
+    });
+    let slug_for_submit = slug.clone();
+    view! {
+        <section class="card">
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                save.dispatch((slug_for_submit.clone(), UpdateOrgRequest {
+                    name: Some(name.get_untracked()),
+                    description: Some(description.get_untracked()),
+                    slug: None,
+                }));
+            }>
+                <label for="org-name">"Name"</label>
+                <input id="org-name" name="name" type="text" required
+                    prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
+                <label for="org-slug">"Slug"</label>
+                <input id="org-slug" name="slug" type="text" readonly=true value=slug aria-describedby="slug-help"/>
+                <p id="slug-help" class="muted help">"The slug is part of your MCP and API addresses and cannot be changed."</p>
+                <label for="org-description">"Description"</label>
+                <textarea id="org-description" name="description" rows="3"
+                    prop:value=move || description.get() on:input=move |ev| description.set(input_value(&ev))></textarea>
+                {action_error(save.value())}
+                {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="success" role="status">"Saved."</p> })}
+                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+            </form>
+        </section>
+    }
+}
+
