@@ -1,6 +1,7 @@
 // Drives the dashboard in headless Chromium; see scripts/browser-test.sh.
+// Two browser profiles: Ada (owner) and Bob (invited by email, accepts in his own browser).
 import { createRequire } from 'node:module';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 const require = createRequire(import.meta.url);
@@ -8,119 +9,257 @@ const { chromium } = require(join(process.env.NODE_PATH, 'playwright-core'));
 
 const BASE = process.env.BASE;
 const SHOTS = process.env.SHOTS;
-const profile = mkdtempSync(join(tmpdir(), 'gh-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  viewport: { width: 1200, height: 800 },
-});
-await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
-const page = context.pages()[0] ?? await context.newPage();
+const OUTBOX = process.env.OUTBOX;
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const PASSWORD = 'correct horse battery staple';
+
 const errors = [];
-page.on('pageerror', e => errors.push(`pageerror: ${e.message}`));
-// Failed fetches (401 while signed out, the deliberate 422) are logged by Chromium itself.
-page.on('console', m => {
-  if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`console: ${m.text()}`);
-});
-const shot = async name => {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  console.log(`screenshot ${name}.png`);
+async function browser(name, viewport = { width: 1280, height: 860 }) {
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `gh-${name}-`)), {
+    executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport,
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  const page = context.pages()[0] ?? await context.newPage();
+  page.on('pageerror', e => errors.push(`${name} pageerror: ${e.message}`));
+  // Failed fetches (401 while signed out, deliberate 4xx) are logged by Chromium itself.
+  page.on('console', m => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`${name} console: ${m.text()}`);
+  });
+  return { context, page };
+}
+let n = 0;
+const shot = async (page, name) => {
+  const file = `${String(++n).padStart(2, '0')}-${name}.png`;
+  await page.screenshot({ path: join(SHOTS, file), fullPage: true });
+  console.log(`  screenshot ${file}`);
 };
 const step = msg => console.log(`- ${msg}`);
-const expect = async (cond, msg) => { if (!(await cond)) throw new Error(`expected: ${msg}`); };
+const check = (cond, msg) => { if (!cond) throw new Error(`expected: ${msg}`); };
 
+// The newest mail to `to` in the file outbox, its body decoded (quoted-printable or base64).
+function mailTo(to) {
+  const files = readdirSync(OUTBOX).map(f => join(OUTBOX, f));
+  const mails = files.map(f => readFileSync(f, 'utf8')).filter(m => new RegExp(`^To: .*${to}`, 'mi').test(m));
+  check(mails.length > 0, `a mail to ${to} in the outbox`);
+  const raw = mails[mails.length - 1].replace(/\r\n/g, '\n');
+  const [head, ...rest] = raw.split('\n\n');
+  let body = rest.join('\n\n');
+  if (/Content-Transfer-Encoding: base64/i.test(head)) body = Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (/Content-Transfer-Encoding: quoted-printable/i.test(head)) {
+    body = body.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  }
+  return body;
+}
+
+const ada = await browser('ada');
+let bob;
 try {
-  // A signed-out visit to a protected page lands on /login with next=.
+  const page = ada.page;
+  // --- signed out ---
   await page.goto(`${BASE}/orgs`);
   await page.waitForURL(/\/login\?next=%2Forgs/);
   step('signed-out /orgs redirects to /login?next=/orgs');
-  await shot('01-login');
+  await shot(page, 'login');
+  await page.getByRole('link', { name: 'Forgot your password?' }).click();
+  await page.getByRole('button', { name: 'Send reset link' }).waitFor();
+  await shot(page, 'forgot-password');
 
+  // --- sign up ---
   await page.goto(`${BASE}/signup`);
   await page.getByLabel('Email').fill('ada@example.com');
   await page.getByLabel('Your name').fill('Ada Lovelace');
   await page.getByLabel('Password').fill('short');
-  await shot('02-signup');
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('alert').waitFor();
   step(`weak password shows the problem in words: ${(await page.getByRole('alert').innerText()).replace(/\s+/g, ' ')}`);
-  await shot('03-signup-error');
-  await page.getByLabel('Password').fill('correct horse battery staple');
+  await shot(page, 'signup-error');
+  await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.waitForURL(`${BASE}/orgs`);
   await page.getByRole('heading', { name: 'Create an organization' }).waitFor();
   step('signed up, on /orgs');
-  await shot('04-orgs-empty');
+  await shot(page, 'orgs-empty');
 
+  // --- create org, general settings ---
   await page.getByLabel('Name', { exact: true }).fill('Acme Corp');
   await page.getByLabel(/^Description/).fill('Tools for coyotes');
   await page.getByRole('button', { name: 'Create organization' }).click();
   await page.waitForURL(`${BASE}/orgs/acme-corp/settings/general`);
   await page.getByRole('button', { name: 'Save' }).waitFor();
-  await expect(page.getByLabel('Slug').evaluate(e => e.readOnly), 'slug is read-only');
-  step('org created, general settings shown');
+  check(await page.getByLabel('Slug').evaluate(e => e.readOnly), 'slug is read-only');
+  check((await page.locator('.switcher select').inputValue()) === 'acme-corp', 'the switcher shows the new org');
   await page.getByLabel('Description').fill('Tools for coyotes, since 1949');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByText('Saved.').waitFor();
-  step('general settings saved');
-  await shot('05-general');
+  step('org created; general settings saved');
+  await shot(page, 'general');
 
+  // --- API key: shown once, not after reload; revoke ---
   await page.getByRole('link', { name: 'API keys' }).click();
   await page.waitForURL(`${BASE}/orgs/acme-corp/settings/api-keys`);
   await page.getByLabel('Name').fill('CI pipeline');
   await page.getByRole('button', { name: 'Create key' }).click();
   await page.getByText('you will not see it again').waitFor();
   const secret = await page.locator('#new-key-secret').innerText();
-  await expect(secret.length > 20, 'a full key is shown');
+  check(secret.length > 20, 'a full key is shown');
   await page.getByRole('button', { name: 'Copy' }).click();
   await page.getByRole('button', { name: 'Copied' }).waitFor();
-  const clip = await page.evaluate(() => navigator.clipboard.readText());
-  await expect(clip === secret, 'the clipboard holds the key');
-  step(`key created and copied (${secret.slice(0, 8)}…)`);
-  await shot('06-api-key-created');
-  await page.getByRole('button', { name: 'Done' }).click();
-  await expect((await page.locator('#new-key-secret').count()) === 0, 'the key is gone after Done');
-
+  check((await page.evaluate(() => navigator.clipboard.readText())) === secret, 'the clipboard holds the key');
+  await shot(page, 'api-key-created');
+  await page.reload();
+  await page.getByRole('cell', { name: 'CI pipeline' }).waitFor();
+  check((await page.locator('#new-key-secret').count()) === 0, 'the key is not shown after a reload');
+  check(!(await page.content()).includes(secret), 'the page no longer contains the key');
+  step(`key created, copied, not shown again after reload (${secret.slice(0, 8)}…)`);
   await page.getByRole('button', { name: 'Revoke' }).click();
-  await shot('07-api-key-revoke-confirm');
+  await shot(page, 'api-key-revoke-confirm');
   await page.getByRole('button', { name: 'Yes, revoke' }).click();
   await page.locator('.badge.revoked').waitFor();
   step('key revoked after confirmation');
-  await shot('08-api-keys-revoked');
+  await shot(page, 'api-keys-revoked');
 
-  // The header's org switcher and user menu.
+  // --- invite Bob; the link arrives by email ---
+  await page.getByRole('link', { name: 'Members' }).click();
+  await page.waitForURL(`${BASE}/orgs/acme-corp/settings/members`);
+  await page.locator('#invite-email').fill('bob@example.com');
+  await page.locator('#invite-role').selectOption('member');
+  await page.getByRole('button', { name: 'Invite member' }).click();
+  await page.getByText('Invitation sent to bob@example.com.').waitFor();
+  await page.locator('.badge.pending').waitFor();
+  await shot(page, 'members-invited');
+  let link;
+  for (let i = 0; i < 50 && !link; i++) {
+    try { link = mailTo('bob@example.com').match(/https?:\/\/\S+\/invitations\/accept\?token=[A-Za-z0-9_\-.~%]+/)?.[0]; } catch { }
+    if (!link) await new Promise(r => setTimeout(r, 100));
+  }
+  check(link && link.startsWith(BASE), `the invitation mail holds a link to ${BASE}`);
+  step('invitation sent; link read from the mail');
+
+  // --- Bob accepts in his own browser, creating his account ---
+  bob = await browser('bob');
+  await bob.page.goto(link);
+  await bob.page.getByText('Acme Corp invited bob@example.com').waitFor();
+  await bob.page.getByLabel('Your name').fill('Bob Builder');
+  await bob.page.getByLabel('Choose a password').fill(PASSWORD);
+  await shot(bob.page, 'accept-invitation');
+  await bob.page.getByRole('button', { name: 'Create account and accept' }).click();
+  await bob.page.waitForURL(`${BASE}/orgs/acme-corp/settings/general`);
+  await bob.page.getByRole('link', { name: 'General' }).waitFor();
+  check((await bob.page.getByRole('link', { name: 'API keys' }).count()) === 0, 'a member sees no admin settings');
+  check(await bob.page.getByLabel('Name', { exact: true }).evaluate(e => e.readOnly || e.disabled), 'a member cannot edit the org');
+  step('Bob accepted in a second browser; as a member he sees General only');
+  await shot(bob.page, 'member-view');
+
+  // --- Ada makes Bob an admin ---
+  await page.reload();
+  await page.getByLabel('Role for bob@example.com').selectOption('admin');
+  await page.getByRole('button', { name: 'Save role for bob@example.com' }).click();
+  await page.getByText('is now admin').waitFor();
+  step('role changed to admin');
+  await shot(page, 'members-role-changed');
+  await bob.page.reload();
+  await bob.page.getByRole('link', { name: 'Members' }).waitFor();
+  step('Bob, reloaded, now sees the admin settings');
+
+  // --- allowlist lock-out warning ---
+  await page.getByRole('link', { name: 'Security' }).click();
+  await page.waitForURL(`${BASE}/orgs/acme-corp/settings/security`);
+  await page.getByText('Your current IP address: 127.0.0.1').waitFor();
+  await page.getByRole('button', { name: 'Add range' }).click();
+  await page.getByLabel('CIDR range 1').fill('10.0.0.0/8');
+  await page.getByLabel('Label 1').fill('Office VPN');
+  await page.getByText('does not include your current IP address').waitFor();
+  check(await page.getByRole('button', { name: 'Save allowlist' }).isDisabled(), 'save waits for the lock-out confirmation');
+  step('an allowlist without the caller\'s address warns and blocks saving');
+  await shot(page, 'security-lockout-warning');
+  await page.getByLabel('CIDR range 1').fill('127.0.0.0/8');
+  await page.getByLabel('Label 1').fill('This machine');
+  check((await page.getByText('does not include your current IP address').count()) === 0, 'the warning goes away');
+  await page.getByRole('button', { name: 'Save allowlist' }).click();
+  await page.getByText('Allowlist saved.').waitFor();
+  step('allowlist that includes the caller saved');
+  await shot(page, 'security-saved');
+
+  // --- audit log shows and filters ---
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.waitForURL(`${BASE}/orgs/acme-corp/settings/audit-log`);
+  for (const a of ['api_key.created', 'api_key.revoked', 'invitation.created', 'invitation.accepted', 'member.role_changed', 'org.ip_allowlist_updated']) {
+    await page.locator('td code', { hasText: a }).first().waitFor();
+  }
+  step('the audit log lists key, invitation, role and allowlist events');
+  await shot(page, 'audit-log');
+  await page.getByLabel('Action').fill('api_key.');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForFunction(() => {
+    const codes = [...document.querySelectorAll('tbody tr td:nth-child(3) code')].map(c => c.textContent.trim());
+    return codes.length === 2 && codes.every(c => c.startsWith('api_key.'));
+  });
+  step('filtering by action "api_key." leaves the two key events');
+  await shot(page, 'audit-log-filtered');
+  const csv = await page.getByRole('link', { name: 'Export CSV' }).getAttribute('href');
+  const res = await page.request.get(`${BASE}${csv}`);
+  check(res.ok() && (await res.text()).includes('api_key.revoked'), 'the CSV export holds the filtered events');
+  step('CSV export link works with the filters');
+
+  // --- the other pages, for the screenshots ---
+  for (const [link, heading, name] of [['Connectors', 'Connectors', 'connectors'], ['Usage', 'Usage', 'usage'],
+    ['OAuth', 'OAuth', 'oauth'], ['Profile', 'Profile', 'account-profile'], ['Password', 'Password', 'account-password'],
+    ['Sessions', 'Sessions', 'account-sessions']]) {
+    await page.getByRole('link', { name: link, exact: true }).click();
+    await page.getByRole('heading', { name: heading, exact: true, level: 1 }).waitFor();
+    await page.locator('.loading').first().waitFor({ state: 'detached' }).catch(() => {});
+    await shot(page, name);
+  }
+  check((await page.getByText('this device').count()) === 1, 'sessions mark this device');
+
+  // /_admin/_settings lands on a settings page of the org in use.
+  await page.goto(`${BASE}/_admin/_settings/_members`);
+  await page.waitForURL(`${BASE}/orgs/acme-corp/settings/members`);
+  await page.goto(`${BASE}/_admin/_settings`);
+  await page.waitForURL(`${BASE}/orgs/acme-corp/settings/general`);
+  step('/_admin/_settings[/_section] redirects to the org\'s settings');
+
+  // Phone width: the sidebar folds behind a menu button.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole('button', { name: 'Menu' }).click();
+  await page.getByRole('link', { name: 'Members' }).waitFor();
+  await shot(page, 'phone-menu');
+  await page.getByRole('link', { name: 'Members' }).click();
+  await page.waitForURL(`${BASE}/orgs/acme-corp/settings/members`);
+  await shot(page, 'phone-members');
+  await page.setViewportSize({ width: 1280, height: 860 });
+  step('phone width: menu button opens the navigation');
+
+  // --- sign out; ?next= round trip; foreign next ignored ---
   await page.locator('.user-menu summary').click();
-  await shot('09-user-menu');
+  await shot(page, 'user-menu');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${BASE}/login`);
-  step('signed out');
-
-  // ?next= brings the user back with a full page load; foreign targets are ignored.
   await page.goto(`${BASE}/login?next=${encodeURIComponent('/orgs/acme-corp/settings/api-keys?x=1')}`);
   await page.getByLabel('Email').fill('ada@example.com');
-  await page.getByLabel('Password').fill('correct horse battery staple');
+  await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${BASE}/orgs/acme-corp/settings/api-keys?x=1`);
-  step('login honours ?next=');
   await page.locator('.user-menu summary').click();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${BASE}/login`);
   await page.goto(`${BASE}/login?next=${encodeURIComponent('//evil.example/')}`);
   await page.getByLabel('Email').fill('ada@example.com');
-  await page.getByLabel('Password').fill('correct horse battery staple');
+  await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${BASE}/orgs`);
-  step('login ignores a next= that leaves the site');
+  step('sign out; login honours ?next= on this site and ignores one that leaves it');
 
   if (errors.length) throw new Error(`browser errors:\n${errors.join('\n')}`);
   console.log('browser test passed');
 } catch (e) {
-  await shot('zz-failure').catch(() => {});
+  await shot(ada.page, 'zz-failure-ada').catch(() => {});
+  if (bob) await shot(bob.page, 'zz-failure-bob').catch(() => {});
   console.error(errors.join('\n'));
   console.error(e);
   process.exitCode = 1;
 } finally {
-  await context.close();
+  await ada.context.close();
+  if (bob) await bob.context.close();
 }

@@ -1,54 +1,76 @@
 #!/usr/bin/env bash
 # Browser test of the dashboard: headless Debian Chromium driven by playwright-core from
-# Node against `gatehouse serve` on a random port with a temporary data directory.
-# Flow: sign-up -> create org -> general settings -> create API key (shown once) ->
-# revoke it -> sign out -> /login?next=… round trip. Screenshots: target/screenshots/.
-#   scripts/browser-test.sh            (builds the dashboard with scripts/dashboard.sh first
-#                                        unless frontend/dist exists; SKIP_DASHBOARD_BUILD=1
-#                                        never builds it)
+# Node (scripts/browser-test.mjs) against `gatehouse serve` on a random port, with a
+# temporary data directory and the default file mail transport (the test reads the
+# invitation link from the outbox).
+#   scripts/browser-test.sh                 SQLite only
+#   scripts/browser-test.sh PG_ADMIN_URL    SQLite, then PostgreSQL (a fresh database)
+# Builds the dashboard first (scripts/dashboard.sh; skipped when up to date).
+# Screenshots: target/screenshots/{sqlite,postgres}/. Prints one line per database:
+#   "browser <db>: passed" or "browser <db>: FAILED"; exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+PG_ADMIN=${1:-}
 TOOLS="${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}"
 NPM_ROOT="$TOOLS/npm-dashboard"  # not npm/: scripts/mcp-everything.sh owns that one
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 say() { printf '==> %s\n' "$*" >&2; }
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-if [ ! -f frontend/dist/index.html ] && [ -z "${SKIP_DASHBOARD_BUILD:-}" ]; then
-  scripts/dashboard.sh
-fi
+bash scripts/dashboard.sh >&2
 
 if ! [ -x /usr/bin/chromium ]; then
   say "installing Debian chromium"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >&2
 fi
-if ! [ -d "$NPM_ROOT/node_modules/playwright-core" ]; then
+if ! [ -f "$NPM_ROOT/node_modules/playwright-core/package.json" ]; then
   say "installing playwright-core into $NPM_ROOT"
   mkdir -p "$NPM_ROOT"
-  npm install --silent --no-audit --no-fund --prefix "$NPM_ROOT" playwright-core@1.65.1
+  npm install --silent --no-audit --no-fund --prefix "$NPM_ROOT" playwright-core@1.65.1 >&2
 fi
 
 say "building the server (debug)"
 cargo build -q -p gatehouse-api --bin gatehouse
 BIN="$CARGO_TARGET_DIR/debug/gatehouse"
 
-DATA=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-GATEHOUSE_BIND="127.0.0.1:$PORT" GATEHOUSE_PUBLIC_URL="$BASE" GATEHOUSE_DATA_DIR="$DATA" \
-  GATEHOUSE_DASHBOARD_DIR="$ROOT/frontend/dist" "$BIN" serve >"$DATA/server.log" 2>&1 &
-SERVER=$!
-cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"; }
-trap cleanup EXIT
-for _ in $(seq 100); do
-  curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$DATA/server.log"; exit 1; }
-  sleep 0.2
-done
-say "server at $BASE"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-mkdir -p target/screenshots
-NODE_PATH="$NPM_ROOT/node_modules" BASE="$BASE" SHOTS="$ROOT/target/screenshots" \
-  node scripts/browser-test.mjs || { say "server log:"; tail -50 "$DATA/server.log"; exit 1; }
+# run_one NAME DATABASE_URL   (empty URL: the embedded SQLite default)
+run_one() {
+  local name=$1 db_url=$2 data port base server rc=0
+  data=$(mktemp -d)
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  local env=(GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_PUBLIC_URL="$base" GATEHOUSE_DATA_DIR="$data"
+    GATEHOUSE_DASHBOARD_DIR="$ROOT/frontend/dist" GATEHOUSE_LOG_LEVEL=warn)
+  [ -n "$db_url" ] && env+=(GATEHOUSE_DATABASE_URL="$db_url")
+  env "${env[@]}" "$BIN" serve >"$data/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 150); do
+    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.2
+  done
+  local shots="$ROOT/target/screenshots/$name"
+  rm -rf "$shots"; mkdir -p "$shots"
+  say "browser test on $name at $base"
+  NODE_PATH="$NPM_ROOT/node_modules" BASE="$base" SHOTS="$shots" OUTBOX="$data/outbox" \
+    node scripts/browser-test.mjs >&2 || rc=$?
+  if [ $rc -ne 0 ]; then say "server log ($name):"; tail -40 "$data/server.log" >&2; fi
+  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
+  rm -rf "$data"
+  if [ $rc -eq 0 ]; then echo "browser $name: passed"; else echo "browser $name: FAILED"; fi
+  return $rc
+}
+
+status=0
+run_one sqlite "" || status=1
+if [ -n "$PG_ADMIN" ]; then
+  db="gh_browser_$(date +%s)_$$"
+  psql -q "$PG_ADMIN" -c "CREATE DATABASE $db" >/dev/null
+  run_one postgres "${PG_ADMIN%/*}/$db" || status=1
+  psql -q "$PG_ADMIN" -c "DROP DATABASE $db WITH (FORCE)" >/dev/null 2>&1 || true
+fi
+exit $status

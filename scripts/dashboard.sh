@@ -3,6 +3,7 @@
 # See ../shared/docs/wasm-toolchain.md for the two routes.
 #   scripts/dashboard.sh            set up + trunk build --release
 #   scripts/dashboard.sh --setup    set up only
+#   scripts/dashboard.sh --force    build even when the sources have not changed
 # Tools go to ${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,9 +69,20 @@ say "tools: trunk $(trunk --version | awk '{print $2}'), wasm-bindgen $(wasm-bin
 
 [ "${1:-}" = "--setup" ] && exit 0
 
-# --- build ---
+# --- build (skipped when nothing it is built from changed since the last build) ---
+STAMP=frontend/dist/.sources.sha256
+sources_hash() {
+  { find frontend crates/types -path frontend/dist -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum
+    sha256sum Cargo.lock Cargo.toml Trunk.toml; echo "route $ROUTE"; } | sha256sum | cut -d' ' -f1
+}
+HASH=$(sources_hash)
+if [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && [ -f frontend/dist/index.html ]; then
+  say "dashboard up to date in frontend/dist"
+  exit 0
+fi
 export TRUNK_SKIP_VERSION_CHECK=true
 trunk build --release
+echo "$HASH" > "$STAMP"
 
 wasm=$(ls frontend/dist/*.wasm | head -1)
 js=$(ls frontend/dist/*.js | head -1)

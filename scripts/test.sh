@@ -7,7 +7,10 @@
 #      cluster, or uses GATEHOUSE_TEST_PG_URL),
 #   3. builds all test binaries once,
 #   4. run 1: every test (unit + integration) against SQLite,
-#   5. run 2: the integration tests (the DB-backed ones) against PostgreSQL.
+#   5. run 2: the integration tests (the DB-backed ones) against PostgreSQL,
+#   6. run 3: the dashboard in headless Chromium (scripts/browser-test.sh) against
+#      `gatehouse serve` on SQLite and on PostgreSQL; builds the dashboard first
+#      (installs the wasm toolchain once, see scripts/dashboard.sh).
 #
 # Both runs always execute; the script fails if either does. The last line of
 # output is always "N passed, N failed", summed over both runs.
@@ -22,9 +25,10 @@
 # Environment:
 #   GATEHOUSE_TEST_PG_URL=postgres://user:pass@host:port/postgres   use this server
 #   GATEHOUSE_TEST_SKIP_POSTGRES=1   skip the PostgreSQL run (not for CI!)
+#   GATEHOUSE_TEST_SKIP_BROWSER=1    skip the browser run (not for CI!)
 #   GATEHOUSE_TOOLS_DIR              where cargo-nextest gets installed if missing
 #                                    (default ~/.cache/gatehouse/tools)
-# Logs: target/test-logs/{build,sqlite,postgres}.log
+# Logs: target/test-logs/{build,sqlite,postgres,browser}.log
 set -euo pipefail
 
 # ---------------------------------------------------------------------------
@@ -229,6 +233,20 @@ main() {
         fi
     fi
 
+    # Run 3: the dashboard in a real browser (skipped when test arguments narrow the run).
+    local browser=1 RC_browser=0 TIME_browser=0
+    if [[ ${GATEHOUSE_TEST_SKIP_BROWSER:-0} == 1 || $# -gt 0 ]]; then
+        browser=0
+    else
+        say "browser tests (dashboard)"
+        local t0=$SECONDS
+        set +e
+        bash scripts/browser-test.sh "$pg_url" 2>&1 | tee "$logdir/browser.log"
+        RC_browser=${PIPESTATUS[0]}
+        set -e
+        TIME_browser=$((SECONDS - t0))
+    fi
+
     # Summary.
     local total_p=0 total_f=0 status=0 p f note
     printf '\n==================== test summary ====================\n'
@@ -247,6 +265,18 @@ main() {
         [[ $RC_postgres -eq 0 ]] || status=1
     else
         printf 'postgres:   SKIPPED (GATEHOUSE_TEST_SKIP_POSTGRES=1)\n'
+    fi
+    if [[ $browser == 1 ]]; then
+        p=$(grep -c '^browser [a-z]*: passed$' "$logdir/browser.log" || true)
+        f=$(grep -c '^browser [a-z]*: FAILED$' "$logdir/browser.log" || true)
+        if [[ $RC_browser -ne 0 && $f -eq 0 ]]; then f=1; fi
+        printf 'browser:    %4d passed, %4d failed  (%ss, log %s, screenshots target/screenshots/)\n' \
+            "$p" "$f" "$TIME_browser" "$logdir/browser.log"
+        total_p=$((total_p + p))
+        total_f=$((total_f + f))
+        [[ $RC_browser -eq 0 ]] || status=1
+    else
+        printf 'browser:    SKIPPED\n'
     fi
     if [[ $status -ne 0 ]]; then
         printf 'result:     FAILED\n'

@@ -156,7 +156,13 @@ pub fn SettingsRedirect() -> impl IntoView {
             Some(slug) => format!("/orgs/{slug}/settings/{section}"),
             None => "/orgs".into(),
         };
-        navigate(&to, NavigateOptions { replace: true, ..Default::default() });
+        navigate(
+            &to,
+            NavigateOptions {
+                replace: true,
+                ..Default::default()
+            },
+        );
     });
     view! { <p class="loading">"Loading…"</p> }
 }
@@ -168,14 +174,46 @@ struct NavItem {
 }
 
 const ORG_NAV: &[NavItem] = &[
-    NavItem { path: "general", label: "General", admin: false },
-    NavItem { path: "members", label: "Members", admin: true },
-    NavItem { path: "api-keys", label: "API keys", admin: true },
-    NavItem { path: "connectors", label: "Connectors", admin: true },
-    NavItem { path: "usage", label: "Usage", admin: true },
-    NavItem { path: "oauth", label: "OAuth", admin: true },
-    NavItem { path: "security", label: "Security", admin: true },
-    NavItem { path: "audit-log", label: "Audit log", admin: true },
+    NavItem {
+        path: "general",
+        label: "General",
+        admin: false,
+    },
+    NavItem {
+        path: "members",
+        label: "Members",
+        admin: true,
+    },
+    NavItem {
+        path: "api-keys",
+        label: "API keys",
+        admin: true,
+    },
+    NavItem {
+        path: "connectors",
+        label: "Connectors",
+        admin: true,
+    },
+    NavItem {
+        path: "usage",
+        label: "Usage",
+        admin: true,
+    },
+    NavItem {
+        path: "oauth",
+        label: "OAuth",
+        admin: true,
+    },
+    NavItem {
+        path: "security",
+        label: "Security",
+        admin: true,
+    },
+    NavItem {
+        path: "audit-log",
+        label: "Audit log",
+        admin: true,
+    },
 ];
 
 #[component]

@@ -16,7 +16,7 @@ fn main() {
 
 #[component]
 fn App() -> impl IntoView {
-    use components::{Shell, SettingsRedirect};
+    use components::{SettingsRedirect, Shell};
     use pages::*;
     view! {
         <Router>

@@ -1,7 +1,10 @@
 //! Signed-out pages: sign in, sign up, not found.
 use crate::api;
-use crate::components::{action_error, input_value};
-use gatehouse_types::{LoginRequest, SignupRequest};
+use crate::components::{ErrorBox, action_error, input_value};
+use gatehouse_types::{
+    Accepted, LoginRequest, PasswordResetConfirm, PasswordResetRequest, SignupRequest,
+    TokenRequest, User,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -62,6 +65,7 @@ pub fn Login() -> impl IntoView {
                 {action_error(login.value())}
                 <button type="submit" class="primary" disabled=move || login.pending().get()>"Sign in"</button>
             </form>
+            <p class="muted"><a href="/forgot-password">"Forgot your password?"</a></p>
             <p class="muted">"No account yet? "<a href=signup_href>"Create one"</a></p>
         </AuthCard>
     }
@@ -117,18 +121,108 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-
 #[component]
 pub fn VerifyEmail() -> impl IntoView {
-    view! { <h1>"VerifyEmail"</h1> }
+    let query = use_query_map();
+    let token = query.read_untracked().get("token").unwrap_or_default();
+    // Verifying is a POST the page makes itself, so a mail scanner that follows the link
+    // verifies nothing.
+    let verify = Action::new_local(|t: &String| {
+        let req = TokenRequest { token: t.clone() };
+        async move { api::send::<_, User>("POST", "/auth/verify-email", &req).await }
+    });
+    if !token.is_empty() {
+        verify.dispatch(token);
+    }
+    view! {
+        <AuthCard title="Verify your email">
+            {move || match verify.value().get() {
+                None if verify.pending().get() => view! { <p class="loading">"Verifying…"</p> }.into_any(),
+                None => view! { <p class="error" role="alert">"This link has no token. Open the link from the email again."</p> }.into_any(),
+                Some(Ok(u)) => view! {
+                    <p class="success" role="status">{format!("{} is verified.", u.email)}</p>
+                    <p><a href="/orgs">"Continue to Gatehouse"</a></p>
+                }.into_any(),
+                Some(Err(e)) => view! { <ErrorBox err=e/> <p><a href="/account/profile">"Send a new link from your profile"</a></p> }.into_any(),
+            }}
+        </AuthCard>
+    }
 }
 
 #[component]
 pub fn ForgotPassword() -> impl IntoView {
-    view! { <h1>"ForgotPassword"</h1> }
+    let email = RwSignal::new(String::new());
+    let request = Action::new_local(|e: &String| {
+        let req = PasswordResetRequest { email: e.clone() };
+        async move { api::send::<_, Accepted>("POST", "/auth/password-reset/request", &req).await }
+    });
+    view! {
+        <AuthCard title="Reset your password">
+            {move || match request.value().get() {
+                Some(Ok(a)) => view! {
+                    <p class="success" role="status">{a.message}</p>
+                    <p><a href="/login">"Back to sign in"</a></p>
+                }.into_any(),
+                _ => view! {
+                    <form on:submit=move |ev| {
+                        ev.prevent_default();
+                        request.dispatch(email.get_untracked());
+                    }>
+                        <label for="email">"Email"</label>
+                        <input id="email" name="email" type="email" autocomplete="email" required
+                            prop:value=move || email.get() on:input=move |ev| email.set(input_value(&ev))/>
+                        {action_error(request.value())}
+                        <button type="submit" class="primary" disabled=move || request.pending().get()>"Send reset link"</button>
+                    </form>
+                    <p class="muted"><a href="/login">"Back to sign in"</a></p>
+                }.into_any(),
+            }}
+        </AuthCard>
+    }
 }
 
 #[component]
 pub fn ResetPassword() -> impl IntoView {
-    view! { <h1>"ResetPassword"</h1> }
+    let query = use_query_map();
+    let token = query.read_untracked().get("token").unwrap_or_default();
+    let password = RwSignal::new(String::new());
+    let reset = Action::new_local(|req: &PasswordResetConfirm| {
+        let req = req.clone();
+        async move {
+            api::send::<_, serde_json::Value>("POST", "/auth/password-reset/confirm", &req)
+                .await
+                .map(|_| ())
+        }
+    });
+    let missing = token.is_empty();
+    view! {
+        <AuthCard title="Choose a new password">
+            {move || match reset.value().get() {
+                Some(Ok(())) => view! {
+                    <p class="success" role="status">"Your password has been changed, and every session signed out."</p>
+                    <p><a href="/login">"Sign in with the new password"</a></p>
+                }.into_any(),
+                _ if missing => view! {
+                    <p class="error" role="alert">"This link has no token. Ask for a new one."</p>
+                    <p><a href="/forgot-password">"Reset your password"</a></p>
+                }.into_any(),
+                _ => {
+                    let token = token.clone();
+                    view! {
+                        <form on:submit=move |ev| {
+                            ev.prevent_default();
+                            reset.dispatch(PasswordResetConfirm { token: token.clone(), new_password: password.get_untracked() });
+                        }>
+                            <label for="new-password">"New password"</label>
+                            <input id="new-password" type="password" autocomplete="new-password" required minlength="12"
+                                prop:value=move || password.get() on:input=move |ev| password.set(input_value(&ev))/>
+                            <p class="muted help">"At least 12 characters."</p>
+                            {action_error(reset.value())}
+                            <button type="submit" class="primary" disabled=move || reset.pending().get()>"Set new password"</button>
+                        </form>
+                    }.into_any()
+                }
+            }}
+        </AuthCard>
+    }
 }

@@ -1,12 +1,767 @@
 //! MCP connectors (health, add, edit, delete) and the MCP endpoint's usage.
+use crate::api::{self, ApiError};
+use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug, when};
+use gatehouse_types::{
+    ApiKey, Connector, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
+    UpdateConnectorRequest, UsageRow, default_tool_prefix,
+};
 use leptos::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use wasm_bindgen::JsCast;
+
+async fn list_connectors(slug: String) -> Result<Vec<Connector>, ApiError> {
+    api::get(&format!("/orgs/{slug}/connectors")).await
+}
+
+async fn create_connector(
+    slug: String,
+    req: CreateConnectorRequest,
+) -> Result<Connector, ApiError> {
+    api::send("POST", &format!("/orgs/{slug}/connectors"), &req).await
+}
+
+async fn update_connector(
+    slug: String,
+    id: String,
+    req: UpdateConnectorRequest,
+) -> Result<Connector, ApiError> {
+    api::send("PATCH", &format!("/orgs/{slug}/connectors/{id}"), &req).await
+}
+
+async fn delete_connector(slug: String, id: String) -> Result<(), ApiError> {
+    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/connectors/{id}"))
+        .await
+        .map(|_| ())
+}
+
+async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
+    api::get(&format!("/orgs/{slug}/api-keys")).await
+}
+
+async fn get_usage(slug: String, from: String, to: String) -> Result<Vec<UsageRow>, ApiError> {
+    let mut q = Vec::new();
+    if !from.is_empty() {
+        q.push(format!(
+            "from={}",
+            String::from(js_sys::encode_uri_component(&from))
+        ));
+    }
+    if !to.is_empty() {
+        q.push(format!(
+            "to={}",
+            String::from(js_sys::encode_uri_component(&to))
+        ));
+    }
+    let query = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
+    api::get(&format!("/orgs/{slug}/usage{query}")).await
+}
+
+/// The organization's MCP endpoint, as clients reach it.
+fn mcp_endpoint(slug: &str) -> String {
+    let origin = window().location().origin().unwrap_or_default();
+    format!("{origin}/mcp/{slug}")
+}
+
+/// `None` for an empty (or blank) field.
+fn non_empty(s: String) -> Option<String> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
+/// Members see a note instead of pages only admins can use.
+fn admins_only(what: &'static str) -> impl IntoView {
+    let role = use_role();
+    move || {
+        role.get().filter(|r| !is_admin(Some(*r))).map(|_| {
+            view! { <p class="muted" role="note">"Only owners and admins can "{what}"."</p> }
+        })
+    }
+}
+
+/// The URL of the MCP endpoint with a copy button.
+#[component]
+fn EndpointUrl(slug: Memo<String>) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy_failed = RwSignal::new(false);
+    let copy = move |_| {
+        let p = window()
+            .navigator()
+            .clipboard()
+            .write_text(&mcp_endpoint(&slug.get_untracked()));
+        wasm_bindgen_futures::spawn_local(async move {
+            let ok = wasm_bindgen_futures::JsFuture::from(p).await.is_ok();
+            copied.set(ok);
+            copy_failed.set(!ok);
+        });
+    };
+    view! {
+        <div class="secret">
+            <code id="mcp-endpoint">{move || mcp_endpoint(&slug.get())}</code>
+            <button type="button" on:click=copy>
+                {move || if copied.get() { "Copied" } else { "Copy endpoint URL" }}
+            </button>
+        </div>
+        {move || copy_failed.get().then(|| view! {
+            <p class="error" role="alert">"The browser did not allow copying. Select the address and copy it by hand."</p>
+        })}
+    }
+}
+
+/// The fields the add and edit forms share.
+#[derive(Clone, Copy)]
+struct Fields {
+    name: RwSignal<String>,
+    url: RwSignal<String>,
+    description: RwSignal<String>,
+    tool_prefix: RwSignal<String>,
+    credential_header: RwSignal<String>,
+    credential: RwSignal<String>,
+    remove_credential: RwSignal<bool>,
+    enabled: RwSignal<bool>,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Self {
+            name: RwSignal::new(String::new()),
+            url: RwSignal::new(String::new()),
+            description: RwSignal::new(String::new()),
+            tool_prefix: RwSignal::new(String::new()),
+            credential_header: RwSignal::new(String::new()),
+            credential: RwSignal::new(String::new()),
+            remove_credential: RwSignal::new(false),
+            enabled: RwSignal::new(true),
+        }
+    }
+
+    fn from_connector(c: &Connector) -> Self {
+        let f = Self::new();
+        f.name.set(c.name.clone());
+        f.url.set(c.url.clone());
+        f.description.set(c.description.clone());
+        f.tool_prefix.set(c.tool_prefix.clone());
+        f.credential_header
+            .set(c.credential_header.clone().unwrap_or_default());
+        f.enabled.set(c.enabled);
+        f
+    }
+
+    fn clear(&self) {
+        self.name.set(String::new());
+        self.url.set(String::new());
+        self.description.set(String::new());
+        self.tool_prefix.set(String::new());
+        self.credential_header.set(String::new());
+        self.credential.set(String::new());
+        self.remove_credential.set(false);
+        self.enabled.set(true);
+    }
+
+    fn create_request(&self) -> CreateConnectorRequest {
+        CreateConnectorRequest {
+            name: self.name.get_untracked(),
+            url: self.url.get_untracked().trim().to_string(),
+            description: non_empty(self.description.get_untracked()),
+            tool_prefix: non_empty(self.tool_prefix.get_untracked()).map(|p| p.trim().to_string()),
+            credential_header: non_empty(self.credential_header.get_untracked())
+                .map(|h| h.trim().to_string()),
+            credential: non_empty(self.credential.get_untracked()),
+            enabled: Some(self.enabled.get_untracked()),
+        }
+    }
+
+    /// Only what changed, so an unchanged URL is not checked again and an empty
+    /// credential keeps the stored one.
+    fn update_request(&self, c: &Connector) -> UpdateConnectorRequest {
+        let name = self.name.get_untracked();
+        let url = self.url.get_untracked().trim().to_string();
+        let description = self.description.get_untracked();
+        let prefix = self.tool_prefix.get_untracked().trim().to_string();
+        let header = self.credential_header.get_untracked().trim().to_string();
+        let credential = self.credential.get_untracked();
+        let enabled = self.enabled.get_untracked();
+        UpdateConnectorRequest {
+            name: (name.trim() != c.name).then_some(name),
+            url: (url != c.url).then_some(url),
+            description: (description.trim() != c.description).then_some(description),
+            tool_prefix: (prefix != c.tool_prefix).then_some(prefix),
+            credential_header: (!header.is_empty()
+                && Some(header.as_str()) != c.credential_header.as_deref())
+            .then_some(header),
+            credential: if self.remove_credential.get_untracked() {
+                Some(String::new())
+            } else {
+                non_empty(credential)
+            },
+            enabled: (enabled != c.enabled).then_some(enabled),
+        }
+    }
+}
+
+/// The form fields; `p` keeps the ids of the add and edit forms apart. `editing` is
+/// `Some(has_credential)` when a connector is being edited.
+fn fields_view(f: Fields, p: &'static str, editing: Option<bool>) -> impl IntoView {
+    let id = move |s: &str| format!("{p}-{s}");
+    let has_credential = editing.unwrap_or(false);
+    let prefix_help = match editing {
+        None => view! {
+            <p id=id("prefix-help") class="muted help">
+                {move || {
+                    let d = default_tool_prefix(&f.name.get());
+                    if d.is_empty() {
+                        view! { "Leave empty to use a prefix made from the name (this name gives none, so tools keep their upstream names). " }.into_any()
+                    } else {
+                        view! { "Leave empty to use "<code>{d}</code>", made from the name. " }.into_any()
+                    }
+                }}
+                "Put in front of this connector's tool names on the MCP endpoint, so tools of different servers do not clash. Lowercase letters, digits and _, at most 32."
+            </p>
+        }
+        .into_any(),
+        Some(_) => view! {
+            <p id=id("prefix-help") class="muted help">
+                "Put in front of this connector's tool names on the MCP endpoint. Empty means the upstream names are used as they are. Changing it renames the tools clients see. Lowercase letters, digits and _, at most 32."
+            </p>
+        }
+        .into_any(),
+    };
+    let credential_help = match editing {
+        None => {
+            "Optional, e.g. Bearer ghp_…, sent to the upstream server. Stored encrypted; never shown again."
+        }
+        Some(_) if has_credential => {
+            "A credential is stored: leave empty to keep the current one, or type a new value to replace it. Stored encrypted; never shown again."
+        }
+        Some(_) => {
+            "No credential is stored: leave empty to keep it that way. Stored encrypted; never shown again."
+        }
+    };
+    view! {
+        <label for=id("name")>"Name"</label>
+        <input id=id("name") name="name" type="text" required maxlength="64" autocomplete="off"
+            placeholder="e.g. GitHub"
+            prop:value=move || f.name.get() on:input=move |ev| f.name.set(input_value(&ev))/>
+
+        <label for=id("url")>"Upstream URL"</label>
+        <input id=id("url") name="url" type="url" required maxlength="2048" autocomplete="off"
+            placeholder="https://mcp.example.com/mcp" aria-describedby=id("url-help")
+            prop:value=move || f.url.get() on:input=move |ev| f.url.set(input_value(&ev))/>
+        <p id=id("url-help") class="muted help">
+            "The upstream MCP server's Streamable HTTP endpoint, on a public address (http:// or https://)."
+            {editing.is_some().then_some(" Changing it resets the health to unknown until the next check.")}
+        </p>
+
+        <label for=id("description")>"Description "<span class="muted">"(optional)"</span></label>
+        <textarea id=id("description") name="description" rows="2" maxlength="1000"
+            prop:value=move || f.description.get()
+            on:input=move |ev| f.description.set(input_value(&ev))></textarea>
+
+        <label for=id("prefix")>"Tool prefix "<span class="muted">"(optional)"</span></label>
+        <input id=id("prefix") name="tool_prefix" type="text" maxlength="32" autocomplete="off"
+            pattern="[a-z0-9_]*" aria-describedby=id("prefix-help")
+            prop:value=move || f.tool_prefix.get()
+            on:input=move |ev| f.tool_prefix.set(input_value(&ev))/>
+        {prefix_help}
+
+        <label for=id("credential")>"Upstream credential (header value) "<span class="muted">"(optional)"</span></label>
+        <input id=id("credential") name="credential" type="password" autocomplete="new-password"
+            spellcheck="false" aria-describedby=id("credential-help")
+            placeholder=if has_credential { "•••••••• (stored)" } else { "" }
+            disabled=move || f.remove_credential.get()
+            prop:value=move || f.credential.get()
+            on:input=move |ev| f.credential.set(input_value(&ev))/>
+        <p id=id("credential-help") class="muted help">{credential_help}</p>
+        {has_credential.then(|| view! {
+            <div class="checkbox">
+                <input id=id("remove-credential") type="checkbox"
+                    prop:checked=move || f.remove_credential.get()
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        f.remove_credential.set(on);
+                        if on {
+                            f.credential.set(String::new());
+                        }
+                    }/>
+                <label for=id("remove-credential")>"Remove the stored credential"</label>
+            </div>
+        })}
+
+        <label for=id("header")>"Credential header "<span class="muted">"(optional)"</span></label>
+        <input id=id("header") name="credential_header" type="text" maxlength="128" autocomplete="off"
+            spellcheck="false" placeholder=DEFAULT_CREDENTIAL_HEADER aria-describedby=id("header-help")
+            prop:value=move || f.credential_header.get()
+            on:input=move |ev| f.credential_header.set(input_value(&ev))/>
+        <p id=id("header-help") class="muted help">
+            "The HTTP header the credential is sent in. Leave empty for "<code>{DEFAULT_CREDENTIAL_HEADER}</code>
+            {if editing.is_some() { " (or to keep the current one)." } else { "." }}
+            " Used only when a credential is stored."
+        </p>
+
+        <div class="checkbox">
+            <input id=id("enabled") type="checkbox" aria-describedby=id("enabled-help")
+                prop:checked=move || f.enabled.get()
+                on:change=move |ev| f.enabled.set(event_target_checked(&ev))/>
+            <label for=id("enabled")>"Enabled"</label>
+        </div>
+        <p id=id("enabled-help") class="muted help">
+            "A disabled connector keeps its settings, but its tools are not offered on the MCP endpoint."
+        </p>
+    }
+}
 
 #[component]
 pub fn ConnectorsPage() -> impl IntoView {
-    view! { <h1>"ConnectorsPage"</h1> <p class="muted">"Coming soon."</p> }
+    let slug = use_slug();
+    let role = use_role();
+    let reload = RwSignal::new(0u32);
+    let connectors = LocalResource::new(move || {
+        reload.track();
+        list_connectors(slug.get())
+    });
+    let editing: RwSignal<Option<Connector>> = RwSignal::new(None);
+    // The last change, announced above the list.
+    let notice: RwSignal<Option<String>> = RwSignal::new(None);
+    // Owned by the page, so what was typed survives editing another connector meanwhile.
+    let add_fields = Fields::new();
+    let hidden = move || role.get().is_some_and(|r| !is_admin(Some(r)));
+    view! {
+        <h1>"Connectors"</h1>
+        <p class="muted">
+            "Connectors are the upstream MCP servers whose tools this organization offers on its MCP endpoint. "
+            "MCP clients connect to this address with an API key or through OAuth:"
+        </p>
+        <EndpointUrl slug=slug/>
+        {admins_only("manage connectors")}
+        <Show when=move || !hidden()>
+            {move || notice.get().map(|n| view! {
+                <p class="success" role="status">{n}</p>
+            })}
+            {move || editing.get().map(|c| view! {
+                <EditConnector connector=c slug=slug editing=editing reload=reload notice=notice/>
+            })}
+            <section class="card">
+                <div class="card-head">
+                    <h2>"Configured connectors"</h2>
+                    <button type="button" on:click=move |_| reload.update(|n| *n += 1)
+                        disabled=move || connectors.get().is_none()>"Refresh health"</button>
+                </div>
+                <p class="muted help">"Health is checked in the background about once a minute. Only enabled, healthy connectors offer their tools on the MCP endpoint."</p>
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match connectors.await {
+                            Ok(list) if list.is_empty() => view! {
+                                <p class="muted">
+                                    "No connectors yet. Add the URL of an MCP server (Streamable HTTP) below; its tools then appear on this organization's MCP endpoint."
+                                </p>
+                            }.into_any(),
+                            Ok(list) => view! {
+                                <div class="table-scroll">
+                                    <table>
+                                        <thead><tr>
+                                            <th>"Name"</th><th>"URL"</th><th>"Tool prefix"</th><th>"Enabled"</th>
+                                            <th>"Health"</th><th>"Tools"</th><th>"Last checked"</th>
+                                            <th><span class="sr-only">"Actions"</span></th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {list.into_iter().map(|c| view! {
+                                                <ConnectorRow connector=c slug=slug editing=editing reload=reload notice=notice/>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any(),
+                            Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+            <Show when=move || editing.with(Option::is_none)>
+                <AddConnector slug=slug fields=add_fields reload=reload notice=notice/>
+            </Show>
+        </Show>
+    }
+}
+
+#[component]
+fn AddConnector(
+    slug: Memo<String>,
+    fields: Fields,
+    reload: RwSignal<u32>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let f = fields;
+    let create = Action::new_local(|(slug, req): &(String, CreateConnectorRequest)| {
+        create_connector(slug.clone(), req.clone())
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(c)) = create.value().get() {
+            f.clear();
+            notice.set(Some(format!(
+                "Connector “{}” added. Its tools appear on the MCP endpoint after the first successful health check, within about a minute.",
+                c.name
+            )));
+            reload.update(|n| *n += 1);
+        }
+    });
+    view! {
+        <section class="card">
+            <h2>"Add a connector"</h2>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                notice.set(None);
+                create.dispatch((slug.get_untracked(), f.create_request()));
+            }>
+                {fields_view(f, "connector", None)}
+                {action_error(create.value())}
+                <button type="submit" class="primary" disabled=move || create.pending().get()>
+                    {move || if create.pending().get() { "Adding…" } else { "Add connector" }}
+                </button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn EditConnector(
+    connector: Connector,
+    slug: Memo<String>,
+    editing: RwSignal<Option<Connector>>,
+    reload: RwSignal<u32>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let f = Fields::from_connector(&connector);
+    let save = Action::new_local(
+        |(slug, id, req): &(String, String, UpdateConnectorRequest)| {
+            update_connector(slug.clone(), id.clone(), req.clone())
+        },
+    );
+    Effect::new(move |_| {
+        if let Some(Ok(c)) = save.value().get() {
+            notice.set(Some(format!("Connector “{}” saved.", c.name)));
+            reload.update(|n| *n += 1);
+            f.credential.set(String::new());
+            // Last: this closes (and disposes) the form.
+            editing.set(None);
+        }
+    });
+    let title = connector.name.clone();
+    let fields = fields_view(f, "edit-connector", Some(connector.has_credential));
+    // Bring the form into view and put the cursor in it, for keyboard users too.
+    Effect::new(move |_| {
+        if let Some(el) = document().get_element_by_id("edit-connector-name") {
+            el.scroll_into_view();
+            if let Ok(input) = el.dyn_into::<web_sys::HtmlElement>() {
+                let _ = input.focus();
+            }
+        }
+    });
+    let id = connector.id.to_string();
+    view! {
+        <section class="card" aria-labelledby="edit-connector-title">
+            <h2 id="edit-connector-title">"Edit connector “"{title}"”"</h2>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                notice.set(None);
+                save.dispatch((slug.get_untracked(), id.clone(), f.update_request(&connector)));
+            }>
+                {fields}
+                {action_error(save.value())}
+                <div class="form-buttons">
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>
+                        {move || if save.pending().get() { "Saving…" } else { "Save connector" }}
+                    </button>
+                    <button type="button" on:click=move |_| editing.set(None)>"Cancel editing"</button>
+                </div>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn ConnectorRow(
+    connector: Connector,
+    slug: Memo<String>,
+    editing: RwSignal<Option<Connector>>,
+    reload: RwSignal<u32>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let remove = Action::new_local(|(slug, id): &(String, String)| {
+        delete_connector(slug.clone(), id.clone())
+    });
+    let id = connector.id.to_string();
+    let name = connector.name.clone();
+    {
+        let (id, name) = (id.clone(), name.clone());
+        Effect::new(move |_| {
+            if let Some(Ok(())) = remove.value().get() {
+                if editing.with_untracked(|e| e.as_ref().is_some_and(|c| c.id.to_string() == id)) {
+                    editing.set(None);
+                }
+                notice.set(Some(format!("Connector “{name}” deleted.")));
+                reload.update(|n| *n += 1);
+            }
+        });
+    }
+    let status = connector.health.status;
+    let health_error = connector
+        .health
+        .error
+        .clone()
+        .filter(|_| status == HealthStatus::Unhealthy);
+    let error_id = format!("health-error-{}", connector.id);
+    let c_edit = connector.clone();
+    let description = non_empty(connector.description.clone());
+    view! {
+        <tr>
+            <td>
+                <strong>{connector.name.clone()}</strong>
+                {description.map(|d| view! { <br/><span class="muted help">{d}</span> })}
+            </td>
+            <td class="wrap"><code>{connector.url.clone()}</code></td>
+            <td>{if connector.tool_prefix.is_empty() {
+                view! { <span class="muted">"none"</span> }.into_any()
+            } else {
+                view! { <code>{connector.tool_prefix.clone()}</code> }.into_any()
+            }}</td>
+            <td>{if connector.enabled { "Yes" } else { "No" }}</td>
+            <td class="wrap">
+                <span class=format!("badge {}", status.as_str())
+                    title=health_error.clone()
+                    aria-describedby=health_error.as_ref().map(|_| error_id.clone())>
+                    {status.as_str()}
+                </span>
+                {health_error.map(|e| view! {
+                    <div class="health-error" id=error_id.clone()>"Last error: "{e}</div>
+                })}
+            </td>
+            <td>{connector.tool_count}</td>
+            <td>{connector.health.checked_at.as_ref().map(when).unwrap_or_else(|| "not yet".into())}</td>
+            <td class="actions">
+                <Show when=move || confirming.get() fallback=move || {
+                    let c = c_edit.clone();
+                    let name = c.name.clone();
+                    view! {
+                        <button type="button" on:click=move |_| {
+                            notice.set(None);
+                            editing.set(Some(c.clone()));
+                        }>"Edit"<span class="sr-only">" "{name.clone()}</span></button>
+                        <button type="button" class="danger" on:click=move |_| confirming.set(true)>
+                            "Delete"<span class="sr-only">" "{name.clone()}</span>
+                        </button>
+                    }
+                }>
+                    <span class="confirm" role="group" aria-label="Confirm deletion">
+                        "Delete "{name.clone()}"? Its tools disappear from the MCP endpoint at once. "<br/>
+                        <button type="button" class="danger" disabled=move || remove.pending().get() on:click={
+                            let id = id.clone();
+                            move |_| { remove.dispatch((slug.get_untracked(), id.clone())); }
+                        }>{move || if remove.pending().get() { "Deleting…" } else { "Yes, delete" }}</button>
+                        <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </span>
+                </Show>
+                {action_error(remove.value())}
+            </td>
+        </tr>
+    }
+}
+
+/// One row of the usage table with names instead of ids.
+struct UsageLine {
+    day: String,
+    key: String,
+    connector: String,
+    calls: i64,
+    errors: i64,
 }
 
 #[component]
 pub fn UsagePage() -> impl IntoView {
-    view! { <h1>"UsagePage"</h1> <p class="muted">"Coming soon."</p> }
+    let slug = use_slug();
+    let role = use_role();
+    let from = RwSignal::new(String::new());
+    let to = RwSignal::new(String::new());
+    let applied = RwSignal::new((String::new(), String::new()));
+    let reload = RwSignal::new(0u32);
+    let usage = LocalResource::new(move || {
+        reload.track();
+        let (f, t) = applied.get();
+        get_usage(slug.get(), f, t)
+    });
+    let keys = LocalResource::new(move || list_keys(slug.get()));
+    let connectors = LocalResource::new(move || list_connectors(slug.get()));
+    let hidden = move || role.get().is_some_and(|r| !is_admin(Some(r)));
+    let period = move || {
+        let (f, t) = applied.get();
+        match (f.is_empty(), t.is_empty()) {
+            (true, true) => "the last 30 days".to_string(),
+            (false, true) => format!("{f} to today"),
+            (true, false) => format!("the 30 days up to {t}"),
+            (false, false) => format!("{f} to {t}"),
+        }
+    };
+    view! {
+        <h1>"Usage"</h1>
+        <p class="muted">
+            "Calls to this organization's MCP endpoint per day (UTC), API key and connector. New calls appear within a few seconds."
+        </p>
+        {admins_only("see usage")}
+        <Show when=move || !hidden()>
+            <section class="card">
+                <h2>"Period"</h2>
+                <form class="inline filters" on:submit=move |ev| {
+                    ev.prevent_default();
+                    applied.set((from.get_untracked(), to.get_untracked()));
+                    reload.update(|n| *n += 1);
+                }>
+                    <div class="field">
+                        <label for="usage-from">"From"</label>
+                        <input id="usage-from" name="from" type="date" aria-describedby="usage-dates-help"
+                            prop:value=move || from.get() on:input=move |ev| from.set(input_value(&ev))/>
+                    </div>
+                    <div class="field">
+                        <label for="usage-to">"To"</label>
+                        <input id="usage-to" name="to" type="date" aria-describedby="usage-dates-help"
+                            prop:value=move || to.get() on:input=move |ev| to.set(input_value(&ev))/>
+                    </div>
+                    <button type="submit" class="primary" disabled=move || usage.get().is_none()>"Apply filters"</button>
+                    <button type="button" on:click=move |_| {
+                        from.set(String::new());
+                        to.set(String::new());
+                        applied.set((String::new(), String::new()));
+                    }>"Clear"</button>
+                </form>
+                <p id="usage-dates-help" class="muted help">
+                    "Both days are included (UTC). Leave From empty for 30 days before To; leave To empty for today."
+                </p>
+            </section>
+            <section class="card">
+                <h2>"Calls in "{period}</h2>
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        let rows = usage.await;
+                        let keys = keys.await;
+                        let connectors = connectors.await;
+                        let rows = match rows {
+                            Ok(r) => r,
+                            Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
+                        };
+                        if rows.is_empty() {
+                            return view! {
+                                <p class="muted">
+                                    "No MCP calls in this period. Usage appears here once clients call this organization's MCP endpoint "
+                                    <code>{mcp_endpoint(&slug.get_untracked())}</code>
+                                    " with an API key or an OAuth token. Add connectors on the Connectors page and keys on the API keys page."
+                                </p>
+                            }.into_any();
+                        }
+                        let name_errors = [keys.as_ref().err(), connectors.as_ref().err()]
+                            .into_iter()
+                            .flatten()
+                            .cloned()
+                            .map(|e| view! { <ErrorBox err=e/> })
+                            .collect_view();
+                        usage_table(rows, keys.unwrap_or_default(), connectors.unwrap_or_default(), name_errors).into_any()
+                    })}
+                </Transition>
+            </section>
+        </Show>
+    }
+}
+
+fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+fn usage_table(
+    rows: Vec<UsageRow>,
+    keys: Vec<ApiKey>,
+    connectors: Vec<Connector>,
+    name_errors: impl IntoView,
+) -> impl IntoView {
+    let keys: HashMap<String, String> = keys
+        .into_iter()
+        .map(|k| (k.id.to_string(), k.name))
+        .collect();
+    let connectors: HashMap<String, String> = connectors
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.name))
+        .collect();
+    let mut lines: Vec<UsageLine> =
+        rows.into_iter()
+            .map(|r| {
+                let kid = r.api_key_id.to_string();
+                let cid = r.connector_id.to_string();
+                UsageLine {
+                    day: r.day,
+                    key: keys.get(&kid).cloned().unwrap_or_else(|| {
+                        format!("OAuth grant or removed key {}", short_id(&kid))
+                    }),
+                    connector: connectors
+                        .get(&cid)
+                        .cloned()
+                        .unwrap_or_else(|| format!("Deleted connector {}", short_id(&cid))),
+                    calls: r.calls,
+                    errors: r.errors,
+                }
+            })
+            .collect();
+    // Newest day first; within a day, busiest first.
+    lines.sort_by(|a, b| b.day.cmp(&a.day).then(b.calls.cmp(&a.calls)));
+    let total_calls: i64 = lines.iter().map(|l| l.calls).sum();
+    let total_errors: i64 = lines.iter().map(|l| l.errors).sum();
+    let days = lines
+        .iter()
+        .map(|l| l.day.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let mut by_connector: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for l in &lines {
+        let e = by_connector.entry(l.connector.clone()).or_default();
+        e.0 += l.calls;
+        e.1 += l.errors;
+    }
+    let summary = format!(
+        "{total_calls} call{} ({total_errors} failed upstream) on {days} day{}.",
+        if total_calls == 1 { "" } else { "s" },
+        if days == 1 { "" } else { "s" },
+    );
+    view! {
+        {name_errors}
+        <p>{summary}</p>
+        <h3>"By connector"</h3>
+        <table>
+            <thead><tr><th>"Connector"</th><th class="num">"Calls"</th><th class="num">"Failed"</th></tr></thead>
+            <tbody>
+                {by_connector.into_iter().map(|(name, (calls, errors))| view! {
+                    <tr><td>{name}</td><td class="num">{calls}</td><td class="num">{errors}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <h3>"Per day"</h3>
+        <div class="table-scroll">
+            <table>
+                <thead><tr>
+                    <th>"Day (UTC)"</th><th>"API key"</th><th>"Connector"</th>
+                    <th class="num">"Calls"</th><th class="num">"Failed"</th>
+                </tr></thead>
+                <tbody>
+                    {lines.into_iter().map(|l| view! {
+                        <tr>
+                            <td>{l.day}</td><td>{l.key}</td><td>{l.connector}</td>
+                            <td class="num">{l.calls}</td><td class="num">{l.errors}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+                <tfoot><tr>
+                    <th scope="row" colspan="3">"Total"</th>
+                    <td class="num"><strong>{total_calls}</strong></td>
+                    <td class="num"><strong>{total_errors}</strong></td>
+                </tr></tfoot>
+            </table>
+        </div>
+    }
 }

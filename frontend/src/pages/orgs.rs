@@ -114,7 +114,24 @@ fn GeneralForm(org: Organization) -> impl IntoView {
         api::update_org(slug.clone(), req.clone())
     });
     let slug_for_submit = slug.clone();
+    let session = use_session();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            session.orgs_version.update(|n| *n += 1);
+        }
+    });
+    let admin = org.membership.role.can_manage();
+    let mcp_url = format!(
+        "{}/mcp/{}",
+        window().location().origin().unwrap_or_default(),
+        slug
+    );
+    let members_href = format!("/orgs/{slug}/settings/members");
     view! {
+        {(!admin).then(|| view! {
+            <p class="muted">"Only owners and admins can change these settings. "
+                <a href=members_href.clone()>"Leave this organization"</a></p>
+        })}
         <section class="card">
             <form on:submit=move |ev| {
                 ev.prevent_default();
@@ -125,19 +142,24 @@ fn GeneralForm(org: Organization) -> impl IntoView {
                 }));
             }>
                 <label for="org-name">"Name"</label>
-                <input id="org-name" name="name" type="text" required
+                <input id="org-name" name="name" type="text" required readonly=!admin
                     prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
                 <label for="org-slug">"Slug"</label>
                 <input id="org-slug" name="slug" type="text" readonly=true value=slug aria-describedby="slug-help"/>
-                <p id="slug-help" class="muted help">"The slug is part of your MCP and API addresses and cannot be changed."</p>
+                <p id="slug-help" class="muted help">"The slug is part of your MCP and API addresses. To change it, contact support."</p>
+                <label for="org-mcp">"MCP endpoint"</label>
+                <input id="org-mcp" type="text" readonly=true value=mcp_url/>
                 <label for="org-description">"Description"</label>
-                <textarea id="org-description" name="description" rows="3"
+                <textarea id="org-description" name="description" rows="3" readonly=!admin
                     prop:value=move || description.get() on:input=move |ev| description.set(input_value(&ev))></textarea>
                 {action_error(save.value())}
                 {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="success" role="status">"Saved."</p> })}
-                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+                {admin.then(|| view! {
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>
+                        {move || if save.pending().get() { "Saving…" } else { "Save" }}
+                    </button>
+                })}
             </form>
         </section>
     }
 }
-
