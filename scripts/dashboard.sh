@@ -81,6 +81,20 @@ if [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH"
   exit 0
 fi
 export TRUNK_SKIP_VERSION_CHECK=true
+# Smaller wasm (the bundle budget is 400 KB gzipped): std rebuilt with panics that
+# abort at once, without formatting code, Debug output or panic locations. These are
+# unstable flags, hence RUSTC_BOOTSTRAP (route 2 needs it for build-std anyway).
+# erase_components also comes from .cargo/config.toml for plain `cargo check`.
+export RUSTC_BOOTSTRAP=1
+FLAGS="--cfg erase_components -Zfmt-debug=none -Zlocation-detail=none"
+if [ "$ROUTE" = 2 ] || rustup component list --installed 2>/dev/null | grep -q '^rust-src' \
+   || timeout 300 rustup component add rust-src >&2; then
+  export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  FLAGS="$FLAGS -Zunstable-options -Cpanic=immediate-abort"
+else
+  say "rust-src is not available: building without build-std (a larger bundle)"
+fi
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$FLAGS"
 trunk build --release
 echo "$HASH" > "$STAMP"
 

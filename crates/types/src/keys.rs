@@ -53,6 +53,16 @@ pub enum ApiKeyStatus {
     Revoked,
 }
 
+impl ApiKeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyStatus::Active => "active",
+            ApiKeyStatus::Expired => "expired",
+            ApiKeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
 /// An API key as listed: never the secret itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

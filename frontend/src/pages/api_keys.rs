@@ -106,7 +106,7 @@ fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView
         }
     });
     let active = api_key.status == ApiKeyStatus::Active;
-    let status = format!("{:?}", api_key.status).to_lowercase();
+    let status = api_key.status.as_str().to_string();
     let name = api_key.name.clone();
     view! {
         <tr>

@@ -287,7 +287,7 @@ pub fn AuditLogPage() -> impl IntoView {
             .map(|k| {
                 let id = k.id.to_string();
                 let sel = id == current;
-                let status = format!("{:?}", k.status).to_lowercase();
+                let status = k.status.as_str();
                 let text = format!("{} ({}…, {status})", k.name, k.prefix);
                 view! { <option value=id selected=sel>{text}</option> }
             })
