@@ -10,7 +10,15 @@ default:
 serve *ARGS:
     bash scripts/serve.sh "$@"
 
-# Full test suite: SQLite + PostgreSQL; args go to both nextest runs
+# Build the dashboard into frontend/dist (installs the wasm toolchain once)
+dashboard *ARGS:
+    bash scripts/dashboard.sh "$@"
+
+# Browser tests of the dashboard (SQLite; pass a PostgreSQL admin URL to run on it too)
+browser *ARGS:
+    bash scripts/browser-test.sh "$@"
+
+# Full test suite: SQLite + PostgreSQL, then the browser tests; args go to both nextest runs
 test *ARGS:
     bash scripts/test.sh "$@"
 
@@ -33,6 +41,7 @@ pg:
 fmt:
     cargo fmt --all
 
-# Lint all crates and targets
+# Lint all crates and targets, and the dashboard for wasm
 lint:
     cargo clippy --workspace --all-targets
+    cargo clippy -p gatehouse-dashboard --target wasm32-unknown-unknown
