@@ -251,6 +251,46 @@ try {
   await page.waitForURL(`${BASE}/orgs`);
   step('sign out; login honours ?next= on this site and ignores one that leaves it');
 
+  // --- an MCP client's OAuth sign-in goes through the dashboard's login page ---
+  await page.locator('.user-menu summary').click();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${BASE}/login`);
+  const redirect = 'http://127.0.0.1:9/callback';
+  const reg = await page.request.post(`${BASE}/register`, {
+    data: { client_name: 'Browser test client', redirect_uris: [redirect], token_endpoint_auth_method: 'none' },
+  });
+  check(reg.ok(), 'dynamic client registration');
+  const { client_id } = await reg.json();
+  const { createHash, randomBytes } = await import('node:crypto');
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const authorize = `${BASE}/authorize?` + new URLSearchParams({
+    response_type: 'code', client_id, redirect_uri: redirect, code_challenge: challenge,
+    code_challenge_method: 'S256', state: 'xyz', resource: `${BASE}/mcp/acme-corp`, scope: 'mcp',
+  });
+  // The client's redirect target does not exist: catch the navigation to it.
+  let callback;
+  await page.route('http://127.0.0.1:9/**', route => { callback = route.request().url(); route.fulfill({ body: 'ok' }); });
+  await page.goto(authorize);
+  await page.waitForURL(/\/login\?next=%2Fauthorize/);
+  await page.getByLabel('Email').fill('ada@example.com');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  check((await page.content()).includes('Browser test client'), 'the consent page names the client');
+  await shot(page, 'oauth-consent');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL(/127\.0\.0\.1:9\/callback/);
+  const cb = new URL(callback);
+  check(cb.searchParams.get('state') === 'xyz' && cb.searchParams.get('code') && cb.searchParams.get('iss') === BASE,
+    'the client gets code, state and iss');
+  const tok = await page.request.post(`${BASE}/token`, {
+    form: { grant_type: 'authorization_code', code: cb.searchParams.get('code'), redirect_uri: redirect,
+      client_id, code_verifier: verifier, resource: `${BASE}/mcp/acme-corp` },
+  });
+  check(tok.ok() && (await tok.json()).access_token, 'the code exchanges for tokens');
+  step('OAuth: signed-out /authorize -> dashboard login -> consent -> code -> tokens');
+
   if (errors.length) throw new Error(`browser errors:\n${errors.join('\n')}`);
   console.log('browser test passed');
 } catch (e) {
