@@ -77,8 +77,21 @@ impl mailin_embedded::Handler for Sink {
     }
 }
 
+/// The system clock plus an offset a test can move forward (expiry without waiting).
+#[derive(Default)]
+pub struct OffsetClock(std::sync::atomic::AtomicI64);
+
+impl gatehouse::clock::Clock for OffsetClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        gatehouse::clock::SystemClock.now()
+            + chrono::Duration::seconds(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 pub struct TestApp {
     pub base: String,
+    /// This server's clock; `advance` moves it.
+    clock: Arc<OffsetClock>,
     pub db_url: String,
     config: Config,
     pub db: DatabaseConnection,
@@ -156,11 +169,14 @@ pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestA
     adjust(&mut config);
     let db = gatehouse::db::connect(&db_url, 5).await.unwrap();
     gatehouse::db::migrate(&db).await.unwrap();
-    let state = AppState::with_db(config.clone(), db.clone()).unwrap();
+    let mut state = AppState::with_db(config.clone(), db.clone()).unwrap();
+    let clock = Arc::new(OffsetClock::default());
+    state.clock = clock.clone();
     let server = gatehouse::app::server(state, listener).unwrap();
     tokio::spawn(server);
     TestApp {
         base,
+        clock,
         db_url,
         config,
         db,
@@ -171,6 +187,13 @@ pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestA
 }
 
 impl TestApp {
+    /// Moves this server's clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock
+            .0
+            .fetch_add(by.as_secs() as i64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A second server on the same database, as another replica behind a load balancer
     /// would be. Its base URL differs; sessions and counters are shared through the
     /// database.
@@ -184,10 +207,13 @@ impl TestApp {
             ..self.config.clone()
         };
         let db = gatehouse::db::connect(&self.db_url, 5).await.unwrap();
-        let state = AppState::with_db(config.clone(), db.clone()).unwrap();
+        let mut state = AppState::with_db(config.clone(), db.clone()).unwrap();
+        let clock = Arc::new(OffsetClock::default());
+        state.clock = clock.clone();
         tokio::spawn(gatehouse::app::server(state, listener).unwrap());
         TestApp {
             base,
+            clock,
             db_url: self.db_url.clone(),
             config,
             db,

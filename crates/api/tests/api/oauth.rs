@@ -413,7 +413,7 @@ async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked(
 }
 
 #[tokio::test]
-async fn wrong_verifier_redirect_audience_member_and_secret_are_refused() {
+async fn wrong_verifier_redirect_audience_member_secret_and_expiry_are_refused() {
     let app = oauth_app().await;
     let owner = app.signup("pat@example.com").await;
     let org = app.create_org(&owner, "Pat").await;
@@ -559,6 +559,23 @@ async fn wrong_verifier_redirect_audience_member_and_secret_are_refused() {
             .request_async(&http)
             .await
             .is_err()
+    );
+
+    // An access token dies with its hour, although its signature was checked (and
+    // remembered) while it was valid.
+    let t = granted(&app, &owner, &c, &mcp).await;
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+    app.advance(Duration::from_secs(3601));
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        401
     );
 }
 
