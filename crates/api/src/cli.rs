@@ -31,6 +31,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Start signing OAuth access tokens with a new key. Replicas switch within seconds;
+    /// the old key stays in the JWKS until its tokens have expired, then the janitor
+    /// retires it.
+    RotateSigningKey,
     /// Change an organization's slug (users cannot: every URL of the org contains it).
     RenameSlug { old: String, new: String },
     /// Create a user. The password is read from GATEHOUSE_NEW_USER_PASSWORD or stdin.
@@ -121,6 +125,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let state = AppState::from_config(config).await?;
             crate::db::migrate(&state.db).await?;
             match command {
+                AdminCommand::RotateSigningKey => {
+                    let kid = crate::oauth::tokens::rotate(&state).await?;
+                    println!("new signing key {kid}; replicas sign with it within seconds");
+                }
                 AdminCommand::RenameSlug { old, new } => {
                     let org = crate::orgs::rename_slug(&state, &old, &new)
                         .await

@@ -96,6 +96,58 @@ fn new_key_row(
     })
 }
 
+/// Adds a new signing key. Every replica signs with it from its next refresh (within
+/// `REFRESH_EVERY`); older keys stay published until their last tokens have expired,
+/// then `retire_superseded` retires them. Returns the new key id.
+pub async fn rotate(st: &AppState) -> anyhow::Result<String> {
+    let now = st.clock.now();
+    let row = new_key_row(st, now)?;
+    let kid = row.kid.clone().unwrap();
+    let txn = crate::db::begin(&st.db).await?;
+    oauth_signing_key::Entity::insert(row)
+        .exec_without_returning(&txn)
+        .await?;
+    crate::audit::record(
+        &txn,
+        &crate::audit::Context::system(),
+        now,
+        crate::audit::Event::new(None, "oauth.signing_key_rotated")
+            .target("oauth_signing_key", &kid),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(kid)
+}
+
+/// Retires the keys that a newer key replaced long enough ago that no token they signed
+/// can still be valid. Returns how many it retired.
+pub async fn retire_superseded<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    let settled = now - Duration::seconds(ACCESS_TOKEN_SECS + 300);
+    // The newest key that has signed for longer than a token lives: all older ones go.
+    let Some(anchor) = oauth_signing_key::Entity::find()
+        .filter(oauth_signing_key::Column::RetiredAt.is_null())
+        .filter(oauth_signing_key::Column::CreatedAt.lte(settled))
+        .order_by_desc(oauth_signing_key::Column::CreatedAt)
+        .one(db)
+        .await?
+    else {
+        return Ok(0);
+    };
+    Ok(oauth_signing_key::Entity::update_many()
+        .col_expr(
+            oauth_signing_key::Column::RetiredAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(oauth_signing_key::Column::RetiredAt.is_null())
+        .filter(oauth_signing_key::Column::CreatedAt.lt(anchor.created_at))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Reads the signing keys (creating the first one) and the recently revoked grants.
 pub async fn refresh(st: &AppState) -> anyhow::Result<()> {
     let now = st.clock.now();

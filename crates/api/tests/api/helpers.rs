@@ -187,6 +187,11 @@ pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestA
 }
 
 impl TestApp {
+    /// Where this server keeps its master key (support commands must share it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
     /// Moves this server's clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock
@@ -198,12 +203,26 @@ impl TestApp {
     /// would be. Its base URL differs; sessions and counters are shared through the
     /// database.
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(false).await
+    }
+
+    /// A replica that shares this server's public URL, as replicas behind one load
+    /// balancer do (tokens minted by one are meant for all).
+    pub async fn replica_same_origin(&self) -> TestApp {
+        self.replica_with(true).await
+    }
+
+    async fn replica_with(&self, same_origin: bool) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let base = format!("http://127.0.0.1:{port}");
         let config = Config {
             bind: format!("127.0.0.1:{port}"),
-            public_url: Some(base.clone()),
+            public_url: Some(if same_origin {
+                self.base.clone()
+            } else {
+                base.clone()
+            }),
             ..self.config.clone()
         };
         let db = gatehouse::db::connect(&self.db_url, 5).await.unwrap();

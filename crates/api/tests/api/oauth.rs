@@ -795,3 +795,169 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
     assert_eq!(page.status(), 403);
     assert!(page.text().await.unwrap().contains("allowlist"));
 }
+
+/// The key id in a JWT's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let head = token.split('.').next().unwrap();
+    let head: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(head)
+            .unwrap(),
+    )
+    .unwrap();
+    head["kid"].as_str().unwrap().to_string()
+}
+
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = plain()
+        .get(app.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_signing_key_rotation_keeps_issued_tokens_valid_and_retires_the_old_key_later() {
+    let app = oauth_app().await;
+    let owner = app.signup("kim@example.com").await;
+    let org = app.create_org(&owner, "Kim").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let reg = register(&app, "https://app.example.com/cb").await;
+    let c = client(
+        &app,
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str(),
+        "https://app.example.com/cb",
+    );
+    let before = granted(&app, &owner, &c, &mcp).await;
+    let old_kid = kid_of(before.access_token().secret());
+    assert_eq!(published_kids(&app).await, vec![old_kid.clone()]);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEHOUSE_DATABASE_URL", &app.db_url)
+        .env("GATEHOUSE_DATA_DIR", app.data_dir())
+        .current_dir(app.data_dir())
+        .args(["admin", "rotate-signing-key"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Within seconds the server signs with the new key and publishes both.
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    let after = loop {
+        let t = granted(&app, &owner, &c, &mcp).await;
+        if kid_of(t.access_token().secret()) != old_kid {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still signing with the old key"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let new_kid = kid_of(after.access_token().secret());
+    let mut kids = published_kids(&app).await;
+    kids.sort();
+    let mut both = vec![old_kid.clone(), new_kid.clone()];
+    both.sort();
+    assert_eq!(kids, both);
+    for t in [&before, &after] {
+        assert_eq!(
+            initialize(&app, &org.slug, t.access_token().secret())
+                .await
+                .status(),
+            200
+        );
+    }
+    use gatehouse::entity::audit_event;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let rows = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("oauth.signing_key_rotated"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "the rotation is audited");
+
+    // Once the old key's last tokens have expired, the janitor retires it.
+    let now = chrono::Utc::now();
+    let early = gatehouse::janitor::sweep(&app.db, now).await.unwrap();
+    assert_eq!(early.signing_keys, 0, "not while its tokens may live");
+    let later = gatehouse::janitor::sweep(&app.db, now + chrono::Duration::minutes(66))
+        .await
+        .unwrap();
+    assert_eq!(later.signing_keys, 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while published_kids(&app).await != vec![new_kid.clone()] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old key is still published"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_grant_is_refused_by_every_replica_within_five_seconds() {
+    let app = oauth_app().await;
+    let replica = app.replica_same_origin().await;
+    let owner = app.signup("lee@example.com").await;
+    let org = app.create_org(&owner, "Lee").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let reg = register(&app, "https://app.example.com/cb").await;
+    let id = reg["client_id"].as_str().unwrap().to_string();
+    let secret = reg["client_secret"].as_str().map(str::to_string);
+    let c = client(&app, &id, secret.as_deref(), "https://app.example.com/cb");
+    let t = granted(&app, &owner, &c, &mcp).await;
+    let access = t.access_token().secret();
+    // The replica has seen (and remembered) the token before the revocation.
+    assert_eq!(initialize(&replica, &org.slug, access).await.status(), 200);
+
+    let mut form = vec![
+        ("token", t.refresh_token().unwrap().secret().as_str()),
+        ("client_id", id.as_str()),
+    ];
+    if let Some(s) = secret.as_deref() {
+        form.push(("client_secret", s));
+    }
+    let r = plain()
+        .post(app.url("/revoke"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let revoked_at = std::time::Instant::now();
+    assert_eq!(
+        initialize(&app, &org.slug, access).await.status(),
+        401,
+        "at once where it was revoked"
+    );
+    loop {
+        let status = initialize(&replica, &org.slug, access).await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(5),
+            "the other replica still accepts the token after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
