@@ -4,8 +4,9 @@ use gatehouse_types::{
     ApiKey, CreateApiKeyRequest, CreateOrgRequest, CreatedApiKey, FieldError, LoginRequest,
     Organization, Problem, SignupRequest, UpdateOrgRequest, User,
 };
-use gloo_net::http::{Request, RequestBuilder, Response};
+use gloo_net::http::Request;
 use serde::{Serialize, de::DeserializeOwned};
+use std::pin::Pin;
 use web_sys::RequestCredentials;
 
 const BASE: &str = "/api/v1";
@@ -33,36 +34,67 @@ impl ApiError {
     }
 }
 
-fn builder(method: &str, path: &str) -> RequestBuilder {
-    let url = format!("{BASE}{path}");
-    let b = match method {
-        "POST" => Request::post(&url),
-        "PATCH" => Request::patch(&url),
-        "DELETE" => Request::delete(&url),
-        _ => Request::get(&url),
-    };
-    b.credentials(RequestCredentials::SameOrigin)
-        .header("Accept", "application/json, application/problem+json")
+/// The status and body of an answer.
+struct Reply {
+    status: u16,
+    ok: bool,
+    text: String,
 }
 
-async fn finish<T: DeserializeOwned>(r: Result<Response, gloo_net::Error>) -> Result<T, ApiError> {
-    let r = r.map_err(ApiError::network)?;
-    let status = r.status();
-    let text = r.text().await.map_err(ApiError::network)?;
-    if r.ok() {
-        let body = if text.trim().is_empty() {
-            "null"
-        } else {
-            &text
-        };
-        return serde_json::from_str(body).map_err(|e| ApiError {
-            status,
-            title: "Unexpected answer from the server".into(),
-            detail: Some(e.to_string()),
-            fields: vec![],
-        });
+/// Sends one request and reads the answer's text. Not generic and boxed: every call
+/// shares this one fetch state machine, so each typed call below adds only its JSON
+/// decoding (the dashboard has a bundle-size budget).
+fn request(
+    method: &'static str,
+    path: &str,
+    body: Option<String>,
+) -> Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>> {
+    let url = format!("{BASE}{path}");
+    Box::pin(async move {
+        let b = match method {
+            "POST" => Request::post(&url),
+            "PATCH" => Request::patch(&url),
+            "DELETE" => Request::delete(&url),
+            _ => Request::get(&url),
+        }
+        .credentials(RequestCredentials::SameOrigin)
+        .header("Accept", "application/json, application/problem+json");
+        let req = match body {
+            Some(json) => b.header("Content-Type", "application/json").body(json),
+            None => b.build(),
+        }
+        .map_err(ApiError::network)?;
+        let r = req.send().await.map_err(ApiError::network)?;
+        let text = r.text().await.map_err(ApiError::network)?;
+        Ok(Reply {
+            status: r.status(),
+            ok: r.ok(),
+            text,
+        })
+    })
+}
+
+fn finish<T: DeserializeOwned>(r: Result<Reply, ApiError>) -> Result<T, ApiError> {
+    let Reply { status, ok, text } = r?;
+    if !ok {
+        return Err(problem(status, text));
     }
-    Err(match serde_json::from_str::<Problem>(&text) {
+    let body = if text.trim().is_empty() {
+        "null"
+    } else {
+        &text
+    };
+    serde_json::from_str(body).map_err(|e| ApiError {
+        status,
+        title: "Unexpected answer from the server".into(),
+        detail: Some(e.to_string()),
+        fields: vec![],
+    })
+}
+
+/// The error a failed request answered with.
+fn problem(status: u16, text: String) -> ApiError {
+    match serde_json::from_str::<Problem>(&text) {
         Ok(p) => ApiError {
             status,
             title: p.title,
@@ -75,26 +107,27 @@ async fn finish<T: DeserializeOwned>(r: Result<Response, gloo_net::Error>) -> Re
             detail: (!text.is_empty() && text.len() < 300).then_some(text),
             fields: vec![],
         },
-    })
+    }
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    finish(builder("GET", path).send().await).await
+    finish(request("GET", path, None).await)
 }
 
 pub async fn send<B: Serialize, T: DeserializeOwned>(
-    method: &str,
+    method: &'static str,
     path: &str,
     body: &B,
 ) -> Result<T, ApiError> {
-    let req = builder(method, path)
-        .json(body)
-        .map_err(ApiError::network)?;
-    finish(req.send().await).await
+    let json = serde_json::to_string(body).map_err(|e| ApiError::network(e.into()))?;
+    finish(request(method, path, Some(json)).await)
 }
 
-pub async fn send_empty<T: DeserializeOwned>(method: &str, path: &str) -> Result<T, ApiError> {
-    finish(builder(method, path).send().await).await
+pub async fn send_empty<T: DeserializeOwned>(
+    method: &'static str,
+    path: &str,
+) -> Result<T, ApiError> {
+    finish(request(method, path, None).await)
 }
 
 pub async fn me() -> Result<User, ApiError> {

@@ -53,6 +53,36 @@ pub fn ErrorBox(err: ApiError) -> impl IntoView {
     }
 }
 
+/// What a page shows while its data loads.
+pub fn loading() -> AnyView {
+    view! { <p class="loading">"Loading…"</p> }.into_any()
+}
+
+/// Shows a resource: "Loading…" until its first answer, then the error in an alert box
+/// or what `ok` makes of the data. While it reloads, the last answer stays on screen (as
+/// with `<Transition>`); to show "Loading…" again, key the resource instead (see
+/// `GeneralSettings`).
+///
+/// Rather than `<Transition>` + `Suspend::new(async move { … })`, which compiled every
+/// page's view into its own large async state machine: this is synchronous, and all
+/// pages share one reactive closure type (`Box<dyn Fn>`), so one copy of its rendering.
+pub fn loaded<T: Clone + 'static>(
+    res: LocalResource<Result<T, ApiError>>,
+    ok: impl Fn(T) -> AnyView + Send + 'static,
+) -> impl IntoView {
+    reactive(move || match res.get() {
+        Some(Ok(data)) => ok(data),
+        Some(Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
+        None => loading(),
+    })
+}
+
+/// A reactive view of the one closure type every caller shares, so its render code
+/// exists once in the bundle (each `move || …` in a view has its own).
+pub fn reactive(f: impl Fn() -> AnyView + Send + 'static) -> Box<dyn Fn() -> AnyView + Send> {
+    Box::new(f)
+}
+
 /// Shows the error of the last finished action, if it failed.
 pub fn action_error<T: Clone + Send + Sync + 'static>(
     v: MappedSignal<Option<Result<T, ApiError>>>,
@@ -106,28 +136,23 @@ fn storage() -> Option<web_sys::Storage> {
 pub fn Shell() -> impl IntoView {
     let me = LocalResource::new(api::me);
     let location = use_location();
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match me.await {
-                    Ok(user) => view! { <Layout user=user/> }.into_any(),
-                    Err(e) if e.is_unauthorized() => {
-                        let here = format!(
-                            "{}{}",
-                            location.pathname.get_untracked(),
-                            location.search.get_untracked(),
-                        );
-                        let to = format!(
-                            "/login?next={}",
-                            String::from(js_sys::encode_uri_component(&here)),
-                        );
-                        view! { <Redirect path=to/> }.into_any()
-                    }
-                    Err(e) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    reactive(move || match me.get() {
+        None => loading(),
+        Some(Ok(user)) => view! { <Layout user=user/> }.into_any(),
+        Some(Err(e)) if e.is_unauthorized() => {
+            let here = format!(
+                "{}{}",
+                location.pathname.get_untracked(),
+                location.search.get_untracked(),
+            );
+            let to = format!(
+                "/login?next={}",
+                String::from(js_sys::encode_uri_component(&here)),
+            );
+            view! { <Redirect path=to/> }.into_any()
+        }
+        Some(Err(e)) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
+    })
 }
 
 /// `/settings[/{section}]` (where `/_admin/_settings/_{section}` lands): the same page of

@@ -1,6 +1,6 @@
 //! The signed-in user's account: profile, password, sessions.
 use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, use_session, when};
+use crate::components::{ErrorBox, action_error, input_value, loaded, use_session, when};
 use gatehouse_types::{
     Accepted, ChangePasswordRequest, RevokedCount, SessionInfo, UpdateMeRequest, User,
 };
@@ -189,38 +189,31 @@ pub fn SessionsPage() -> impl IntoView {
         <h1>"Sessions"</h1>
         <p class="muted">"Every browser signed in to your account. Revoke any you do not recognise."</p>
         <section class="card">
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match sessions.await {
-                        Ok(list) => {
-                            let has_others = list.iter().any(|s| !s.current);
-                            view! {
-                                <table>
-                                    <thead><tr>
-                                        <th>"Device"</th><th>"IP address"</th><th>"Signed in"</th><th>"Last active"</th><th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|s| view! { <SessionRow s=s reload=reload/> }).collect_view()}
-                                    </tbody>
-                                </table>
-                                {has_others.then(|| view! {
-                                    <Show when=move || confirming.get() fallback=move || view! {
-                                        <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke all other sessions"</button>
-                                    }>
-                                        <p class="confirm-block">"Sign out every other browser? This one stays signed in. "
-                                            <button type="button" class="danger" on:click=move |_| { others.dispatch(()); }>"Yes, revoke all others"</button>
-                                            " "
-                                            <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                                        </p>
-                                    </Show>
-                                })}
-                                {(!has_others).then(|| view! { <p class="muted">"You are signed in only here."</p> })}
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(sessions, move |list| {
+                let has_others = list.iter().any(|s| !s.current);
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Device"</th><th>"IP address"</th><th>"Signed in"</th><th>"Last active"</th><th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|s| view! { <SessionRow s=s reload=reload/> }).collect_view()}
+                        </tbody>
+                    </table>
+                    {has_others.then(|| view! {
+                        <Show when=move || confirming.get() fallback=move || view! {
+                            <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke all other sessions"</button>
+                        }>
+                            <p class="confirm-block">"Sign out every other browser? This one stays signed in. "
+                                <button type="button" class="danger" on:click=move |_| { others.dispatch(()); }>"Yes, revoke all others"</button>
+                                " "
+                                <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                            </p>
+                        </Show>
+                    })}
+                    {(!has_others).then(|| view! { <p class="muted">"You are signed in only here."</p> })}
+                }.into_any()
+            })}
             {move || others.value().get().and_then(|r| r.ok()).map(|c| view! {
                 <p class="success" role="status">{format!("{} session(s) signed out.", c.revoked)}</p>
             })}

@@ -1,6 +1,6 @@
 //! API keys: create (the key shown once), list, revoke.
 use crate::api;
-use crate::components::{ErrorBox, action_error, input_value, use_slug, when};
+use crate::components::{action_error, input_value, loaded, use_slug, when};
 use gatehouse_types::{ApiKey, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey};
 use leptos::prelude::*;
 
@@ -45,24 +45,21 @@ pub fn ApiKeysPage() -> impl IntoView {
         </section>
         <section class="card">
             <h2>"Keys"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match keys.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No keys yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <table>
-                                <thead><tr>
-                                    <th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
-                                </tr></thead>
-                                <tbody>
-                                    {list.into_iter().map(|k| view! { <KeyRow api_key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(keys, move |list| {
+                if list.is_empty() {
+                    return view! { <p class="muted">"No keys yet."</p> }.into_any();
+                }
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|k| view! { <KeyRow api_key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
     }
 }

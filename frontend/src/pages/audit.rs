@@ -1,6 +1,8 @@
 //! The audit log: filters, paging, export.
 use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, input_value, is_admin, use_role, use_slug, when};
+use crate::components::{
+    ErrorBox, input_value, is_admin, loading, reactive, use_role, use_slug, when,
+};
 use gatehouse_types::{ApiKey, AuditActor, AuditEvent, AuditPage, AuditTarget, Member};
 use leptos::prelude::*;
 use std::collections::HashMap;
@@ -379,68 +381,67 @@ pub fn AuditLogPage() -> impl IntoView {
                     </div>
                 </div>
                 <p class="muted help">"Exports hold every event that matches the applied filters, not only this page."</p>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        let page = events.await;
-                        let names = Names {
-                            members: members
-                                .await
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|m| (m.user_id.to_string(), m))
-                                .collect(),
-                            keys: keys
-                                .await
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|k| (k.id.to_string(), k.name))
-                                .collect(),
-                        };
-                        let page = match page {
-                            Ok(p) => p,
-                            Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
-                        };
-                        let depth = cursors.with_untracked(Vec::len);
-                        let next = page.next_cursor.clone();
-                        let has_older = next.is_some();
-                        let table = if page.items.is_empty() {
-                            view! { <p class="muted">"No events match these filters."</p> }.into_any()
-                        } else {
-                            view! {
-                                <div class="table-scroll">
-                                    <table class="audit">
-                                        <thead><tr>
-                                            <th>"Time"</th><th>"Actor"</th><th>"Action"</th>
-                                            <th>"Target"</th><th>"IP address"</th><th>"Details"</th>
-                                        </tr></thead>
-                                        <tbody>
-                                            {page.items.into_iter().map(|e| event_row(e, &names)).collect_view()}
-                                        </tbody>
-                                    </table>
-                                </div>
-                            }.into_any()
-                        };
+                {reactive(move || {
+                    // The names come with the page: wait for all three lists.
+                    let (Some(page), Some(members), Some(keys)) = (events.get(), members.get(), keys.get()) else {
+                        return loading();
+                    };
+                    let names = Names {
+                        members: members
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|m| (m.user_id.to_string(), m))
+                            .collect(),
+                        keys: keys
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|k| (k.id.to_string(), k.name))
+                            .collect(),
+                    };
+                    let page = match page {
+                        Ok(p) => p,
+                        Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
+                    };
+                    let depth = cursors.with_untracked(Vec::len);
+                    let next = page.next_cursor.clone();
+                    let has_older = next.is_some();
+                    let table = if page.items.is_empty() {
+                        view! { <p class="muted">"No events match these filters."</p> }.into_any()
+                    } else {
                         view! {
-                            {table}
-                            {(depth > 0 || has_older).then(|| view! {
-                                <nav class="pager" aria-label="Audit log pages">
-                                    <button type="button" disabled={depth == 0}
-                                        on:click=move |_| cursors.update(|v| { v.pop(); })>"Newer"</button>
-                                    <span class="muted">"Page "{depth + 1}</span>
-                                    <button type="button" disabled={!has_older}
-                                        on:click=move |_| {
-                                            if let Some(c) = next.clone() {
-                                                cursors.update(|v| v.push(c));
-                                            }
-                                        }>"Older"</button>
-                                    {(depth > 1).then(|| view! {
-                                        <button type="button" class="link" on:click=move |_| cursors.set(Vec::new())>"Back to newest"</button>
-                                    })}
-                                </nav>
-                            })}
+                            <div class="table-scroll">
+                                <table class="audit">
+                                    <thead><tr>
+                                        <th>"Time"</th><th>"Actor"</th><th>"Action"</th>
+                                        <th>"Target"</th><th>"IP address"</th><th>"Details"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {page.items.into_iter().map(|e| event_row(e, &names)).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
                         }.into_any()
-                    })}
-                </Transition>
+                    };
+                    view! {
+                        {table}
+                        {(depth > 0 || has_older).then(|| view! {
+                            <nav class="pager" aria-label="Audit log pages">
+                                <button type="button" disabled={depth == 0}
+                                    on:click=move |_| cursors.update(|v| { v.pop(); })>"Newer"</button>
+                                <span class="muted">"Page "{depth + 1}</span>
+                                <button type="button" disabled={!has_older}
+                                    on:click=move |_| {
+                                        if let Some(c) = next.clone() {
+                                            cursors.update(|v| v.push(c));
+                                        }
+                                    }>"Older"</button>
+                                {(depth > 1).then(|| view! {
+                                    <button type="button" class="link" on:click=move |_| cursors.set(Vec::new())>"Back to newest"</button>
+                                })}
+                            </nav>
+                        })}
+                    }.into_any()
+                })}
             </section>
         </Show>
     }

@@ -1,6 +1,9 @@
 //! MCP connectors (health, add, edit, delete) and the MCP endpoint's usage.
 use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug, when};
+use crate::components::{
+    ErrorBox, action_error, input_value, is_admin, loaded, loading, reactive, use_role, use_slug,
+    when,
+};
 use gatehouse_types::{
     ApiKey, Connector, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
     UpdateConnectorRequest, UsageRow, default_tool_prefix,
@@ -349,34 +352,31 @@ pub fn ConnectorsPage() -> impl IntoView {
                         disabled=move || connectors.get().is_none()>"Refresh health"</button>
                 </div>
                 <p class="muted help">"Health is checked in the background about once a minute. Only enabled, healthy connectors offer their tools on the MCP endpoint."</p>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        match connectors.await {
-                            Ok(list) if list.is_empty() => view! {
-                                <p class="muted">
-                                    "No connectors yet. Add the URL of an MCP server (Streamable HTTP) below; its tools then appear on this organization's MCP endpoint."
-                                </p>
-                            }.into_any(),
-                            Ok(list) => view! {
-                                <div class="table-scroll">
-                                    <table>
-                                        <thead><tr>
-                                            <th>"Name"</th><th>"URL"</th><th>"Tool prefix"</th><th>"Enabled"</th>
-                                            <th>"Health"</th><th>"Tools"</th><th>"Last checked"</th>
-                                            <th><span class="sr-only">"Actions"</span></th>
-                                        </tr></thead>
-                                        <tbody>
-                                            {list.into_iter().map(|c| view! {
-                                                <ConnectorRow connector=c slug=slug editing=editing reload=reload notice=notice/>
-                                            }).collect_view()}
-                                        </tbody>
-                                    </table>
-                                </div>
-                            }.into_any(),
-                            Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                {loaded(connectors, move |list| {
+                    if list.is_empty() {
+                        return view! {
+                            <p class="muted">
+                                "No connectors yet. Add the URL of an MCP server (Streamable HTTP) below; its tools then appear on this organization's MCP endpoint."
+                            </p>
+                        }.into_any();
+                    }
+                    view! {
+                        <div class="table-scroll">
+                            <table>
+                                <thead><tr>
+                                    <th>"Name"</th><th>"URL"</th><th>"Tool prefix"</th><th>"Enabled"</th>
+                                    <th>"Health"</th><th>"Tools"</th><th>"Last checked"</th>
+                                    <th><span class="sr-only">"Actions"</span></th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|c| view! {
+                                        <ConnectorRow connector=c slug=slug editing=editing reload=reload notice=notice/>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any()
+                })}
             </section>
             <Show when=move || editing.with(Option::is_none)>
                 <AddConnector slug=slug fields=add_fields reload=reload notice=notice/>
@@ -640,33 +640,32 @@ pub fn UsagePage() -> impl IntoView {
             </section>
             <section class="card">
                 <h2>"Calls in "{period}</h2>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        let rows = usage.await;
-                        let keys = keys.await;
-                        let connectors = connectors.await;
-                        let rows = match rows {
-                            Ok(r) => r,
-                            Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
-                        };
-                        if rows.is_empty() {
-                            return view! {
-                                <p class="muted">
-                                    "No MCP calls in this period. Usage appears here once clients call this organization's MCP endpoint "
-                                    <code>{mcp_endpoint(&slug.get_untracked())}</code>
-                                    " with an API key or an OAuth token. Add connectors on the Connectors page and keys on the API keys page."
-                                </p>
-                            }.into_any();
-                        }
-                        let name_errors = [keys.as_ref().err(), connectors.as_ref().err()]
-                            .into_iter()
-                            .flatten()
-                            .cloned()
-                            .map(|e| view! { <ErrorBox err=e/> })
-                            .collect_view();
-                        usage_table(rows, keys.unwrap_or_default(), connectors.unwrap_or_default(), name_errors).into_any()
-                    })}
-                </Transition>
+                {reactive(move || {
+                    // The names come with the rows: wait for all three lists.
+                    let (Some(rows), Some(keys), Some(connectors)) = (usage.get(), keys.get(), connectors.get()) else {
+                        return loading();
+                    };
+                    let rows = match rows {
+                        Ok(r) => r,
+                        Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
+                    };
+                    if rows.is_empty() {
+                        return view! {
+                            <p class="muted">
+                                "No MCP calls in this period. Usage appears here once clients call this organization's MCP endpoint "
+                                <code>{mcp_endpoint(&slug.get_untracked())}</code>
+                                " with an API key or an OAuth token. Add connectors on the Connectors page and keys on the API keys page."
+                            </p>
+                        }.into_any();
+                    }
+                    let name_errors = [keys.as_ref().err(), connectors.as_ref().err()]
+                        .into_iter()
+                        .flatten()
+                        .cloned()
+                        .map(|e| view! { <ErrorBox err=e/> })
+                        .collect_view();
+                    usage_table(rows, keys.unwrap_or_default(), connectors.unwrap_or_default(), name_errors).into_any()
+                })}
             </section>
         </Show>
     }

@@ -1,7 +1,8 @@
 //! Members and invitations: list, roles, invite, revoke, remove, transfer ownership; accepting an invitation.
 use crate::api::{self, ApiError};
 use crate::components::{
-    ErrorBox, action_error, input_value, is_admin, use_role, use_session, use_slug, when,
+    ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_session,
+    use_slug, when,
 };
 use crate::pages::auth::AuthCard;
 use gatehouse_types::{
@@ -183,34 +184,29 @@ fn ManageMembers(role: Signal<Option<Role>>, notice: RwSignal<Option<String>>) -
     view! {
         <section class="card">
             <h2>"People in this organization"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match members.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">"No members yet. Invite someone below."</p>
-                        }.into_any(),
-                        Ok(list) => {
-                            let me = session.user.get_untracked().id;
-                            let s = slug.get_untracked();
-                            view! {
-                                <table>
-                                    <thead><tr>
-                                        <th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Joined"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|m| {
-                                            let is_me = m.user_id == me;
-                                            view! { <MemberRow member=m slug=s.clone() is_me=is_me reload=reload notice=notice/> }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(members, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">"No members yet. Invite someone below."</p>
+                    }.into_any();
+                }
+                let me = session.user.get_untracked().id;
+                let s = slug.get_untracked();
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Joined"</th>
+                            <th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|m| {
+                                let is_me = m.user_id == me;
+                                view! { <MemberRow member=m slug=s.clone() is_me=is_me reload=reload notice=notice/> }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
         <InviteForm reload_invites=reload_invites/>
         <InvitationList reload=reload_invites notice=notice/>
@@ -416,34 +412,29 @@ fn InvitationList(reload: RwSignal<u32>, notice: RwSignal<Option<String>>) -> im
     view! {
         <section class="card">
             <h2>"Invitations"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match invitations.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">
-                                "No invitations yet. Invite someone with the form above; the invitation shows here until it is accepted, revoked or expires."
-                            </p>
-                        }.into_any(),
-                        Ok(list) => {
-                            let s = slug.get_untracked();
-                            view! {
-                                <table>
-                                    <thead><tr>
-                                        <th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Sent"</th><th>"Expires"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|i| view! {
-                                            <InvitationRow invitation=i slug=s.clone() reload=reload notice=notice/>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(invitations, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">
+                            "No invitations yet. Invite someone with the form above; the invitation shows here until it is accepted, revoked or expires."
+                        </p>
+                    }.into_any();
+                }
+                let s = slug.get_untracked();
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Sent"</th><th>"Expires"</th>
+                            <th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|i| view! {
+                                <InvitationRow invitation=i slug=s.clone() reload=reload notice=notice/>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
     }
 }
@@ -719,47 +710,45 @@ fn InvitationDetails(token: String) -> impl IntoView {
         LocalResource::new(move || lookup_invitation(token.clone()))
     };
     let me = LocalResource::new(|| api::get::<User>("/me"));
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading the invitation…"</p> }>
-            {move || {
-                let token = token.clone();
-                Suspend::new(async move {
-                    let preview = preview.await;
-                    let me = me.await;
-                    match preview {
-                        Err(e) => view! {
-                            <ErrorBox err=e/>
-                            <p class="muted">
-                                "Invitation links work once and expire after 7 days. "
-                                "Ask an admin of the organization to send you a new invitation."
-                            </p>
-                        }.into_any(),
-                        Ok(p) => {
-                            let summary = view! {
-                                <p>
-                                    <strong>{p.org_name.clone()}</strong>" invited "<strong>{p.email.clone()}</strong>
-                                    " to join as "<strong>{p.role.as_str()}</strong>"."
-                                </p>
-                                <p class="muted">"This invitation expires "{when(&p.expires_at)}"."</p>
-                            };
-                            let next = match me {
-                                Ok(user) => view! { <AcceptSignedIn preview=p user=user token=token/> }.into_any(),
-                                Err(e) if e.is_unauthorized() => {
-                                    if p.account_exists {
-                                        view! { <AcceptWithPassword preview=p token=token/> }.into_any()
-                                    } else {
-                                        view! { <AcceptNewAccount preview=p token=token/> }.into_any()
-                                    }
-                                }
-                                Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                            };
-                            view! { {summary} {next} }.into_any()
+    reactive(move || {
+        let (Some(preview), Some(me)) = (preview.get(), me.get()) else {
+            return view! { <p class="loading">"Loading the invitation…"</p> }.into_any();
+        };
+        let token = token.clone();
+        match preview {
+            Err(e) => view! {
+                <ErrorBox err=e/>
+                <p class="muted">
+                    "Invitation links work once and expire after 7 days. "
+                    "Ask an admin of the organization to send you a new invitation."
+                </p>
+            }
+            .into_any(),
+            Ok(p) => {
+                let summary = view! {
+                    <p>
+                        <strong>{p.org_name.clone()}</strong>" invited "<strong>{p.email.clone()}</strong>
+                        " to join as "<strong>{p.role.as_str()}</strong>"."
+                    </p>
+                    <p class="muted">"This invitation expires "{when(&p.expires_at)}"."</p>
+                };
+                let next = match me {
+                    Ok(user) => {
+                        view! { <AcceptSignedIn preview=p user=user token=token/> }.into_any()
+                    }
+                    Err(e) if e.is_unauthorized() => {
+                        if p.account_exists {
+                            view! { <AcceptWithPassword preview=p token=token/> }.into_any()
+                        } else {
+                            view! { <AcceptNewAccount preview=p token=token/> }.into_any()
                         }
                     }
-                })
-            }}
-        </Suspense>
-    }
+                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                };
+                view! { {summary} {next} }.into_any()
+            }
+        }
+    })
 }
 
 /// Sends the browser to the organization after a successful accept (a full page load,

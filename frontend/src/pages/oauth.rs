@@ -1,6 +1,8 @@
 //! OAuth: the clients connected to the organization, admin-created clients, refresh-token lifetime.
 use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug, when};
+use crate::components::{
+    action_error, input_value, is_admin, loaded, reactive, use_role, use_slug, when,
+};
 use gatehouse_types::{
     CreateOAuthClientRequest, CreatedOAuthClient, OAuthClient, OAuthClientKind, OAuthSettings,
     RefreshTokenLifetime, UpdateOAuthSettings,
@@ -79,18 +81,15 @@ pub fn OAuthPage() -> impl IntoView {
 #[component]
 fn LifetimeCard() -> impl IntoView {
     let slug = use_slug();
-    let settings = LocalResource::new(move || get_settings(slug.get()));
     view! {
         <section class="card">
             <h2>"Refresh-token lifetime"</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match settings.await {
-                        Ok(s) => view! { <LifetimeForm initial=s/> }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            // A new resource per org: switching orgs shows "Loading…", not the last org's form.
+            {reactive(move || {
+                let slug = slug.get();
+                let settings = LocalResource::new(move || get_settings(slug.clone()));
+                loaded(settings, |s| view! { <LifetimeForm initial=s/> }.into_any()).into_any()
+            })}
         </section>
     }
 }
@@ -168,36 +167,33 @@ fn ClientsSection() -> impl IntoView {
         <section class="card">
             <h2>"Connected clients"</h2>
             {move || notice.get().map(|m| view! { <p class="success" role="status">{m}</p> })}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match clients.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">
-                                "No clients yet. MCP clients such as Claude connect with this organization's MCP URL: "
-                                <code>{mcp_url(&slug.get_untracked())}</code>
-                            </p>
-                        }.into_any(),
-                        Ok(list) => view! {
-                            <p class="muted help">
-                                "Clients connect with this organization's MCP URL: "
-                                <code>{mcp_url(&slug.get_untracked())}</code>
-                            </p>
-                            <div class="table-scroll">
-                                <table>
-                                    <thead><tr>
-                                        <th>"Name"</th><th>"Kind"</th><th>"Redirect hosts"</th><th>"Created"</th>
-                                        <th>"Last used"</th><th>"Active grants"</th><th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|c| view! { <ClientRow client=c slug=slug.get_untracked() reload=reload notice=notice/> }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(clients, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">
+                            "No clients yet. MCP clients such as Claude connect with this organization's MCP URL: "
+                            <code>{mcp_url(&slug.get_untracked())}</code>
+                        </p>
+                    }.into_any();
+                }
+                view! {
+                    <p class="muted help">
+                        "Clients connect with this organization's MCP URL: "
+                        <code>{mcp_url(&slug.get_untracked())}</code>
+                    </p>
+                    <div class="table-scroll">
+                        <table>
+                            <thead><tr>
+                                <th>"Name"</th><th>"Kind"</th><th>"Redirect hosts"</th><th>"Created"</th>
+                                <th>"Last used"</th><th>"Active grants"</th><th><span class="sr-only">"Actions"</span></th>
+                            </tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|c| view! { <ClientRow client=c slug=slug.get_untracked() reload=reload notice=notice/> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            })}
         </section>
         <CreateClientCard created=created reload=reload/>
     }

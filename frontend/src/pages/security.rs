@@ -1,6 +1,8 @@
 //! Security settings: the IP allowlist (with the lock-out guard) and the session timeout.
 use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug};
+use crate::components::{
+    ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_slug,
+};
 use gatehouse_types::{CallerIp, IpPreset, IpRange, SecuritySettings, UpdateSecuritySettings};
 use leptos::prelude::*;
 use std::net::IpAddr;
@@ -130,20 +132,19 @@ pub fn SecurityPage() -> impl IntoView {
 #[component]
 fn SecuritySettingsView() -> impl IntoView {
     let slug = use_slug();
-    let settings = LocalResource::new(move || get_security(slug.get()));
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match settings.await {
-                    Ok(s) => view! {
-                        <AllowlistCard initial=s.ip_allowlist.clone()/>
-                        <TimeoutCard initial=s.session_timeout_minutes/>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    // A new resource per org: switching orgs shows "Loading…", not the last org's lists.
+    reactive(move || {
+        let slug = slug.get();
+        let settings = LocalResource::new(move || get_security(slug.clone()));
+        loaded(settings, |s| {
+            view! {
+                <AllowlistCard initial=s.ip_allowlist.clone()/>
+                <TimeoutCard initial=s.session_timeout_minutes/>
+            }
+            .into_any()
+        })
+        .into_any()
+    })
 }
 
 /// One editable row of the allowlist.
@@ -435,29 +436,22 @@ fn AllowlistCard(initial: Vec<IpRange>) -> impl IntoView {
                         let text = format!("Add my current IP address ({ip})");
                         view! { <button type="button" on:click=move |_| add_mine(&ip)>{text}</button> }
                     })}
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            match preset_list.await {
-                                Ok(list) => list.into_iter().map(|p| {
-                                    let cidrs = p.ranges.iter().map(|r| r.cidr.clone()).collect::<Vec<_>>().join(", ");
-                                    let text = format!("Add {} egress {}", p.label, cidrs);
-                                    let description = p.description.clone();
-                                    view! {
-                                        <button type="button" title=description on:click=move |_| add_preset(&p)>{text}</button>
-                                    }
-                                }).collect_view().into_any(),
-                                Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                    {reactive(move || match preset_list.get() {
+                        None => ().into_any(),
+                        Some(Ok(list)) => list.into_iter().map(|p| {
+                            let cidrs = p.ranges.iter().map(|r| r.cidr.clone()).collect::<Vec<_>>().join(", ");
+                            let text = format!("Add {} egress {}", p.label, cidrs);
+                            let description = p.description.clone();
+                            view! {
+                                <button type="button" title=description on:click=move |_| add_preset(&p)>{text}</button>
                             }
-                        })}
-                    </Suspense>
-                </div>
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        preset_list.await.ok().map(|list| list.into_iter().map(|p| view! {
-                            <p class="muted help"><strong>{p.label}": "</strong>{p.description}</p>
-                        }).collect_view())
+                        }).collect_view().into_any(),
+                        Some(Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
                     })}
-                </Suspense>
+                </div>
+                {move || preset_list.get().and_then(Result::ok).map(|list| list.into_iter().map(|p| view! {
+                    <p class="muted help"><strong>{p.label}": "</strong>{p.description}</p>
+                }).collect_view())}
                 {move || preset_note.get().map(|m| view! { <p class="muted help" role="status">{m}</p> })}
 
                 <Show when=move || needs_confirm.get()>
