@@ -5,7 +5,11 @@ use gatehouse_types::{
     Organization, Problem, SignupRequest, UpdateOrgRequest, User,
 };
 use gloo_net::http::Request;
-use serde::{Serialize, de::DeserializeOwned};
+use leptos::prelude::{Action, LocalResource};
+use serde::{
+    Serialize,
+    de::{DeserializeOwned, IgnoredAny},
+};
 use std::pin::Pin;
 use web_sys::RequestCredentials;
 
@@ -47,7 +51,7 @@ struct Reply {
 fn request(
     method: &'static str,
     path: &str,
-    body: Option<String>,
+    body: Option<Result<String, ApiError>>,
 ) -> Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>> {
     let url = format!("{BASE}{path}");
     Box::pin(async move {
@@ -60,7 +64,7 @@ fn request(
         .credentials(RequestCredentials::SameOrigin)
         .header("Accept", "application/json, application/problem+json");
         let req = match body {
-            Some(json) => b.header("Content-Type", "application/json").body(json),
+            Some(json) => b.header("Content-Type", "application/json").body(json?),
             None => b.build(),
         }
         .map_err(ApiError::network)?;
@@ -110,60 +114,86 @@ fn problem(status: u16, text: String) -> ApiError {
     }
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    finish(request("GET", path, None).await)
+/// A request in flight. Boxed, so every resource and action of the same data type
+/// shares one copy of Leptos's generic code for it (see [`resource`]).
+pub type ApiFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+fn decode<T: DeserializeOwned + 'static>(
+    reply: Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>>,
+) -> ApiFuture<T> {
+    Box::pin(async move { finish(reply.await) })
 }
 
-pub async fn send<B: Serialize, T: DeserializeOwned>(
+pub fn get<T: DeserializeOwned + 'static>(path: &str) -> ApiFuture<T> {
+    decode(request("GET", path, None))
+}
+
+pub fn send<B: Serialize, T: DeserializeOwned + 'static>(
     method: &'static str,
     path: &str,
     body: &B,
-) -> Result<T, ApiError> {
-    let json = serde_json::to_string(body).map_err(|e| ApiError::network(e.into()))?;
-    finish(request(method, path, Some(json)).await)
+) -> ApiFuture<T> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError::network(e.into()));
+    decode(request(method, path, Some(json)))
 }
 
-pub async fn send_empty<T: DeserializeOwned>(
-    method: &'static str,
-    path: &str,
-) -> Result<T, ApiError> {
-    finish(request(method, path, None).await)
+pub fn send_empty<T: DeserializeOwned + 'static>(method: &'static str, path: &str) -> ApiFuture<T> {
+    decode(request(method, path, None))
 }
 
-pub async fn me() -> Result<User, ApiError> {
-    get("/me").await
+/// For calls whose answer has nothing the dashboard uses.
+pub fn ignore_answer(call: ApiFuture<IgnoredAny>) -> ApiFuture<()> {
+    Box::pin(async move { call.await.map(|_| ()) })
 }
-pub async fn login(req: LoginRequest) -> Result<User, ApiError> {
-    send("POST", "/auth/login", &req).await
+
+/// A resource loading from the API (re-run when a signal `fetch` reads changes). The
+/// fetcher is boxed like the future, so resources of the same data type share one copy
+/// of `LocalResource`'s large generic code instead of one per call site.
+pub fn resource<T: 'static>(
+    fetch: impl Fn() -> ApiFuture<T> + 'static,
+) -> LocalResource<Result<T, ApiError>> {
+    let fetch: Box<dyn Fn() -> ApiFuture<T>> = Box::new(fetch);
+    LocalResource::new(move || fetch())
 }
-pub async fn signup(req: SignupRequest) -> Result<User, ApiError> {
-    send("POST", "/auth/signup", &req).await
+
+/// An action calling the API, boxed for the same reason as [`resource`].
+pub fn action<I: 'static, T: 'static>(
+    run: impl Fn(&I) -> ApiFuture<T> + 'static,
+) -> Action<I, Result<T, ApiError>> {
+    let run: Box<dyn Fn(&I) -> ApiFuture<T>> = Box::new(run);
+    Action::new_local(move |input: &I| run(input))
 }
-pub async fn logout() -> Result<(), ApiError> {
-    send_empty::<serde_json::Value>("POST", "/auth/logout")
-        .await
-        .map(|_| ())
+
+pub fn me() -> ApiFuture<User> {
+    get("/me")
 }
-pub async fn list_orgs() -> Result<Vec<Organization>, ApiError> {
-    get("/orgs").await
+pub fn login(req: LoginRequest) -> ApiFuture<User> {
+    send("POST", "/auth/login", &req)
 }
-pub async fn create_org(req: CreateOrgRequest) -> Result<Organization, ApiError> {
-    send("POST", "/orgs", &req).await
+pub fn signup(req: SignupRequest) -> ApiFuture<User> {
+    send("POST", "/auth/signup", &req)
 }
-pub async fn get_org(slug: String) -> Result<Organization, ApiError> {
-    get(&format!("/orgs/{slug}")).await
+pub fn logout() -> ApiFuture<()> {
+    ignore_answer(send_empty("POST", "/auth/logout"))
 }
-pub async fn update_org(slug: String, req: UpdateOrgRequest) -> Result<Organization, ApiError> {
-    send("PATCH", &format!("/orgs/{slug}"), &req).await
+pub fn list_orgs() -> ApiFuture<Vec<Organization>> {
+    get("/orgs")
 }
-pub async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
-    get(&format!("/orgs/{slug}/api-keys")).await
+pub fn create_org(req: CreateOrgRequest) -> ApiFuture<Organization> {
+    send("POST", "/orgs", &req)
 }
-pub async fn create_key(slug: String, req: CreateApiKeyRequest) -> Result<CreatedApiKey, ApiError> {
-    send("POST", &format!("/orgs/{slug}/api-keys"), &req).await
+pub fn get_org(slug: String) -> ApiFuture<Organization> {
+    get(&format!("/orgs/{slug}"))
 }
-pub async fn revoke_key(slug: String, id: String) -> Result<(), ApiError> {
-    send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/api-keys/{id}"))
-        .await
-        .map(|_| ())
+pub fn update_org(slug: String, req: UpdateOrgRequest) -> ApiFuture<Organization> {
+    send("PATCH", &format!("/orgs/{slug}"), &req)
+}
+pub fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
+    get(&format!("/orgs/{slug}/api-keys"))
+}
+pub fn create_key(slug: String, req: CreateApiKeyRequest) -> ApiFuture<CreatedApiKey> {
+    send("POST", &format!("/orgs/{slug}/api-keys"), &req)
+}
+pub fn revoke_key(slug: String, id: String) -> ApiFuture<()> {
+    ignore_answer(send_empty("DELETE", &format!("/orgs/{slug}/api-keys/{id}")))
 }

@@ -134,7 +134,7 @@ fn storage() -> Option<web_sys::Storage> {
 /// Signed-in pages: loads the session, sends signed-out visitors to `/login?next=…`.
 #[component]
 pub fn Shell() -> impl IntoView {
-    let me = LocalResource::new(api::me);
+    let me = api::resource(api::me);
     let location = use_location();
     reactive(move || match me.get() {
         None => loading(),
@@ -244,7 +244,7 @@ const ORG_NAV: &[NavItem] = &[
 #[component]
 fn Layout(user: User) -> impl IntoView {
     let orgs_version = RwSignal::new(0u32);
-    let orgs = LocalResource::new(move || {
+    let orgs = api::resource(move || {
         orgs_version.track();
         api::list_orgs()
     });
@@ -348,7 +348,7 @@ fn OrgSwitcher() -> impl IntoView {
 
 #[component]
 fn UserMenu(user: User) -> impl IntoView {
-    let logout = Action::new_local(|_: &()| api::logout());
+    let logout = api::action(|_: &()| api::logout());
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             let _ = window().location().set_href("/login");

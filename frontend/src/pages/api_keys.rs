@@ -8,13 +8,13 @@ use leptos::prelude::*;
 pub fn ApiKeysPage() -> impl IntoView {
     let slug = use_slug();
     let reload = RwSignal::new(0u32);
-    let keys = LocalResource::new(move || {
+    let keys = api::resource(move || {
         reload.track();
         api::list_keys(slug.get())
     });
     let name = RwSignal::new(String::new());
     let created: RwSignal<Option<CreatedApiKey>> = RwSignal::new(None);
-    let create = Action::new_local(|(slug, req): &(String, CreateApiKeyRequest)| {
+    let create = api::action(|(slug, req): &(String, CreateApiKeyRequest)| {
         api::create_key(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -94,9 +94,8 @@ fn NewKey(created: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView
 fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let id = api_key.id.to_string();
-    let revoke = Action::new_local(|(slug, id): &(String, String)| {
-        api::revoke_key(slug.clone(), id.clone())
-    });
+    let revoke =
+        api::action(|(slug, id): &(String, String)| api::revoke_key(slug.clone(), id.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = revoke.value().get() {
             reload.update(|n| *n += 1);

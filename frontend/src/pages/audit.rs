@@ -1,5 +1,5 @@
 //! The audit log: filters, paging, export.
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiFuture};
 use crate::components::{
     ErrorBox, input_value, is_admin, loading, reactive, use_role, use_slug, when,
 };
@@ -98,26 +98,22 @@ fn query_string(params: &[(&str, String)]) -> String {
         .join("&")
 }
 
-async fn list_events(
-    slug: String,
-    filter: Filter,
-    cursor: Option<String>,
-) -> Result<AuditPage, ApiError> {
+fn list_events(slug: String, filter: Filter, cursor: Option<String>) -> ApiFuture<AuditPage> {
     let mut params = filter.params();
     if let Some(c) = cursor {
         params.push(("cursor", c));
     }
     let q = query_string(&params);
     let sep = if q.is_empty() { "" } else { "?" };
-    api::get(&format!("/orgs/{slug}/audit-logs{sep}{q}")).await
+    api::get(&format!("/orgs/{slug}/audit-logs{sep}{q}"))
 }
 
-async fn list_members(slug: String) -> Result<Vec<Member>, ApiError> {
-    api::get(&format!("/orgs/{slug}/members")).await
+fn list_members(slug: String) -> ApiFuture<Vec<Member>> {
+    api::get(&format!("/orgs/{slug}/members"))
 }
 
-async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
-    api::get(&format!("/orgs/{slug}/api-keys")).await
+fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
+    api::get(&format!("/orgs/{slug}/api-keys"))
 }
 
 /// A same-origin link that downloads the filtered log (the session cookie goes along).
@@ -241,14 +237,14 @@ pub fn AuditLogPage() -> impl IntoView {
     let cursors: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
     let reload = RwSignal::new(0u32);
 
-    let events = LocalResource::new(move || {
+    let events = api::resource(move || {
         reload.track();
         let f = applied.get();
         let c = cursors.with(|v| v.last().cloned());
         list_events(slug.get(), f, c)
     });
-    let members = LocalResource::new(move || list_members(slug.get()));
-    let keys = LocalResource::new(move || list_keys(slug.get()));
+    let members = api::resource(move || list_members(slug.get()));
+    let keys = api::resource(move || list_keys(slug.get()));
 
     let apply = move || {
         let f = Filter {

@@ -1,5 +1,5 @@
 //! MCP connectors (health, add, edit, delete) and the MCP endpoint's usage.
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiFuture};
 use crate::components::{
     ErrorBox, action_error, input_value, is_admin, loaded, loading, reactive, use_role, use_slug,
     when,
@@ -12,36 +12,30 @@ use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use wasm_bindgen::JsCast;
 
-async fn list_connectors(slug: String) -> Result<Vec<Connector>, ApiError> {
-    api::get(&format!("/orgs/{slug}/connectors")).await
+fn list_connectors(slug: String) -> ApiFuture<Vec<Connector>> {
+    api::get(&format!("/orgs/{slug}/connectors"))
 }
 
-async fn create_connector(
-    slug: String,
-    req: CreateConnectorRequest,
-) -> Result<Connector, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/connectors"), &req).await
+fn create_connector(slug: String, req: CreateConnectorRequest) -> ApiFuture<Connector> {
+    api::send("POST", &format!("/orgs/{slug}/connectors"), &req)
 }
 
-async fn update_connector(
-    slug: String,
-    id: String,
-    req: UpdateConnectorRequest,
-) -> Result<Connector, ApiError> {
-    api::send("PATCH", &format!("/orgs/{slug}/connectors/{id}"), &req).await
+fn update_connector(slug: String, id: String, req: UpdateConnectorRequest) -> ApiFuture<Connector> {
+    api::send("PATCH", &format!("/orgs/{slug}/connectors/{id}"), &req)
 }
 
-async fn delete_connector(slug: String, id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/connectors/{id}"))
-        .await
-        .map(|_| ())
+fn delete_connector(slug: String, id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/connectors/{id}"),
+    ))
 }
 
-async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
-    api::get(&format!("/orgs/{slug}/api-keys")).await
+fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
+    api::get(&format!("/orgs/{slug}/api-keys"))
 }
 
-async fn get_usage(slug: String, from: String, to: String) -> Result<Vec<UsageRow>, ApiError> {
+fn get_usage(slug: String, from: String, to: String) -> ApiFuture<Vec<UsageRow>> {
     let mut q = Vec::new();
     if !from.is_empty() {
         q.push(format!(
@@ -60,7 +54,7 @@ async fn get_usage(slug: String, from: String, to: String) -> Result<Vec<UsageRo
     } else {
         format!("?{}", q.join("&"))
     };
-    api::get(&format!("/orgs/{slug}/usage{query}")).await
+    api::get(&format!("/orgs/{slug}/usage{query}"))
 }
 
 /// The organization's MCP endpoint, as clients reach it.
@@ -320,7 +314,7 @@ pub fn ConnectorsPage() -> impl IntoView {
     let slug = use_slug();
     let role = use_role();
     let reload = RwSignal::new(0u32);
-    let connectors = LocalResource::new(move || {
+    let connectors = api::resource(move || {
         reload.track();
         list_connectors(slug.get())
     });
@@ -393,7 +387,7 @@ fn AddConnector(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let f = fields;
-    let create = Action::new_local(|(slug, req): &(String, CreateConnectorRequest)| {
+    let create = api::action(|(slug, req): &(String, CreateConnectorRequest)| {
         create_connector(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -433,7 +427,7 @@ fn EditConnector(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let f = Fields::from_connector(&connector);
-    let save = Action::new_local(
+    let save = api::action(
         |(slug, id, req): &(String, String, UpdateConnectorRequest)| {
             update_connector(slug.clone(), id.clone(), req.clone())
         },
@@ -489,9 +483,8 @@ fn ConnectorRow(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
-    let remove = Action::new_local(|(slug, id): &(String, String)| {
-        delete_connector(slug.clone(), id.clone())
-    });
+    let remove =
+        api::action(|(slug, id): &(String, String)| delete_connector(slug.clone(), id.clone()));
     let id = connector.id.to_string();
     let name = connector.name.clone();
     {
@@ -586,13 +579,13 @@ pub fn UsagePage() -> impl IntoView {
     let to = RwSignal::new(String::new());
     let applied = RwSignal::new((String::new(), String::new()));
     let reload = RwSignal::new(0u32);
-    let usage = LocalResource::new(move || {
+    let usage = api::resource(move || {
         reload.track();
         let (f, t) = applied.get();
         get_usage(slug.get(), f, t)
     });
-    let keys = LocalResource::new(move || list_keys(slug.get()));
-    let connectors = LocalResource::new(move || list_connectors(slug.get()));
+    let keys = api::resource(move || list_keys(slug.get()));
+    let connectors = api::resource(move || list_connectors(slug.get()));
     let hidden = move || role.get().is_some_and(|r| !is_admin(Some(r)));
     let period = move || {
         let (f, t) = applied.get();

@@ -1,5 +1,5 @@
 //! Members and invitations: list, roles, invite, revoke, remove, transfer ownership; accepting an invitation.
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, ApiFuture};
 use crate::components::{
     ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_session,
     use_slug, when,
@@ -16,55 +16,50 @@ use leptos_router::hooks::use_query_map;
 
 // ---- API calls of this page -------------------------------------------------------
 
-async fn list_members(slug: String) -> Result<Vec<Member>, ApiError> {
-    api::get(&format!("/orgs/{slug}/members")).await
+fn list_members(slug: String) -> ApiFuture<Vec<Member>> {
+    api::get(&format!("/orgs/{slug}/members"))
 }
 
-async fn update_role(slug: String, user_id: String, role: Role) -> Result<Member, ApiError> {
+fn update_role(slug: String, user_id: String, role: Role) -> ApiFuture<Member> {
     api::send(
         "PATCH",
         &format!("/orgs/{slug}/members/{user_id}"),
         &UpdateMemberRequest { role },
     )
-    .await
 }
 
-async fn remove_member(slug: String, user_id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/members/{user_id}"))
-        .await
-        .map(|_| ())
+fn remove_member(slug: String, user_id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/members/{user_id}"),
+    ))
 }
 
-async fn transfer_ownership(
-    slug: String,
-    req: TransferOwnershipRequest,
-) -> Result<Organization, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/transfer-ownership"), &req).await
+fn transfer_ownership(slug: String, req: TransferOwnershipRequest) -> ApiFuture<Organization> {
+    api::send("POST", &format!("/orgs/{slug}/transfer-ownership"), &req)
 }
 
-async fn list_invitations(slug: String) -> Result<Vec<Invitation>, ApiError> {
-    api::get(&format!("/orgs/{slug}/invitations")).await
+fn list_invitations(slug: String) -> ApiFuture<Vec<Invitation>> {
+    api::get(&format!("/orgs/{slug}/invitations"))
 }
 
-async fn create_invitation(
-    slug: String,
-    req: CreateInvitationRequest,
-) -> Result<Invitation, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/invitations"), &req).await
+fn create_invitation(slug: String, req: CreateInvitationRequest) -> ApiFuture<Invitation> {
+    api::send("POST", &format!("/orgs/{slug}/invitations"), &req)
 }
 
-async fn revoke_invitation(slug: String, id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/invitations/{id}"))
-        .await
-        .map(|_| ())
+fn revoke_invitation(slug: String, id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/invitations/{id}"),
+    ))
 }
 
-async fn lookup_invitation(token: String) -> Result<InvitationPreview, ApiError> {
-    api::send("POST", "/invitations/lookup", &TokenRequest { token }).await
+fn lookup_invitation(token: String) -> ApiFuture<InvitationPreview> {
+    api::send("POST", "/invitations/lookup", &TokenRequest { token })
 }
 
-async fn accept_invitation(req: AcceptInvitationRequest) -> Result<Organization, ApiError> {
-    api::send("POST", "/invitations/accept", &req).await
+fn accept_invitation(req: AcceptInvitationRequest) -> ApiFuture<Organization> {
+    api::send("POST", "/invitations/accept", &req)
 }
 
 // ---- Small helpers ------------------------------------------------------------------
@@ -176,7 +171,7 @@ fn ManageMembers(role: Signal<Option<Role>>, notice: RwSignal<Option<String>>) -
     let session = use_session();
     let reload = RwSignal::new(0u32);
     let reload_invites = RwSignal::new(0u32);
-    let members = LocalResource::new(move || {
+    let members = api::resource(move || {
         reload.track();
         list_members(slug.get())
     });
@@ -232,7 +227,7 @@ fn MemberRow(
 
     // Role change: pick, then "Save role".
     let chosen = RwSignal::new(current);
-    let save = Action::new_local(|(slug, id, role): &(String, String, Role)| {
+    let save = api::action(|(slug, id, role): &(String, String, Role)| {
         update_role(slug.clone(), id.clone(), *role)
     });
     {
@@ -250,7 +245,7 @@ fn MemberRow(
     let cancel_ref = NodeRef::<html::Button>::new();
     focus_on_show(cancel_ref);
     let remove =
-        Action::new_local(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
+        api::action(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
     {
         let label = label.clone();
         Effect::new(move |_| {
@@ -347,7 +342,7 @@ fn InviteForm(reload_invites: RwSignal<u32>) -> impl IntoView {
     let slug = use_slug();
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Member);
-    let invite = Action::new_local(|(slug, req): &(String, CreateInvitationRequest)| {
+    let invite = api::action(|(slug, req): &(String, CreateInvitationRequest)| {
         create_invitation(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -405,7 +400,7 @@ fn InviteForm(reload_invites: RwSignal<u32>) -> impl IntoView {
 #[component]
 fn InvitationList(reload: RwSignal<u32>, notice: RwSignal<Option<String>>) -> impl IntoView {
     let slug = use_slug();
-    let invitations = LocalResource::new(move || {
+    let invitations = api::resource(move || {
         reload.track();
         list_invitations(slug.get())
     });
@@ -451,9 +446,8 @@ fn InvitationRow(
     focus_on_show(cancel_ref);
     let id = invitation.id.to_string();
     let email = invitation.email.clone();
-    let revoke = Action::new_local(|(slug, id): &(String, String)| {
-        revoke_invitation(slug.clone(), id.clone())
-    });
+    let revoke =
+        api::action(|(slug, id): &(String, String)| revoke_invitation(slug.clone(), id.clone()));
     {
         let email = email.clone();
         Effect::new(move |_| {
@@ -531,7 +525,7 @@ fn TransferOwnership(
     let cancel_ref = NodeRef::<html::Button>::new();
     focus_on_show(cancel_ref);
     let to_label = RwSignal::new(String::new());
-    let transfer = Action::new_local(|(slug, req): &(String, TransferOwnershipRequest)| {
+    let transfer = api::action(|(slug, req): &(String, TransferOwnershipRequest)| {
         transfer_ownership(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -634,7 +628,7 @@ fn LeaveSection(role: Signal<Option<Role>>) -> impl IntoView {
     let cancel_ref = NodeRef::<html::Button>::new();
     focus_on_show(cancel_ref);
     let leave =
-        Action::new_local(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
+        api::action(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = leave.value().get() {
             // A full page load: every cached view of this org goes away.
@@ -707,9 +701,9 @@ pub fn AcceptInvitation() -> impl IntoView {
 fn InvitationDetails(token: String) -> impl IntoView {
     let preview = {
         let token = token.clone();
-        LocalResource::new(move || lookup_invitation(token.clone()))
+        api::resource(move || lookup_invitation(token.clone()))
     };
-    let me = LocalResource::new(|| api::get::<User>("/me"));
+    let me = api::resource(|| api::get::<User>("/me"));
     reactive(move || {
         let (Some(preview), Some(me)) = (preview.get(), me.get()) else {
             return view! { <p class="loading">"Loading the invitation…"</p> }.into_any();
@@ -764,7 +758,7 @@ fn go_to_org_on_success(accept: Action<AcceptInvitationRequest, Result<Organizat
 }
 
 fn new_accept_action() -> Action<AcceptInvitationRequest, Result<Organization, ApiError>> {
-    let accept = Action::new_local(|req: &AcceptInvitationRequest| accept_invitation(req.clone()));
+    let accept = api::action(|req: &AcceptInvitationRequest| accept_invitation(req.clone()));
     go_to_org_on_success(accept);
     accept
 }
@@ -783,7 +777,7 @@ fn joined_notice(
 fn AcceptSignedIn(preview: InvitationPreview, user: User, token: String) -> impl IntoView {
     let accept = new_accept_action();
     let mismatch = user.email.to_lowercase() != preview.email.to_lowercase();
-    let logout = Action::new_local(|_: &()| api::logout());
+    let logout = api::action(|_: &()| api::logout());
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             // Show this page again, signed out.

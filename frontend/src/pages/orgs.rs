@@ -18,11 +18,11 @@ fn org_row(o: Organization) -> impl IntoView {
 
 #[component]
 pub fn OrgsPage() -> impl IntoView {
-    let orgs = LocalResource::new(api::list_orgs);
+    let orgs = api::resource(api::list_orgs);
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
-    let create = Action::new_local(|req: &CreateOrgRequest| api::create_org(req.clone()));
+    let create = api::action(|req: &CreateOrgRequest| api::create_org(req.clone()));
     let navigate = use_navigate();
     let session = use_session();
     Effect::new(move |_| {
@@ -89,7 +89,7 @@ pub fn GeneralSettings() -> impl IntoView {
         // last org's form (whose Save would then go to the new org).
         {reactive(move || {
             let slug = slug.get();
-            let org = LocalResource::new(move || api::get_org(slug.clone()));
+            let org = api::resource(move || api::get_org(slug.clone()));
             loaded(org, |o| view! { <GeneralForm org=o/> }.into_any()).into_any()
         })}
     }
@@ -105,7 +105,7 @@ fn GeneralForm(org: Organization) -> impl IntoView {
             .map(|d| d.description.clone())
             .unwrap_or_default(),
     );
-    let save = Action::new_local(|(slug, req): &(String, UpdateOrgRequest)| {
+    let save = api::action(|(slug, req): &(String, UpdateOrgRequest)| {
         api::update_org(slug.clone(), req.clone())
     });
     let slug_for_submit = slug.clone();
