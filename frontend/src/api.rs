@@ -153,15 +153,17 @@ pub fn resource<T: 'static>(
     fetch: impl Fn() -> ApiFuture<T> + 'static,
 ) -> LocalResource<Result<T, ApiError>> {
     let fetch: Box<dyn Fn() -> ApiFuture<T>> = Box::new(fetch);
-    LocalResource::new(move || fetch())
+    LocalResource::new(fetch)
 }
+
+type ActionFn<I, T> = Box<dyn Fn(&I) -> ApiFuture<T>>;
 
 /// An action calling the API, boxed for the same reason as [`resource`].
 pub fn action<I: 'static, T: 'static>(
     run: impl Fn(&I) -> ApiFuture<T> + 'static,
 ) -> Action<I, Result<T, ApiError>> {
-    let run: Box<dyn Fn(&I) -> ApiFuture<T>> = Box::new(run);
-    Action::new_local(move |input: &I| run(input))
+    let run: ActionFn<I, T> = Box::new(run);
+    Action::new_local(run)
 }
 
 pub fn me() -> ApiFuture<User> {

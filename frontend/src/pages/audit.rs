@@ -71,12 +71,7 @@ impl Filter {
         if !self.from.is_empty() {
             q.push(("from", format!("{}T00:00:00Z", self.from)));
         }
-        if let Some(next) = self
-            .to
-            .parse::<chrono::NaiveDate>()
-            .ok()
-            .and_then(|d| d.succ_opt())
-        {
+        if let Some(next) = parse_day(&self.to).and_then(|d| d.succ_opt()) {
             q.push(("to", format!("{next}T00:00:00Z")));
         }
         if !self.actor.is_empty() {
@@ -88,6 +83,14 @@ impl Filter {
         }
         q
     }
+}
+
+/// A date input's value (`YYYY-MM-DD`). Not `str::parse`: chrono's general parser would
+/// add several KB to the bundle.
+fn parse_day(s: &str) -> Option<chrono::NaiveDate> {
+    let (y, rest) = s.split_once('-')?;
+    let (m, d) = rest.split_once('-')?;
+    chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
 fn query_string(params: &[(&str, String)]) -> String {
