@@ -5,12 +5,14 @@ use gatehouse_types::{
     Organization, Problem, SignupRequest, UpdateOrgRequest, User,
 };
 use gloo_net::http::Request;
-use leptos::prelude::{Action, LocalResource};
+use leptos::prelude::{Action, Get, LocalResource};
 use serde::{
     Serialize,
     de::{DeserializeOwned, IgnoredAny},
 };
+use std::marker::PhantomData;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use web_sys::RequestCredentials;
 
 const BASE: &str = "/api/v1";
@@ -39,11 +41,14 @@ impl ApiError {
 }
 
 /// The status and body of an answer.
-struct Reply {
+#[derive(Clone)]
+pub struct Reply {
     status: u16,
     ok: bool,
     text: String,
 }
+
+type ReplyFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>>;
 
 /// Sends one request and reads the answer's text. Not generic and boxed: every call
 /// shares this one fetch state machine, so each typed call below adds only its JSON
@@ -52,7 +57,7 @@ fn request(
     method: &'static str,
     path: &str,
     body: Option<Result<String, ApiError>>,
-) -> Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>> {
+) -> ReplyFuture {
     let url = format!("{BASE}{path}");
     Box::pin(async move {
         let b = match method {
@@ -114,51 +119,96 @@ fn problem(status: u16, text: String) -> ApiError {
     }
 }
 
-/// A request in flight. Boxed, so every resource and action of the same data type
-/// shares one copy of Leptos's generic code for it (see [`resource`]).
-pub type ApiFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+/// How a call's answer becomes its result.
+type Decode<T> = fn(Result<Reply, ApiError>) -> Result<T, ApiError>;
 
-fn decode<T: DeserializeOwned + 'static>(
-    reply: Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>>,
-) -> ApiFuture<T> {
-    Box::pin(async move { finish(reply.await) })
+/// A request in flight: the untyped request and how to decode its answer. Calls of all
+/// types share one future type (the bundle has a size budget; see [`resource`]).
+pub struct ApiFuture<T> {
+    reply: ReplyFuture,
+    decode: Decode<T>,
 }
 
-pub fn get<T: DeserializeOwned + 'static>(path: &str) -> ApiFuture<T> {
-    decode(request("GET", path, None))
+impl<T> Future for ApiFuture<T> {
+    type Output = Result<T, ApiError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let decode = self.decode;
+        self.reply.as_mut().poll(cx).map(decode)
+    }
 }
 
-pub fn send<B: Serialize, T: DeserializeOwned + 'static>(
+pub fn get<T: DeserializeOwned>(path: &str) -> ApiFuture<T> {
+    ApiFuture {
+        reply: request("GET", path, None),
+        decode: finish,
+    }
+}
+
+pub fn send<B: Serialize, T: DeserializeOwned>(
     method: &'static str,
     path: &str,
     body: &B,
 ) -> ApiFuture<T> {
     let json = serde_json::to_string(body).map_err(|e| ApiError::network(e.into()));
-    decode(request(method, path, Some(json)))
+    ApiFuture {
+        reply: request(method, path, Some(json)),
+        decode: finish,
+    }
 }
 
-pub fn send_empty<T: DeserializeOwned + 'static>(method: &'static str, path: &str) -> ApiFuture<T> {
-    decode(request(method, path, None))
+pub fn send_empty<T: DeserializeOwned>(method: &'static str, path: &str) -> ApiFuture<T> {
+    ApiFuture {
+        reply: request(method, path, None),
+        decode: finish,
+    }
 }
 
 /// For calls whose answer has nothing the dashboard uses.
 pub fn ignore_answer(call: ApiFuture<IgnoredAny>) -> ApiFuture<()> {
-    Box::pin(async move { call.await.map(|_| ()) })
+    ApiFuture {
+        reply: call.reply,
+        decode: |r| finish::<IgnoredAny>(r).map(|_| ()),
+    }
 }
 
-/// A resource loading from the API (re-run when a signal `fetch` reads changes). The
-/// fetcher is boxed like the future, so resources of the same data type share one copy
-/// of `LocalResource`'s large generic code instead of one per call site.
-pub fn resource<T: 'static>(
-    fetch: impl Fn() -> ApiFuture<T> + 'static,
-) -> LocalResource<Result<T, ApiError>> {
-    let fetch: Box<dyn Fn() -> ApiFuture<T>> = Box::new(fetch);
-    LocalResource::new(fetch)
+/// Data loaded from the API, re-fetched when a signal its fetcher reads changes.
+///
+/// It keeps the answer as text and decodes it when read, so that all resources share
+/// one `LocalResource` type: Leptos's resource code is large and generic, and one copy
+/// per data type cost the bundle (which has a size budget) tens of KB.
+pub struct Resource<T> {
+    reply: LocalResource<Result<Reply, ApiError>>,
+    data: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Resource<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Resource<T> {}
+
+impl<T: DeserializeOwned> Resource<T> {
+    /// The data once loaded; while it reloads, still the last answer. Reactive.
+    pub fn get(&self) -> Option<Result<T, ApiError>> {
+        self.reply.get().map(finish)
+    }
+}
+
+pub fn resource<T>(fetch: impl Fn() -> ApiFuture<T> + 'static) -> Resource<T> {
+    let fetch: Box<dyn Fn() -> ReplyFuture> = Box::new(move || fetch().reply);
+    Resource {
+        reply: LocalResource::new(fetch),
+        data: PhantomData,
+    }
 }
 
 type ActionFn<I, T> = Box<dyn Fn(&I) -> ApiFuture<T>>;
 
-/// An action calling the API, boxed for the same reason as [`resource`].
+/// An action calling the API. Boxed, so actions with the same input and output share
+/// Leptos's generic action code.
 pub fn action<I: 'static, T: 'static>(
     run: impl Fn(&I) -> ApiFuture<T> + 'static,
 ) -> Action<I, Result<T, ApiError>> {

@@ -7,6 +7,7 @@ use leptos_router::{
     components::{A, Outlet, Redirect},
     hooks::{use_location, use_navigate, use_params_map},
 };
+use serde::de::DeserializeOwned;
 
 /// A timestamp as the dashboard shows it.
 pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -75,8 +76,8 @@ pub fn loading() -> AnyView {
 /// Rather than `<Transition>` + `Suspend::new(async move { … })`, which compiled every
 /// page's view into its own large async state machine: this is synchronous, and all
 /// pages share one reactive closure type (`Box<dyn Fn>`), so one copy of its rendering.
-pub fn loaded<T: Clone + 'static>(
-    res: LocalResource<Result<T, ApiError>>,
+pub fn loaded<T: DeserializeOwned + 'static>(
+    res: api::Resource<T>,
     ok: impl Fn(T) -> AnyView + Send + 'static,
 ) -> impl IntoView {
     reactive(move || match res.get() {
@@ -106,7 +107,7 @@ pub fn action_error<T: Clone + Send + Sync + 'static>(
 #[derive(Clone, Copy)]
 pub struct SessionCtx {
     pub user: RwSignal<User>,
-    pub orgs: LocalResource<Result<Vec<Organization>, ApiError>>,
+    pub orgs: api::Resource<Vec<Organization>>,
     /// Bump to reload `orgs` (after creating or renaming one).
     pub orgs_version: RwSignal<u32>,
 }

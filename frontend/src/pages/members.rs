@@ -497,7 +497,7 @@ fn InvitationRow(
 /// Owner only: hand the organization to an admin.
 #[component]
 fn TransferOwnership(
-    members: LocalResource<Result<Vec<Member>, ApiError>>,
+    members: api::Resource<Vec<Member>>,
     reload: RwSignal<u32>,
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
