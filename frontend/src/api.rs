@@ -4,8 +4,15 @@ use gatehouse_types::{
     ApiKey, CreateApiKeyRequest, CreateOrgRequest, CreatedApiKey, FieldError, LoginRequest,
     Organization, Problem, SignupRequest, UpdateOrgRequest, User,
 };
-use gloo_net::http::{Request, RequestBuilder, Response};
-use serde::{Serialize, de::DeserializeOwned};
+use gloo_net::http::Request;
+use leptos::prelude::{Action, Get, LocalResource};
+use serde::{
+    Serialize,
+    de::{DeserializeOwned, IgnoredAny},
+};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use web_sys::RequestCredentials;
 
 const BASE: &str = "/api/v1";
@@ -33,36 +40,70 @@ impl ApiError {
     }
 }
 
-fn builder(method: &str, path: &str) -> RequestBuilder {
-    let url = format!("{BASE}{path}");
-    let b = match method {
-        "POST" => Request::post(&url),
-        "PATCH" => Request::patch(&url),
-        "DELETE" => Request::delete(&url),
-        _ => Request::get(&url),
-    };
-    b.credentials(RequestCredentials::SameOrigin)
-        .header("Accept", "application/json, application/problem+json")
+/// The status and body of an answer.
+#[derive(Clone)]
+pub struct Reply {
+    status: u16,
+    ok: bool,
+    text: String,
 }
 
-async fn finish<T: DeserializeOwned>(r: Result<Response, gloo_net::Error>) -> Result<T, ApiError> {
-    let r = r.map_err(ApiError::network)?;
-    let status = r.status();
-    let text = r.text().await.map_err(ApiError::network)?;
-    if r.ok() {
-        let body = if text.trim().is_empty() {
-            "null"
-        } else {
-            &text
-        };
-        return serde_json::from_str(body).map_err(|e| ApiError {
-            status,
-            title: "Unexpected answer from the server".into(),
-            detail: Some(e.to_string()),
-            fields: vec![],
-        });
+type ReplyFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>>;
+
+/// Sends one request and reads the answer's text. Not generic and boxed: every call
+/// shares this one fetch state machine, so each typed call below adds only its JSON
+/// decoding (the dashboard has a bundle-size budget).
+fn request(
+    method: &'static str,
+    path: &str,
+    body: Option<Result<String, ApiError>>,
+) -> ReplyFuture {
+    let url = format!("{BASE}{path}");
+    Box::pin(async move {
+        let b = match method {
+            "POST" => Request::post(&url),
+            "PATCH" => Request::patch(&url),
+            "DELETE" => Request::delete(&url),
+            _ => Request::get(&url),
+        }
+        .credentials(RequestCredentials::SameOrigin)
+        .header("Accept", "application/json, application/problem+json");
+        let req = match body {
+            Some(json) => b.header("Content-Type", "application/json").body(json?),
+            None => b.build(),
+        }
+        .map_err(ApiError::network)?;
+        let r = req.send().await.map_err(ApiError::network)?;
+        let text = r.text().await.map_err(ApiError::network)?;
+        Ok(Reply {
+            status: r.status(),
+            ok: r.ok(),
+            text,
+        })
+    })
+}
+
+fn finish<T: DeserializeOwned>(r: Result<Reply, ApiError>) -> Result<T, ApiError> {
+    let Reply { status, ok, text } = r?;
+    if !ok {
+        return Err(problem(status, text));
     }
-    Err(match serde_json::from_str::<Problem>(&text) {
+    let body = if text.trim().is_empty() {
+        "null"
+    } else {
+        &text
+    };
+    serde_json::from_str(body).map_err(|e| ApiError {
+        status,
+        title: "Unexpected answer from the server".into(),
+        detail: Some(e.to_string()),
+        fields: vec![],
+    })
+}
+
+/// The error a failed request answered with.
+fn problem(status: u16, text: String) -> ApiError {
+    match serde_json::from_str::<Problem>(&text) {
         Ok(p) => ApiError {
             status,
             title: p.title,
@@ -75,62 +116,136 @@ async fn finish<T: DeserializeOwned>(r: Result<Response, gloo_net::Error>) -> Re
             detail: (!text.is_empty() && text.len() < 300).then_some(text),
             fields: vec![],
         },
-    })
+    }
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    finish(builder("GET", path).send().await).await
+/// How a call's answer becomes its result.
+type Decode<T> = fn(Result<Reply, ApiError>) -> Result<T, ApiError>;
+
+/// A request in flight: the untyped request and how to decode its answer. Calls of all
+/// types share one future type (the bundle has a size budget; see [`resource`]).
+pub struct ApiFuture<T> {
+    reply: ReplyFuture,
+    decode: Decode<T>,
 }
 
-pub async fn send<B: Serialize, T: DeserializeOwned>(
-    method: &str,
+impl<T> Future for ApiFuture<T> {
+    type Output = Result<T, ApiError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let decode = self.decode;
+        self.reply.as_mut().poll(cx).map(decode)
+    }
+}
+
+pub fn get<T: DeserializeOwned>(path: &str) -> ApiFuture<T> {
+    ApiFuture {
+        reply: request("GET", path, None),
+        decode: finish,
+    }
+}
+
+pub fn send<B: Serialize, T: DeserializeOwned>(
+    method: &'static str,
     path: &str,
     body: &B,
-) -> Result<T, ApiError> {
-    let req = builder(method, path)
-        .json(body)
-        .map_err(ApiError::network)?;
-    finish(req.send().await).await
+) -> ApiFuture<T> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError::network(e.into()));
+    ApiFuture {
+        reply: request(method, path, Some(json)),
+        decode: finish,
+    }
 }
 
-pub async fn send_empty<T: DeserializeOwned>(method: &str, path: &str) -> Result<T, ApiError> {
-    finish(builder(method, path).send().await).await
+pub fn send_empty<T: DeserializeOwned>(method: &'static str, path: &str) -> ApiFuture<T> {
+    ApiFuture {
+        reply: request(method, path, None),
+        decode: finish,
+    }
 }
 
-pub async fn me() -> Result<User, ApiError> {
-    get("/me").await
+/// For calls whose answer has nothing the dashboard uses.
+pub fn ignore_answer(call: ApiFuture<IgnoredAny>) -> ApiFuture<()> {
+    ApiFuture {
+        reply: call.reply,
+        decode: |r| finish::<IgnoredAny>(r).map(|_| ()),
+    }
 }
-pub async fn login(req: LoginRequest) -> Result<User, ApiError> {
-    send("POST", "/auth/login", &req).await
+
+/// Data loaded from the API, re-fetched when a signal its fetcher reads changes.
+///
+/// It keeps the answer as text and decodes it when read, so that all resources share
+/// one `LocalResource` type: Leptos's resource code is large and generic, and one copy
+/// per data type cost the bundle (which has a size budget) tens of KB.
+pub struct Resource<T> {
+    reply: LocalResource<Result<Reply, ApiError>>,
+    data: PhantomData<fn() -> T>,
 }
-pub async fn signup(req: SignupRequest) -> Result<User, ApiError> {
-    send("POST", "/auth/signup", &req).await
+
+impl<T> Clone for Resource<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
 }
-pub async fn logout() -> Result<(), ApiError> {
-    send_empty::<serde_json::Value>("POST", "/auth/logout")
-        .await
-        .map(|_| ())
+
+impl<T> Copy for Resource<T> {}
+
+impl<T: DeserializeOwned> Resource<T> {
+    /// The data once loaded; while it reloads, still the last answer. Reactive.
+    pub fn get(&self) -> Option<Result<T, ApiError>> {
+        self.reply.get().map(finish)
+    }
 }
-pub async fn list_orgs() -> Result<Vec<Organization>, ApiError> {
-    get("/orgs").await
+
+pub fn resource<T>(fetch: impl Fn() -> ApiFuture<T> + 'static) -> Resource<T> {
+    let fetch: Box<dyn Fn() -> ReplyFuture> = Box::new(move || fetch().reply);
+    Resource {
+        reply: LocalResource::new(fetch),
+        data: PhantomData,
+    }
 }
-pub async fn create_org(req: CreateOrgRequest) -> Result<Organization, ApiError> {
-    send("POST", "/orgs", &req).await
+
+type ActionFn<I, T> = Box<dyn Fn(&I) -> ApiFuture<T>>;
+
+/// An action calling the API. Boxed, so actions with the same input and output share
+/// Leptos's generic action code.
+pub fn action<I: 'static, T: 'static>(
+    run: impl Fn(&I) -> ApiFuture<T> + 'static,
+) -> Action<I, Result<T, ApiError>> {
+    let run: ActionFn<I, T> = Box::new(run);
+    Action::new_local(run)
 }
-pub async fn get_org(slug: String) -> Result<Organization, ApiError> {
-    get(&format!("/orgs/{slug}")).await
+
+pub fn me() -> ApiFuture<User> {
+    get("/me")
 }
-pub async fn update_org(slug: String, req: UpdateOrgRequest) -> Result<Organization, ApiError> {
-    send("PATCH", &format!("/orgs/{slug}"), &req).await
+pub fn login(req: LoginRequest) -> ApiFuture<User> {
+    send("POST", "/auth/login", &req)
 }
-pub async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
-    get(&format!("/orgs/{slug}/api-keys")).await
+pub fn signup(req: SignupRequest) -> ApiFuture<User> {
+    send("POST", "/auth/signup", &req)
 }
-pub async fn create_key(slug: String, req: CreateApiKeyRequest) -> Result<CreatedApiKey, ApiError> {
-    send("POST", &format!("/orgs/{slug}/api-keys"), &req).await
+pub fn logout() -> ApiFuture<()> {
+    ignore_answer(send_empty("POST", "/auth/logout"))
 }
-pub async fn revoke_key(slug: String, id: String) -> Result<(), ApiError> {
-    send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/api-keys/{id}"))
-        .await
-        .map(|_| ())
+pub fn list_orgs() -> ApiFuture<Vec<Organization>> {
+    get("/orgs")
+}
+pub fn create_org(req: CreateOrgRequest) -> ApiFuture<Organization> {
+    send("POST", "/orgs", &req)
+}
+pub fn get_org(slug: String) -> ApiFuture<Organization> {
+    get(&format!("/orgs/{slug}"))
+}
+pub fn update_org(slug: String, req: UpdateOrgRequest) -> ApiFuture<Organization> {
+    send("PATCH", &format!("/orgs/{slug}"), &req)
+}
+pub fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
+    get(&format!("/orgs/{slug}/api-keys"))
+}
+pub fn create_key(slug: String, req: CreateApiKeyRequest) -> ApiFuture<CreatedApiKey> {
+    send("POST", &format!("/orgs/{slug}/api-keys"), &req)
+}
+pub fn revoke_key(slug: String, id: String) -> ApiFuture<()> {
+    ignore_answer(send_empty("DELETE", &format!("/orgs/{slug}/api-keys/{id}")))
 }

@@ -7,10 +7,20 @@ use leptos_router::{
     components::{A, Outlet, Redirect},
     hooks::{use_location, use_navigate, use_params_map},
 };
+use serde::de::DeserializeOwned;
 
 /// A timestamp as the dashboard shows it.
 pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    use chrono::{Datelike, Timelike};
+    // Not `t.format(…)`: chrono's formatting code would add several KB to the bundle.
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// The value of the input an event came from.
@@ -53,6 +63,36 @@ pub fn ErrorBox(err: ApiError) -> impl IntoView {
     }
 }
 
+/// What a page shows while its data loads.
+pub fn loading() -> AnyView {
+    view! { <p class="loading">"Loading…"</p> }.into_any()
+}
+
+/// Shows a resource: "Loading…" until its first answer, then the error in an alert box
+/// or what `ok` makes of the data. While it reloads, the last answer stays on screen (as
+/// with `<Transition>`); to show "Loading…" again, key the resource instead (see
+/// `GeneralSettings`).
+///
+/// Rather than `<Transition>` + `Suspend::new(async move { … })`, which compiled every
+/// page's view into its own large async state machine: this is synchronous, and all
+/// pages share one reactive closure type (`Box<dyn Fn>`), so one copy of its rendering.
+pub fn loaded<T: DeserializeOwned + 'static>(
+    res: api::Resource<T>,
+    ok: impl Fn(T) -> AnyView + Send + 'static,
+) -> impl IntoView {
+    reactive(move || match res.get() {
+        Some(Ok(data)) => ok(data),
+        Some(Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
+        None => loading(),
+    })
+}
+
+/// A reactive view of the one closure type every caller shares, so its render code
+/// exists once in the bundle (each `move || …` in a view has its own).
+pub fn reactive(f: impl Fn() -> AnyView + Send + 'static) -> Box<dyn Fn() -> AnyView + Send> {
+    Box::new(f)
+}
+
 /// Shows the error of the last finished action, if it failed.
 pub fn action_error<T: Clone + Send + Sync + 'static>(
     v: MappedSignal<Option<Result<T, ApiError>>>,
@@ -67,7 +107,7 @@ pub fn action_error<T: Clone + Send + Sync + 'static>(
 #[derive(Clone, Copy)]
 pub struct SessionCtx {
     pub user: RwSignal<User>,
-    pub orgs: LocalResource<Result<Vec<Organization>, ApiError>>,
+    pub orgs: api::Resource<Vec<Organization>>,
     /// Bump to reload `orgs` (after creating or renaming one).
     pub orgs_version: RwSignal<u32>,
 }
@@ -104,30 +144,25 @@ fn storage() -> Option<web_sys::Storage> {
 /// Signed-in pages: loads the session, sends signed-out visitors to `/login?next=…`.
 #[component]
 pub fn Shell() -> impl IntoView {
-    let me = LocalResource::new(api::me);
+    let me = api::resource(api::me);
     let location = use_location();
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match me.await {
-                    Ok(user) => view! { <Layout user=user/> }.into_any(),
-                    Err(e) if e.is_unauthorized() => {
-                        let here = format!(
-                            "{}{}",
-                            location.pathname.get_untracked(),
-                            location.search.get_untracked(),
-                        );
-                        let to = format!(
-                            "/login?next={}",
-                            String::from(js_sys::encode_uri_component(&here)),
-                        );
-                        view! { <Redirect path=to/> }.into_any()
-                    }
-                    Err(e) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    reactive(move || match me.get() {
+        None => loading(),
+        Some(Ok(user)) => view! { <Layout user=user/> }.into_any(),
+        Some(Err(e)) if e.is_unauthorized() => {
+            let here = format!(
+                "{}{}",
+                location.pathname.get_untracked(),
+                location.search.get_untracked(),
+            );
+            let to = format!(
+                "/login?next={}",
+                String::from(js_sys::encode_uri_component(&here)),
+            );
+            view! { <Redirect path=to/> }.into_any()
+        }
+        Some(Err(e)) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
+    })
 }
 
 /// `/settings[/{section}]` (where `/_admin/_settings/_{section}` lands): the same page of
@@ -219,7 +254,7 @@ const ORG_NAV: &[NavItem] = &[
 #[component]
 fn Layout(user: User) -> impl IntoView {
     let orgs_version = RwSignal::new(0u32);
-    let orgs = LocalResource::new(move || {
+    let orgs = api::resource(move || {
         orgs_version.track();
         api::list_orgs()
     });
@@ -323,7 +358,7 @@ fn OrgSwitcher() -> impl IntoView {
 
 #[component]
 fn UserMenu(user: User) -> impl IntoView {
-    let logout = Action::new_local(|_: &()| api::logout());
+    let logout = api::action(|_: &()| api::logout());
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             let _ = window().location().set_href("/login");

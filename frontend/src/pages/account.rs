@@ -1,32 +1,28 @@
 //! The signed-in user's account: profile, password, sessions.
-use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, use_session, when};
+use crate::api::{self, ApiFuture};
+use crate::components::{ErrorBox, action_error, input_value, loaded, use_session, when};
 use gatehouse_types::{
     Accepted, ChangePasswordRequest, RevokedCount, SessionInfo, UpdateMeRequest, User,
 };
 use leptos::prelude::*;
 
-async fn update_me(req: UpdateMeRequest) -> Result<User, ApiError> {
-    api::send("PATCH", "/me", &req).await
+fn update_me(req: UpdateMeRequest) -> ApiFuture<User> {
+    api::send("PATCH", "/me", &req)
 }
-async fn resend_verification() -> Result<Accepted, ApiError> {
-    api::send_empty("POST", "/auth/verify-email/resend").await
+fn resend_verification() -> ApiFuture<Accepted> {
+    api::send_empty("POST", "/auth/verify-email/resend")
 }
-async fn change_password(req: ChangePasswordRequest) -> Result<(), ApiError> {
-    api::send::<_, serde_json::Value>("POST", "/me/password", &req)
-        .await
-        .map(|_| ())
+fn change_password(req: ChangePasswordRequest) -> ApiFuture<()> {
+    api::ignore_answer(api::send("POST", "/me/password", &req))
 }
-async fn list_sessions() -> Result<Vec<SessionInfo>, ApiError> {
-    api::get("/me/sessions").await
+fn list_sessions() -> ApiFuture<Vec<SessionInfo>> {
+    api::get("/me/sessions")
 }
-async fn revoke_session(id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/me/sessions/{id}"))
-        .await
-        .map(|_| ())
+fn revoke_session(id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty("DELETE", &format!("/me/sessions/{id}")))
 }
-async fn revoke_others() -> Result<RevokedCount, ApiError> {
-    api::send_empty("POST", "/me/sessions/revoke-others").await
+fn revoke_others() -> ApiFuture<RevokedCount> {
+    api::send_empty("POST", "/me/sessions/revoke-others")
 }
 
 #[component]
@@ -34,13 +30,13 @@ pub fn ProfilePage() -> impl IntoView {
     let session = use_session();
     let user = session.user;
     let name = RwSignal::new(user.get_untracked().display_name);
-    let save = Action::new_local(|req: &UpdateMeRequest| update_me(req.clone()));
+    let save = api::action(|req: &UpdateMeRequest| update_me(req.clone()));
     Effect::new(move |_| {
         if let Some(Ok(u)) = save.value().get() {
             user.set(u);
         }
     });
-    let resend = Action::new_local(|_: &()| resend_verification());
+    let resend = api::action(|_: &()| resend_verification());
     view! {
         <h1>"Profile"</h1>
         <section class="card">
@@ -86,7 +82,7 @@ pub fn PasswordPage() -> impl IntoView {
     let new = RwSignal::new(String::new());
     let repeat = RwSignal::new(String::new());
     let mismatch = RwSignal::new(false);
-    let change = Action::new_local(|req: &ChangePasswordRequest| change_password(req.clone()));
+    let change = api::action(|req: &ChangePasswordRequest| change_password(req.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = change.value().get() {
             current.set(String::new());
@@ -173,11 +169,11 @@ fn device(ua: Option<&str>) -> String {
 #[component]
 pub fn SessionsPage() -> impl IntoView {
     let reload = RwSignal::new(0u32);
-    let sessions = LocalResource::new(move || {
+    let sessions = api::resource(move || {
         reload.track();
         list_sessions()
     });
-    let others = Action::new_local(|_: &()| revoke_others());
+    let others = api::action(|_: &()| revoke_others());
     let confirming = RwSignal::new(false);
     Effect::new(move |_| {
         if let Some(Ok(_)) = others.value().get() {
@@ -189,38 +185,31 @@ pub fn SessionsPage() -> impl IntoView {
         <h1>"Sessions"</h1>
         <p class="muted">"Every browser signed in to your account. Revoke any you do not recognise."</p>
         <section class="card">
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match sessions.await {
-                        Ok(list) => {
-                            let has_others = list.iter().any(|s| !s.current);
-                            view! {
-                                <table>
-                                    <thead><tr>
-                                        <th>"Device"</th><th>"IP address"</th><th>"Signed in"</th><th>"Last active"</th><th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|s| view! { <SessionRow s=s reload=reload/> }).collect_view()}
-                                    </tbody>
-                                </table>
-                                {has_others.then(|| view! {
-                                    <Show when=move || confirming.get() fallback=move || view! {
-                                        <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke all other sessions"</button>
-                                    }>
-                                        <p class="confirm-block">"Sign out every other browser? This one stays signed in. "
-                                            <button type="button" class="danger" on:click=move |_| { others.dispatch(()); }>"Yes, revoke all others"</button>
-                                            " "
-                                            <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                                        </p>
-                                    </Show>
-                                })}
-                                {(!has_others).then(|| view! { <p class="muted">"You are signed in only here."</p> })}
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(sessions, move |list| {
+                let has_others = list.iter().any(|s| !s.current);
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Device"</th><th>"IP address"</th><th>"Signed in"</th><th>"Last active"</th><th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|s| view! { <SessionRow s=s reload=reload/> }).collect_view()}
+                        </tbody>
+                    </table>
+                    {has_others.then(|| view! {
+                        <Show when=move || confirming.get() fallback=move || view! {
+                            <button type="button" class="danger" on:click=move |_| confirming.set(true)>"Revoke all other sessions"</button>
+                        }>
+                            <p class="confirm-block">"Sign out every other browser? This one stays signed in. "
+                                <button type="button" class="danger" on:click=move |_| { others.dispatch(()); }>"Yes, revoke all others"</button>
+                                " "
+                                <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                            </p>
+                        </Show>
+                    })}
+                    {(!has_others).then(|| view! { <p class="muted">"You are signed in only here."</p> })}
+                }.into_any()
+            })}
             {move || others.value().get().and_then(|r| r.ok()).map(|c| view! {
                 <p class="success" role="status">{format!("{} session(s) signed out.", c.revoked)}</p>
             })}
@@ -231,7 +220,7 @@ pub fn SessionsPage() -> impl IntoView {
 
 #[component]
 fn SessionRow(s: SessionInfo, reload: RwSignal<u32>) -> impl IntoView {
-    let revoke = Action::new_local(|id: &String| revoke_session(id.clone()));
+    let revoke = api::action(|id: &String| revoke_session(id.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = revoke.value().get() {
             reload.update(|n| *n += 1);

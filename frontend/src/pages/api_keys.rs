@@ -1,6 +1,6 @@
 //! API keys: create (the key shown once), list, revoke.
 use crate::api;
-use crate::components::{ErrorBox, action_error, input_value, use_slug, when};
+use crate::components::{action_error, input_value, loaded, use_slug, when};
 use gatehouse_types::{ApiKey, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey};
 use leptos::prelude::*;
 
@@ -8,13 +8,13 @@ use leptos::prelude::*;
 pub fn ApiKeysPage() -> impl IntoView {
     let slug = use_slug();
     let reload = RwSignal::new(0u32);
-    let keys = LocalResource::new(move || {
+    let keys = api::resource(move || {
         reload.track();
         api::list_keys(slug.get())
     });
     let name = RwSignal::new(String::new());
     let created: RwSignal<Option<CreatedApiKey>> = RwSignal::new(None);
-    let create = Action::new_local(|(slug, req): &(String, CreateApiKeyRequest)| {
+    let create = api::action(|(slug, req): &(String, CreateApiKeyRequest)| {
         api::create_key(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -45,24 +45,21 @@ pub fn ApiKeysPage() -> impl IntoView {
         </section>
         <section class="card">
             <h2>"Keys"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match keys.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No keys yet."</p> }.into_any(),
-                        Ok(list) => view! {
-                            <table>
-                                <thead><tr>
-                                    <th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
-                                </tr></thead>
-                                <tbody>
-                                    {list.into_iter().map(|k| view! { <KeyRow api_key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(keys, move |list| {
+                if list.is_empty() {
+                    return view! { <p class="muted">"No keys yet."</p> }.into_any();
+                }
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|k| view! { <KeyRow api_key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
     }
 }
@@ -97,9 +94,8 @@ fn NewKey(created: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView
 fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let id = api_key.id.to_string();
-    let revoke = Action::new_local(|(slug, id): &(String, String)| {
-        api::revoke_key(slug.clone(), id.clone())
-    });
+    let revoke =
+        api::action(|(slug, id): &(String, String)| api::revoke_key(slug.clone(), id.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = revoke.value().get() {
             reload.update(|n| *n += 1);

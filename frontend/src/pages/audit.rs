@@ -1,6 +1,8 @@
 //! The audit log: filters, paging, export.
-use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, input_value, is_admin, use_role, use_slug, when};
+use crate::api::{self, ApiFuture};
+use crate::components::{
+    ErrorBox, input_value, is_admin, loading, reactive, use_role, use_slug, when,
+};
 use gatehouse_types::{ApiKey, AuditActor, AuditEvent, AuditPage, AuditTarget, Member};
 use leptos::prelude::*;
 use std::collections::HashMap;
@@ -69,12 +71,7 @@ impl Filter {
         if !self.from.is_empty() {
             q.push(("from", format!("{}T00:00:00Z", self.from)));
         }
-        if let Some(next) = self
-            .to
-            .parse::<chrono::NaiveDate>()
-            .ok()
-            .and_then(|d| d.succ_opt())
-        {
+        if let Some(next) = parse_day(&self.to).and_then(|d| d.succ_opt()) {
             q.push(("to", format!("{next}T00:00:00Z")));
         }
         if !self.actor.is_empty() {
@@ -88,6 +85,14 @@ impl Filter {
     }
 }
 
+/// A date input's value (`YYYY-MM-DD`). Not `str::parse`: chrono's general parser would
+/// add several KB to the bundle.
+fn parse_day(s: &str) -> Option<chrono::NaiveDate> {
+    let (y, rest) = s.split_once('-')?;
+    let (m, d) = rest.split_once('-')?;
+    chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
 fn query_string(params: &[(&str, String)]) -> String {
     params
         .iter()
@@ -96,26 +101,22 @@ fn query_string(params: &[(&str, String)]) -> String {
         .join("&")
 }
 
-async fn list_events(
-    slug: String,
-    filter: Filter,
-    cursor: Option<String>,
-) -> Result<AuditPage, ApiError> {
+fn list_events(slug: String, filter: Filter, cursor: Option<String>) -> ApiFuture<AuditPage> {
     let mut params = filter.params();
     if let Some(c) = cursor {
         params.push(("cursor", c));
     }
     let q = query_string(&params);
     let sep = if q.is_empty() { "" } else { "?" };
-    api::get(&format!("/orgs/{slug}/audit-logs{sep}{q}")).await
+    api::get(&format!("/orgs/{slug}/audit-logs{sep}{q}"))
 }
 
-async fn list_members(slug: String) -> Result<Vec<Member>, ApiError> {
-    api::get(&format!("/orgs/{slug}/members")).await
+fn list_members(slug: String) -> ApiFuture<Vec<Member>> {
+    api::get(&format!("/orgs/{slug}/members"))
 }
 
-async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
-    api::get(&format!("/orgs/{slug}/api-keys")).await
+fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
+    api::get(&format!("/orgs/{slug}/api-keys"))
 }
 
 /// A same-origin link that downloads the filtered log (the session cookie goes along).
@@ -239,14 +240,14 @@ pub fn AuditLogPage() -> impl IntoView {
     let cursors: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
     let reload = RwSignal::new(0u32);
 
-    let events = LocalResource::new(move || {
+    let events = api::resource(move || {
         reload.track();
         let f = applied.get();
         let c = cursors.with(|v| v.last().cloned());
         list_events(slug.get(), f, c)
     });
-    let members = LocalResource::new(move || list_members(slug.get()));
-    let keys = LocalResource::new(move || list_keys(slug.get()));
+    let members = api::resource(move || list_members(slug.get()));
+    let keys = api::resource(move || list_keys(slug.get()));
 
     let apply = move || {
         let f = Filter {
@@ -379,68 +380,67 @@ pub fn AuditLogPage() -> impl IntoView {
                     </div>
                 </div>
                 <p class="muted help">"Exports hold every event that matches the applied filters, not only this page."</p>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        let page = events.await;
-                        let names = Names {
-                            members: members
-                                .await
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|m| (m.user_id.to_string(), m))
-                                .collect(),
-                            keys: keys
-                                .await
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|k| (k.id.to_string(), k.name))
-                                .collect(),
-                        };
-                        let page = match page {
-                            Ok(p) => p,
-                            Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
-                        };
-                        let depth = cursors.with_untracked(Vec::len);
-                        let next = page.next_cursor.clone();
-                        let has_older = next.is_some();
-                        let table = if page.items.is_empty() {
-                            view! { <p class="muted">"No events match these filters."</p> }.into_any()
-                        } else {
-                            view! {
-                                <div class="table-scroll">
-                                    <table class="audit">
-                                        <thead><tr>
-                                            <th>"Time"</th><th>"Actor"</th><th>"Action"</th>
-                                            <th>"Target"</th><th>"IP address"</th><th>"Details"</th>
-                                        </tr></thead>
-                                        <tbody>
-                                            {page.items.into_iter().map(|e| event_row(e, &names)).collect_view()}
-                                        </tbody>
-                                    </table>
-                                </div>
-                            }.into_any()
-                        };
+                {reactive(move || {
+                    // The names come with the page: wait for all three lists.
+                    let (Some(page), Some(members), Some(keys)) = (events.get(), members.get(), keys.get()) else {
+                        return loading();
+                    };
+                    let names = Names {
+                        members: members
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|m| (m.user_id.to_string(), m))
+                            .collect(),
+                        keys: keys
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|k| (k.id.to_string(), k.name))
+                            .collect(),
+                    };
+                    let page = match page {
+                        Ok(p) => p,
+                        Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
+                    };
+                    let depth = cursors.with_untracked(Vec::len);
+                    let next = page.next_cursor.clone();
+                    let has_older = next.is_some();
+                    let table = if page.items.is_empty() {
+                        view! { <p class="muted">"No events match these filters."</p> }.into_any()
+                    } else {
                         view! {
-                            {table}
-                            {(depth > 0 || has_older).then(|| view! {
-                                <nav class="pager" aria-label="Audit log pages">
-                                    <button type="button" disabled={depth == 0}
-                                        on:click=move |_| cursors.update(|v| { v.pop(); })>"Newer"</button>
-                                    <span class="muted">"Page "{depth + 1}</span>
-                                    <button type="button" disabled={!has_older}
-                                        on:click=move |_| {
-                                            if let Some(c) = next.clone() {
-                                                cursors.update(|v| v.push(c));
-                                            }
-                                        }>"Older"</button>
-                                    {(depth > 1).then(|| view! {
-                                        <button type="button" class="link" on:click=move |_| cursors.set(Vec::new())>"Back to newest"</button>
-                                    })}
-                                </nav>
-                            })}
+                            <div class="table-scroll">
+                                <table class="audit">
+                                    <thead><tr>
+                                        <th>"Time"</th><th>"Actor"</th><th>"Action"</th>
+                                        <th>"Target"</th><th>"IP address"</th><th>"Details"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {page.items.into_iter().map(|e| event_row(e, &names)).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
                         }.into_any()
-                    })}
-                </Transition>
+                    };
+                    view! {
+                        {table}
+                        {(depth > 0 || has_older).then(|| view! {
+                            <nav class="pager" aria-label="Audit log pages">
+                                <button type="button" disabled={depth == 0}
+                                    on:click=move |_| cursors.update(|v| { v.pop(); })>"Newer"</button>
+                                <span class="muted">"Page "{depth + 1}</span>
+                                <button type="button" disabled={!has_older}
+                                    on:click=move |_| {
+                                        if let Some(c) = next.clone() {
+                                            cursors.update(|v| v.push(c));
+                                        }
+                                    }>"Older"</button>
+                                {(depth > 1).then(|| view! {
+                                    <button type="button" class="link" on:click=move |_| cursors.set(Vec::new())>"Back to newest"</button>
+                                })}
+                            </nav>
+                        })}
+                    }.into_any()
+                })}
             </section>
         </Show>
     }

@@ -36,7 +36,7 @@ pub fn Login() -> impl IntoView {
     let next = move || safe_next(query.read_untracked().get("next"));
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let login = Action::new_local(|req: &LoginRequest| api::login(req.clone()));
+    let login = api::action(|req: &LoginRequest| api::login(req.clone()));
     Effect::new(move |_| {
         if let Some(Ok(_)) = login.value().get() {
             // A full page load: `next` may be a server page such as /authorize.
@@ -78,7 +78,7 @@ pub fn Signup() -> impl IntoView {
     let email = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let signup = Action::new_local(|req: &SignupRequest| api::signup(req.clone()));
+    let signup = api::action(|req: &SignupRequest| api::signup(req.clone()));
     Effect::new(move |_| {
         if let Some(Ok(_)) = signup.value().get() {
             let _ = window().location().set_href(&next());
@@ -127,9 +127,12 @@ pub fn VerifyEmail() -> impl IntoView {
     let token = query.read_untracked().get("token").unwrap_or_default();
     // Verifying is a POST the page makes itself, so a mail scanner that follows the link
     // verifies nothing.
-    let verify = Action::new_local(|t: &String| {
-        let req = TokenRequest { token: t.clone() };
-        async move { api::send::<_, User>("POST", "/auth/verify-email", &req).await }
+    let verify = api::action(|t: &String| {
+        api::send::<_, User>(
+            "POST",
+            "/auth/verify-email",
+            &TokenRequest { token: t.clone() },
+        )
     });
     if !token.is_empty() {
         verify.dispatch(token);
@@ -152,9 +155,9 @@ pub fn VerifyEmail() -> impl IntoView {
 #[component]
 pub fn ForgotPassword() -> impl IntoView {
     let email = RwSignal::new(String::new());
-    let request = Action::new_local(|e: &String| {
+    let request = api::action(|e: &String| {
         let req = PasswordResetRequest { email: e.clone() };
-        async move { api::send::<_, Accepted>("POST", "/auth/password-reset/request", &req).await }
+        api::send::<_, Accepted>("POST", "/auth/password-reset/request", &req)
     });
     view! {
         <AuthCard title="Reset your password">
@@ -186,13 +189,8 @@ pub fn ResetPassword() -> impl IntoView {
     let query = use_query_map();
     let token = query.read_untracked().get("token").unwrap_or_default();
     let password = RwSignal::new(String::new());
-    let reset = Action::new_local(|req: &PasswordResetConfirm| {
-        let req = req.clone();
-        async move {
-            api::send::<_, serde_json::Value>("POST", "/auth/password-reset/confirm", &req)
-                .await
-                .map(|_| ())
-        }
+    let reset = api::action(|req: &PasswordResetConfirm| {
+        api::ignore_answer(api::send("POST", "/auth/password-reset/confirm", req))
     });
     let missing = token.is_empty();
     view! {

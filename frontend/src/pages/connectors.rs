@@ -1,6 +1,9 @@
 //! MCP connectors (health, add, edit, delete) and the MCP endpoint's usage.
-use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug, when};
+use crate::api::{self, ApiFuture};
+use crate::components::{
+    ErrorBox, action_error, input_value, is_admin, loaded, loading, reactive, use_role, use_slug,
+    when,
+};
 use gatehouse_types::{
     ApiKey, Connector, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
     UpdateConnectorRequest, UsageRow, default_tool_prefix,
@@ -9,36 +12,30 @@ use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use wasm_bindgen::JsCast;
 
-async fn list_connectors(slug: String) -> Result<Vec<Connector>, ApiError> {
-    api::get(&format!("/orgs/{slug}/connectors")).await
+fn list_connectors(slug: String) -> ApiFuture<Vec<Connector>> {
+    api::get(&format!("/orgs/{slug}/connectors"))
 }
 
-async fn create_connector(
-    slug: String,
-    req: CreateConnectorRequest,
-) -> Result<Connector, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/connectors"), &req).await
+fn create_connector(slug: String, req: CreateConnectorRequest) -> ApiFuture<Connector> {
+    api::send("POST", &format!("/orgs/{slug}/connectors"), &req)
 }
 
-async fn update_connector(
-    slug: String,
-    id: String,
-    req: UpdateConnectorRequest,
-) -> Result<Connector, ApiError> {
-    api::send("PATCH", &format!("/orgs/{slug}/connectors/{id}"), &req).await
+fn update_connector(slug: String, id: String, req: UpdateConnectorRequest) -> ApiFuture<Connector> {
+    api::send("PATCH", &format!("/orgs/{slug}/connectors/{id}"), &req)
 }
 
-async fn delete_connector(slug: String, id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/connectors/{id}"))
-        .await
-        .map(|_| ())
+fn delete_connector(slug: String, id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/connectors/{id}"),
+    ))
 }
 
-async fn list_keys(slug: String) -> Result<Vec<ApiKey>, ApiError> {
-    api::get(&format!("/orgs/{slug}/api-keys")).await
+fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
+    api::get(&format!("/orgs/{slug}/api-keys"))
 }
 
-async fn get_usage(slug: String, from: String, to: String) -> Result<Vec<UsageRow>, ApiError> {
+fn get_usage(slug: String, from: String, to: String) -> ApiFuture<Vec<UsageRow>> {
     let mut q = Vec::new();
     if !from.is_empty() {
         q.push(format!(
@@ -57,7 +54,7 @@ async fn get_usage(slug: String, from: String, to: String) -> Result<Vec<UsageRo
     } else {
         format!("?{}", q.join("&"))
     };
-    api::get(&format!("/orgs/{slug}/usage{query}")).await
+    api::get(&format!("/orgs/{slug}/usage{query}"))
 }
 
 /// The organization's MCP endpoint, as clients reach it.
@@ -317,7 +314,7 @@ pub fn ConnectorsPage() -> impl IntoView {
     let slug = use_slug();
     let role = use_role();
     let reload = RwSignal::new(0u32);
-    let connectors = LocalResource::new(move || {
+    let connectors = api::resource(move || {
         reload.track();
         list_connectors(slug.get())
     });
@@ -349,34 +346,31 @@ pub fn ConnectorsPage() -> impl IntoView {
                         disabled=move || connectors.get().is_none()>"Refresh health"</button>
                 </div>
                 <p class="muted help">"Health is checked in the background about once a minute. Only enabled, healthy connectors offer their tools on the MCP endpoint."</p>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        match connectors.await {
-                            Ok(list) if list.is_empty() => view! {
-                                <p class="muted">
-                                    "No connectors yet. Add the URL of an MCP server (Streamable HTTP) below; its tools then appear on this organization's MCP endpoint."
-                                </p>
-                            }.into_any(),
-                            Ok(list) => view! {
-                                <div class="table-scroll">
-                                    <table>
-                                        <thead><tr>
-                                            <th>"Name"</th><th>"URL"</th><th>"Tool prefix"</th><th>"Enabled"</th>
-                                            <th>"Health"</th><th>"Tools"</th><th>"Last checked"</th>
-                                            <th><span class="sr-only">"Actions"</span></th>
-                                        </tr></thead>
-                                        <tbody>
-                                            {list.into_iter().map(|c| view! {
-                                                <ConnectorRow connector=c slug=slug editing=editing reload=reload notice=notice/>
-                                            }).collect_view()}
-                                        </tbody>
-                                    </table>
-                                </div>
-                            }.into_any(),
-                            Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                {loaded(connectors, move |list| {
+                    if list.is_empty() {
+                        return view! {
+                            <p class="muted">
+                                "No connectors yet. Add the URL of an MCP server (Streamable HTTP) below; its tools then appear on this organization's MCP endpoint."
+                            </p>
+                        }.into_any();
+                    }
+                    view! {
+                        <div class="table-scroll">
+                            <table>
+                                <thead><tr>
+                                    <th>"Name"</th><th>"URL"</th><th>"Tool prefix"</th><th>"Enabled"</th>
+                                    <th>"Health"</th><th>"Tools"</th><th>"Last checked"</th>
+                                    <th><span class="sr-only">"Actions"</span></th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|c| view! {
+                                        <ConnectorRow connector=c slug=slug editing=editing reload=reload notice=notice/>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any()
+                })}
             </section>
             <Show when=move || editing.with(Option::is_none)>
                 <AddConnector slug=slug fields=add_fields reload=reload notice=notice/>
@@ -393,7 +387,7 @@ fn AddConnector(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let f = fields;
-    let create = Action::new_local(|(slug, req): &(String, CreateConnectorRequest)| {
+    let create = api::action(|(slug, req): &(String, CreateConnectorRequest)| {
         create_connector(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -433,7 +427,7 @@ fn EditConnector(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let f = Fields::from_connector(&connector);
-    let save = Action::new_local(
+    let save = api::action(
         |(slug, id, req): &(String, String, UpdateConnectorRequest)| {
             update_connector(slug.clone(), id.clone(), req.clone())
         },
@@ -489,9 +483,8 @@ fn ConnectorRow(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
-    let remove = Action::new_local(|(slug, id): &(String, String)| {
-        delete_connector(slug.clone(), id.clone())
-    });
+    let remove =
+        api::action(|(slug, id): &(String, String)| delete_connector(slug.clone(), id.clone()));
     let id = connector.id.to_string();
     let name = connector.name.clone();
     {
@@ -586,13 +579,13 @@ pub fn UsagePage() -> impl IntoView {
     let to = RwSignal::new(String::new());
     let applied = RwSignal::new((String::new(), String::new()));
     let reload = RwSignal::new(0u32);
-    let usage = LocalResource::new(move || {
+    let usage = api::resource(move || {
         reload.track();
         let (f, t) = applied.get();
         get_usage(slug.get(), f, t)
     });
-    let keys = LocalResource::new(move || list_keys(slug.get()));
-    let connectors = LocalResource::new(move || list_connectors(slug.get()));
+    let keys = api::resource(move || list_keys(slug.get()));
+    let connectors = api::resource(move || list_connectors(slug.get()));
     let hidden = move || role.get().is_some_and(|r| !is_admin(Some(r)));
     let period = move || {
         let (f, t) = applied.get();
@@ -640,33 +633,32 @@ pub fn UsagePage() -> impl IntoView {
             </section>
             <section class="card">
                 <h2>"Calls in "{period}</h2>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        let rows = usage.await;
-                        let keys = keys.await;
-                        let connectors = connectors.await;
-                        let rows = match rows {
-                            Ok(r) => r,
-                            Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
-                        };
-                        if rows.is_empty() {
-                            return view! {
-                                <p class="muted">
-                                    "No MCP calls in this period. Usage appears here once clients call this organization's MCP endpoint "
-                                    <code>{mcp_endpoint(&slug.get_untracked())}</code>
-                                    " with an API key or an OAuth token. Add connectors on the Connectors page and keys on the API keys page."
-                                </p>
-                            }.into_any();
-                        }
-                        let name_errors = [keys.as_ref().err(), connectors.as_ref().err()]
-                            .into_iter()
-                            .flatten()
-                            .cloned()
-                            .map(|e| view! { <ErrorBox err=e/> })
-                            .collect_view();
-                        usage_table(rows, keys.unwrap_or_default(), connectors.unwrap_or_default(), name_errors).into_any()
-                    })}
-                </Transition>
+                {reactive(move || {
+                    // The names come with the rows: wait for all three lists.
+                    let (Some(rows), Some(keys), Some(connectors)) = (usage.get(), keys.get(), connectors.get()) else {
+                        return loading();
+                    };
+                    let rows = match rows {
+                        Ok(r) => r,
+                        Err(e) => return view! { <ErrorBox err=e/> }.into_any(),
+                    };
+                    if rows.is_empty() {
+                        return view! {
+                            <p class="muted">
+                                "No MCP calls in this period. Usage appears here once clients call this organization's MCP endpoint "
+                                <code>{mcp_endpoint(&slug.get_untracked())}</code>
+                                " with an API key or an OAuth token. Add connectors on the Connectors page and keys on the API keys page."
+                            </p>
+                        }.into_any();
+                    }
+                    let name_errors = [keys.as_ref().err(), connectors.as_ref().err()]
+                        .into_iter()
+                        .flatten()
+                        .cloned()
+                        .map(|e| view! { <ErrorBox err=e/> })
+                        .collect_view();
+                    usage_table(rows, keys.unwrap_or_default(), connectors.unwrap_or_default(), name_errors).into_any()
+                })}
             </section>
         </Show>
     }

@@ -1,7 +1,8 @@
 //! Members and invitations: list, roles, invite, revoke, remove, transfer ownership; accepting an invitation.
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, ApiFuture};
 use crate::components::{
-    ErrorBox, action_error, input_value, is_admin, use_role, use_session, use_slug, when,
+    ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_session,
+    use_slug, when,
 };
 use crate::pages::auth::AuthCard;
 use gatehouse_types::{
@@ -15,55 +16,50 @@ use leptos_router::hooks::use_query_map;
 
 // ---- API calls of this page -------------------------------------------------------
 
-async fn list_members(slug: String) -> Result<Vec<Member>, ApiError> {
-    api::get(&format!("/orgs/{slug}/members")).await
+fn list_members(slug: String) -> ApiFuture<Vec<Member>> {
+    api::get(&format!("/orgs/{slug}/members"))
 }
 
-async fn update_role(slug: String, user_id: String, role: Role) -> Result<Member, ApiError> {
+fn update_role(slug: String, user_id: String, role: Role) -> ApiFuture<Member> {
     api::send(
         "PATCH",
         &format!("/orgs/{slug}/members/{user_id}"),
         &UpdateMemberRequest { role },
     )
-    .await
 }
 
-async fn remove_member(slug: String, user_id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/members/{user_id}"))
-        .await
-        .map(|_| ())
+fn remove_member(slug: String, user_id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/members/{user_id}"),
+    ))
 }
 
-async fn transfer_ownership(
-    slug: String,
-    req: TransferOwnershipRequest,
-) -> Result<Organization, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/transfer-ownership"), &req).await
+fn transfer_ownership(slug: String, req: TransferOwnershipRequest) -> ApiFuture<Organization> {
+    api::send("POST", &format!("/orgs/{slug}/transfer-ownership"), &req)
 }
 
-async fn list_invitations(slug: String) -> Result<Vec<Invitation>, ApiError> {
-    api::get(&format!("/orgs/{slug}/invitations")).await
+fn list_invitations(slug: String) -> ApiFuture<Vec<Invitation>> {
+    api::get(&format!("/orgs/{slug}/invitations"))
 }
 
-async fn create_invitation(
-    slug: String,
-    req: CreateInvitationRequest,
-) -> Result<Invitation, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/invitations"), &req).await
+fn create_invitation(slug: String, req: CreateInvitationRequest) -> ApiFuture<Invitation> {
+    api::send("POST", &format!("/orgs/{slug}/invitations"), &req)
 }
 
-async fn revoke_invitation(slug: String, id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/invitations/{id}"))
-        .await
-        .map(|_| ())
+fn revoke_invitation(slug: String, id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/invitations/{id}"),
+    ))
 }
 
-async fn lookup_invitation(token: String) -> Result<InvitationPreview, ApiError> {
-    api::send("POST", "/invitations/lookup", &TokenRequest { token }).await
+fn lookup_invitation(token: String) -> ApiFuture<InvitationPreview> {
+    api::send("POST", "/invitations/lookup", &TokenRequest { token })
 }
 
-async fn accept_invitation(req: AcceptInvitationRequest) -> Result<Organization, ApiError> {
-    api::send("POST", "/invitations/accept", &req).await
+fn accept_invitation(req: AcceptInvitationRequest) -> ApiFuture<Organization> {
+    api::send("POST", "/invitations/accept", &req)
 }
 
 // ---- Small helpers ------------------------------------------------------------------
@@ -175,7 +171,7 @@ fn ManageMembers(role: Signal<Option<Role>>, notice: RwSignal<Option<String>>) -
     let session = use_session();
     let reload = RwSignal::new(0u32);
     let reload_invites = RwSignal::new(0u32);
-    let members = LocalResource::new(move || {
+    let members = api::resource(move || {
         reload.track();
         list_members(slug.get())
     });
@@ -183,34 +179,29 @@ fn ManageMembers(role: Signal<Option<Role>>, notice: RwSignal<Option<String>>) -
     view! {
         <section class="card">
             <h2>"People in this organization"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match members.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">"No members yet. Invite someone below."</p>
-                        }.into_any(),
-                        Ok(list) => {
-                            let me = session.user.get_untracked().id;
-                            let s = slug.get_untracked();
-                            view! {
-                                <table>
-                                    <thead><tr>
-                                        <th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Joined"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|m| {
-                                            let is_me = m.user_id == me;
-                                            view! { <MemberRow member=m slug=s.clone() is_me=is_me reload=reload notice=notice/> }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(members, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">"No members yet. Invite someone below."</p>
+                    }.into_any();
+                }
+                let me = session.user.get_untracked().id;
+                let s = slug.get_untracked();
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Joined"</th>
+                            <th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|m| {
+                                let is_me = m.user_id == me;
+                                view! { <MemberRow member=m slug=s.clone() is_me=is_me reload=reload notice=notice/> }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
         <InviteForm reload_invites=reload_invites/>
         <InvitationList reload=reload_invites notice=notice/>
@@ -236,7 +227,7 @@ fn MemberRow(
 
     // Role change: pick, then "Save role".
     let chosen = RwSignal::new(current);
-    let save = Action::new_local(|(slug, id, role): &(String, String, Role)| {
+    let save = api::action(|(slug, id, role): &(String, String, Role)| {
         update_role(slug.clone(), id.clone(), *role)
     });
     {
@@ -254,7 +245,7 @@ fn MemberRow(
     let cancel_ref = NodeRef::<html::Button>::new();
     focus_on_show(cancel_ref);
     let remove =
-        Action::new_local(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
+        api::action(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
     {
         let label = label.clone();
         Effect::new(move |_| {
@@ -351,7 +342,7 @@ fn InviteForm(reload_invites: RwSignal<u32>) -> impl IntoView {
     let slug = use_slug();
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Member);
-    let invite = Action::new_local(|(slug, req): &(String, CreateInvitationRequest)| {
+    let invite = api::action(|(slug, req): &(String, CreateInvitationRequest)| {
         create_invitation(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -409,41 +400,36 @@ fn InviteForm(reload_invites: RwSignal<u32>) -> impl IntoView {
 #[component]
 fn InvitationList(reload: RwSignal<u32>, notice: RwSignal<Option<String>>) -> impl IntoView {
     let slug = use_slug();
-    let invitations = LocalResource::new(move || {
+    let invitations = api::resource(move || {
         reload.track();
         list_invitations(slug.get())
     });
     view! {
         <section class="card">
             <h2>"Invitations"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match invitations.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">
-                                "No invitations yet. Invite someone with the form above; the invitation shows here until it is accepted, revoked or expires."
-                            </p>
-                        }.into_any(),
-                        Ok(list) => {
-                            let s = slug.get_untracked();
-                            view! {
-                                <table>
-                                    <thead><tr>
-                                        <th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Sent"</th><th>"Expires"</th>
-                                        <th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|i| view! {
-                                            <InvitationRow invitation=i slug=s.clone() reload=reload notice=notice/>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(invitations, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">
+                            "No invitations yet. Invite someone with the form above; the invitation shows here until it is accepted, revoked or expires."
+                        </p>
+                    }.into_any();
+                }
+                let s = slug.get_untracked();
+                view! {
+                    <table>
+                        <thead><tr>
+                            <th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Sent"</th><th>"Expires"</th>
+                            <th><span class="sr-only">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|i| view! {
+                                <InvitationRow invitation=i slug=s.clone() reload=reload notice=notice/>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
     }
 }
@@ -460,9 +446,8 @@ fn InvitationRow(
     focus_on_show(cancel_ref);
     let id = invitation.id.to_string();
     let email = invitation.email.clone();
-    let revoke = Action::new_local(|(slug, id): &(String, String)| {
-        revoke_invitation(slug.clone(), id.clone())
-    });
+    let revoke =
+        api::action(|(slug, id): &(String, String)| revoke_invitation(slug.clone(), id.clone()));
     {
         let email = email.clone();
         Effect::new(move |_| {
@@ -512,7 +497,7 @@ fn InvitationRow(
 /// Owner only: hand the organization to an admin.
 #[component]
 fn TransferOwnership(
-    members: LocalResource<Result<Vec<Member>, ApiError>>,
+    members: api::Resource<Vec<Member>>,
     reload: RwSignal<u32>,
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -540,7 +525,7 @@ fn TransferOwnership(
     let cancel_ref = NodeRef::<html::Button>::new();
     focus_on_show(cancel_ref);
     let to_label = RwSignal::new(String::new());
-    let transfer = Action::new_local(|(slug, req): &(String, TransferOwnershipRequest)| {
+    let transfer = api::action(|(slug, req): &(String, TransferOwnershipRequest)| {
         transfer_ownership(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -643,7 +628,7 @@ fn LeaveSection(role: Signal<Option<Role>>) -> impl IntoView {
     let cancel_ref = NodeRef::<html::Button>::new();
     focus_on_show(cancel_ref);
     let leave =
-        Action::new_local(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
+        api::action(|(slug, id): &(String, String)| remove_member(slug.clone(), id.clone()));
     Effect::new(move |_| {
         if let Some(Ok(())) = leave.value().get() {
             // A full page load: every cached view of this org goes away.
@@ -716,50 +701,48 @@ pub fn AcceptInvitation() -> impl IntoView {
 fn InvitationDetails(token: String) -> impl IntoView {
     let preview = {
         let token = token.clone();
-        LocalResource::new(move || lookup_invitation(token.clone()))
+        api::resource(move || lookup_invitation(token.clone()))
     };
-    let me = LocalResource::new(|| api::get::<User>("/me"));
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading the invitation…"</p> }>
-            {move || {
-                let token = token.clone();
-                Suspend::new(async move {
-                    let preview = preview.await;
-                    let me = me.await;
-                    match preview {
-                        Err(e) => view! {
-                            <ErrorBox err=e/>
-                            <p class="muted">
-                                "Invitation links work once and expire after 7 days. "
-                                "Ask an admin of the organization to send you a new invitation."
-                            </p>
-                        }.into_any(),
-                        Ok(p) => {
-                            let summary = view! {
-                                <p>
-                                    <strong>{p.org_name.clone()}</strong>" invited "<strong>{p.email.clone()}</strong>
-                                    " to join as "<strong>{p.role.as_str()}</strong>"."
-                                </p>
-                                <p class="muted">"This invitation expires "{when(&p.expires_at)}"."</p>
-                            };
-                            let next = match me {
-                                Ok(user) => view! { <AcceptSignedIn preview=p user=user token=token/> }.into_any(),
-                                Err(e) if e.is_unauthorized() => {
-                                    if p.account_exists {
-                                        view! { <AcceptWithPassword preview=p token=token/> }.into_any()
-                                    } else {
-                                        view! { <AcceptNewAccount preview=p token=token/> }.into_any()
-                                    }
-                                }
-                                Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                            };
-                            view! { {summary} {next} }.into_any()
+    let me = api::resource(|| api::get::<User>("/me"));
+    reactive(move || {
+        let (Some(preview), Some(me)) = (preview.get(), me.get()) else {
+            return view! { <p class="loading">"Loading the invitation…"</p> }.into_any();
+        };
+        let token = token.clone();
+        match preview {
+            Err(e) => view! {
+                <ErrorBox err=e/>
+                <p class="muted">
+                    "Invitation links work once and expire after 7 days. "
+                    "Ask an admin of the organization to send you a new invitation."
+                </p>
+            }
+            .into_any(),
+            Ok(p) => {
+                let summary = view! {
+                    <p>
+                        <strong>{p.org_name.clone()}</strong>" invited "<strong>{p.email.clone()}</strong>
+                        " to join as "<strong>{p.role.as_str()}</strong>"."
+                    </p>
+                    <p class="muted">"This invitation expires "{when(&p.expires_at)}"."</p>
+                };
+                let next = match me {
+                    Ok(user) => {
+                        view! { <AcceptSignedIn preview=p user=user token=token/> }.into_any()
+                    }
+                    Err(e) if e.is_unauthorized() => {
+                        if p.account_exists {
+                            view! { <AcceptWithPassword preview=p token=token/> }.into_any()
+                        } else {
+                            view! { <AcceptNewAccount preview=p token=token/> }.into_any()
                         }
                     }
-                })
-            }}
-        </Suspense>
-    }
+                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                };
+                view! { {summary} {next} }.into_any()
+            }
+        }
+    })
 }
 
 /// Sends the browser to the organization after a successful accept (a full page load,
@@ -775,7 +758,7 @@ fn go_to_org_on_success(accept: Action<AcceptInvitationRequest, Result<Organizat
 }
 
 fn new_accept_action() -> Action<AcceptInvitationRequest, Result<Organization, ApiError>> {
-    let accept = Action::new_local(|req: &AcceptInvitationRequest| accept_invitation(req.clone()));
+    let accept = api::action(|req: &AcceptInvitationRequest| accept_invitation(req.clone()));
     go_to_org_on_success(accept);
     accept
 }
@@ -794,7 +777,7 @@ fn joined_notice(
 fn AcceptSignedIn(preview: InvitationPreview, user: User, token: String) -> impl IntoView {
     let accept = new_accept_action();
     let mismatch = user.email.to_lowercase() != preview.email.to_lowercase();
-    let logout = Action::new_local(|_: &()| api::logout());
+    let logout = api::action(|_: &()| api::logout());
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             // Show this page again, signed out.

@@ -1,34 +1,31 @@
 //! OAuth: the clients connected to the organization, admin-created clients, refresh-token lifetime.
-use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug, when};
+use crate::api::{self, ApiFuture};
+use crate::components::{
+    action_error, input_value, is_admin, loaded, reactive, use_role, use_slug, when,
+};
 use gatehouse_types::{
     CreateOAuthClientRequest, CreatedOAuthClient, OAuthClient, OAuthClientKind, OAuthSettings,
     RefreshTokenLifetime, UpdateOAuthSettings,
 };
 use leptos::prelude::*;
 
-async fn list_clients(slug: String) -> Result<Vec<OAuthClient>, ApiError> {
-    api::get(&format!("/orgs/{slug}/oauth/clients")).await
+fn list_clients(slug: String) -> ApiFuture<Vec<OAuthClient>> {
+    api::get(&format!("/orgs/{slug}/oauth/clients"))
 }
-async fn create_client(
-    slug: String,
-    req: CreateOAuthClientRequest,
-) -> Result<CreatedOAuthClient, ApiError> {
-    api::send("POST", &format!("/orgs/{slug}/oauth/clients"), &req).await
+fn create_client(slug: String, req: CreateOAuthClientRequest) -> ApiFuture<CreatedOAuthClient> {
+    api::send("POST", &format!("/orgs/{slug}/oauth/clients"), &req)
 }
-async fn delete_client(slug: String, id: String) -> Result<(), ApiError> {
-    api::send_empty::<serde_json::Value>("DELETE", &format!("/orgs/{slug}/oauth/clients/{id}"))
-        .await
-        .map(|_| ())
+fn delete_client(slug: String, id: String) -> ApiFuture<()> {
+    api::ignore_answer(api::send_empty(
+        "DELETE",
+        &format!("/orgs/{slug}/oauth/clients/{id}"),
+    ))
 }
-async fn get_settings(slug: String) -> Result<OAuthSettings, ApiError> {
-    api::get(&format!("/orgs/{slug}/oauth/settings")).await
+fn get_settings(slug: String) -> ApiFuture<OAuthSettings> {
+    api::get(&format!("/orgs/{slug}/oauth/settings"))
 }
-async fn update_settings(
-    slug: String,
-    req: UpdateOAuthSettings,
-) -> Result<OAuthSettings, ApiError> {
-    api::send("PATCH", &format!("/orgs/{slug}/oauth/settings"), &req).await
+fn update_settings(slug: String, req: UpdateOAuthSettings) -> ApiFuture<OAuthSettings> {
+    api::send("PATCH", &format!("/orgs/{slug}/oauth/settings"), &req)
 }
 
 const LIFETIMES: [(RefreshTokenLifetime, &str); 4] = [
@@ -79,18 +76,15 @@ pub fn OAuthPage() -> impl IntoView {
 #[component]
 fn LifetimeCard() -> impl IntoView {
     let slug = use_slug();
-    let settings = LocalResource::new(move || get_settings(slug.get()));
     view! {
         <section class="card">
             <h2>"Refresh-token lifetime"</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match settings.await {
-                        Ok(s) => view! { <LifetimeForm initial=s/> }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            // A new resource per org: switching orgs shows "Loading…", not the last org's form.
+            {reactive(move || {
+                let slug = slug.get();
+                let settings = api::resource(move || get_settings(slug.clone()));
+                loaded(settings, |s| view! { <LifetimeForm initial=s/> }.into_any()).into_any()
+            })}
         </section>
     }
 }
@@ -100,7 +94,7 @@ fn LifetimeForm(initial: OAuthSettings) -> impl IntoView {
     let slug = use_slug();
     let choice = RwSignal::new(initial.refresh_token_lifetime);
     let stored = RwSignal::new(initial);
-    let save = Action::new_local(|(slug, req): &(String, UpdateOAuthSettings)| {
+    let save = api::action(|(slug, req): &(String, UpdateOAuthSettings)| {
         update_settings(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
@@ -156,7 +150,7 @@ fn LifetimeForm(initial: OAuthSettings) -> impl IntoView {
 fn ClientsSection() -> impl IntoView {
     let slug = use_slug();
     let reload = RwSignal::new(0u32);
-    let clients = LocalResource::new(move || {
+    let clients = api::resource(move || {
         reload.track();
         list_clients(slug.get())
     });
@@ -168,36 +162,33 @@ fn ClientsSection() -> impl IntoView {
         <section class="card">
             <h2>"Connected clients"</h2>
             {move || notice.get().map(|m| view! { <p class="success" role="status">{m}</p> })}
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match clients.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">
-                                "No clients yet. MCP clients such as Claude connect with this organization's MCP URL: "
-                                <code>{mcp_url(&slug.get_untracked())}</code>
-                            </p>
-                        }.into_any(),
-                        Ok(list) => view! {
-                            <p class="muted help">
-                                "Clients connect with this organization's MCP URL: "
-                                <code>{mcp_url(&slug.get_untracked())}</code>
-                            </p>
-                            <div class="table-scroll">
-                                <table>
-                                    <thead><tr>
-                                        <th>"Name"</th><th>"Kind"</th><th>"Redirect hosts"</th><th>"Created"</th>
-                                        <th>"Last used"</th><th>"Active grants"</th><th><span class="sr-only">"Actions"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|c| view! { <ClientRow client=c slug=slug.get_untracked() reload=reload notice=notice/> }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(clients, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">
+                            "No clients yet. MCP clients such as Claude connect with this organization's MCP URL: "
+                            <code>{mcp_url(&slug.get_untracked())}</code>
+                        </p>
+                    }.into_any();
+                }
+                view! {
+                    <p class="muted help">
+                        "Clients connect with this organization's MCP URL: "
+                        <code>{mcp_url(&slug.get_untracked())}</code>
+                    </p>
+                    <div class="table-scroll">
+                        <table>
+                            <thead><tr>
+                                <th>"Name"</th><th>"Kind"</th><th>"Redirect hosts"</th><th>"Created"</th>
+                                <th>"Last used"</th><th>"Active grants"</th><th><span class="sr-only">"Actions"</span></th>
+                            </tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|c| view! { <ClientRow client=c slug=slug.get_untracked() reload=reload notice=notice/> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            })}
         </section>
         <CreateClientCard created=created reload=reload/>
     }
@@ -213,7 +204,7 @@ fn ClientRow(
     let confirming = RwSignal::new(false);
     let id = client.id.to_string();
     let remove =
-        Action::new_local(|(slug, id): &(String, String)| delete_client(slug.clone(), id.clone()));
+        api::action(|(slug, id): &(String, String)| delete_client(slug.clone(), id.clone()));
     let ours = client.kind == OAuthClientKind::Admin;
     let name = client.name.clone();
     let done_text = if ours {
@@ -294,7 +285,7 @@ fn CreateClientCard(
     let slug = use_slug();
     let name = RwSignal::new(String::new());
     let uris = RwSignal::new(String::new());
-    let create = Action::new_local(|(slug, req): &(String, CreateOAuthClientRequest)| {
+    let create = api::action(|(slug, req): &(String, CreateOAuthClientRequest)| {
         create_client(slug.clone(), req.clone())
     });
     Effect::new(move |_| {

@@ -1,6 +1,6 @@
 //! Organizations: the list, "create organization", and the General settings page.
 use crate::api;
-use crate::components::{ErrorBox, action_error, input_value, use_session, use_slug};
+use crate::components::{action_error, input_value, loaded, reactive, use_session, use_slug};
 use gatehouse_types::{CreateOrgRequest, Organization, UpdateOrgRequest};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -18,11 +18,11 @@ fn org_row(o: Organization) -> impl IntoView {
 
 #[component]
 pub fn OrgsPage() -> impl IntoView {
-    let orgs = LocalResource::new(api::list_orgs);
+    let orgs = api::resource(api::list_orgs);
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
-    let create = Action::new_local(|req: &CreateOrgRequest| api::create_org(req.clone()));
+    let create = api::action(|req: &CreateOrgRequest| api::create_org(req.clone()));
     let navigate = use_navigate();
     let session = use_session();
     Effect::new(move |_| {
@@ -38,22 +38,19 @@ pub fn OrgsPage() -> impl IntoView {
         <h1>"Organizations"</h1>
         <section class="card">
             <h2>"Your organizations"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match orgs.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">"You do not belong to any organization yet. Create one below."</p>
-                        }.into_any(),
-                        Ok(list) => view! {
-                            <table>
-                                <thead><tr><th>"Name"</th><th>"Slug"</th><th>"Your role"</th></tr></thead>
-                                <tbody>{list.into_iter().map(org_row).collect_view()}</tbody>
-                            </table>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(orgs, move |list| {
+                if list.is_empty() {
+                    return view! {
+                        <p class="muted">"You do not belong to any organization yet. Create one below."</p>
+                    }.into_any();
+                }
+                view! {
+                    <table>
+                        <thead><tr><th>"Name"</th><th>"Slug"</th><th>"Your role"</th></tr></thead>
+                        <tbody>{list.into_iter().map(org_row).collect_view()}</tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
         <section class="card">
             <h2>"Create an organization"</h2>
@@ -86,17 +83,15 @@ pub fn OrgsPage() -> impl IntoView {
 #[component]
 pub fn GeneralSettings() -> impl IntoView {
     let slug = use_slug();
-    let org = LocalResource::new(move || api::get_org(slug.get()));
     view! {
         <h1>"General"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match org.await {
-                    Ok(o) => view! { <GeneralForm org=o/> }.into_any(),
-                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        // A new resource per org, so switching orgs shows "Loading…" rather than the
+        // last org's form (whose Save would then go to the new org).
+        {reactive(move || {
+            let slug = slug.get();
+            let org = api::resource(move || api::get_org(slug.clone()));
+            loaded(org, |o| view! { <GeneralForm org=o/> }.into_any()).into_any()
+        })}
     }
 }
 
@@ -110,7 +105,7 @@ fn GeneralForm(org: Organization) -> impl IntoView {
             .map(|d| d.description.clone())
             .unwrap_or_default(),
     );
-    let save = Action::new_local(|(slug, req): &(String, UpdateOrgRequest)| {
+    let save = api::action(|(slug, req): &(String, UpdateOrgRequest)| {
         api::update_org(slug.clone(), req.clone())
     });
     let slug_for_submit = slug.clone();

@@ -1,6 +1,8 @@
 //! Security settings: the IP allowlist (with the lock-out guard) and the session timeout.
-use crate::api::{self, ApiError};
-use crate::components::{ErrorBox, action_error, input_value, is_admin, use_role, use_slug};
+use crate::api::{self, ApiFuture};
+use crate::components::{
+    ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_slug,
+};
 use gatehouse_types::{CallerIp, IpPreset, IpRange, SecuritySettings, UpdateSecuritySettings};
 use leptos::prelude::*;
 use std::net::IpAddr;
@@ -8,20 +10,17 @@ use std::net::IpAddr;
 const TIMEOUT_MIN: i32 = 15;
 const TIMEOUT_MAX: i32 = 43_200;
 
-async fn get_security(slug: String) -> Result<SecuritySettings, ApiError> {
-    api::get(&format!("/orgs/{slug}/settings/security")).await
+fn get_security(slug: String) -> ApiFuture<SecuritySettings> {
+    api::get(&format!("/orgs/{slug}/settings/security"))
 }
-async fn update_security(
-    slug: String,
-    req: UpdateSecuritySettings,
-) -> Result<SecuritySettings, ApiError> {
-    api::send("PATCH", &format!("/orgs/{slug}/settings/security"), &req).await
+fn update_security(slug: String, req: UpdateSecuritySettings) -> ApiFuture<SecuritySettings> {
+    api::send("PATCH", &format!("/orgs/{slug}/settings/security"), &req)
 }
-async fn my_ip() -> Result<CallerIp, ApiError> {
-    api::get("/me/ip").await
+fn my_ip() -> ApiFuture<CallerIp> {
+    api::get("/me/ip")
 }
-async fn presets() -> Result<Vec<IpPreset>, ApiError> {
-    api::get("/ip-allowlist/presets").await
+fn presets() -> ApiFuture<Vec<IpPreset>> {
+    api::get("/ip-allowlist/presets")
 }
 
 /// A network: its (host-bits-cleared) address and prefix length.
@@ -130,20 +129,19 @@ pub fn SecurityPage() -> impl IntoView {
 #[component]
 fn SecuritySettingsView() -> impl IntoView {
     let slug = use_slug();
-    let settings = LocalResource::new(move || get_security(slug.get()));
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match settings.await {
-                    Ok(s) => view! {
-                        <AllowlistCard initial=s.ip_allowlist.clone()/>
-                        <TimeoutCard initial=s.session_timeout_minutes/>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorBox err=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    // A new resource per org: switching orgs shows "Loading…", not the last org's lists.
+    reactive(move || {
+        let slug = slug.get();
+        let settings = api::resource(move || get_security(slug.clone()));
+        loaded(settings, |s| {
+            view! {
+                <AllowlistCard initial=s.ip_allowlist.clone()/>
+                <TimeoutCard initial=s.session_timeout_minutes/>
+            }
+            .into_any()
+        })
+        .into_any()
+    })
 }
 
 /// One editable row of the allowlist.
@@ -180,7 +178,7 @@ fn AllowlistCard(initial: Vec<IpRange>) -> impl IntoView {
             .collect(),
     );
 
-    let ip = LocalResource::new(my_ip);
+    let ip = api::resource(my_ip);
     let caller: Signal<Option<String>> =
         Signal::derive(move || ip.get().and_then(|r| r.ok()).map(|c| c.ip));
     let caller_text = move || {
@@ -189,7 +187,7 @@ fn AllowlistCard(initial: Vec<IpRange>) -> impl IntoView {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "unknown".into())
     };
-    let preset_list = LocalResource::new(presets);
+    let preset_list = api::resource(presets);
 
     // The list as it would be sent: rows with neither range nor label are left out.
     let current = move || -> Vec<(u32, IpRange)> {
@@ -240,7 +238,7 @@ fn AllowlistCard(initial: Vec<IpRange>) -> impl IntoView {
     // What was last sent (row keys, to place the server's field errors) and saved.
     let sent: RwSignal<Vec<(u32, IpRange)>> = RwSignal::new(vec![]);
     let saved_list: RwSignal<Option<Vec<IpRange>>> = RwSignal::new(None);
-    let save = Action::new_local(|(slug, req): &(String, UpdateSecuritySettings)| {
+    let save = api::action(|(slug, req): &(String, UpdateSecuritySettings)| {
         update_security(slug.clone(), req.clone())
     });
     Effect::new(move |_| match save.value().get() {
@@ -435,29 +433,22 @@ fn AllowlistCard(initial: Vec<IpRange>) -> impl IntoView {
                         let text = format!("Add my current IP address ({ip})");
                         view! { <button type="button" on:click=move |_| add_mine(&ip)>{text}</button> }
                     })}
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            match preset_list.await {
-                                Ok(list) => list.into_iter().map(|p| {
-                                    let cidrs = p.ranges.iter().map(|r| r.cidr.clone()).collect::<Vec<_>>().join(", ");
-                                    let text = format!("Add {} egress {}", p.label, cidrs);
-                                    let description = p.description.clone();
-                                    view! {
-                                        <button type="button" title=description on:click=move |_| add_preset(&p)>{text}</button>
-                                    }
-                                }).collect_view().into_any(),
-                                Err(e) => view! { <ErrorBox err=e/> }.into_any(),
+                    {reactive(move || match preset_list.get() {
+                        None => ().into_any(),
+                        Some(Ok(list)) => list.into_iter().map(|p| {
+                            let cidrs = p.ranges.iter().map(|r| r.cidr.clone()).collect::<Vec<_>>().join(", ");
+                            let text = format!("Add {} egress {}", p.label, cidrs);
+                            let description = p.description.clone();
+                            view! {
+                                <button type="button" title=description on:click=move |_| add_preset(&p)>{text}</button>
                             }
-                        })}
-                    </Suspense>
-                </div>
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        preset_list.await.ok().map(|list| list.into_iter().map(|p| view! {
-                            <p class="muted help"><strong>{p.label}": "</strong>{p.description}</p>
-                        }).collect_view())
+                        }).collect_view().into_any(),
+                        Some(Err(e)) => view! { <ErrorBox err=e/> }.into_any(),
                     })}
-                </Suspense>
+                </div>
+                {move || preset_list.get().and_then(Result::ok).map(|list| list.into_iter().map(|p| view! {
+                    <p class="muted help"><strong>{p.label}": "</strong>{p.description}</p>
+                }).collect_view())}
                 {move || preset_note.get().map(|m| view! { <p class="muted help" role="status">{m}</p> })}
 
                 <Show when=move || needs_confirm.get()>
@@ -495,7 +486,7 @@ fn TimeoutCard(initial: i32) -> impl IntoView {
     let minutes = RwSignal::new(initial.to_string());
     let saved_value = RwSignal::new(initial);
     let local_error: RwSignal<Option<String>> = RwSignal::new(None);
-    let save = Action::new_local(|(slug, req): &(String, UpdateSecuritySettings)| {
+    let save = api::action(|(slug, req): &(String, UpdateSecuritySettings)| {
         update_security(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
