@@ -269,8 +269,7 @@ try {
     code_challenge_method: 'S256', state: 'xyz', resource: `${BASE}/mcp/acme-corp`, scope: 'mcp',
   });
   // The client's redirect target does not exist: catch the navigation to it.
-  let callback;
-  await page.route('http://127.0.0.1:9/**', route => { callback = route.request().url(); route.fulfill({ body: 'ok' }); });
+  await page.route('http://127.0.0.1:9/**', route => route.fulfill({ body: 'ok' }));
   await page.goto(authorize);
   await page.waitForURL(/\/login\?next=%2Fauthorize/);
   await page.getByLabel('Email').fill('ada@example.com');
@@ -279,9 +278,9 @@ try {
   await page.getByRole('button', { name: 'Allow' }).waitFor();
   check((await page.content()).includes('Browser test client'), 'the consent page names the client');
   await shot(page, 'oauth-consent');
+  const back = page.waitForRequest(/^http:\/\/127\.0\.0\.1:9\/callback/);
   await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/127\.0\.0\.1:9\/callback/);
-  const cb = new URL(callback);
+  const cb = new URL((await back).url());
   check(cb.searchParams.get('state') === 'xyz' && cb.searchParams.get('code') && cb.searchParams.get('iss') === BASE,
     'the client gets code, state and iss');
   const tok = await page.request.post(`${BASE}/token`, {
