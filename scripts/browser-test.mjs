@@ -59,7 +59,15 @@ try {
   // --- signed out ---
   await page.goto(`${BASE}/orgs`);
   await page.waitForURL(/\/login\?next=%2Forgs/);
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  const cold = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
+  console.log(`  first contentful paint, empty cache: ${cold?.toFixed(0)} ms`);
   step('signed-out /orgs redirects to /login?next=/orgs');
+  // First meaningful paint: the page is empty HTML until the wasm app renders the form.
+  await page.goto(`${BASE}/login`);
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
+  console.log(`  first contentful paint of /login (cache warm): ${fcp?.toFixed(0)} ms`);
   await shot(page, 'login');
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
   await page.getByRole('button', { name: 'Send reset link' }).waitFor();
@@ -99,6 +107,8 @@ try {
   await page.getByRole('link', { name: 'API keys' }).click();
   await page.waitForURL(`${BASE}/orgs/acme-corp/settings/api-keys`);
   await page.getByLabel('Name').fill('CI pipeline');
+  check(await page.getByRole('checkbox', { name: /MCP endpoint/ }).isChecked(), 'mcp is the default scope');
+  await page.getByRole('checkbox', { name: /Read REST API/ }).check();
   await page.getByRole('button', { name: 'Create key' }).click();
   await page.getByText('you will not see it again').waitFor();
   const secret = await page.locator('#new-key-secret').innerText();
@@ -109,6 +119,7 @@ try {
   await shot(page, 'api-key-created');
   await page.reload();
   await page.getByRole('cell', { name: 'CI pipeline' }).waitFor();
+  await page.getByRole('cell', { name: 'mcp, read' }).waitFor();
   check((await page.locator('#new-key-secret').count()) === 0, 'the key is not shown after a reload');
   check(!(await page.content()).includes(secret), 'the page no longer contains the key');
   step(`key created, copied, not shown again after reload (${secret.slice(0, 8)}…)`);

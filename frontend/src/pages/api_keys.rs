@@ -1,7 +1,35 @@
 //! API keys: create (the key shown once), list, revoke.
 use crate::api;
 use crate::components::{action_error, input_value, loaded, use_slug, when};
-use gatehouse_types::{ApiKey, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey};
+use gatehouse_types::{ApiKey, ApiKeyScope, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey};
+
+/// The scopes a key can have, with what each lets a program do.
+const SCOPES: &[(ApiKeyScope, &str, &str)] = &[
+    (
+        ApiKeyScope::Mcp,
+        "MCP endpoint",
+        "call the tools of this organization's connectors",
+    ),
+    (
+        ApiKeyScope::Read,
+        "Read REST API",
+        "read settings, members, keys and the audit log",
+    ),
+    (
+        ApiKeyScope::Write,
+        "Write REST API",
+        "change settings, acting as this key",
+    ),
+];
+
+/// The end (23:59:59 UTC) of a date input's day (`YYYY-MM-DD`); hand-parsed to keep
+/// chrono's general parser out of the bundle.
+fn end_of_day(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (y, rest) = s.split_once('-')?;
+    let (m, d) = rest.split_once('-')?;
+    let day = chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    Some(day.and_hms_opt(23, 59, 59)?.and_utc())
+}
 use leptos::prelude::*;
 
 #[component]
@@ -13,6 +41,8 @@ pub fn ApiKeysPage() -> impl IntoView {
         api::list_keys(slug.get())
     });
     let name = RwSignal::new(String::new());
+    let scopes = RwSignal::new(vec![ApiKeyScope::Mcp]);
+    let expires = RwSignal::new(String::new());
     let created: RwSignal<Option<CreatedApiKey>> = RwSignal::new(None);
     let create = api::action(|(slug, req): &(String, CreateApiKeyRequest)| {
         api::create_key(slug.clone(), req.clone())
@@ -21,6 +51,8 @@ pub fn ApiKeysPage() -> impl IntoView {
         if let Some(Ok(k)) = create.value().get() {
             created.set(Some(k));
             name.set(String::new());
+            scopes.set(vec![ApiKeyScope::Mcp]);
+            expires.set(String::new());
             reload.update(|n| *n += 1);
         }
     });
@@ -30,16 +62,39 @@ pub fn ApiKeysPage() -> impl IntoView {
         {move || created.get().map(|k| view! { <NewKey created=k on_done=move || created.set(None)/> })}
         <section class="card">
             <h2>"Create a key"</h2>
-            <form class="inline" on:submit=move |ev| {
+            <form on:submit=move |ev| {
                 ev.prevent_default();
-                create.dispatch((slug.get_untracked(), CreateApiKeyRequest { name: name.get_untracked(), scopes: None, expires_at: None }));
+                create.dispatch((slug.get_untracked(), CreateApiKeyRequest {
+                    name: name.get_untracked(),
+                    scopes: Some(scopes.get_untracked()),
+                    expires_at: end_of_day(&expires.get_untracked()),
+                }));
             }>
-                <div class="field">
-                    <label for="key-name">"Name"</label>
-                    <input id="key-name" name="name" type="text" required placeholder="e.g. CI pipeline"
-                        prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
-                </div>
-                <button type="submit" class="primary" disabled=move || create.pending().get()>"Create key"</button>
+                <label for="key-name">"Name"</label>
+                <input id="key-name" name="name" type="text" required placeholder="e.g. claude-prod"
+                    prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
+                <fieldset class="scopes">
+                    <legend>"Scopes"</legend>
+                    {SCOPES.iter().map(|&(scope, label, what)| view! {
+                        <label class="check">
+                            <input type="checkbox" prop:checked=move || scopes.get().contains(&scope)
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    scopes.update(|s| {
+                                        s.retain(|x| *x != scope);
+                                        if on { s.push(scope); s.sort(); }
+                                    });
+                                }/>
+                            " "{label}<span class="muted">" — "{what}</span>
+                        </label>
+                    }).collect_view()}
+                </fieldset>
+                <label for="key-expires">"Expires " <span class="muted">"(optional; end of that day, UTC)"</span></label>
+                <input id="key-expires" type="date" prop:value=move || expires.get()
+                    on:input=move |ev| expires.set(input_value(&ev))/>
+                <button type="submit" class="primary" disabled=move || create.pending().get() || scopes.get().is_empty()>
+                    {move || if create.pending().get() { "Creating…" } else { "Create key" }}
+                </button>
             </form>
             {action_error(create.value())}
         </section>
@@ -52,7 +107,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                 view! {
                     <table>
                         <thead><tr>
-                            <th>"Name"</th><th>"Key"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
+                            <th>"Name"</th><th>"Key"</th><th>"Scopes"</th><th>"Created"</th><th>"Last used"</th><th>"Expires"</th><th>"Status"</th><th><span class="sr-only">"Actions"</span></th>
                         </tr></thead>
                         <tbody>
                             {list.into_iter().map(|k| view! { <KeyRow api_key=k slug=slug.get_untracked() reload=reload/> }).collect_view()}
@@ -108,8 +163,10 @@ fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView
         <tr>
             <td>{api_key.name.clone()}</td>
             <td><code>{format!("{}…{}", api_key.prefix, api_key.last_four)}</code></td>
+            <td>{api_key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</td>
             <td>{when(&api_key.created_at)}</td>
             <td>{api_key.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())}</td>
+            <td>{api_key.expires_at.as_ref().map(when).unwrap_or_else(|| "never".into())}</td>
             <td><span class=format!("badge {status}")>{status.clone()}</span></td>
             <td class="actions">
                 {active.then(move || view! {
