@@ -139,8 +139,11 @@ impl KeyCache {
                 .load(Ordering::Acquire)
                 .then_some(Ticket(inner.generation)),
             Watch::Sqlite(conn) => {
+                // Prepared once: parsing the pragma on every request cost more than
+                // running it.
                 let v: i64 = conn
-                    .query_row("PRAGMA data_version", [], |r| r.get(0))
+                    .prepare_cached("PRAGMA data_version")
+                    .and_then(|mut q| q.query_row([], |r| r.get(0)))
                     .ok()?;
                 if inner.data_version != Some(v) {
                     inner.data_version = Some(v);

@@ -46,6 +46,13 @@ async fn a_caller_supplied_request_id_is_echoed_and_a_bad_one_replaced() {
         .await
         .unwrap();
     assert_ne!(r.headers()["x-request-id"], "evil\tid");
+    // Without one, every request gets its own.
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let r = c.get(app.url("/healthz")).send().await.unwrap();
+        ids.insert(r.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 5);
 }
 
 #[tokio::test]
