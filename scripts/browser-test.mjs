@@ -214,8 +214,32 @@ try {
   check(res.ok() && (await res.text()).includes('api_key.revoked'), 'the CSV export holds the filtered events');
   step('CSV export link works with the filters');
 
+  // --- connectors: add (its upstream is down: unhealthy), edit, delete ---
+  await page.getByRole('link', { name: 'Connectors', exact: true }).click();
+  await page.getByText('No connectors yet.').waitFor();
+  await shot(page, 'connectors-empty');
+  await page.getByLabel('Name', { exact: true }).fill('Docs');
+  await page.getByLabel('Upstream URL').fill('http://127.0.0.1:9/mcp');
+  await page.getByRole('button', { name: 'Add connector' }).click();
+  await page.getByRole('cell', { name: /^Docs/ }).waitFor();
+  for (let i = 0; i < 40 && !(await page.locator('.badge.unhealthy').count()); i++) {
+    await page.getByRole('button', { name: 'Refresh health' }).click();
+    await new Promise(r => setTimeout(r, 500));
+  }
+  await page.locator('.badge.unhealthy').waitFor();
+  step('connector added; its unreachable upstream shows as unhealthy');
+  await shot(page, 'connectors-unhealthy');
+  await page.getByRole('button', { name: 'Edit Docs' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Docs v2');
+  await page.getByRole('button', { name: 'Save connector' }).click();
+  await page.getByRole('cell', { name: /^Docs v2/ }).waitFor();
+  await page.getByRole('button', { name: 'Delete Docs v2' }).click();
+  await page.getByRole('button', { name: 'Yes, delete' }).click();
+  await page.getByText('No connectors yet.').waitFor();
+  step('connector renamed, then deleted');
+
   // --- the other pages, for the screenshots ---
-  for (const [link, heading, name] of [['Connectors', 'Connectors', 'connectors'], ['Usage', 'Usage', 'usage'],
+  for (const [link, heading, name] of [['Usage', 'Usage', 'usage'],
     ['OAuth', 'OAuth', 'oauth'], ['Profile', 'Profile', 'account-profile'], ['Password', 'Password', 'account-password'],
     ['Sessions', 'Sessions', 'account-sessions']]) {
     await page.getByRole('link', { name: link, exact: true }).click();

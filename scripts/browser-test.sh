@@ -44,7 +44,8 @@ run_one() {
   port=$(free_port)
   base="http://127.0.0.1:$port"
   local env=(GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_PUBLIC_URL="$base" GATEHOUSE_DATA_DIR="$data"
-    GATEHOUSE_DASHBOARD_DIR="$ROOT/frontend/dist" GATEHOUSE_LOG_LEVEL=warn)
+    GATEHOUSE_DASHBOARD_DIR="$ROOT/frontend/dist" GATEHOUSE_LOG_LEVEL=warn
+    GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK=true GATEHOUSE_MCP__HEALTH_POLL_MS=300)
   [ -n "$db_url" ] && env+=(GATEHOUSE_DATABASE_URL="$db_url")
   env "${env[@]}" "$BIN" serve >"$data/server.log" 2>&1 &
   server=$!
