@@ -596,12 +596,15 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
         "token_endpoint_auth_method": "none",
     });
     let served = doc.clone();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
     let server = actix_web::HttpServer::new(move || {
-        let d = served.clone();
+        let (d, hits) = (served.clone(), counted.clone());
         actix_web::App::new().route(
             "/client.json",
             actix_web::web::get().to(move || {
                 let d = d.clone();
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async move {
                     actix_web::HttpResponse::Ok()
                         .insert_header(("Cache-Control", "max-age=600"))
@@ -614,6 +617,7 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
     .listen(listener)
     .unwrap()
     .run();
+    let doc_server = server.handle();
     tokio::spawn(server);
 
     let c = client(&app, &doc_url, None, "http://localhost:41234/callback");
@@ -631,6 +635,25 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
             .status(),
         200
     );
+    let fetched = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(fetched >= 1);
+
+    // Within its max-age the document is not fetched again; after it, a failed refetch
+    // (the server is gone) falls back to the stored copy.
+    authorize(&app, &owner, &c, &mcp).await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        fetched,
+        "cached"
+    );
+    doc_server.stop(true).await;
+    app.advance(Duration::from_secs(700));
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    c.exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("the stale copy still serves");
 
     // A redirect URI outside the document is refused.
     let bad = client(&app, &doc_url, None, "https://elsewhere.example.com/cb");
@@ -659,7 +682,10 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
         .expect("listed")
         .clone();
     assert_eq!(listed["kind"], "metadata_document");
-    assert_eq!(listed["active_grants"], 1);
+    assert_eq!(
+        listed["active_grants"], 2,
+        "the first grant and the one made on the stale copy"
+    );
     assert_eq!(listed["redirect_hosts"], json!(["localhost"]));
     let r = owner
         .delete(&format!(
@@ -960,4 +986,33 @@ async fn a_revoked_grant_is_refused_by_every_replica_within_five_seconds() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn dynamic_registration_is_rate_limited_per_address_with_a_burst() {
+    let app = spawn_app_with(|c| c.oauth.registrations_per_ip_per_second = 1).await;
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for i in 0..14 {
+        let r = plain()
+            .post(app.url("/register"))
+            .json(
+                &json!({"client_name": format!("c{i}"), "redirect_uris": ["http://127.0.0.1/cb"]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 && refused.is_none() {
+            let retry = r.headers().get("retry-after").cloned();
+            refused = Some((retry, r.json::<Value>().await.unwrap()));
+        }
+    }
+    // A burst of ten times the rate passes (many users behind one egress address), then
+    // the address must slow down.
+    assert!(statuses[..10].iter().all(|s| *s == 201), "{statuses:?}");
+    assert!(statuses[10..].contains(&429), "{statuses:?}");
+    let (retry, body) = refused.unwrap();
+    assert!(retry.is_some(), "429 carries Retry-After");
+    assert_eq!(body["error"], "slow_down");
 }
