@@ -211,7 +211,7 @@ fn ClientRow(
         format!("“{name}” deleted. Every refresh token of this organization was revoked.")
     } else {
         format!(
-            "“{name}” disconnected: its grants here are revoked (it stays listed with its past grants). Every refresh token of this organization was revoked."
+            "“{name}” disconnected: its grants here are revoked. Every refresh token of this organization was revoked."
         )
     };
     Effect::new(move |_| {

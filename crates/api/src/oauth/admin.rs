@@ -93,12 +93,14 @@ pub async fn list_clients(
         .filter(oauth_grant::Column::OrgId.eq(org.id))
         .all(&st.db)
         .await?;
+    // A client counts as connected while it holds a live grant: one whose grants were
+    // all revoked (e.g. an admin deleted it) is gone from the org's point of view.
     let mut active: HashMap<Uuid, u64> = HashMap::new();
-    for g in &grants {
-        let n = active.entry(g.client_id).or_default();
-        if g.revoked_at.is_none() && g.expires_at > now {
-            *n += 1;
-        }
+    for g in grants
+        .iter()
+        .filter(|g| g.revoked_at.is_none() && g.expires_at > now)
+    {
+        *active.entry(g.client_id).or_default() += 1;
     }
     let ids: Vec<Uuid> = active.keys().copied().collect();
     let rows = oauth_client::Entity::find()

@@ -701,6 +701,21 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
             .await
             .is_err()
     );
+    // Disconnected, it is no longer listed for the org.
+    let clients: Value = json(
+        owner
+            .get(&format!("/orgs/{}/oauth/clients", org.slug))
+            .await,
+    )
+    .await;
+    assert!(
+        !clients
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == doc_url),
+        "{clients}"
+    );
 }
 
 #[tokio::test]
