@@ -24,13 +24,19 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # --- wasm target: route 1 (rustup), else route 2 (Debian rustc-web + build-std) ---
 ROUTE=""
-if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+# GATEHOUSE_WASM_ROUTE=2 forces the fallback (to verify it on a machine where route 1 works).
+FORCE2=0; [ "${GATEHOUSE_WASM_ROUTE:-}" = 2 ] && FORCE2=1
+if [ $FORCE2 = 0 ] && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   ROUTE=1
-elif say "route 1: rustup target add wasm32-unknown-unknown" \
+elif [ $FORCE2 = 0 ] && say "route 1: rustup target add wasm32-unknown-unknown" \
      && timeout 300 rustup target add wasm32-unknown-unknown; then
   ROUTE=1
 else
-  say "route 1 FAILED (rustup could not install wasm32-unknown-unknown); falling back to route 2 (Debian rustc-web + build-std)"
+  if [ $FORCE2 = 1 ]; then
+    say "GATEHOUSE_WASM_ROUTE=2: using route 2 (Debian rustc-web + build-std)"
+  else
+    say "route 1 FAILED (rustup could not install wasm32-unknown-unknown); falling back to route 2 (Debian rustc-web + build-std)"
+  fi
   ROUTE=2
   DEB_VER="1.96.0+dfsg1-1~deb12u2"
   if ! { dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/null 2>&1 \
