@@ -9,7 +9,7 @@ mod common;
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::{sync::Arc, time::Duration};
 
 async fn upstream(body: web::Bytes) -> HttpResponse {
     // The fastest honest upstream: peek the method and id, answer fixed JSON.
@@ -39,68 +39,40 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
-struct Run {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    calls: usize,
-}
-
+/// `tools/call` (or GATEHOUSE_BENCH_METHOD) against `url` from `concurrency` workers.
 async fn load(
     url: String,
     headers: Vec<(String, String)>,
     concurrency: usize,
     duration: Duration,
-) -> Run {
+) -> common::Run {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
     // GATEHOUSE_BENCH_METHOD=ping measures the gateway without the upstream hop.
     let method = std::env::var("GATEHOUSE_BENCH_METHOD").unwrap_or_else(|_| "tools/call".into());
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "echo", "arguments": {}}});
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url, headers, body) =
-            (client.clone(), url.clone(), headers.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let mut rb = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json, text/event-stream");
-                for (k, v) in &headers {
-                    rb = rb.header(k, v);
-                }
-                let r = rb.body(body.to_string()).send().await.expect("request");
-                assert!(
-                    r.status().is_success() || std::env::var("GATEHOUSE_BENCH_PROBE_PATH").is_ok(),
-                    "status {}",
-                    r.status()
-                );
-                let _ = r.bytes().await;
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "echo", "arguments": {}}}).to_string();
+    let probe = std::env::var("GATEHOUSE_BENCH_PROBE_PATH").is_ok();
+    let call = Arc::new((client, url, headers, body));
+    common::load(concurrency, duration, move |_| {
+        let call = call.clone();
+        async move {
+            let (client, url, headers, body) = &*call;
+            let mut rb = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream");
+            for (k, v) in headers {
+                rb = rb.header(k, v);
             }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Run {
-        rps: all.len() as f64 / elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        calls: all.len(),
-    }
+            let r = rb.body(body.clone()).send().await.expect("request");
+            assert!(r.status().is_success() || probe, "status {}", r.status());
+            let _ = r.bytes().await;
+            true
+        }
+    })
+    .await
 }
 
 #[tokio::main]

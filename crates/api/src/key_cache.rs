@@ -242,9 +242,7 @@ impl KeyCache {
         peers.insert(self.replica.clone());
         peers
     }
-}
 
-impl KeyCache {
     /// Tells every replica's key cache that keys or their orgs changed. Call inside the
     /// transaction that makes the change: PostgreSQL delivers the notification on
     /// commit (SQLite replicas see the commit through `data_version`).

@@ -1,8 +1,9 @@
 //! What the gateway benchmarks share: their settings from the environment, and a
-//! `gatehouse serve` started as its own process (so its CPU time can be read) and ready.
+//! `gatehouse serve` started as its own process (so its CPU time can be read) and ready,
+//! and the load loop.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Settings {
     pub bin: String,
@@ -83,5 +84,55 @@ pub async fn start(s: &Settings, env: &[(&str, &str)]) -> Gateway {
         process,
         base,
         _dir: dir,
+    }
+}
+
+/// One measured run: requests/s, latency percentiles (ms), requests made.
+pub struct Run {
+    pub rps: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub calls: usize,
+}
+
+/// Runs `op` from `concurrency` workers for `duration` (or until it returns false).
+pub async fn load<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if !op(w).await {
+                    break;
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        calls: all.len(),
     }
 }

@@ -57,12 +57,12 @@ pub async fn request_context(
         let status = res.status().as_u16();
         // The MCP endpoint is routed by prefix (see `mcp::routes`); naming it here also
         // spares the hottest path a second walk of the route table.
-        let route = if res.request().path().starts_with("/mcp/") {
-            "/mcp/{slug}".to_string()
+        let route: std::borrow::Cow<'static, str> = if res.request().path().starts_with("/mcp/") {
+            "/mcp/{slug}".into()
         } else {
             res.request()
                 .match_pattern()
-                .unwrap_or_else(|| "unmatched".into())
+                .map_or("unmatched".into(), Into::into)
         };
         if let Ok(v) = HeaderValue::from_str(&id) {
             res.headers_mut().insert(REQUEST_ID, v);

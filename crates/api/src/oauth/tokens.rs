@@ -61,6 +61,10 @@ pub struct OAuthState {
     verified: RwLock<HashMap<[u8; 32], Arc<Claims>>>,
 }
 
+/// After this long no access token issued before it can still be valid (an hour's
+/// lifetime plus slack for clock skew between replicas).
+const TOKEN_SETTLED_SECS: i64 = ACCESS_TOKEN_SECS + 300;
+
 /// Entries kept before expired ones are swept (and, if that is not enough, all dropped).
 const VERIFIED_CAP: usize = 50_000;
 
@@ -125,7 +129,7 @@ pub async fn retire_superseded<C: sea_orm::ConnectionTrait>(
     db: &C,
     now: DateTime<Utc>,
 ) -> Result<u64, sea_orm::DbErr> {
-    let settled = now - Duration::seconds(ACCESS_TOKEN_SECS + 300);
+    let settled = now - Duration::seconds(TOKEN_SETTLED_SECS);
     // The newest key that has signed for longer than a token lives: all older ones go.
     let Some(anchor) = oauth_signing_key::Entity::find()
         .filter(oauth_signing_key::Column::RetiredAt.is_null())
@@ -207,7 +211,7 @@ pub async fn refresh(st: &AppState) -> anyhow::Result<()> {
         }
     }
     // Tokens live an hour: older revocations can no longer matter.
-    let cutoff = now - Duration::seconds(ACCESS_TOKEN_SECS + 300);
+    let cutoff = now - Duration::seconds(TOKEN_SETTLED_SECS);
     let revoked: HashSet<Uuid> = oauth_grant::Entity::find()
         .filter(oauth_grant::Column::RevokedAt.gt(cutoff))
         .all(&st.db)

@@ -5,7 +5,7 @@
 //! this test plays the browser at the consent page.
 use crate::helpers::*;
 use crate::mcp::{connector, mcp_app, start_upstream, wait_health};
-use crate::oauth::form_fields;
+use crate::oauth::allow;
 use serde_json::{Value, json};
 use std::{collections::HashMap, process::Stdio, time::Duration};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
@@ -149,19 +149,8 @@ async fn the_official_typescript_sdk_connects_through_oauth_and_uses_the_tools()
         html.contains("Connect Gatehouse E2E (MCP TypeScript SDK) to Gatehouse?"),
         "the registered client name: {html}"
     );
-    let mut fields = form_fields(&html);
-    fields.push(("decision".into(), "allow".into()));
-    let r = owner
-        .http
-        .post(app.url("/authorize"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
-    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let (location, back) = allow(&app, &owner, &html).await;
     assert!(location.as_str().starts_with(&redirect), "{location}");
-    let back: HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(back.get("state"), q.get("state"));
     assert_eq!(back.get("iss"), Some(&app.base));
     sdk.send(&format!("CODE {}", back["code"])).await;

@@ -37,12 +37,34 @@ fn unescape(s: &str) -> String {
 }
 
 /// The consent form's fields, as a browser would submit them.
-pub(crate) fn form_fields(html: &str) -> Vec<(String, String)> {
+fn form_fields(html: &str) -> Vec<(String, String)> {
     let re =
         regex::Regex::new(r#"<input type="hidden" name="([a-z_]+)" value="([^"]*)">"#).unwrap();
     re.captures_iter(html)
         .map(|c| (c[1].to_string(), unescape(&c[2])))
         .collect()
+}
+
+/// Submits the consent form in `html` with "allow", as `user`'s browser: the redirect
+/// back to the client, with its query parameters.
+pub(crate) async fn allow(
+    app: &TestApp,
+    user: &Session,
+    html: &str,
+) -> (url::Url, std::collections::HashMap<String, String>) {
+    let mut fields = form_fields(html);
+    fields.push(("decision".into(), "allow".into()));
+    let r = user
+        .http
+        .post(app.url("/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let query = location.query_pairs().into_owned().collect();
+    (location, query)
 }
 
 async fn mcp_call(
@@ -134,18 +156,7 @@ async fn authorize(
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>Connect "), "{html}");
-    let mut fields = form_fields(&html);
-    fields.push(("decision".into(), "allow".into()));
-    let r = user
-        .http
-        .post(app.url("/authorize"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
-    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    let (_, q) = allow(app, user, &html).await;
     assert_eq!(q.get("state"), Some(state.secret()));
     assert_eq!(q.get("iss"), Some(&app.base));
     (q["code"].clone(), verifier)
