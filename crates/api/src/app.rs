@@ -39,6 +39,8 @@ pub struct AppState {
     /// SQLite has one writer; busy connections wait in SQLite's busy handler, which
     /// sleeps in steps of up to 100 ms. Hot write paths queue here instead (SQLite only).
     pub write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The token endpoint's group commit.
+    pub batch: crate::oauth::batch::Batcher,
 }
 
 impl AppState {
@@ -131,6 +133,7 @@ impl AppState {
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(AppState {
             write_lock,
+            batch: Default::default(),
             keys,
             oauth: Default::default(),
             oauth_limits,
@@ -171,6 +174,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     crate::mcp::health::spawn(state.clone());
     crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::tokens::spawn_refresher(state.clone());
+    crate::oauth::batch::spawn(state.clone());
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {

@@ -151,12 +151,20 @@ pub async fn record<C: ConnectionTrait>(
     now: DateTime<Utc>,
     event: Event,
 ) -> Result<(), sea_orm::DbErr> {
+    audit_event::Entity::insert(row(ctx, now, event))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The row `record` writes, for writers that insert many at once (see `oauth::batch`).
+pub fn row(ctx: &Context, now: DateTime<Utc>, event: Event) -> audit_event::ActiveModel {
     let (actor_type, actor_id, actor_label) = ctx.actor.parts();
     let (target_type, target_id) = match event.target {
         Some((t, id)) => (Some(t.to_string()), Some(id)),
         None => (None, None),
     };
-    audit_event::Entity::insert(audit_event::ActiveModel {
+    audit_event::ActiveModel {
         id: Set(event_id(now)),
         org_id: Set(event.org_id),
         occurred_at: Set(now),
@@ -169,10 +177,7 @@ pub async fn record<C: ConnectionTrait>(
         ip: Set(ctx.meta.ip.clone()),
         user_agent: Set(ctx.meta.user_agent.clone()),
         metadata: Set(event.metadata.to_string()),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
+    }
 }
 
 /// Account-level events (logins, sessions, password changes) concern every org the user

@@ -149,25 +149,23 @@ pub async fn register(
     let client_id = crypto::generate_token(TokenKind::OAuthClientId);
     let secret =
         (method != METHOD_NONE).then(|| crypto::generate_token(TokenKind::OAuthClientSecret));
-    let turn = st.write_turn().await;
-    oauth_client::Entity::insert(oauth_client::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        client_id: Set(client_id.clone()),
-        kind: Set("dcr".into()),
-        org_id: Set(None),
-        name: Set(name.clone()),
-        redirect_uris: Set(json!(body.redirect_uris).to_string()),
-        auth_method: Set(method.to_string()),
-        secret_hash: Set(secret.as_deref().map(crypto::hash_token)),
-        created_by: Set(None),
-        created_at: Set(now),
-        last_used_at: Set(None),
-        fresh_until: Set(None),
-    })
-    .exec_without_returning(&st.db)
-    .await
-    .map_err(OAuthError::server)?;
-    drop(turn);
+    st.batch
+        .run(super::batch::Op::Register(Box::new(oauth_client::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            client_id: Set(client_id.clone()),
+            kind: Set("dcr".into()),
+            org_id: Set(None),
+            name: Set(name.clone()),
+            redirect_uris: Set(json!(body.redirect_uris).to_string()),
+            auth_method: Set(method.to_string()),
+            secret_hash: Set(secret.as_deref().map(crypto::hash_token)),
+            created_by: Set(None),
+            created_at: Set(now),
+            last_used_at: Set(None),
+            fresh_until: Set(None),
+        })))
+        .await
+        .map_err(OAuthError::server)?;
     let mut answer = json!({
         "client_id": client_id,
         "client_id_issued_at": now.timestamp(),

@@ -5,6 +5,7 @@
 //! clients, admin-created clients, refresh-token lifetime).
 pub mod admin;
 pub mod authorize;
+pub mod batch;
 pub mod clients;
 pub mod token;
 pub mod tokens;
