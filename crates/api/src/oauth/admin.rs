@@ -220,6 +220,7 @@ pub async fn delete_client(
         .meta(json!({"name": client.name, "client_id": client.client_id, "grants_revoked": grants.len(), "refresh_tokens_revoked": revoked}))).await?;
     txn.commit().await?;
     tokens::mark_revoked(&st, grants.iter().map(|g| g.id));
+    st.oauth.clients.forget(&client.client_id);
     Ok(HttpResponse::NoContent().finish())
 }
 

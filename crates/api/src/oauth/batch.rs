@@ -63,13 +63,13 @@ pub struct Refresh {
 
 pub enum Outcome {
     /// The grant the exchange created or the refresh continued.
-    Granted(oauth_grant::Model),
+    Granted(Box<oauth_grant::Model>),
     Registered,
     Refused(OAuthError),
     /// A code used before: the caller revokes what its first use issued.
     CodeReplayed,
     /// A rotated refresh token used after the grace window: the caller ends the family.
-    TokenReused(oauth_grant::Model),
+    TokenReused(Box<oauth_grant::Model>),
 }
 
 struct Job {
@@ -213,7 +213,11 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
 }
 
 /// What an exchange must not get past; a refusal leaves the code unused.
-fn check_code(e: &Exchange, row: Option<&oauth_code::Model>, now: DateTime<Utc>) -> Result<(), Outcome> {
+fn check_code(
+    e: &Exchange,
+    row: Option<&oauth_code::Model>,
+    now: DateTime<Utc>,
+) -> Result<(), Outcome> {
     let refuse = |err| Err(Outcome::Refused(err));
     let Some(row) = row else {
         return refuse(OAuthError::invalid_grant("unknown or expired code"));
@@ -258,7 +262,10 @@ async fn memberships(
     let q = Query::select()
         .column((organization::Entity, organization::Column::Id))
         .column((membership::Entity, membership::Column::UserId))
-        .column((organization::Entity, organization::Column::RefreshTokenLifetime))
+        .column((
+            organization::Entity,
+            organization::Column::RefreshTokenLifetime,
+        ))
         .column((user::Entity, user::Column::Email))
         .from(organization::Entity)
         .inner_join(
@@ -286,7 +293,10 @@ async fn memberships(
     let mut found = HashMap::new();
     for row in txn.query_all(&q).await? {
         found.insert(
-            (row.try_get::<Uuid>("", "id")?, row.try_get::<Uuid>("", "user_id")?),
+            (
+                row.try_get::<Uuid>("", "id")?,
+                row.try_get::<Uuid>("", "user_id")?,
+            ),
             (
                 row.try_get::<String>("", "refresh_token_lifetime")?,
                 row.try_get::<String>("", "email")?,
@@ -324,7 +334,10 @@ async fn exchange(
     if passed.is_empty() {
         return Ok(());
     }
-    let pairs = passed.iter().map(|(_, _, c)| (c.org_id, c.user_id)).collect();
+    let pairs = passed
+        .iter()
+        .map(|(_, _, c)| (c.org_id, c.user_id))
+        .collect();
     let members = memberships(txn, &pairs).await?;
     let mut grants = Vec::new();
     for (i, e, code) in passed {
@@ -382,7 +395,8 @@ async fn exchange(
         .value(oauth_code::Column::UsedAt, now)
         .value(oauth_code::Column::GrantId, case)
         .and_where(
-            oauth_code::Column::CodeHash.is_in(grants.iter().map(|(_, e, _, _)| e.code_hash.as_str())),
+            oauth_code::Column::CodeHash
+                .is_in(grants.iter().map(|(_, e, _, _)| e.code_hash.as_str())),
         )
         .and_where(oauth_code::Column::UsedAt.is_null())
         .returning_col(oauth_code::Column::CodeHash)
@@ -398,17 +412,18 @@ async fn exchange(
             outcomes[i] = Some(Outcome::CodeReplayed);
             continue;
         }
-        tokens.push(oauth_refresh_token::ActiveModel::from(oauth_refresh_token::Model {
-            token_hash: e.refresh_hash.clone(),
-            grant_id: grant.id,
-            created_at: now,
-            // Rotation never extends the grant.
-            expires_at: grant.expires_at,
-            rotated_at: None,
-            revoked_at: None,
-        }));
-        if e
-            .client
+        tokens.push(oauth_refresh_token::ActiveModel::from(
+            oauth_refresh_token::Model {
+                token_hash: e.refresh_hash.clone(),
+                grant_id: grant.id,
+                created_at: now,
+                // Rotation never extends the grant.
+                expires_at: grant.expires_at,
+                rotated_at: None,
+                revoked_at: None,
+            },
+        ));
+        if e.client
             .last_used_at
             .is_none_or(|t| now - t > Duration::seconds(TOUCH_AFTER_SECS))
         {
@@ -416,7 +431,7 @@ async fn exchange(
         }
         rows.push(oauth_grant::ActiveModel::from(grant.clone()));
         events.push(event);
-        outcomes[i] = Some(Outcome::Granted(grant));
+        outcomes[i] = Some(Outcome::Granted(Box::new(grant)));
     }
     if rows.is_empty() {
         return Ok(());
@@ -488,25 +503,27 @@ async fn refresh(
         // A token rotated before stays usable for the grace window, so parallel
         // refreshes by one client all succeed; after it, the use is a replay.
         if token.rotated_at.is_some_and(|t| now - t > grace) {
-            outcomes[*i] = Some(Outcome::TokenReused(grant.clone()));
+            outcomes[*i] = Some(Outcome::TokenReused(Box::new(grant.clone())));
             continue;
         }
         rotated.insert(r.token_hash.as_str());
-        next.push(oauth_refresh_token::ActiveModel::from(oauth_refresh_token::Model {
-            token_hash: r.next_hash.clone(),
-            grant_id: grant.id,
-            created_at: now,
-            expires_at: grant.expires_at,
-            rotated_at: None,
-            revoked_at: None,
-        }));
+        next.push(oauth_refresh_token::ActiveModel::from(
+            oauth_refresh_token::Model {
+                token_hash: r.next_hash.clone(),
+                grant_id: grant.id,
+                created_at: now,
+                expires_at: grant.expires_at,
+                rotated_at: None,
+                revoked_at: None,
+            },
+        ));
         if grant
             .last_used_at
             .is_none_or(|t| now - t > Duration::seconds(TOUCH_AFTER_SECS))
         {
             touched.insert(grant.id);
         }
-        outcomes[*i] = Some(Outcome::Granted(grant.clone()));
+        outcomes[*i] = Some(Outcome::Granted(Box::new(grant.clone())));
     }
     if next.is_empty() {
         return Ok(());

@@ -150,20 +150,22 @@ pub async fn register(
     let secret =
         (method != METHOD_NONE).then(|| crypto::generate_token(TokenKind::OAuthClientSecret));
     st.batch
-        .run(super::batch::Op::Register(Box::new(oauth_client::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            client_id: Set(client_id.clone()),
-            kind: Set("dcr".into()),
-            org_id: Set(None),
-            name: Set(name.clone()),
-            redirect_uris: Set(json!(body.redirect_uris).to_string()),
-            auth_method: Set(method.to_string()),
-            secret_hash: Set(secret.as_deref().map(crypto::hash_token)),
-            created_by: Set(None),
-            created_at: Set(now),
-            last_used_at: Set(None),
-            fresh_until: Set(None),
-        })))
+        .run(super::batch::Op::Register(Box::new(
+            oauth_client::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                client_id: Set(client_id.clone()),
+                kind: Set("dcr".into()),
+                org_id: Set(None),
+                name: Set(name.clone()),
+                redirect_uris: Set(json!(body.redirect_uris).to_string()),
+                auth_method: Set(method.to_string()),
+                secret_hash: Set(secret.as_deref().map(crypto::hash_token)),
+                created_by: Set(None),
+                created_at: Set(now),
+                last_used_at: Set(None),
+                fresh_until: Set(None),
+            },
+        )))
         .await
         .map_err(OAuthError::server)?;
     let mut answer = json!({
@@ -281,6 +283,64 @@ async fn fetch_document(
 
 /// The client behind `client_id`: a registered one, or a metadata document fetched
 /// (and cached as HTTP caching allows; a stale copy serves when a refetch fails).
+/// Registered clients the token endpoint authenticated lately, so a token request does
+/// not read its client row. A row changes only by deletion, and deleting a client deletes
+/// every code, grant and refresh token it held (foreign keys cascade), so a stale entry
+/// lets nothing through; entries still go after a short time. Metadata-document clients
+/// keep their own freshness (`resolve`).
+#[derive(Default)]
+pub struct ClientCache {
+    map: std::sync::RwLock<
+        std::collections::HashMap<
+            String,
+            (std::time::Instant, std::sync::Arc<oauth_client::Model>),
+        >,
+    >,
+}
+
+const CLIENT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Clients register anew on every connection: past this many entries the cache starts
+/// over rather than grow.
+const CLIENT_CAP: usize = 10_000;
+
+impl ClientCache {
+    pub async fn resolve(
+        &self,
+        st: &AppState,
+        client_id: &str,
+    ) -> Result<oauth_client::Model, String> {
+        if is_metadata_url(client_id) {
+            return resolve(st, client_id).await;
+        }
+        if let Ok(map) = self.map.read()
+            && let Some((at, c)) = map.get(client_id)
+            && at.elapsed() < CLIENT_TTL
+        {
+            return Ok((**c).clone());
+        }
+        let client = resolve(st, client_id).await?;
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= CLIENT_CAP {
+                map.clear();
+            }
+            map.insert(
+                client_id.to_string(),
+                (
+                    std::time::Instant::now(),
+                    std::sync::Arc::new(client.clone()),
+                ),
+            );
+        }
+        Ok(client)
+    }
+
+    pub fn forget(&self, client_id: &str) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(client_id);
+        }
+    }
+}
+
 pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Model, String> {
     let now = st.clock.now();
     let stored = oauth_client::Entity::find()
@@ -399,7 +459,10 @@ pub async fn authenticate(
     {
         return Err(OAuthError::invalid_client("client_id does not match"));
     }
-    let client = resolve(st, &client_id)
+    let client = st
+        .oauth
+        .clients
+        .resolve(st, &client_id)
         .await
         .map_err(|e| OAuthError::invalid_client(&e))?;
     match (&client.secret_hash, secret) {

@@ -4,17 +4,12 @@ use crate::{
     app::AppState,
     audit::{self, Actor, Event},
     crypto::{self, TokenKind},
-    entity::{
-        oauth_client, oauth_code, oauth_grant, oauth_refresh_token,
-    },
+    entity::{oauth_client, oauth_code, oauth_grant, oauth_refresh_token},
     http::ClientMeta,
 };
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -59,6 +59,7 @@ pub struct OAuthState {
     /// Ed25519 verification costs about 50 µs, and a client sends the same token for an
     /// hour. Expiry, audience and revocation are still checked on every request.
     verified: RwLock<HashMap<[u8; 32], Arc<Claims>>>,
+    pub clients: super::clients::ClientCache,
 }
 
 /// After this long no access token issued before it can still be valid (an hour's
@@ -74,6 +75,7 @@ impl Default for OAuthState {
             keys: RwLock::new(None),
             revoked: RwLock::new((HashSet::new(), None)),
             verified: RwLock::new(HashMap::new()),
+            clients: Default::default(),
         }
     }
 }
