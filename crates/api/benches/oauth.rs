@@ -155,22 +155,44 @@ async fn main() {
     });
     let token_url = format!("{base}/token");
     println!("[{label}] OAuth endpoints, {secs}s per run; tokens stored as hashes, grants audited");
-    for c in [1usize, 8, 32] {
+    // For profiling one part: GATEHOUSE_BENCH_ONLY=register|exchange|refresh,
+    // GATEHOUSE_BENCH_CONCURRENCY=32.
+    let only = std::env::var("GATEHOUSE_BENCH_ONLY").unwrap_or_default();
+    let runs = |part: &str| only.is_empty() || only == part;
+    let levels: Vec<usize> = std::env::var("GATEHOUSE_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .map_or(vec![1, 8, 32], |c| vec![c]);
+    let skipped = common::Run {
+        rps: f64::NAN,
+        p50: f64::NAN,
+        p99: f64::NAN,
+        calls: 0,
+    };
+    for c in levels {
         // Registrations.
         let (p, b, u) = (plain.clone(), reg_body.clone(), format!("{base}/register"));
-        let reg = load(c, Duration::from_secs(secs), move |_| {
-            let (p, b, u) = (p.clone(), b.clone(), u.clone());
-            async move {
-                let r = p.post(&u).json(&b).send().await.unwrap();
-                assert_eq!(r.status(), 201);
-                let _ = r.bytes().await;
-                true
-            }
-        })
-        .await;
+        let reg = if !runs("register") {
+            skipped.clone()
+        } else {
+            load(c, Duration::from_secs(secs), move |_| {
+                let (p, b, u) = (p.clone(), b.clone(), u.clone());
+                async move {
+                    let r = p.post(&u).json(&b).send().await.unwrap();
+                    assert_eq!(r.status(), 201);
+                    let _ = r.bytes().await;
+                    true
+                }
+            })
+            .await
+        };
 
         // Code exchanges from a pool of fresh codes (made before the clock starts).
-        let want = (c * 1500).max(3000);
+        let want = if runs("exchange") {
+            (c * 1500).max(3000)
+        } else {
+            0
+        };
         let pool = Arc::new(Mutex::new(Vec::with_capacity(want)));
         let mut makers = Vec::new();
         for _ in 0..8 {
@@ -187,36 +209,40 @@ async fn main() {
         }
         let (p, s, u) = (plain.clone(), setup.clone(), token_url.clone());
         let pool2 = pool.clone();
-        let exchange = load(c, Duration::from_secs(secs), move |_| {
-            let (p, s, u, pool) = (p.clone(), s.clone(), u.clone(), pool2.clone());
-            async move {
-                let Some((code, verifier)) = pool.lock().await.pop() else {
-                    return false;
-                };
-                let r = p
-                    .post(&u)
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("code_verifier", &verifier),
-                        ("redirect_uri", &s.redirect),
-                        ("client_id", &s.client_id),
-                        ("client_secret", &s.client_secret),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-                let _ = r.bytes().await;
-                true
-            }
-        })
-        .await;
-        let exhausted = pool.lock().await.is_empty();
+        let exchange = if !runs("exchange") {
+            skipped.clone()
+        } else {
+            load(c, Duration::from_secs(secs), move |_| {
+                let (p, s, u, pool) = (p.clone(), s.clone(), u.clone(), pool2.clone());
+                async move {
+                    let Some((code, verifier)) = pool.lock().await.pop() else {
+                        return false;
+                    };
+                    let r = p
+                        .post(&u)
+                        .form(&[
+                            ("grant_type", "authorization_code"),
+                            ("code", &code),
+                            ("code_verifier", &verifier),
+                            ("redirect_uri", &s.redirect),
+                            ("client_id", &s.client_id),
+                            ("client_secret", &s.client_secret),
+                        ])
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+                    let _ = r.bytes().await;
+                    true
+                }
+            })
+            .await
+        };
+        let exhausted = runs("exchange") && pool.lock().await.is_empty();
 
         // Refreshes: each worker follows its own chain.
         let mut chains = Vec::new();
-        for _ in 0..c {
+        for _ in 0..if runs("refresh") { c } else { 0 } {
             let (code, verifier) = code(&setup).await;
             let t: Value = plain
                 .post(&token_url)
@@ -239,29 +265,33 @@ async fn main() {
         }
         let chains = Arc::new(chains);
         let (p, s, u) = (plain.clone(), setup.clone(), token_url.clone());
-        let refresh = load(c, Duration::from_secs(secs), move |w| {
-            let (p, s, u, chains) = (p.clone(), s.clone(), u.clone(), chains.clone());
-            async move {
-                let mut current = chains[w].lock().await;
-                let t: Value = p
-                    .post(&u)
-                    .form(&[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", current.as_str()),
-                        ("client_id", &s.client_id),
-                        ("client_secret", &s.client_secret),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                *current = t["refresh_token"].as_str().expect("refreshed").to_string();
-                true
-            }
-        })
-        .await;
+        let refresh = if !runs("refresh") {
+            skipped.clone()
+        } else {
+            load(c, Duration::from_secs(secs), move |w| {
+                let (p, s, u, chains) = (p.clone(), s.clone(), u.clone(), chains.clone());
+                async move {
+                    let mut current = chains[w].lock().await;
+                    let t: Value = p
+                        .post(&u)
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", current.as_str()),
+                            ("client_id", &s.client_id),
+                            ("client_secret", &s.client_secret),
+                        ])
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    *current = t["refresh_token"].as_str().expect("refreshed").to_string();
+                    true
+                }
+            })
+            .await
+        };
         println!(
             "[{label}] c={c:<3} register {:>7.0}/s p50 {:>5.2}ms p99 {:>6.2}ms | code exchange {:>6.0}/s p50 {:>5.2}ms p99 {:>6.2}ms{} | refresh {:>6.0}/s p50 {:>5.2}ms p99 {:>6.2}ms",
             reg.rps,

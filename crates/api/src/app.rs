@@ -175,6 +175,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::tokens::spawn_refresher(state.clone());
     crate::oauth::batch::spawn(state.clone());
+    crate::db::spawn_checkpointer(state.db.clone());
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {

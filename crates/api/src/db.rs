@@ -25,7 +25,18 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             .row_buffer_size(1024)
             .busy_timeout(Duration::from_secs(10))
+            // Checkpoints run in the background (`spawn_checkpointer`), not inside
+            // whichever commit crosses the WAL size limit.
+            .pragma("wal_autocheckpoint", "0")
     });
+    // A ping on every pool checkout costs a round trip per transaction (a thread hop on
+    // SQLite, whose file-backed connections never go stale); on PostgreSQL only a
+    // connection idle for a while is checked.
+    if url.starts_with("sqlite:") {
+        opts.test_before_acquire(false);
+    } else {
+        opts.test_before_acquire_if_idle_for(Duration::from_secs(30));
+    }
     opts.max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
@@ -42,6 +53,26 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
         ..Default::default()
     })
     .await
+}
+
+/// Copies the SQLite write-ahead log into the database file twice a second, without
+/// blocking writers (PASSIVE); the log starts over once it has been copied entirely.
+pub fn spawn_checkpointer(db: DatabaseConnection) {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

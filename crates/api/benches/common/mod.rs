@@ -88,6 +88,7 @@ pub async fn start(s: &Settings, env: &[(&str, &str)]) -> Gateway {
 }
 
 /// One measured run: requests/s, latency percentiles (ms), requests made.
+#[derive(Clone)]
 pub struct Run {
     pub rps: f64,
     pub p50: f64,

@@ -462,27 +462,23 @@ async fn refresh(
     batch: &[(usize, &Refresh)],
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), DbErr> {
-    let tokens: HashMap<String, oauth_refresh_token::Model> = oauth_refresh_token::Entity::find()
+    // Each token with its grant, in one statement.
+    let mut tokens = HashMap::new();
+    let mut grants = HashMap::new();
+    for (t, g) in oauth_refresh_token::Entity::find()
         .filter(
             oauth_refresh_token::Column::TokenHash
                 .is_in(batch.iter().map(|(_, r)| r.token_hash.as_str())),
         )
+        .find_also_related(oauth_grant::Entity)
         .all(txn)
         .await?
-        .into_iter()
-        .map(|t| (t.token_hash.clone(), t))
-        .collect();
-    let grants: HashMap<Uuid, oauth_grant::Model> = if tokens.is_empty() {
-        HashMap::new()
-    } else {
-        oauth_grant::Entity::find()
-            .filter(oauth_grant::Column::Id.is_in(tokens.values().map(|t| t.grant_id)))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|g| (g.id, g))
-            .collect()
-    };
+    {
+        if let Some(g) = g {
+            grants.insert(g.id, g);
+        }
+        tokens.insert(t.token_hash.clone(), t);
+    }
     let (mut rotated, mut next, mut touched) = (HashSet::new(), Vec::new(), HashSet::new());
     for (i, r) in batch {
         let found = tokens

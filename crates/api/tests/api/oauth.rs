@@ -1042,3 +1042,116 @@ async fn dynamic_registration_is_rate_limited_per_address_with_a_burst() {
     assert!(retry.is_some(), "429 carries Retry-After");
     assert_eq!(body["error"], "slow_down");
 }
+
+/// Exchanges that arrive together share one write (group commit); a code sent twice at
+/// once still yields one grant, which the second use then revokes.
+#[tokio::test]
+async fn a_code_exchanged_twice_at_once_issues_one_grant_and_then_revokes_it() {
+    let app = oauth_app().await;
+    let owner = app.signup("pia@example.com").await;
+    let org = app.create_org(&owner, "Pia").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let redirect = "http://127.0.0.1:9/callback";
+    let reg = register(&app, redirect).await;
+    let c = client(
+        &app,
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str(),
+        redirect,
+    );
+    // Other exchanges in flight at the same time must not be disturbed.
+    let (mut codes, mut verifiers) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+        codes.push(code);
+        verifiers.push(verifier.secret().clone());
+    }
+    let http = plain();
+    let exchange = |code: String, verifier: String| {
+        c.exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .request_async(&http)
+    };
+    let (a, b, x, y, z) = tokio::join!(
+        exchange(codes[0].clone(), verifiers[0].clone()),
+        exchange(codes[0].clone(), verifiers[0].clone()),
+        exchange(codes[1].clone(), verifiers[1].clone()),
+        exchange(codes[2].clone(), verifiers[2].clone()),
+        exchange(codes[3].clone(), "w".repeat(43)),
+    );
+    assert!(x.is_ok() && y.is_ok(), "the other exchanges succeed");
+    assert!(z.is_err(), "a wrong verifier is refused");
+    let won = match (a, b) {
+        (Ok(t), Err(_)) | (Err(_), Ok(t)) => t,
+        (a, b) => panic!("exactly one exchange must win: {a:?} {b:?}"),
+    };
+    // What the winner got is revoked: its refresh token no longer works …
+    assert!(
+        c.exchange_refresh_token(won.refresh_token().unwrap())
+            .request_async(&http)
+            .await
+            .is_err(),
+        "the replayed code's refresh token still works"
+    );
+    // … and its access token dies within seconds, while the others' live on.
+    let mut dead = false;
+    for _ in 0..60 {
+        if initialize(&app, &org.slug, won.access_token().secret())
+            .await
+            .status()
+            == 401
+        {
+            dead = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dead, "the replayed code's access token still works");
+    assert_eq!(
+        initialize(&app, &org.slug, x.unwrap().access_token().secret())
+            .await
+            .status(),
+        200
+    );
+    // The refused exchange left its code unused: with the right verifier it works.
+    assert!(
+        exchange(codes[3].clone(), verifiers[3].clone())
+            .await
+            .is_ok()
+    );
+    // Every grant is audited, the revoked one too.
+    let events: Value = owner
+        .http
+        .get(app.url(&format!(
+            "/api/v1/orgs/{}/audit-logs?action=oauth.",
+            org.slug
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "oauth.grant_created")
+            .count(),
+        4,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "oauth.grant_revoked")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+}
