@@ -189,7 +189,7 @@ async fn main() {
 
         // Code exchanges from a pool of fresh codes (made before the clock starts).
         let want = if runs("exchange") {
-            (c * 1500).max(3000)
+            (c * 1500).max(5000)
         } else {
             0
         };

@@ -14,6 +14,7 @@ use crate::{
     http::ClientMeta,
 };
 use chrono::{DateTime, Duration, Utc};
+use futures_util::FutureExt;
 use gatehouse_types::RefreshTokenLifetime;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -128,7 +129,11 @@ pub fn spawn(st: actix_web::web::Data<AppState>) {
                         return;
                     }
                 }
-                work(&st, jobs).await;
+                // A panic in one batch fails its requests (their replies drop), not
+                // every later one.
+                let _ = std::panic::AssertUnwindSafe(work(&st, jobs))
+                    .catch_unwind()
+                    .await;
             }
         });
     }
