@@ -30,8 +30,9 @@ use uuid::Uuid;
 
 /// Requests per transaction at most.
 const MAX_BATCH: usize = 64;
-/// Batches in flight at once on PostgreSQL (SQLite has one writer).
-const PG_WORKERS: usize = 4;
+/// Batches in flight at once on PostgreSQL (SQLite has one writer): up to this many,
+/// and never more than half the connection pool, so other work always finds one.
+const PG_WORKERS: u32 = 8;
 /// `last_used_at` is for people: a minute's precision saves writes.
 const TOUCH_AFTER_SECS: i64 = 60;
 
@@ -116,7 +117,7 @@ pub fn spawn(st: actix_web::web::Data<AppState>) {
     let workers = if st.write_lock.is_some() {
         1
     } else {
-        PG_WORKERS
+        (st.config.database_max_connections / 2).clamp(1, PG_WORKERS)
     };
     for _ in 0..workers {
         let (st, rx) = (st.clone(), rx.clone());
