@@ -316,8 +316,17 @@ async fn use_is_recorded_and_rotation_is_create_then_revoke() {
     .send()
     .await
     .unwrap();
-    let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
-    let first_use = listed[0].last_used_at;
+    // Recorded off the request path: it lands shortly after the answer.
+    let mut first_use = None;
+    for _ in 0..100 {
+        let listed: Vec<ApiKey> =
+            json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
+        first_use = listed[0].last_used_at;
+        if first_use.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(first_use.is_some());
     // Within the minute, further use writes nothing: the recorded time stays.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
