@@ -202,7 +202,12 @@ async fn main() {
     println!(
         "[{label}] tools/call, {secs}s per run; gateway = separate process with API-key auth, allowlist, usage counting, tracing"
     );
-    for c in [1usize, 16, 64] {
+    // GATEHOUSE_BENCH_CONCURRENCY=16 runs one level only (for profiling).
+    let levels: Vec<usize> = match std::env::var("GATEHOUSE_BENCH_CONCURRENCY") {
+        Ok(c) => vec![c.parse().expect("GATEHOUSE_BENCH_CONCURRENCY is a number")],
+        Err(_) => vec![1, 16, 64],
+    };
+    for c in levels {
         let d = load(
             up_url.clone(),
             direct_headers.clone(),

@@ -1,8 +1,9 @@
 //! Authenticated API keys cached in the replica, so the MCP hot path makes no database
 //! round trip, while a revocation still reaches every replica by the next request:
-//! - SQLite: before each use the cache reads `PRAGMA data_version` on its own
-//!   connection (about a microsecond); any commit by another connection or process
-//!   changes it, and the cache starts over.
+//! - SQLite: before each use the cache reads the WAL-index header in the database's
+//!   `-shm` file, which every connection of every process maps and which each commit
+//!   changes (see `ShmWatch`); a change means the cache starts over. Where that file
+//!   cannot be used it falls back to `PRAGMA data_version` on its own connection.
 //! - PostgreSQL: every change that can invalidate a key (revocation, org deletion,
 //!   allowlist or slug change) sends `NOTIFY gatehouse_auth` in its own transaction;
 //!   each replica's listener empties its cache when it arrives and acknowledges it. The
@@ -21,7 +22,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -59,20 +60,103 @@ pub struct OrgEntry {
 enum Watch {
     /// No cross-connection signal (in-memory SQLite): always read the database.
     Bypass,
-    Sqlite(Box<rusqlite::Connection>),
+    /// SQLite in WAL mode: the shared WAL-index header, read without a system call.
+    Shm(ShmWatch),
+    /// SQLite otherwise: `PRAGMA data_version` on a connection of our own, with the
+    /// last value seen.
+    Pragma(Mutex<(rusqlite::Connection, Option<i64>)>),
     Postgres,
 }
 
+/// The WAL-index header at the start of a WAL database's `-shm` file (SQLite's
+/// documented, cross-process "walformat"): two copies of a 48-byte `WalIndexHdr`, in
+/// native byte order. A commit appends frames, so `mxFrame` (offset 16) grows; when the
+/// WAL restarts from the beginning, the first salt (offset 32) is incremented. The pair
+/// therefore changes on every commit, by any connection of any process.
+///
+/// A writer updates the second copy, then the first; a reader that finds them unequal
+/// has caught a commit in progress and treats it as a change.
+struct ShmWatch {
+    map: memmap2::Mmap,
+    /// `salt1 << 32 | mxFrame` as last seen, or `TORN`.
+    seen: AtomicU64,
+    /// Kept open so that SQLite keeps the `-shm` file (it removes it when the last
+    /// connection closes). Never used otherwise.
+    keep_open: Mutex<rusqlite::Connection>,
+}
+
+const WALINDEX_VERSION: u32 = 3_007_000;
+const HEADER_WORDS: usize = 12;
+/// Not a header any commit produces (it would need 4 billion frames).
+const TORN: u64 = u64::MAX;
+
+impl ShmWatch {
+    fn open(conn: rusqlite::Connection, db_path: &str) -> Result<ShmWatch, rusqlite::Connection> {
+        let wal = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .is_ok_and(|m| m.eq_ignore_ascii_case("wal"));
+        // A read opens (and maps) the wal-index for this connection.
+        let read = conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
+        if !wal || read.is_err() {
+            return Err(conn);
+        }
+        let Ok(file) = std::fs::File::open(format!("{db_path}-shm")) else {
+            return Err(conn);
+        };
+        // SAFETY: the mapping is read only, and read only through `word`, with atomic
+        // loads: other connections write it concurrently, which is the point.
+        let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(4096).map(&file) }) else {
+            return Err(conn);
+        };
+        let watch = ShmWatch {
+            map,
+            seen: AtomicU64::new(TORN),
+            keep_open: Mutex::new(conn),
+        };
+        if watch.word(0) != WALINDEX_VERSION {
+            let ShmWatch { keep_open, .. } = watch;
+            return Err(keep_open.into_inner().unwrap_or_else(|p| p.into_inner()));
+        }
+        Ok(watch)
+    }
+
+    fn word(&self, i: usize) -> u32 {
+        debug_assert!(i < 2 * HEADER_WORDS);
+        // SAFETY: the map is page-aligned and at least 4096 bytes long, so word `i`
+        // (< 24) is in bounds and aligned for a u32; SQLite's writers store it while we
+        // load it, hence an atomic load.
+        let cell = unsafe { &*self.map.as_ptr().cast::<AtomicU32>().add(i) };
+        cell.load(Ordering::Acquire)
+    }
+
+    /// The header's commit stamp, or `TORN` while a commit is writing it.
+    fn stamp(&self) -> u64 {
+        let mut first = [0u32; HEADER_WORDS];
+        for (i, w) in first.iter_mut().enumerate() {
+            *w = self.word(i);
+        }
+        let same = (0..HEADER_WORDS).all(|i| self.word(HEADER_WORDS + i) == first[i]);
+        // isInit is the low byte of word 3 in native order.
+        let init = first[3].to_ne_bytes()[0] == 1;
+        if !same || !init || first[0] != WALINDEX_VERSION {
+            return TORN;
+        }
+        (u64::from(first[8]) << 32) | u64::from(first[4])
+    }
+}
+
 struct Inner {
+    /// Mirrored in `KeyCache::generation`; both change only under this lock.
     generation: u64,
-    data_version: Option<i64>,
     entries: HashMap<String, Arc<KeyEntry>>,
     orgs: HashMap<String, Arc<OrgEntry>>,
-    watch: Watch,
 }
 
 pub struct KeyCache {
     inner: Mutex<Inner>,
+    /// The current generation, readable without the lock.
+    generation: AtomicU64,
+    watch: Watch,
     /// PostgreSQL: the listener is subscribed, so notifications will arrive.
     listening: AtomicBool,
     /// Notification payloads as the listener hears them (see `Pending::settle`).
@@ -95,16 +179,25 @@ impl KeyCache {
             DatabaseBackend::Sqlite => sqlite_file(database_url)
                 .and_then(|path| {
                     rusqlite::Connection::open_with_flags(
-                        path,
+                        &path,
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
                             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )
                     .map_err(|e| tracing::warn!(error = %e, "key cache disabled"))
                     .ok()
+                    .map(|c| (c, path))
                 })
-                .map(|c| {
+                .map(|(c, path)| {
                     let _ = c.busy_timeout(Duration::from_secs(1));
-                    Watch::Sqlite(Box::new(c))
+                    match ShmWatch::open(c, &path) {
+                        Ok(w) => Watch::Shm(w),
+                        Err(c) => {
+                            tracing::info!(
+                                "key cache watches the database with PRAGMA data_version"
+                            );
+                            Watch::Pragma(Mutex::new((c, None)))
+                        }
+                    }
                 })
                 .unwrap_or(Watch::Bypass),
             _ => Watch::Bypass,
@@ -112,11 +205,11 @@ impl KeyCache {
         KeyCache {
             inner: Mutex::new(Inner {
                 generation: 0,
-                data_version: None,
                 entries: HashMap::new(),
                 orgs: HashMap::new(),
-                watch,
             }),
+            generation: AtomicU64::new(0),
+            watch,
             listening: AtomicBool::new(false),
             echoes: tokio::sync::broadcast::channel(1024).0,
             replica: uuid::Uuid::new_v4().simple().to_string(),
@@ -131,29 +224,47 @@ impl KeyCache {
 
     /// Brings the cache up to date with the database; `None` means "do not use it now".
     pub fn ticket(&self) -> Option<Ticket> {
-        let mut inner = self.inner.lock().ok()?;
-        match &inner.watch {
+        match &self.watch {
             Watch::Bypass => None,
             Watch::Postgres => self
                 .listening
                 .load(Ordering::Acquire)
-                .then_some(Ticket(inner.generation)),
-            Watch::Sqlite(conn) => {
-                // Prepared once: parsing the pragma on every request cost more than
-                // running it.
+                .then(|| Ticket(self.generation.load(Ordering::Acquire))),
+            Watch::Shm(w) => {
+                let stamp = w.stamp();
+                if stamp != TORN && w.seen.load(Ordering::Acquire) == stamp {
+                    // `seen` is stored after the generation it belongs to.
+                    return Some(Ticket(self.generation.load(Ordering::Acquire)));
+                }
+                let mut inner = self.inner.lock().ok()?;
+                if w.seen.load(Ordering::Acquire) != stamp || stamp == TORN {
+                    Self::start_over(&mut inner, &self.generation);
+                    w.seen.store(stamp, Ordering::Release);
+                }
+                (stamp != TORN).then_some(Ticket(inner.generation))
+            }
+            Watch::Pragma(conn) => {
+                let mut conn = conn.lock().ok()?;
                 let v: i64 = conn
+                    .0
                     .prepare_cached("PRAGMA data_version")
                     .and_then(|mut q| q.query_row([], |r| r.get(0)))
                     .ok()?;
-                if inner.data_version != Some(v) {
-                    inner.data_version = Some(v);
-                    inner.generation += 1;
-                    inner.entries.clear();
-                    inner.orgs.clear();
+                let mut inner = self.inner.lock().ok()?;
+                if conn.1 != Some(v) {
+                    conn.1 = Some(v);
+                    Self::start_over(&mut inner, &self.generation);
                 }
                 Some(Ticket(inner.generation))
             }
         }
+    }
+
+    fn start_over(inner: &mut Inner, generation: &AtomicU64) {
+        inner.generation += 1;
+        generation.store(inner.generation, Ordering::Release);
+        inner.entries.clear();
+        inner.orgs.clear();
     }
 
     pub fn get(&self, t: Ticket, token_hash: &str) -> Option<Arc<KeyEntry>> {
@@ -195,9 +306,7 @@ impl KeyCache {
     /// Forgets everything (called on notification, and by this replica after a change).
     pub fn clear(&self) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.generation += 1;
-            inner.entries.clear();
-            inner.orgs.clear();
+            Self::start_over(&mut inner, &self.generation);
         }
     }
 
@@ -364,7 +473,8 @@ pub fn spawn_listener(cache: Arc<KeyCache>, db: &DatabaseConnection) {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_file;
+    #![allow(clippy::unwrap_used)]
+    use super::{ShmWatch, TORN, sqlite_file};
 
     #[test]
     fn in_memory_databases_have_no_file() {
@@ -379,5 +489,49 @@ mod tests {
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("sqlite://file?mode=memory"), None);
         assert_eq!(sqlite_file("postgres://x"), None);
+    }
+
+    /// Every commit by another connection changes the stamp, including commits after
+    /// the WAL restarted from the start (where `mxFrame` repeats); reads do not.
+    #[test]
+    fn the_shm_stamp_changes_on_every_commit_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db").to_string_lossy().to_string();
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t(x)",
+            )
+            .unwrap();
+        let watch = ShmWatch::open(rusqlite::Connection::open(&path).unwrap(), &path)
+            .ok()
+            .unwrap();
+        let mut seen = vec![watch.stamp()];
+        assert_ne!(seen[0], TORN);
+        for round in 0..3 {
+            for i in 0..3 {
+                writer.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+                let s = watch.stamp();
+                assert!(
+                    !seen.contains(&s),
+                    "round {round}, commit {i}: {s:x} seen before"
+                );
+                seen.push(s);
+                let _: i64 = writer
+                    .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(watch.stamp(), s, "a read changed the stamp");
+            }
+            writer
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                .unwrap();
+        }
+        // Not in WAL mode: no watch (the cache falls back to the pragma).
+        let plain = dir.path().join("plain.db").to_string_lossy().to_string();
+        rusqlite::Connection::open(&plain)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        assert!(ShmWatch::open(rusqlite::Connection::open(&plain).unwrap(), &plain).is_err());
     }
 }

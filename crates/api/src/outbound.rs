@@ -8,6 +8,10 @@
 //! gets nowhere. reqwest does not consult the resolver for IP-literal URLs, so
 //! `check_url` must run before every request; it also checks names, so a save is
 //! refused early. Redirects stay on the original scheme, host and port.
+//!
+//! The MCP hot path (`post_fast`) skips reqwest for a bare hyper client with the same
+//! resolver, timeouts and size limit. It follows no redirects: a 3xx comes back to the
+//! caller, which repeats the request through reqwest.
 use crate::config::OutboundConfig;
 use bytes::{Bytes, BytesMut};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -273,6 +277,32 @@ async fn resolve_checked(
     Ok(addrs)
 }
 
+/// hyper's errors, with our resolver's refusals told apart.
+fn hyper_error(e: hyper_util::client::legacy::Error) -> OutboundError {
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        if let Some(o) = s.downcast_ref::<OutboundError>() {
+            return match o {
+                OutboundError::Denied(m) => OutboundError::Denied(m.clone()),
+                other => OutboundError::Request(other.to_string()),
+            };
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        OutboundError::Connect
+    } else {
+        // hyper's messages carry no URL.
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
+        OutboundError::Request(detail)
+    }
+}
+
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
@@ -281,6 +311,52 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 type ClientFactory = dyn Fn() -> reqwest::Result<reqwest::Client> + Send + Sync;
 
+/// The same guard as `GuardedResolver`, for hyper's connector.
+#[derive(Clone)]
+struct HyperResolver {
+    policy: Arc<AddressPolicy>,
+}
+
+type Resolved = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<std::vec::IntoIter<SocketAddr>, OutboundError>>
+            + Send,
+    >,
+>;
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for HyperResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = OutboundError;
+    type Future = Resolved;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            resolve_checked(&policy, name.as_str())
+                .await
+                .map(Vec::into_iter)
+        })
+    }
+}
+
+type FastConnector =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<HyperResolver>>;
+type FastClient = hyper_util::client::legacy::Client<FastConnector, http_body_util::Full<Bytes>>;
+
+/// An answer read whole by `post_fast`.
+pub struct FastResponse {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
 static NEXT_OUTBOUND_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
@@ -288,6 +364,8 @@ thread_local! {
     /// the runtime that opened it, so sharing one pool across actix workers would turn
     /// every upstream call into cross-thread wake-ups.
     static CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, reqwest::Client>> =
+        Default::default();
+    static FAST_CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, FastClient>> =
         Default::default();
 }
 
@@ -301,6 +379,8 @@ pub struct Outbound {
     policy: Arc<AddressPolicy>,
     max_response_bytes: usize,
     lookup_timeout: Duration,
+    timeout: Duration,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl fmt::Debug for Outbound {
@@ -342,6 +422,15 @@ impl Outbound {
         });
         // Fail at start-up, not on the first call, if the client cannot be built.
         let fallback = factory()?;
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         Ok(Self {
             fallback,
             id: NEXT_OUTBOUND_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -349,7 +438,91 @@ impl Outbound {
             policy,
             max_response_bytes: config.max_response_bytes,
             lookup_timeout: connect_timeout,
+            timeout,
+            tls: Arc::new(tls),
         })
+    }
+
+    /// This thread's hyper client (see `CLIENTS` for why per thread).
+    fn fast_client(&self) -> FastClient {
+        FAST_CLIENTS.with(|m| {
+            m.borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| {
+                    let mut http =
+                        hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+                            HyperResolver {
+                                policy: self.policy.clone(),
+                            },
+                        );
+                    http.enforce_http(false);
+                    http.set_nodelay(true);
+                    http.set_connect_timeout(Some(self.lookup_timeout));
+                    let https = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config((*self.tls).clone())
+                        .https_or_http()
+                        .enable_http1()
+                        .wrap_connector(http);
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .build(https)
+                })
+                .clone()
+        })
+    }
+
+    /// POSTs `body` to `uri` (already vetted by `check_url_fast`) and reads the answer
+    /// whole, within the request timeout and the size limit. Redirects are not followed.
+    pub async fn post_fast(
+        &self,
+        uri: &http::Uri,
+        headers: http::HeaderMap,
+        body: Bytes,
+    ) -> Result<FastResponse, OutboundError> {
+        use http_body_util::BodyExt;
+        let mut req = http::Request::new(http_body_util::Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri.clone();
+        *req.headers_mut() = headers;
+        req.headers_mut().insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("gatehouse/", env!("CARGO_PKG_VERSION"))),
+        );
+        let limit = self.max_response_bytes;
+        let exchange = async {
+            let resp = self.fast_client().request(req).await.map_err(hyper_error)?;
+            let (parts, mut body) = resp.into_parts();
+            let declared = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
+                return Err(OutboundError::TooLarge { limit });
+            }
+            let mut buf = BytesMut::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame
+                    .map_err(|e| OutboundError::Request(format!("reading the answer: {e}")))?;
+                if let Ok(chunk) = frame.into_data() {
+                    if buf.len() + chunk.len() > limit {
+                        return Err(OutboundError::TooLarge { limit });
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+            Ok(FastResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body: buf.freeze(),
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| OutboundError::Timeout)?
     }
 
     /// This thread's client. Pass every URL through `check_url` first.

@@ -39,7 +39,11 @@ pub struct Catalog {
 /// decrypted once, per upstream session.
 struct Target {
     url: reqwest::Url,
+    uri: http::Uri,
     credential: Option<(HeaderName, HeaderValue)>,
+    /// The upstream answered with a redirect: go through reqwest, which follows
+    /// same-origin redirects, from now on.
+    redirects: std::sync::atomic::AtomicBool,
 }
 
 struct UpstreamSession {
@@ -165,7 +169,16 @@ impl Upstream<'_> {
             }
             _ => None,
         };
-        Ok(Target { url, credential })
+        let uri = url
+            .as_str()
+            .parse()
+            .map_err(|_| UpstreamError::Transport("not a usable URL".into()))?;
+        Ok(Target {
+            url,
+            uri,
+            credential,
+            redirects: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// POSTs one message; `id` is `None` for a notification.
@@ -184,31 +197,25 @@ impl Upstream<'_> {
             params,
         })
         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        let mut req = self
-            .outbound
-            .client()
-            .post(target.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(
+        let headers = || {
+            let mut h = reqwest::header::HeaderMap::with_capacity(6);
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(
                 ACCEPT,
                 HeaderValue::from_static("application/json, text/event-stream"),
-            )
-            .body(body);
-        if let Some((name, value)) = &target.credential {
-            req = req.header(name.clone(), value.clone());
-        }
-        if let Some(s) = session {
-            req = req.header("mcp-protocol-version", s.protocol.clone());
-            if let Some(id) = &s.id {
-                req = req.header("mcp-session-id", id.clone());
+            );
+            if let Some((name, value)) = &target.credential {
+                h.insert(name.clone(), value.clone());
             }
-        }
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
-        let status = resp.status();
-        let headers = std::mem::take(resp.headers_mut());
+            if let Some(s) = session {
+                h.insert("mcp-protocol-version", s.protocol.clone());
+                if let Some(id) = &s.id {
+                    h.insert("mcp-session-id", id.clone());
+                }
+            }
+            h
+        };
+        let (status, headers, body) = self.send(target, &headers, body.into()).await?;
         if status.as_u16() == 202 || id.is_none() {
             return Ok((headers, None));
         }
@@ -219,13 +226,55 @@ impl Upstream<'_> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let bytes = self
-            .outbound
-            .read_limited(resp)
-            .await
-            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
-        let reply = parse_answer(ctype, &bytes, id.unwrap_or_default())?;
+        let reply = parse_answer(ctype, &body, id.unwrap_or_default())?;
         Ok((headers, Some(reply)))
+    }
+
+    /// The bare hyper client first; reqwest (which follows same-origin redirects) once
+    /// the upstream has redirected.
+    async fn send(
+        &self,
+        target: &Target,
+        headers: &(dyn Fn() -> reqwest::header::HeaderMap + Sync),
+        body: bytes::Bytes,
+    ) -> Result<
+        (
+            reqwest::StatusCode,
+            reqwest::header::HeaderMap,
+            bytes::Bytes,
+        ),
+        UpstreamError,
+    > {
+        use std::sync::atomic::Ordering::Relaxed;
+        let transport = |e: crate::outbound::OutboundError| UpstreamError::Transport(e.to_string());
+        if !target.redirects.load(Relaxed) {
+            let resp = self
+                .outbound
+                .post_fast(&target.uri, headers(), body.clone())
+                .await
+                .map_err(transport)?;
+            if !resp.status.is_redirection() {
+                return Ok((resp.status, resp.headers, resp.body));
+            }
+            target.redirects.store(true, Relaxed);
+        }
+        let mut resp = self
+            .outbound
+            .client()
+            .post(target.url.clone())
+            .headers(headers())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
+        let status = resp.status();
+        let headers = std::mem::take(resp.headers_mut());
+        let body = if status.is_success() {
+            self.outbound.read_limited(resp).await.map_err(transport)?
+        } else {
+            bytes::Bytes::new()
+        };
+        Ok((status, headers, body))
     }
 
     async fn initialize(&self, c: &connector::Model) -> Result<UpstreamSession, UpstreamError> {

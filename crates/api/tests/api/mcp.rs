@@ -124,9 +124,26 @@ pub(crate) async fn start_upstream(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = actix_web::HttpServer::new(move || {
+        // `/moved` redirects to `/mcp` on this origin; `/away` to the same port under
+        // another host name.
+        let to = |location: String| {
+            move || {
+                let location = location.clone();
+                async move {
+                    HttpResponse::TemporaryRedirect()
+                        .insert_header(("location", location))
+                        .finish()
+                }
+            }
+        };
         actix_web::App::new()
             .app_data(data.clone())
             .route("/mcp", web::post().to(upstream_endpoint))
+            .route("/moved", web::post().to(to("/mcp".into())))
+            .route(
+                "/away",
+                web::post().to(to(format!("http://localhost:{port}/mcp"))),
+            )
     })
     .workers(1)
     .listen(listener)
@@ -404,6 +421,53 @@ async fn an_upstream_that_goes_down_turns_unhealthy_and_its_tools_disappear() {
         .map(|e| e.metadata["to"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(tos, ["unhealthy", "healthy"]);
+}
+
+/// The hot path's client follows no redirects; a redirect sends the connector through
+/// the redirect-following client, which keeps to the URL's own origin.
+#[tokio::test]
+async fn an_upstream_that_redirects_is_followed_on_its_own_origin_only() {
+    let app = mcp_app().await;
+    let owner = app.signup("mcp-moved@example.com").await;
+    let org = app.create_org(&owner, "Moved").await;
+    let up = start_upstream(vec!["echo"], None, false).await;
+    let moved = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Moved", "url": up.url.replace("/mcp", "/moved")}),
+    )
+    .await;
+    let away = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Away", "url": up.url.replace("/mcp", "/away")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, moved["id"].as_str().unwrap(), "healthy").await;
+    let refused = wait_health(&owner, &org.slug, away["id"].as_str().unwrap(), "unhealthy").await;
+    assert!(
+        refused["health"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirect"),
+        "{refused}"
+    );
+    let mut c = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
+    c.initialize("2025-11-25").await;
+    assert_eq!(c.tool_names().await, ["moved__echo"]);
+    for _ in 0..3 {
+        let v = c
+            .rpc(
+                "tools/call",
+                json!({"name": "moved__echo", "arguments": {"n": 1}}),
+            )
+            .await;
+        assert_eq!(v["result"]["content"][0]["text"], r#"echo:{"n":1}"#, "{v}");
+    }
 }
 
 #[tokio::test]
