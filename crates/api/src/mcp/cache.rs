@@ -16,7 +16,38 @@ pub const TOOLS_TTL: Duration = Duration::from_secs(2);
 pub const SESSION_TTL: Duration = Duration::from_secs(30);
 const MAX_ENTRIES: usize = 100_000;
 
-pub type ExposedTools = Arc<Vec<(connector::Model, Vec<Value>)>>;
+pub type ExposedTools = Arc<Exposed>;
+
+/// The enabled, healthy connectors of an org with their tools, and which connector
+/// owns each exposed tool name (`<prefix><name>`; saving refuses collisions, and the
+/// first connector keeps a name if one slips through).
+pub struct Exposed {
+    pub connectors: Vec<(connector::Model, Vec<Value>)>,
+    by_name: HashMap<String, (usize, usize)>,
+}
+
+impl Exposed {
+    pub fn new(connectors: Vec<(connector::Model, Vec<Value>)>) -> Exposed {
+        let mut by_name = HashMap::new();
+        for (i, (c, tools)) in connectors.iter().enumerate() {
+            for name in tools.iter().filter_map(|t| t.get("name")?.as_str()) {
+                by_name
+                    .entry(format!("{}{name}", c.tool_prefix))
+                    .or_insert((i, c.tool_prefix.len()));
+            }
+        }
+        Exposed {
+            connectors,
+            by_name,
+        }
+    }
+
+    /// The connector that owns an exposed tool name, and the upstream's own name.
+    pub fn tool<'a>(&self, exposed: &'a str) -> Option<(&connector::Model, &'a str)> {
+        let &(i, prefix) = self.by_name.get(exposed)?;
+        Some((&self.connectors.get(i)?.0, exposed.get(prefix..)?))
+    }
+}
 
 #[derive(Default)]
 pub struct McpCache {

@@ -20,8 +20,8 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use client::{PROTOCOL_VERSIONS, Upstream, UpstreamError};
 use gatehouse_types::ApiKeyScope;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
-use serde_json::{Value, json};
-use std::sync::Arc;
+use serde_json::{Value, json, value::RawValue};
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
@@ -278,7 +278,7 @@ async fn exposed_tools(
     if let Some(hit) = st.mcp_cache.tools(org.id) {
         return Ok(hit);
     }
-    let fresh = std::sync::Arc::new(load_exposed_tools(st, org).await?);
+    let fresh = std::sync::Arc::new(cache::Exposed::new(load_exposed_tools(st, org).await?));
     st.mcp_cache.put_tools(org.id, fresh.clone());
     Ok(fresh)
 }
@@ -302,6 +302,51 @@ async fn load_exposed_tools(
         .collect())
 }
 
+/// A JSON-RPC message as the endpoint reads it: `params` stays raw JSON until a method
+/// needs it, so a forwarded call is neither parsed into a tree nor written out again.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    /// `Some(Null)` for `"id": null`, which is a request, not a notification.
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The answer to a body that is not a JSON-RPC message of the expected shape.
+fn malformed(body: &[u8]) -> HttpResponse {
+    let (code, message, id) = match serde_json::from_slice::<Value>(body) {
+        Err(_) => (PARSE_ERROR, "Parse error", Value::Null),
+        Ok(Value::Array(_)) => (
+            INVALID_REQUEST,
+            "JSON-RPC batches are not supported",
+            Value::Null,
+        ),
+        Ok(v) => (
+            INVALID_REQUEST,
+            "Invalid Request",
+            v.get("id").cloned().unwrap_or(Value::Null),
+        ),
+    };
+    rpc_error(StatusCode::BAD_REQUEST, id, code, message)
+}
+
 async fn post(
     req: HttpRequest,
     slug: String,
@@ -315,29 +360,14 @@ async fn post(
     let Some(org) = principal.org() else {
         return unauthorized(&st, &slug, "organization not found");
     };
-    let msg: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                Value::Null,
-                PARSE_ERROR,
-                "Parse error",
-            );
-        }
+    let msg: Incoming = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(_) => return malformed(&body),
     };
-    if msg.is_array() {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            Value::Null,
-            INVALID_REQUEST,
-            "JSON-RPC batches are not supported",
-        );
-    }
-    let id = msg.get("id").cloned();
-    let Some(method) = msg.get("method").and_then(Value::as_str) else {
+    let id = msg.id;
+    let Some(method) = msg.method.as_deref() else {
         // A response to a server request we never make, or garbage.
-        if msg.get("result").is_some() || msg.get("error").is_some() {
+        if msg.result.is_some() || msg.error.is_some() {
             return HttpResponse::Accepted().finish();
         }
         return rpc_error(
@@ -347,7 +377,7 @@ async fn post(
             "Invalid Request",
         );
     };
-    if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    if msg.jsonrpc.as_deref() != Some("2.0") {
         return rpc_error(
             StatusCode::BAD_REQUEST,
             id.unwrap_or(Value::Null),
@@ -355,7 +385,14 @@ async fn post(
             "jsonrpc must be \"2.0\"",
         );
     }
-    let params = msg.get("params").cloned().unwrap_or(json!({}));
+    let raw_params = msg.params;
+    // Parsed only by the methods that read their params here; `tools/call` forwards
+    // them as they came.
+    let params = || {
+        raw_params
+            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+            .unwrap_or_else(|| json!({}))
+    };
     let now = st.clock.now();
 
     if method == "initialize" {
@@ -367,6 +404,7 @@ async fn post(
                 "initialize needs an id",
             );
         };
+        let params = params();
         let asked = params
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -478,6 +516,7 @@ async fn post(
         "tools/list" => match exposed_tools(&st, org).await {
             Ok(list) => {
                 let tools: Vec<Value> = list
+                    .connectors
                     .iter()
                     .flat_map(|(c, tools)| {
                         tools.iter().cloned().filter_map(move |mut t| {
@@ -499,9 +538,9 @@ async fn post(
                 )
             }
         },
-        "tools/call" => call_tool(&st, org, &principal, id, params).await,
+        "tools/call" => call_tool(&st, org, &principal, id, raw_params).await,
         "prompts/list" | "resources/list" | "prompts/get" | "resources/read" => {
-            catalog_call(&st, org, &principal, method, id, params).await
+            catalog_call(&st, org, &principal, method, id, params()).await
         }
         "resources/templates/list" => rpc_result(id, json!({"resourceTemplates": []})),
         _ => rpc_error(
@@ -538,7 +577,7 @@ async fn forward(
     principal: &McpPrincipal,
     c: &connector::Model,
     method: &str,
-    params: Value,
+    params: impl serde::Serialize,
     id: Value,
 ) -> HttpResponse {
     let upstream = Upstream {
@@ -583,14 +622,47 @@ fn has_entry(list: &[Value], key: &str, value: &str) -> bool {
         .any(|e| e.get(key).and_then(Value::as_str) == Some(value))
 }
 
+/// `tools/call` params for the upstream: as they came, or with `name` replaced by the
+/// upstream's own name (other members stay raw).
+enum ToolParams<'a> {
+    AsIs(&'a RawValue),
+    Renamed(BTreeMap<Cow<'a, str>, &'a RawValue>, &'a str),
+}
+
+impl serde::Serialize for ToolParams<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            ToolParams::AsIs(raw) => raw.serialize(s),
+            ToolParams::Renamed(members, name) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    if k == "name" {
+                        map.serialize_entry(k, name)?;
+                    } else {
+                        map.serialize_entry(k, v)?;
+                    }
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 async fn call_tool(
     st: &AppState,
     org: &organization::Model,
     principal: &McpPrincipal,
     id: Value,
-    params: Value,
+    params: Option<&RawValue>,
 ) -> HttpResponse {
-    let Some(name) = params.get("name").and_then(Value::as_str) else {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+    }
+    let named = params.and_then(|p| serde_json::from_str::<Named>(p.get()).ok());
+    let (Some(params), Some(Named { name })) = (params, named) else {
         return rpc_error(
             StatusCode::OK,
             id,
@@ -602,11 +674,7 @@ async fn call_tool(
         Ok(l) => l,
         Err(resp) => return resp,
     };
-    let owner = list.iter().find_map(|(c, tools)| {
-        let inner = name.strip_prefix(c.tool_prefix.as_str())?;
-        has_entry(tools, "name", inner).then_some((c, inner))
-    });
-    let Some((c, inner)) = owner else {
+    let Some((c, inner)) = list.tool(&name) else {
         return rpc_error(
             StatusCode::OK,
             id,
@@ -614,16 +682,22 @@ async fn call_tool(
             &format!("Unknown tool: {name}"),
         );
     };
-    forward(
-        st,
-        org,
-        principal,
-        c,
-        "tools/call",
-        renamed(&params, inner),
-        id,
-    )
-    .await
+    let forwarded = if inner.len() == name.len() {
+        ToolParams::AsIs(params)
+    } else {
+        match serde_json::from_str(params.get()) {
+            Ok(members) => ToolParams::Renamed(members, inner),
+            Err(_) => {
+                return rpc_error(
+                    StatusCode::OK,
+                    id,
+                    INVALID_PARAMS,
+                    "params must be an object",
+                );
+            }
+        }
+    };
+    forward(st, org, principal, c, "tools/call", forwarded, id).await
 }
 
 fn parse_list(json_text: &str) -> Vec<Value> {
@@ -648,6 +722,7 @@ async fn catalog_call(
     let owner = match method {
         "prompts/list" => {
             let prompts: Vec<Value> = list
+                .connectors
                 .iter()
                 .flat_map(|(c, _)| {
                     parse_list(&c.prompts_json)
@@ -663,6 +738,7 @@ async fn catalog_call(
         }
         "resources/list" => {
             let resources: Vec<Value> = list
+                .connectors
                 .iter()
                 .flat_map(|(c, _)| parse_list(&c.resources_json))
                 .collect();
@@ -677,7 +753,7 @@ async fn catalog_call(
                     "params.name is required",
                 );
             };
-            list.iter().find_map(|(c, _)| {
+            list.connectors.iter().find_map(|(c, _)| {
                 let inner = name.strip_prefix(c.tool_prefix.as_str())?;
                 has_entry(&parse_list(&c.prompts_json), "name", inner)
                     .then(|| (c, renamed(&params, inner)))
@@ -687,7 +763,8 @@ async fn catalog_call(
             let Some(uri) = params.get("uri").and_then(Value::as_str) else {
                 return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.uri is required");
             };
-            list.iter()
+            list.connectors
+                .iter()
                 .find(|(c, _)| has_entry(&parse_list(&c.resources_json), "uri", uri))
                 .map(|(c, _)| (c, params.clone()))
         }

@@ -11,7 +11,7 @@ use sea_orm::{
 use std::{collections::HashMap, sync::Mutex};
 use uuid::Uuid;
 
-type Key = (Uuid, String, Uuid, Uuid);
+type Key = (Uuid, chrono::NaiveDate, Uuid, Uuid);
 
 #[derive(Default)]
 pub struct UsageCounter {
@@ -21,9 +21,7 @@ pub struct UsageCounter {
 impl UsageCounter {
     pub fn record(&self, org: Uuid, key: Uuid, connector: Uuid, at: DateTime<Utc>, error: bool) {
         if let Ok(mut m) = self.pending.lock() {
-            let e = m
-                .entry((org, at.format("%Y-%m-%d").to_string(), key, connector))
-                .or_default();
+            let e = m.entry((org, at.date_naive(), key, connector)).or_default();
             e.0 += 1;
             e.1 += i64::from(error);
         }
@@ -44,7 +42,7 @@ impl UsageCounter {
             }
             let res = ud::Entity::insert(ud::ActiveModel {
                 org_id: Set(org),
-                day: Set(day.clone()),
+                day: Set(day.format("%Y-%m-%d").to_string()),
                 api_key_id: Set(key),
                 connector_id: Set(connector),
                 calls: Set(calls),

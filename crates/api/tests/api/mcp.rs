@@ -434,7 +434,7 @@ async fn an_upstream_that_redirects_is_followed_on_its_own_origin_only() {
     let moved = connector(
         &owner,
         &org.slug,
-        json!({"name": "Moved", "url": up.url.replace("/mcp", "/moved")}),
+        json!({"name": "Moved", "url": up.url.replace("/mcp", "/moved"), "tool_prefix": ""}),
     )
     .await;
     let away = connector(
@@ -458,15 +458,19 @@ async fn an_upstream_that_redirects_is_followed_on_its_own_origin_only() {
         &key(&owner, &org.slug, json!(["mcp"])).await,
     );
     c.initialize("2025-11-25").await;
-    assert_eq!(c.tool_names().await, ["moved__echo"]);
+    assert_eq!(c.tool_names().await, ["echo"]);
+    // Without a prefix the params go upstream exactly as sent.
     for _ in 0..3 {
         let v = c
             .rpc(
                 "tools/call",
-                json!({"name": "moved__echo", "arguments": {"n": 1}}),
+                json!({"name": "echo", "arguments": {"n": [1, "ü"]}}),
             )
             .await;
-        assert_eq!(v["result"]["content"][0]["text"], r#"echo:{"n":1}"#, "{v}");
+        assert_eq!(
+            v["result"]["content"][0]["text"], r#"echo:{"n":[1,"ü"]}"#,
+            "{v}"
+        );
     }
 }
 
