@@ -30,6 +30,67 @@ async fn upstream(body: web::Bytes) -> HttpResponse {
         .json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
+thread_local! {
+    static FORWARDER_CLIENT: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    > = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+}
+
+/// The reference point of the issue: a bare forwarder (actix-web, a pooled HTTP/1.1
+/// client per worker, the JSON-RPC method peeked rather than parsed; no auth, no
+/// bookkeeping). What the gateway adds is measured against this.
+async fn bare_forward(
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+    to: web::Data<http::Uri>,
+) -> HttpResponse {
+    use http_body_util::BodyExt;
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    if !serde_json::from_slice::<Peek>(&body).is_ok_and(|p| p.method.is_some()) {
+        return HttpResponse::BadRequest().finish();
+    }
+    let mut up = http::Request::post(to.get_ref().clone())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(s) = req.headers().get("mcp-session-id") {
+        up = up.header("mcp-session-id", s.as_bytes());
+    }
+    let up = up.body(http_body_util::Full::new(body)).unwrap();
+    let Ok(resp) = FORWARDER_CLIENT.with(|c| c.clone()).request(up).await else {
+        return HttpResponse::BadGateway().finish();
+    };
+    let status = resp.status().as_u16();
+    let Ok(bytes) = resp.into_body().collect().await.map(|b| b.to_bytes()) else {
+        return HttpResponse::BadGateway().finish();
+    };
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+        .content_type("application/json")
+        .body(bytes)
+}
+
+/// Runs the bare forwarder towards `to` on a random port, prints the port, never returns.
+async fn run_forwarder(to: String) {
+    let uri: http::Uri = to.parse().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("{}", listener.local_addr().unwrap().port());
+    actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(web::Data::new(uri.clone()))
+            .route("/mcp", web::post().to(bare_forward))
+    })
+    .listen(listener)
+    .unwrap()
+    .run()
+    .await
+    .unwrap();
+}
+
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -77,6 +138,9 @@ async fn load(
 
 #[tokio::main]
 async fn main() {
+    if let Ok(to) = std::env::var("GATEHOUSE_BENCH_FORWARD_TO") {
+        return run_forwarder(to).await;
+    }
     let settings = common::settings(5);
     let (secs, label) = (settings.secs, settings.label);
 
@@ -207,34 +271,68 @@ async fn main() {
         Ok(c) => vec![c.parse().expect("GATEHOUSE_BENCH_CONCURRENCY is a number")],
         Err(_) => vec![1, 16, 64],
     };
-    for c in levels {
-        let d = load(
-            up_url.clone(),
+    // GATEHOUSE_BENCH_BARE=1 also measures the bare forwarder (this binary again, as
+    // its own process), the ceiling the issue's targets were set against.
+    let bare = if std::env::var("GATEHOUSE_BENCH_BARE").is_ok_and(|v| v == "1") {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("GATEHOUSE_BENCH_FORWARD_TO", &up_url)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/mcp", line.trim());
+        load(
+            url.clone(),
             direct_headers.clone(),
-            c,
-            Duration::from_secs(secs),
+            4,
+            Duration::from_millis(500),
         )
         .await;
-        let before = cpu_ticks(gw.process.id());
-        let g = load(
-            probe.clone().unwrap_or_else(|| mcp_url.clone()),
-            gw_headers.clone(),
-            c,
-            Duration::from_secs(secs),
-        )
-        .await;
-        let cpu_s = (cpu_ticks(gw.process.id()) - before) as f64 / ticks_per_sec;
-        println!(
-            "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | gateway {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | gateway CPU {:.0} µs/call",
-            d.rps,
-            d.p50,
-            d.p99,
-            g.rps,
-            g.p50,
-            g.p99,
-            g.rps / d.rps,
-            g.p50 - d.p50,
-            cpu_s * 1e6 / g.calls.max(1) as f64
-        );
+        Some((child, url))
+    } else {
+        None
+    };
+    let mut targets = vec![(
+        "gateway",
+        gw.process.id(),
+        probe.clone().unwrap_or_else(|| mcp_url.clone()),
+        gw_headers.clone(),
+    )];
+    if let Some((child, url)) = &bare {
+        targets.push(("bare fwd", child.id(), url.clone(), direct_headers.clone()));
+    }
+    for (name, pid, url, headers) in &targets {
+        for &c in &levels {
+            let d = load(
+                up_url.clone(),
+                direct_headers.clone(),
+                c,
+                Duration::from_secs(secs),
+            )
+            .await;
+            let before = cpu_ticks(*pid);
+            let g = load(url.clone(), headers.clone(), c, Duration::from_secs(secs)).await;
+            let cpu_s = (cpu_ticks(*pid) - before) as f64 / ticks_per_sec;
+            println!(
+                "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call",
+                d.rps,
+                d.p50,
+                d.p99,
+                g.rps,
+                g.p50,
+                g.p99,
+                g.rps / d.rps,
+                g.p50 - d.p50,
+                cpu_s * 1e6 / g.calls.max(1) as f64
+            );
+        }
+    }
+    if let Some((mut child, _)) = bare {
+        child.kill().ok();
+        child.wait().ok();
     }
 }

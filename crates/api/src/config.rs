@@ -184,8 +184,11 @@ pub struct McpConfig {
     pub allowed_origins: Vec<String>,
     /// How old a connector's last health check may get before the next.
     pub health_interval_secs: u64,
-    /// How often each replica looks for due checks and flushes usage counters.
+    /// How often each replica looks for due checks.
     pub health_poll_ms: u64,
+    /// How often each replica adds its in-memory usage counts to the database (checked
+    /// every `health_poll_ms`). `GET …/usage` flushes first, so its caller sees its calls.
+    pub usage_flush_ms: u64,
 }
 
 impl Default for McpConfig {
@@ -194,6 +197,7 @@ impl Default for McpConfig {
             allowed_origins: vec!["https://claude.ai".into(), "https://claude.com".into()],
             health_interval_secs: 60,
             health_poll_ms: 5000,
+            usage_flush_ms: 5000,
         }
     }
 }

@@ -150,6 +150,8 @@ pub fn spawn(st: actix_web::web::Data<AppState>) {
     tokio::spawn(async move {
         let tick = std::time::Duration::from_millis(Ord::max(st.config.mcp.health_poll_ms, 100));
         let mut last_sweep: Option<std::time::Instant> = None;
+        let flush_every = std::time::Duration::from_millis(st.config.mcp.usage_flush_ms);
+        let mut last_flush = std::time::Instant::now();
         loop {
             if last_sweep.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600)) {
                 last_sweep = Some(std::time::Instant::now());
@@ -161,8 +163,11 @@ pub fn spawn(st: actix_web::web::Data<AppState>) {
             if let Err(e) = run_once(&st).await {
                 tracing::warn!(error = %e, "connector health check round failed");
             }
-            if let Err(e) = st.usage.flush(&st.db).await {
-                tracing::warn!(error = %e, "flushing usage counters failed");
+            if last_flush.elapsed() >= flush_every {
+                last_flush = std::time::Instant::now();
+                if let Err(e) = st.usage.flush(&st.db).await {
+                    tracing::warn!(error = %e, "flushing usage counters failed");
+                }
             }
             tokio::time::sleep(tick).await;
         }

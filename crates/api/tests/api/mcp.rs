@@ -378,6 +378,40 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
     assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 5);
 }
 
+/// Calls are counted in memory: with the periodic flush far away, a burst of calls
+/// leaves the usage table untouched until `GET …/usage` flushes it.
+#[tokio::test]
+async fn usage_is_counted_without_a_database_write_per_call() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app_with(|c| {
+        c.outbound.allow_loopback = true;
+        c.mcp.health_poll_ms = 200;
+        c.mcp.usage_flush_ms = 3_600_000;
+    })
+    .await;
+    let owner = app.signup("mcp-usage@example.com").await;
+    let org = app.create_org(&owner, "Counted").await;
+    let up = start_upstream(vec!["echo"], None, false).await;
+    let c1 = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
+    wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
+    let mut c = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
+    c.initialize("2025-11-25").await;
+    for _ in 0..20 {
+        let v = c.rpc("tools/call", json!({"name": "up__echo"})).await;
+        assert!(v["result"].is_object(), "{v}");
+    }
+    let rows = || gatehouse::entity::usage_daily::Entity::find().count(&app.db);
+    assert_eq!(rows().await.unwrap(), 0, "a call wrote to the usage table");
+    let usage: Vec<gatehouse_types::UsageRow> =
+        json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
+    assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 20);
+    assert_eq!(rows().await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn an_upstream_that_goes_down_turns_unhealthy_and_its_tools_disappear() {
     let app = mcp_app().await;
