@@ -350,11 +350,22 @@ type FastConnector =
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<HyperResolver>>;
 type FastClient = hyper_util::client::legacy::Client<FastConnector, http_body_util::Full<Bytes>>;
 
-/// An answer read whole by `post_fast`.
+/// An answer from `post_fast`: read whole, or (an event stream the caller asked to
+/// follow) left to read as it arrives.
 pub struct FastResponse {
     pub status: http::StatusCode,
     pub headers: http::HeaderMap,
-    pub body: Bytes,
+    pub body: FastBody,
+}
+
+pub enum FastBody {
+    Whole(Bytes),
+    /// A `text/event-stream` body, to be read before `deadline` (the request timeout,
+    /// counted from the start) and within the size limit per event.
+    Events {
+        body: hyper::body::Incoming,
+        deadline: tokio::time::Instant,
+    },
 }
 
 static NEXT_OUTBOUND_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -475,12 +486,15 @@ impl Outbound {
     }
 
     /// POSTs `body` to `uri` (already vetted by `check_url_fast`) and reads the answer
-    /// whole, within the request timeout and the size limit. Redirects are not followed.
+    /// whole, within the request timeout and the size limit; with `follow_events`, a
+    /// successful `text/event-stream` answer is handed back unread. Redirects are not
+    /// followed.
     pub async fn post_fast(
         &self,
         uri: &http::Uri,
         headers: http::HeaderMap,
         body: Bytes,
+        follow_events: bool,
     ) -> Result<FastResponse, OutboundError> {
         use http_body_util::BodyExt;
         let mut req = http::Request::new(http_body_util::Full::new(body));
@@ -492,9 +506,23 @@ impl Outbound {
             http::HeaderValue::from_static(concat!("gatehouse/", env!("CARGO_PKG_VERSION"))),
         );
         let limit = self.max_response_bytes;
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let exchange = async {
             let resp = self.fast_client().request(req).await.map_err(hyper_error)?;
             let (parts, mut body) = resp.into_parts();
+            let events = parts.status.is_success()
+                && parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("text/event-stream"));
+            if follow_events && events {
+                return Ok(FastResponse {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: FastBody::Events { body, deadline },
+                });
+            }
             let declared = parts
                 .headers
                 .get(http::header::CONTENT_LENGTH)
@@ -517,10 +545,10 @@ impl Outbound {
             Ok(FastResponse {
                 status: parts.status,
                 headers: parts.headers,
-                body: buf.freeze(),
+                body: FastBody::Whole(buf.freeze()),
             })
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| OutboundError::Timeout)?
     }

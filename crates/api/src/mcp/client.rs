@@ -1,7 +1,11 @@
 //! The client side towards upstream MCP servers (Streamable HTTP transport). One
 //! upstream session per connector per replica is kept and reused; when the upstream
 //! forgets it (404), the session is re-initialized once.
-use crate::{crypto::Cipher, entity::connector, outbound::Outbound};
+use crate::{
+    crypto::Cipher,
+    entity::connector,
+    outbound::{FastBody, Outbound},
+};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::{Value, json, value::RawValue};
 use std::{
@@ -137,6 +141,142 @@ fn parse_answer(content_type: &str, body: &[u8], id: u64) -> Result<Reply, Upstr
     }
 }
 
+/// The id of every request the gateway sends upstream (one request per POST).
+const REQUEST_ID: u64 = 1;
+
+enum Posted {
+    Reply(Option<Reply>),
+    Events(EventStream),
+}
+
+/// What a forwarded request got: its result, or an event stream to relay.
+pub enum Answer {
+    Result(Box<RawValue>),
+    Events(EventStream),
+}
+
+/// One message read from an upstream's event stream.
+pub enum StreamMessage {
+    /// A notification (progress, logging, …), its JSON as the upstream wrote it.
+    Notification(String),
+    /// The response to our request: its result or its error object.
+    Response(Result<Box<RawValue>, UpstreamError>),
+}
+
+/// An upstream's `text/event-stream` answer, read event by event: within the request
+/// timeout overall and the response size limit per event.
+pub struct EventStream {
+    body: hyper::body::Incoming,
+    deadline: tokio::time::Instant,
+    limit: usize,
+    buf: bytes::BytesMut,
+    ended: bool,
+}
+
+impl EventStream {
+    /// The next notification or the response; `Ok(None)` when the stream ended first.
+    /// Requests from the upstream (sampling, elicitation) cannot be answered through the
+    /// gateway and are skipped.
+    pub async fn next(&mut self) -> Result<Option<StreamMessage>, UpstreamError> {
+        #[derive(serde::Deserialize)]
+        struct Peek<'a> {
+            #[serde(default, deserialize_with = "some")]
+            id: Option<Value>,
+            #[serde(borrow, default)]
+            method: Option<std::borrow::Cow<'a, str>>,
+        }
+        fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+            serde::Deserialize::deserialize(d).map(Some)
+        }
+        loop {
+            let Some(data) = self.next_data().await? else {
+                return Ok(None);
+            };
+            let Ok(peek) = serde_json::from_str::<Peek>(&data) else {
+                continue;
+            };
+            match (peek.id, peek.method) {
+                (None, Some(_)) => return Ok(Some(StreamMessage::Notification(data))),
+                (Some(id), None) if id.as_u64() == Some(REQUEST_ID) => {
+                    let reply: Reply = serde_json::from_str(&data)
+                        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+                    return Ok(Some(StreamMessage::Response(reply.into_result())));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The `data` of the next event that has any.
+    async fn next_data(&mut self) -> Result<Option<String>, UpstreamError> {
+        use http_body_util::BodyExt;
+        loop {
+            if let Some(event) = take_event(&mut self.buf, self.ended) {
+                match event {
+                    Some(data) => return Ok(Some(data)),
+                    None => continue,
+                }
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match tokio::time::timeout_at(self.deadline, self.body.frame()).await {
+                Err(_) => return Err(UpstreamError::Transport("timed out".into())),
+                Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => return Err(UpstreamError::Transport(e.to_string())),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(chunk) = frame.into_data() {
+                        if self.buf.len() + chunk.len() > self.limit {
+                            return Err(UpstreamError::Transport(format!(
+                                "an event is larger than {} bytes",
+                                self.limit
+                            )));
+                        }
+                        self.buf.extend_from_slice(&chunk);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Takes the first complete event off `buf` (all of it once the stream `ended`):
+/// `Some(Some(data))`, `Some(None)` for an event without data (a comment, a keep-alive),
+/// `None` until an event is complete.
+fn take_event(buf: &mut bytes::BytesMut, ended: bool) -> Option<Option<String>> {
+    let end = (0..buf.len()).find_map(|i| {
+        if buf[i] != b'\n' {
+            return None;
+        }
+        match buf.get(i + 1) {
+            Some(b'\n') => Some((i, i + 2)),
+            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => Some((i, i + 3)),
+            _ => None,
+        }
+    });
+    let (event_end, drain) = match end {
+        Some(e) => e,
+        None if ended && !buf.is_empty() => (buf.len(), buf.len()),
+        None => return None,
+    };
+    let event = buf.split_to(drain);
+    let text = String::from_utf8_lossy(&event[..event_end]);
+    let mut data: Option<String> = None;
+    for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+        if let Some(d) = line.strip_prefix("data:") {
+            let d = d.strip_prefix(' ').unwrap_or(d);
+            match &mut data {
+                Some(acc) => {
+                    acc.push('\n');
+                    acc.push_str(d);
+                }
+                None => data = Some(d.to_string()),
+            }
+        }
+    }
+    Some(data)
+}
+
 #[derive(serde::Serialize)]
 struct Request<'a, P: serde::Serialize> {
     jsonrpc: &'static str,
@@ -190,6 +330,26 @@ impl Upstream<'_> {
         method: &str,
         params: P,
     ) -> Result<(reqwest::header::HeaderMap, Option<Reply>), UpstreamError> {
+        match self
+            .post_or_follow(target, session, id, method, params, false)
+            .await?
+        {
+            (headers, Posted::Reply(reply)) => Ok((headers, reply)),
+            (_, Posted::Events(_)) => Err(UpstreamError::Protocol("unexpected stream".into())),
+        }
+    }
+
+    /// `post`, or with `follow_events` the upstream's event stream unread when it
+    /// answers with one.
+    async fn post_or_follow<P: serde::Serialize>(
+        &self,
+        target: &Target,
+        session: Option<&UpstreamSession>,
+        id: Option<u64>,
+        method: &str,
+        params: P,
+        follow_events: bool,
+    ) -> Result<(reqwest::header::HeaderMap, Posted), UpstreamError> {
         let body = serde_json::to_vec(&Request {
             jsonrpc: "2.0",
             id,
@@ -215,19 +375,36 @@ impl Upstream<'_> {
             }
             h
         };
-        let (status, headers, body) = self.send(target, &headers, body.into()).await?;
+        let (status, headers, body) = self
+            .send(target, &headers, body.into(), follow_events)
+            .await?;
         if status.as_u16() == 202 || id.is_none() {
-            return Ok((headers, None));
+            return Ok((headers, Posted::Reply(None)));
         }
         if !status.is_success() {
             return Err(UpstreamError::Status(status.as_u16()));
         }
+        let body = match body {
+            FastBody::Whole(b) => b,
+            FastBody::Events { body, deadline } => {
+                return Ok((
+                    headers,
+                    Posted::Events(EventStream {
+                        body,
+                        deadline,
+                        limit: self.outbound.max_response_bytes(),
+                        buf: bytes::BytesMut::new(),
+                        ended: false,
+                    }),
+                ));
+            }
+        };
         let ctype = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let reply = parse_answer(ctype, &body, id.unwrap_or_default())?;
-        Ok((headers, Some(reply)))
+        Ok((headers, Posted::Reply(Some(reply))))
     }
 
     /// The bare hyper client first; reqwest (which follows same-origin redirects) once
@@ -237,20 +414,14 @@ impl Upstream<'_> {
         target: &Target,
         headers: &(dyn Fn() -> reqwest::header::HeaderMap + Sync),
         body: bytes::Bytes,
-    ) -> Result<
-        (
-            reqwest::StatusCode,
-            reqwest::header::HeaderMap,
-            bytes::Bytes,
-        ),
-        UpstreamError,
-    > {
+        follow_events: bool,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, FastBody), UpstreamError> {
         use std::sync::atomic::Ordering::Relaxed;
         let transport = |e: crate::outbound::OutboundError| UpstreamError::Transport(e.to_string());
         if !target.redirects.load(Relaxed) {
             let resp = self
                 .outbound
-                .post_fast(&target.uri, headers(), body.clone())
+                .post_fast(&target.uri, headers(), body.clone(), follow_events)
                 .await
                 .map_err(transport)?;
             if !resp.status.is_redirection() {
@@ -269,12 +440,13 @@ impl Upstream<'_> {
             .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
         let status = resp.status();
         let headers = std::mem::take(resp.headers_mut());
+        // Through reqwest an event stream is read whole, as if not asked to follow it.
         let body = if status.is_success() {
             self.outbound.read_limited(resp).await.map_err(transport)?
         } else {
             bytes::Bytes::new()
         };
-        Ok((status, headers, body))
+        Ok((status, headers, FastBody::Whole(body)))
     }
 
     async fn initialize(&self, c: &connector::Model) -> Result<UpstreamSession, UpstreamError> {
@@ -345,17 +517,44 @@ impl Upstream<'_> {
         method: &str,
         params: P,
     ) -> Result<Box<RawValue>, UpstreamError> {
+        match self.request_or_follow(c, method, params, false).await? {
+            Answer::Result(r) => Ok(r),
+            Answer::Events(_) => Err(UpstreamError::Protocol("unexpected stream".into())),
+        }
+    }
+
+    /// `request`; with `follow_events`, an upstream that answers with an event stream
+    /// (progress notifications before the response) hands the stream back to be relayed.
+    pub async fn request_or_follow<P: serde::Serialize>(
+        &self,
+        c: &connector::Model,
+        method: &str,
+        params: P,
+        follow_events: bool,
+    ) -> Result<Answer, UpstreamError> {
         let mut fresh = false;
         loop {
             let session = self.session(c, fresh).await?;
             match self
-                .post(&session.target, Some(&session), Some(1), method, &params)
+                .post_or_follow(
+                    &session.target,
+                    Some(&session),
+                    Some(REQUEST_ID),
+                    method,
+                    &params,
+                    follow_events,
+                )
                 .await
             {
                 Err(UpstreamError::Status(404)) if !fresh => fresh = true,
                 Err(e) => return Err(e),
-                Ok((_, None)) => return Err(UpstreamError::Protocol("no answer".into())),
-                Ok((_, Some(reply))) => return reply.into_result(),
+                Ok((_, Posted::Reply(None))) => {
+                    return Err(UpstreamError::Protocol("no answer".into()));
+                }
+                Ok((_, Posted::Reply(Some(reply)))) => {
+                    return reply.into_result().map(Answer::Result);
+                }
+                Ok((_, Posted::Events(events))) => return Ok(Answer::Events(events)),
             }
         }
     }

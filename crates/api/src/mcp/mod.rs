@@ -40,8 +40,8 @@ fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> HttpRes
         .json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
 }
 
-/// A response around an upstream's raw `result`, written without re-parsing it.
-fn relay_result(id: &Value, result: &serde_json::value::RawValue) -> HttpResponse {
+/// A JSON-RPC response around an upstream's raw `result`, written without re-parsing it.
+fn result_body(id: &Value, result: &RawValue) -> Vec<u8> {
     let mut body = Vec::with_capacity(result.get().len() + 48);
     body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     if serde_json::to_writer(&mut body, id).is_err() {
@@ -50,9 +50,84 @@ fn relay_result(id: &Value, result: &serde_json::value::RawValue) -> HttpRespons
     body.extend_from_slice(br#","result":"#);
     body.extend_from_slice(result.get().as_bytes());
     body.push(b'}');
+    body
+}
+
+fn relay_result(id: &Value, result: &RawValue) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
-        .body(body)
+        .body(result_body(id, result))
+}
+
+/// One server-sent event carrying a JSON-RPC message.
+fn sse_event(json: &[u8]) -> web::Bytes {
+    let mut out = Vec::with_capacity(json.len() + 32);
+    out.extend_from_slice(b"event: message\n");
+    for line in json.split(|b| *b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out.into()
+}
+
+/// Counts a streamed call when its stream ends, however it ends (a client that goes
+/// away mid-stream included).
+struct CountOnDrop {
+    st: web::Data<AppState>,
+    usage: (uuid::Uuid, uuid::Uuid, uuid::Uuid),
+    failed: bool,
+}
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        let (org, key, connector) = self.usage;
+        self.st
+            .usage
+            .record(org, key, connector, self.st.clock.now(), self.failed);
+    }
+}
+
+/// Relays an upstream's event stream: its notifications (progress, logging) as they
+/// come, then its response under the client's id.
+fn relay_events(mut events: client::EventStream, id: Value, count: CountOnDrop) -> HttpResponse {
+    let stream = async_stream::stream! {
+        // Moved in whole, so that it is dropped (and counts) with the stream.
+        let mut count = count;
+        loop {
+            let (body, failed) = match events.next().await {
+                Ok(Some(client::StreamMessage::Notification(n))) => {
+                    yield Ok::<_, actix_web::Error>(sse_event(n.as_bytes()));
+                    continue;
+                }
+                Ok(Some(client::StreamMessage::Response(Ok(result)))) => {
+                    (result_body(&id, &result), false)
+                }
+                Ok(Some(client::StreamMessage::Response(Err(UpstreamError::Rpc(err))))) => {
+                    (json!({"jsonrpc": "2.0", "id": id, "error": err}).to_string().into_bytes(), true)
+                }
+                Ok(Some(client::StreamMessage::Response(Err(e)))) | Err(e) => {
+                    (unavailable_body(&id, &e.to_string()), true)
+                }
+                Ok(None) => (unavailable_body(&id, "the stream ended without a response"), true),
+            };
+            count.failed = failed;
+            yield Ok(sse_event(&body));
+            break;
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream)
+}
+
+fn unavailable_body(id: &Value, why: &str) -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": UPSTREAM_UNAVAILABLE,
+        "message": format!("the MCP server behind it is unavailable ({why})")}})
+    .to_string()
+    .into_bytes()
 }
 
 fn rpc_result(id: Value, result: Value) -> HttpResponse {
@@ -538,7 +613,14 @@ async fn post(
                 )
             }
         },
-        "tools/call" => call_tool(&st, org, &principal, id, raw_params).await,
+        "tools/call" => {
+            let accepts_events = req
+                .headers()
+                .get(actix_web::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/event-stream"));
+            call_tool(&st, org, &principal, id, raw_params, accepts_events).await
+        }
         "prompts/list" | "resources/list" | "prompts/get" | "resources/read" => {
             catalog_call(&st, org, &principal, method, id, params()).await
         }
@@ -571,21 +653,41 @@ async fn catalog(
 
 /// Sends `method` to the connector that owns the target, counts the call, and relays
 /// the result or the upstream's own JSON-RPC error.
+/// Whose call is forwarded: for usage counting.
+struct Caller<'a> {
+    org: &'a organization::Model,
+    principal: &'a McpPrincipal,
+}
+
 async fn forward(
-    st: &AppState,
-    org: &organization::Model,
-    principal: &McpPrincipal,
+    st: &web::Data<AppState>,
+    Caller { org, principal }: Caller<'_>,
     c: &connector::Model,
     method: &str,
     params: impl serde::Serialize,
     id: Value,
+    follow_events: bool,
 ) -> HttpResponse {
     let upstream = Upstream {
         outbound: &st.outbound,
         cipher: &st.cipher,
         pool: &st.upstreams,
     };
-    let result = upstream.request(c, method, params).await;
+    let result = match upstream
+        .request_or_follow(c, method, params, follow_events)
+        .await
+    {
+        Ok(client::Answer::Events(events)) => {
+            let count = CountOnDrop {
+                st: st.clone(),
+                usage: (org.id, principal.key_id(), c.id),
+                failed: true,
+            };
+            return relay_events(events, id, count);
+        }
+        Ok(client::Answer::Result(r)) => Ok(r),
+        Err(e) => Err(e),
+    };
     st.usage.record(
         org.id,
         principal.key_id(),
@@ -650,19 +752,27 @@ impl serde::Serialize for ToolParams<'_> {
 }
 
 async fn call_tool(
-    st: &AppState,
+    st: &web::Data<AppState>,
     org: &organization::Model,
     principal: &McpPrincipal,
     id: Value,
     params: Option<&RawValue>,
+    accepts_events: bool,
 ) -> HttpResponse {
     #[derive(serde::Deserialize)]
     struct Named<'a> {
         #[serde(borrow)]
         name: Cow<'a, str>,
+        #[serde(rename = "_meta", default)]
+        meta: Option<Meta>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "progressToken", default, deserialize_with = "present")]
+        progress_token: Option<serde::de::IgnoredAny>,
     }
     let named = params.and_then(|p| serde_json::from_str::<Named>(p.get()).ok());
-    let (Some(params), Some(Named { name })) = (params, named) else {
+    let (Some(params), Some(Named { name, meta })) = (params, named) else {
         return rpc_error(
             StatusCode::OK,
             id,
@@ -697,7 +807,10 @@ async fn call_tool(
             }
         }
     };
-    forward(st, org, principal, c, "tools/call", forwarded, id).await
+    // A client that asked for progress gets the upstream's progress as it comes.
+    let follow = accepts_events && meta.is_some_and(|m| m.progress_token.is_some());
+    let caller = Caller { org, principal };
+    forward(st, caller, c, "tools/call", forwarded, id, follow).await
 }
 
 fn parse_list(json_text: &str) -> Vec<Value> {
@@ -708,7 +821,7 @@ fn parse_list(json_text: &str) -> Vec<Value> {
 /// gave them) of the org's healthy connectors; `prompts/get` and `resources/read` go
 /// to the connector that listed the prompt or resource.
 async fn catalog_call(
-    st: &AppState,
+    st: &web::Data<AppState>,
     org: &organization::Model,
     principal: &McpPrincipal,
     method: &str,
@@ -777,7 +890,16 @@ async fn catalog_call(
             "unknown prompt or resource",
         );
     };
-    forward(st, org, principal, c, method, forwarded, id).await
+    forward(
+        st,
+        Caller { org, principal },
+        c,
+        method,
+        forwarded,
+        id,
+        false,
+    )
+    .await
 }
 
 /// Ends a session.

@@ -102,8 +102,21 @@ async fn upstream_endpoint(
         resp.insert_header(("mcp-session-id", "up-session-1"));
     }
     if sse {
+        // A caller that asked for progress gets some first, and a request for sampling
+        // (which the gateway cannot answer and must not relay).
+        let token = &msg["params"]["_meta"]["progressToken"];
+        let before = if method == "tools/call" && !token.is_null() {
+            let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": token, "progress": 1, "total": 2}});
+            let sampling = json!({"jsonrpc": "2.0", "id": "up-1", "method": "sampling/createMessage", "params": {}});
+            format!(
+                ": keep-alive\n\nevent: message\r\ndata: {progress}\r\n\r\ndata: {sampling}\n\n"
+            )
+        } else {
+            String::new()
+        };
         resp.content_type("text/event-stream")
-            .body(format!("event: message\ndata: {answer}\n\n"))
+            .body(format!("{before}event: message\ndata: {answer}\n\n"))
     } else {
         resp.json(answer)
     }
@@ -376,6 +389,82 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
         "two tool calls and a prompt"
     );
     assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 5);
+}
+
+/// A client that sends a progress token (and accepts an event stream) gets the
+/// upstream's progress relayed as it comes, then the response; without a token, or
+/// without accepting a stream, it gets plain JSON.
+#[tokio::test]
+async fn progress_of_a_tool_call_is_streamed_to_a_client_that_asked_for_it() {
+    let app = mcp_app().await;
+    let owner = app.signup("mcp-progress@example.com").await;
+    let org = app.create_org(&owner, "Progress").await;
+    let up = start_upstream(vec!["work"], None, true).await;
+    let c1 = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
+    wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
+    let mut c = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
+    c.initialize("2025-11-25").await;
+    let call = json!({"jsonrpc": "2.0", "id": "call-9", "method": "tools/call",
+        "params": {"name": "up__work", "arguments": {"n": 2}, "_meta": {"progressToken": "tok-1"}}});
+    let r = c.post(&call).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = r.text().await.unwrap();
+    let messages: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{text}");
+    assert_eq!(messages[0]["method"], "notifications/progress");
+    assert_eq!(messages[0]["params"]["progressToken"], "tok-1");
+    assert_eq!(messages[1]["id"], "call-9");
+    assert_eq!(
+        messages[1]["result"]["content"][0]["text"],
+        r#"work:{"n":2}"#
+    );
+
+    // No stream for a client that accepts only JSON, or did not ask for progress.
+    let only_json = c
+        .http
+        .post(&c.url)
+        .header("authorization", &c.auth)
+        .header("accept", "application/json")
+        .header("mcp-session-id", c.session.as_deref().unwrap())
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        only_json.headers()["content-type"],
+        "application/json",
+        "accept: application/json"
+    );
+    let v: Value = only_json.json().await.unwrap();
+    assert_eq!(v["id"], "call-9");
+    let v = c
+        .rpc("tools/call", json!({"name": "up__work", "arguments": {}}))
+        .await;
+    assert_eq!(v["result"]["content"][0]["text"], "work:{}");
+
+    let usage: Vec<gatehouse_types::UsageRow> =
+        json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
+    assert_eq!(
+        usage
+            .iter()
+            .map(|u| (u.calls, u.errors))
+            .collect::<Vec<_>>(),
+        [(3, 0)]
+    );
 }
 
 /// Calls are counted in memory: with the periodic flush far away, a burst of calls
