@@ -3,6 +3,9 @@
 # gateway at concurrency 1, 16, 64, on SQLite and on PostgreSQL.
 #   GATEHOUSE_BENCH_SECONDS=5          seconds per measured run
 #   GATEHOUSE_BENCH_SKIP_POSTGRES=1    SQLite only
+#   GATEHOUSE_BENCH_BARE=1             also measure a bare forwarder (the ceiling)
+#   GATEHOUSE_BENCH_PIN=1              gateway and upstream on CPU 0, load generator on CPU 1
+#   GATEHOUSE_BENCH_CONCURRENCY=16     one concurrency level only
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p gatehouse-api --bin gatehouse

@@ -91,6 +91,32 @@ async fn run_forwarder(to: String) {
     .unwrap();
 }
 
+/// This bench binary again, as a child with `var` set; returns it and the port it
+/// printed.
+fn spawn_self(var: &str, value: &str) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(var, value)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().parse().unwrap())
+}
+
+/// Pins every thread of `pid` to one CPU.
+fn pin(pid: u32, cpu: usize) {
+    let ok = std::process::Command::new("taskset")
+        .args(["-a", "-p", &format!("{:x}", 1 << cpu), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "taskset failed for {pid}");
+}
+
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -141,21 +167,36 @@ async fn main() {
     if let Ok(to) = std::env::var("GATEHOUSE_BENCH_FORWARD_TO") {
         return run_forwarder(to).await;
     }
+    // The upstream: one worker, like a small real server.
+    let serve_upstream = |listener: std::net::TcpListener| {
+        actix_web::HttpServer::new(|| actix_web::App::new().route("/mcp", web::post().to(upstream)))
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run()
+    };
+    if std::env::var("GATEHOUSE_BENCH_UPSTREAM").is_ok() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        return serve_upstream(listener).await.unwrap();
+    }
     let settings = common::settings(5);
     let (secs, label) = (settings.secs, settings.label);
-
-    // The upstream: one worker, like a small real server.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let up_port = listener.local_addr().unwrap().port();
-    let server = actix_web::HttpServer::new(|| {
-        actix_web::App::new().route("/mcp", web::post().to(upstream))
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    let up_url = format!("http://127.0.0.1:{up_port}/mcp");
+    // GATEHOUSE_BENCH_PIN=1: the gateway (or forwarder) and the upstream share CPU 0, the
+    // load generator has CPU 1; the upstream then runs as its own process.
+    let pinned = std::env::var("GATEHOUSE_BENCH_PIN").is_ok_and(|v| v == "1");
+    let mut children = Vec::new();
+    let up_url = if pinned {
+        let (child, port) = spawn_self("GATEHOUSE_BENCH_UPSTREAM", "1");
+        pin(child.id(), 0);
+        children.push(child);
+        format!("http://127.0.0.1:{port}/mcp")
+    } else {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(serve_upstream(listener));
+        format!("http://127.0.0.1:{port}/mcp")
+    };
 
     // The gateway, as its own process so its CPU time can be read.
     let gw = common::start(
@@ -166,6 +207,10 @@ async fn main() {
         ],
     )
     .await;
+    if pinned {
+        pin(gw.process.id(), 0);
+        pin(std::process::id(), 1);
+    }
     let base = gw.base.clone();
     let http = reqwest::Client::builder()
         .cookie_store(true)
@@ -264,7 +309,12 @@ async fn main() {
     )
     .await;
     println!(
-        "[{label}] tools/call, {secs}s per run; gateway = separate process with API-key auth, allowlist, usage counting, tracing"
+        "[{label}] tools/call, {secs}s per run; gateway = separate process with API-key auth, allowlist, usage counting, tracing{}",
+        if pinned {
+            "; PINNED: gateway and upstream on CPU 0, load on CPU 1"
+        } else {
+            ""
+        }
     );
     // GATEHOUSE_BENCH_CONCURRENCY=16 runs one level only (for profiling).
     let levels: Vec<usize> = match std::env::var("GATEHOUSE_BENCH_CONCURRENCY") {
@@ -274,17 +324,11 @@ async fn main() {
     // GATEHOUSE_BENCH_BARE=1 also measures the bare forwarder (this binary again, as
     // its own process), the ceiling the targets were set against.
     let bare = if std::env::var("GATEHOUSE_BENCH_BARE").is_ok_and(|v| v == "1") {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("GATEHOUSE_BENCH_FORWARD_TO", &up_url)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = format!("http://127.0.0.1:{}/mcp", line.trim());
+        let (child, port) = spawn_self("GATEHOUSE_BENCH_FORWARD_TO", &up_url);
+        if pinned {
+            pin(child.id(), 0);
+        }
+        let url = format!("http://127.0.0.1:{port}/mcp");
         load(
             url.clone(),
             direct_headers.clone(),
@@ -331,7 +375,8 @@ async fn main() {
             );
         }
     }
-    if let Some((mut child, _)) = bare {
+    children.extend(bare.map(|(child, _)| child));
+    for mut child in children {
         child.kill().ok();
         child.wait().ok();
     }
