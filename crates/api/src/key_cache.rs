@@ -104,7 +104,10 @@ impl ShmWatch {
             return Err(conn);
         };
         // SAFETY: the mapping is read only, and read only through `word`, with atomic
-        // loads: other connections write it concurrently, which is the point.
+        // loads: other connections write it concurrently, which is the point. The file
+        // is at least one 32 KiB region long once a read has used it (as ours just did),
+        // and SQLite only truncates it for a first connection, which there is not while
+        // `keep_open` is open.
         let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(4096).map(&file) }) else {
             return Err(conn);
         };

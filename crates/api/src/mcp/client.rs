@@ -170,6 +170,8 @@ pub struct EventStream {
     deadline: tokio::time::Instant,
     limit: usize,
     buf: bytes::BytesMut,
+    /// How far `buf` is known to hold no event boundary.
+    scanned: usize,
     ended: bool,
 }
 
@@ -211,12 +213,15 @@ impl EventStream {
     async fn next_data(&mut self) -> Result<Option<String>, UpstreamError> {
         use http_body_util::BodyExt;
         loop {
-            if let Some(event) = take_event(&mut self.buf, self.ended) {
+            if let Some(event) = take_event(&mut self.buf, self.scanned, self.ended) {
+                self.scanned = 0;
                 match event {
                     Some(data) => return Ok(Some(data)),
                     None => continue,
                 }
             }
+            // A boundary is at most three bytes: look again only from just before.
+            self.scanned = self.buf.len().saturating_sub(2);
             if self.ended {
                 return Ok(None);
             }
@@ -242,9 +247,9 @@ impl EventStream {
 
 /// Takes the first complete event off `buf` (all of it once the stream `ended`):
 /// `Some(Some(data))`, `Some(None)` for an event without data (a comment, a keep-alive),
-/// `None` until an event is complete.
-fn take_event(buf: &mut bytes::BytesMut, ended: bool) -> Option<Option<String>> {
-    let end = (0..buf.len()).find_map(|i| {
+/// `None` until an event is complete. `buf[..from]` holds no boundary.
+fn take_event(buf: &mut bytes::BytesMut, from: usize, ended: bool) -> Option<Option<String>> {
+    let end = (from..buf.len()).find_map(|i| {
         if buf[i] != b'\n' {
             return None;
         }
@@ -394,6 +399,7 @@ impl Upstream<'_> {
                         deadline,
                         limit: self.outbound.max_response_bytes(),
                         buf: bytes::BytesMut::new(),
+                        scanned: 0,
                         ended: false,
                     }),
                 ));
@@ -643,6 +649,33 @@ pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_are_cut_at_blank_lines_whatever_the_line_endings_and_chunks() {
+        let stream = b": ping\n\nevent: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\ndata: last";
+        // Fed one byte at a time, as a slow upstream might.
+        let mut buf = bytes::BytesMut::new();
+        let mut scanned = 0;
+        let mut got = Vec::new();
+        for (i, b) in stream.iter().enumerate() {
+            buf.extend_from_slice(&[*b]);
+            let ended = i + 1 == stream.len();
+            while let Some(event) = take_event(&mut buf, scanned, ended) {
+                scanned = 0;
+                got.push(event);
+            }
+            scanned = buf.len().saturating_sub(2);
+        }
+        assert_eq!(
+            got,
+            [
+                None,
+                Some("{\"a\":\n1}".to_string()),
+                Some("last".to_string())
+            ]
+        );
+        assert!(buf.is_empty());
+    }
 
     #[test]
     fn answers_come_as_json_or_as_an_event_stream() {
