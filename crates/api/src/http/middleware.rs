@@ -58,7 +58,7 @@ pub async fn request_context(
         // The MCP endpoint is routed by prefix (see `mcp::routes`); naming it here also
         // spares the hottest path a second walk of the route table.
         let route: std::borrow::Cow<'static, str> = if res.request().path().starts_with("/mcp/") {
-            "/mcp/{slug}".into()
+            crate::ops::MCP_ROUTE.into()
         } else {
             res.request()
                 .match_pattern()

@@ -3,6 +3,8 @@
 //!   `TOOLS_TTL`);
 //! - which session ids exist (an ended session may linger up to `SESSION_TTL` on other
 //!   replicas; a session id is no credential, the API key is checked on every call).
+//!   Keyed by the id as the client sends it, so a hit costs no hashing; the database
+//!   keeps only hashes, and only ids found there are cached.
 use crate::entity::connector;
 use serde_json::Value;
 use std::{
@@ -79,25 +81,25 @@ impl McpCache {
     }
 
     /// `(org, api key)` of a session seen recently.
-    pub fn session(&self, hash: &str) -> Option<(Uuid, Uuid)> {
+    pub fn session(&self, id: &str) -> Option<(Uuid, Uuid)> {
         let m = self.sessions.lock().ok()?;
-        m.get(hash)
+        m.get(id)
             .filter(|(at, _, _)| at.elapsed() < SESSION_TTL)
             .map(|(_, o, k)| (*o, *k))
     }
 
-    pub fn put_session(&self, hash: String, org: Uuid, key: Uuid) {
+    pub fn put_session(&self, id: String, org: Uuid, key: Uuid) {
         if let Ok(mut m) = self.sessions.lock() {
             if m.len() >= MAX_ENTRIES {
                 m.retain(|_, (at, _, _)| at.elapsed() < SESSION_TTL);
             }
-            m.entry(hash).or_insert((Instant::now(), org, key));
+            m.entry(id).or_insert((Instant::now(), org, key));
         }
     }
 
-    pub fn forget_session(&self, hash: &str) {
+    pub fn forget_session(&self, id: &str) {
         if let Ok(mut m) = self.sessions.lock() {
-            m.remove(hash);
+            m.remove(id);
         }
     }
 }

@@ -538,17 +538,19 @@ async fn post(
             "Mcp-Session-Id header required; send initialize first",
         );
     };
-    let hash = crypto::hash_token(session);
-    let found = match st.mcp_cache.session(&hash) {
+    let cached = st.mcp_cache.session(session);
+    let found = match cached {
         Some((o, k)) => Ok(Some((o, k))),
-        None => mcp_session::Entity::find_by_id(hash.clone())
+        None => mcp_session::Entity::find_by_id(crypto::hash_token(session))
             .one(&st.db)
             .await
             .map(|s| s.map(|s| (s.org_id, s.api_key_id))),
     };
     match found {
         Ok(Some((o, k))) if o == org.id && k == principal.key_id() => {
-            st.mcp_cache.put_session(hash, o, k);
+            if cached.is_none() {
+                st.mcp_cache.put_session(session.to_string(), o, k);
+            }
         }
         Ok(_) => {
             return rpc_error(
@@ -921,8 +923,8 @@ async fn delete(req: HttpRequest, slug: String, st: web::Data<AppState>) -> Http
             "Mcp-Session-Id header required",
         ));
     };
+    st.mcp_cache.forget_session(session);
     let hash = crypto::hash_token(session);
-    st.mcp_cache.forget_session(&hash);
     let res = mcp_session::Entity::delete_many()
         .filter(mcp_session::Column::IdHash.eq(hash))
         .filter(mcp_session::Column::OrgId.eq(org.id))
