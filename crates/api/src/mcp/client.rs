@@ -182,13 +182,10 @@ impl EventStream {
     pub async fn next(&mut self) -> Result<Option<StreamMessage>, UpstreamError> {
         #[derive(serde::Deserialize)]
         struct Peek<'a> {
-            #[serde(default, deserialize_with = "some")]
+            #[serde(default, deserialize_with = "super::present")]
             id: Option<Value>,
             #[serde(borrow, default)]
             method: Option<std::borrow::Cow<'a, str>>,
-        }
-        fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-            serde::Deserialize::deserialize(d).map(Some)
         }
         loop {
             let Some(data) = self.next_data().await? else {

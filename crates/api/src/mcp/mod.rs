@@ -396,6 +396,7 @@ struct Incoming<'a> {
     error: Option<serde::de::IgnoredAny>,
 }
 
+/// For `Option` fields where an explicit `null` is `Some(Null)`: present, not absent.
 fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,

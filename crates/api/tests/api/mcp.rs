@@ -391,23 +391,34 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
     assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 5);
 }
 
+/// An org with one connector `Up` (tool prefix `up__`) on `up`, healthy, and a
+/// client initialized with an `mcp` key.
+async fn org_with_one_connector(
+    app: &TestApp,
+    email: &str,
+    up: &TestUpstream,
+) -> (TestUser, String, Client) {
+    let owner = app.signup(email).await;
+    let org = app.create_org(&owner, "One Connector").await;
+    let c1 = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
+    wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
+    let mut c = Client::new(
+        app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
+    c.initialize("2025-11-25").await;
+    (owner, org.slug, c)
+}
+
 /// A client that sends a progress token (and accepts an event stream) gets the
 /// upstream's progress relayed as it comes, then the response; without a token, or
 /// without accepting a stream, it gets plain JSON.
 #[tokio::test]
 async fn progress_of_a_tool_call_is_streamed_to_a_client_that_asked_for_it() {
     let app = mcp_app().await;
-    let owner = app.signup("mcp-progress@example.com").await;
-    let org = app.create_org(&owner, "Progress").await;
     let up = start_upstream(vec!["work"], None, true).await;
-    let c1 = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
-    wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
-    let mut c = Client::new(
-        &app,
-        &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
-    );
-    c.initialize("2025-11-25").await;
+    let (owner, slug, c) = org_with_one_connector(&app, "mcp-progress@example.com", &up).await;
     let call = json!({"jsonrpc": "2.0", "id": "call-9", "method": "tools/call",
         "params": {"name": "up__work", "arguments": {"n": 2}, "_meta": {"progressToken": "tok-1"}}});
     let r = c.post(&call).send().await.unwrap();
@@ -457,7 +468,7 @@ async fn progress_of_a_tool_call_is_streamed_to_a_client_that_asked_for_it() {
     assert_eq!(v["result"]["content"][0]["text"], "work:{}");
 
     let usage: Vec<gatehouse_types::UsageRow> =
-        json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
+        json(owner.get(&format!("/orgs/{slug}/usage")).await).await;
     assert_eq!(
         usage
             .iter()
@@ -478,17 +489,8 @@ async fn usage_is_counted_without_a_database_write_per_call() {
         c.mcp.usage_flush_ms = 3_600_000;
     })
     .await;
-    let owner = app.signup("mcp-usage@example.com").await;
-    let org = app.create_org(&owner, "Counted").await;
     let up = start_upstream(vec!["echo"], None, false).await;
-    let c1 = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
-    wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
-    let mut c = Client::new(
-        &app,
-        &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
-    );
-    c.initialize("2025-11-25").await;
+    let (owner, slug, c) = org_with_one_connector(&app, "mcp-usage@example.com", &up).await;
     for _ in 0..20 {
         let v = c.rpc("tools/call", json!({"name": "up__echo"})).await;
         assert!(v["result"].is_object(), "{v}");
@@ -496,7 +498,7 @@ async fn usage_is_counted_without_a_database_write_per_call() {
     let rows = || gatehouse::entity::usage_daily::Entity::find().count(&app.db);
     assert_eq!(rows().await.unwrap(), 0, "a call wrote to the usage table");
     let usage: Vec<gatehouse_types::UsageRow> =
-        json(owner.get(&format!("/orgs/{}/usage", org.slug)).await).await;
+        json(owner.get(&format!("/orgs/{slug}/usage")).await).await;
     assert_eq!(usage.iter().map(|u| u.calls).sum::<i64>(), 20);
     assert_eq!(rows().await.unwrap(), 1);
 }
