@@ -134,6 +134,21 @@ ensure_nextest() {
 }
 
 # run_suite NAME LOG VAR=VALUE... -- COMMAND...   (sets RC_<NAME>)
+# sweep_test_databases URL: drops the test databases (gh_test_<uuid v7>) that earlier
+# runs left behind: a test killed by a timeout never drops its own. The name carries
+# its creation time; only those older than three hours go, so a run going on at the
+# same time on the same server keeps its databases.
+sweep_test_databases() {
+    command -v psql >/dev/null 2>&1 || return 0
+    psql "$1" -X -q -v ON_ERROR_STOP=0 >/dev/null 2>&1 <<'SQL' || true
+SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database
+ WHERE datname ~ '^gh_test_[0-9a-f]{32}$'
+   AND ('x' || substr(datname, 9, 12))::bit(48)::bigint
+       < (extract(epoch FROM now()) * 1000)::bigint - 3 * 3600 * 1000
+\gexec
+SQL
+}
+
 run_suite() {
     local name=$1 log=$2
     shift 2
@@ -186,6 +201,7 @@ main() {
             exit 2
         fi
         printf 'PostgreSQL: %s\n' "$pg_url" >&2
+        sweep_test_databases "$pg_url"
     fi
 
     local logdir="${CARGO_TARGET_DIR:-target}/test-logs"

@@ -97,7 +97,36 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub backend: &'static str,
     inbox: Arc<Mutex<Vec<Mail>>>,
+    /// The PostgreSQL database this server created (admin URL, name); dropped with it.
+    pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    /// Thousands of runs' databases used to pile up in the test cluster until the disk
+    /// was full. Runs on a thread of its own: `drop` cannot await, and the test's
+    /// runtime may be shutting down.
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg_database.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(conn) = sea_orm::Database::connect(admin.as_str()).await {
+                    // FORCE ends the connections the server's pool still holds.
+                    let _ = conn
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    conn.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
 }
 
 fn start_smtp() -> (u16, Arc<Mutex<Vec<Mail>>>) {
@@ -116,7 +145,8 @@ fn start_smtp() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     (port, inbox)
 }
 
-async fn test_database(dir: &std::path::Path) -> (String, &'static str) {
+/// The database URL, the backend, and for PostgreSQL the (admin URL, name) to drop.
+async fn test_database(dir: &std::path::Path) -> (String, &'static str, Option<(String, String)>) {
     match std::env::var("GATEHOUSE_TEST_DB").as_deref() {
         Ok("postgres") => {
             let admin = std::env::var("GATEHOUSE_TEST_PG_URL").expect(
@@ -131,11 +161,12 @@ async fn test_database(dir: &std::path::Path) -> (String, &'static str) {
                 .unwrap();
             conn.close().await.ok();
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            (format!("{base}/{name}"), "postgres")
+            (format!("{base}/{name}"), "postgres", Some((admin, name)))
         }
         _ => (
             format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
             "sqlite",
+            None,
         ),
     }
 }
@@ -153,7 +184,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (smtp_port, inbox) = start_smtp();
-    let (db_url, backend) = test_database(dir.path()).await;
+    let (db_url, backend, pg_database) = test_database(dir.path()).await;
     let listener = TcpListener::bind(format!("{host}:0")).unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://{host}:{port}");
@@ -182,6 +213,7 @@ pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestA
         db,
         backend,
         inbox,
+        pg_database,
         _dir: dir,
     }
 }
@@ -238,6 +270,7 @@ impl TestApp {
             db,
             backend: self.backend,
             inbox: self.inbox.clone(),
+            pg_database: None,
             _dir: tempfile::tempdir().unwrap(),
         }
     }
