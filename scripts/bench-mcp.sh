@@ -6,9 +6,19 @@
 #   GATEHOUSE_BENCH_BARE=1             also measure a bare forwarder (the ceiling)
 #   GATEHOUSE_BENCH_PIN=1              gateway and upstream on CPU 0, load generator on CPU 1
 #   GATEHOUSE_BENCH_CONCURRENCY=16     one concurrency level only
+#   GATEHOUSE_BENCH_UPSTREAM=actix     a minimal actix-web upstream instead of the rmcp one
+# The upstream is crates/mcp-upstream, a one-thread rmcp server (its own workspace, so
+# the test suite never builds rmcp); each runs as its own process, and the bench prints
+# the CPU time per call of the upstream and of the load generator as well.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p gatehouse-api --bin gatehouse
+if [[ ${GATEHOUSE_BENCH_UPSTREAM:-rmcp} == rmcp ]]; then
+    up_target="${CARGO_TARGET_DIR:-$PWD/target}/mcp-upstream"
+    cargo build --release -q --manifest-path crates/mcp-upstream/Cargo.toml --target-dir "$up_target"
+    export GATEHOUSE_BENCH_UPSTREAM_BIN=$up_target/release/gatehouse-mcp-upstream
+fi
+unset GATEHOUSE_BENCH_UPSTREAM # the bench binary's own marker for its upstream child
 cargo bench -p gatehouse-api --bench mcp --no-run
 export GATEHOUSE_BENCH_BIN=$PWD/target/release/gatehouse
 cargo bench -q -p gatehouse-api --bench mcp

@@ -94,12 +94,15 @@ async fn run_forwarder(to: String) {
 /// This bench binary again, as a child with `var` set; returns it and the port it
 /// printed.
 fn spawn_self(var: &str, value: &str) -> (std::process::Child, u16) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.env(var, value);
+    spawn_server(cmd)
+}
+
+/// Starts a server that prints its port as its first line; returns it and the port.
+fn spawn_server(mut cmd: std::process::Command) -> (std::process::Child, u16) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .env(var, value)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -167,36 +170,39 @@ async fn main() {
     if let Ok(to) = std::env::var("GATEHOUSE_BENCH_FORWARD_TO") {
         return run_forwarder(to).await;
     }
-    // The upstream: one worker, like a small real server.
-    let serve_upstream = |listener: std::net::TcpListener| {
-        actix_web::HttpServer::new(|| actix_web::App::new().route("/mcp", web::post().to(upstream)))
-            .workers(1)
-            .listen(listener)
-            .unwrap()
-            .run()
-    };
+    // The minimal upstream: one worker, like a small real server.
     if std::env::var("GATEHOUSE_BENCH_UPSTREAM").is_ok() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         println!("{}", listener.local_addr().unwrap().port());
-        return serve_upstream(listener).await.unwrap();
+        return actix_web::HttpServer::new(|| {
+            actix_web::App::new().route("/mcp", web::post().to(upstream))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
     }
     let settings = common::settings(5);
     let (secs, label) = (settings.secs, settings.label);
     // GATEHOUSE_BENCH_PIN=1: the gateway (or forwarder) and the upstream share CPU 0, the
-    // load generator has CPU 1; the upstream then runs as its own process.
+    // load generator has CPU 1.
     let pinned = std::env::var("GATEHOUSE_BENCH_PIN").is_ok_and(|v| v == "1");
-    let mut children = Vec::new();
-    let up_url = if pinned {
-        let (child, port) = spawn_self("GATEHOUSE_BENCH_UPSTREAM", "1");
-        pin(child.id(), 0);
-        children.push(child);
-        format!("http://127.0.0.1:{port}/mcp")
-    } else {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(serve_upstream(listener));
-        format!("http://127.0.0.1:{port}/mcp")
+    // The upstream runs as its own process, so that its CPU time is read apart from the
+    // load generator's: the rmcp server of crates/mcp-upstream when scripts/bench-mcp.sh
+    // built it (GATEHOUSE_BENCH_UPSTREAM_BIN), else the actix-web one above.
+    let upstream_bin = std::env::var("GATEHOUSE_BENCH_UPSTREAM_BIN").ok();
+    let (up_child, up_port) = match &upstream_bin {
+        Some(bin) => spawn_server(std::process::Command::new(bin)),
+        None => spawn_self("GATEHOUSE_BENCH_UPSTREAM", "1"),
     };
+    let up_pid = up_child.id();
+    if pinned {
+        pin(up_pid, 0);
+    }
+    let mut children = vec![up_child];
+    let up_url = format!("http://127.0.0.1:{up_port}/mcp");
 
     // The gateway, as its own process so its CPU time can be read.
     let gw = common::start(
@@ -309,7 +315,12 @@ async fn main() {
     )
     .await;
     println!(
-        "[{label}] tools/call, {secs}s per run; gateway = separate process with API-key auth, allowlist, usage counting, tracing{}",
+        "[{label}] tools/call, {secs}s per run; upstream = {}; gateway = separate process with API-key auth, allowlist, usage counting, tracing{}",
+        if upstream_bin.is_some() {
+            "rmcp (crates/mcp-upstream)"
+        } else {
+            "minimal actix-web"
+        },
         if pinned {
             "; PINNED: gateway and upstream on CPU 0, load on CPU 1"
         } else {
@@ -351,6 +362,7 @@ async fn main() {
     }
     for (name, pid, url, headers) in &targets {
         for &c in &levels {
+            let (up_before, me_before) = (cpu_ticks(up_pid), cpu_ticks(std::process::id()));
             let d = load(
                 up_url.clone(),
                 direct_headers.clone(),
@@ -358,11 +370,16 @@ async fn main() {
                 Duration::from_secs(secs),
             )
             .await;
+            let per_call = |ticks: u64| ticks as f64 / ticks_per_sec * 1e6 / d.calls.max(1) as f64;
+            let (up_cpu, load_cpu) = (
+                per_call(cpu_ticks(up_pid) - up_before),
+                per_call(cpu_ticks(std::process::id()) - me_before),
+            );
             let before = cpu_ticks(*pid);
             let g = load(url.clone(), headers.clone(), c, Duration::from_secs(secs)).await;
             let cpu_s = (cpu_ticks(*pid) - before) as f64 / ticks_per_sec;
             println!(
-                "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call",
+                "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call | direct: upstream {up_cpu:.0}, load generator {load_cpu:.0} µs/call",
                 d.rps,
                 d.p50,
                 d.p99,
