@@ -133,7 +133,6 @@ ensure_nextest() {
     RUNNER=cargo
 }
 
-# run_suite NAME LOG VAR=VALUE... -- COMMAND...   (sets RC_<NAME>)
 # sweep_test_databases URL: drops the test databases (gh_test_<uuid v7>) that earlier
 # runs left behind: a test killed by a timeout never drops its own. The name carries
 # its creation time; only those older than three hours go, so a run going on at the
@@ -149,6 +148,7 @@ SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_databa
 SQL
 }
 
+# run_suite NAME LOG VAR=VALUE... -- COMMAND...   (sets RC_<NAME>)
 run_suite() {
     local name=$1 log=$2
     shift 2

@@ -120,6 +120,11 @@ fn pin(pid: u32, cpu: usize) {
     assert!(ok, "taskset failed for {pid}");
 }
 
+/// CPU time in µs per call, from `ticks` of /proc's clock (CLK_TCK, 100 on Linux).
+fn micros_per_call(ticks: u64, calls: usize) -> f64 {
+    ticks as f64 * 10_000.0 / calls.max(1) as f64
+}
+
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -298,7 +303,6 @@ async fn main() {
         ("mcp-protocol-version".to_string(), "2025-11-25".to_string()),
     ];
     let direct_headers = vec![("mcp-session-id".to_string(), "s1".to_string())];
-    let ticks_per_sec = 100.0; // CLK_TCK on Linux
     // Warm both paths.
     load(
         up_url.clone(),
@@ -370,14 +374,13 @@ async fn main() {
                 Duration::from_secs(secs),
             )
             .await;
-            let per_call = |ticks: u64| ticks as f64 / ticks_per_sec * 1e6 / d.calls.max(1) as f64;
             let (up_cpu, load_cpu) = (
-                per_call(cpu_ticks(up_pid) - up_before),
-                per_call(cpu_ticks(std::process::id()) - me_before),
+                micros_per_call(cpu_ticks(up_pid) - up_before, d.calls),
+                micros_per_call(cpu_ticks(std::process::id()) - me_before, d.calls),
             );
             let before = cpu_ticks(*pid);
             let g = load(url.clone(), headers.clone(), c, Duration::from_secs(secs)).await;
-            let cpu_s = (cpu_ticks(*pid) - before) as f64 / ticks_per_sec;
+            let cpu = micros_per_call(cpu_ticks(*pid) - before, g.calls);
             println!(
                 "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call | direct: upstream {up_cpu:.0}, load generator {load_cpu:.0} µs/call",
                 d.rps,
@@ -388,7 +391,7 @@ async fn main() {
                 g.p99,
                 g.rps / d.rps,
                 g.p50 - d.p50,
-                cpu_s * 1e6 / g.calls.max(1) as f64
+                cpu
             );
         }
     }

@@ -477,6 +477,7 @@ async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_on
         assert_eq!(r.status(), 200);
     };
     call().await;
+    // Read straight from the database: the check itself must commit nothing.
     let mut recorded = false;
     for _ in 0..100 {
         let key = gatehouse::entity::api_key::Entity::find()
