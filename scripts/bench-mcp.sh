@@ -7,11 +7,23 @@
 #   GATEHOUSE_BENCH_PIN=1              gateway and upstream on CPU 0, load generator on CPU 1
 #   GATEHOUSE_BENCH_CONCURRENCY=16     one concurrency level only
 #   GATEHOUSE_BENCH_UPSTREAM=actix     a minimal actix-web upstream instead of the rmcp one
+#   GATEHOUSE_BENCH_LOADGEN=reqwest    load from the bench process (reqwest) instead of wrk
 # The upstream is crates/mcp-upstream, a one-thread rmcp server (its own workspace, so
 # the test suite never builds rmcp); each runs as its own process, and the bench prints
 # the CPU time per call of the upstream and of the load generator as well.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The load generator: wrk (Debian package), installed once.
+if ! command -v wrk >/dev/null; then
+    if [[ $(id -u) == 0 ]]; then
+        echo "installing wrk (Debian package)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 ||
+            { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2; }
+    else
+        echo "error: the MCP bench needs wrk; install the Debian package wrk" >&2
+        exit 1
+    fi
+fi
 cargo build --release -q -p gatehouse-api --bin gatehouse
 if [[ ${GATEHOUSE_BENCH_UPSTREAM:-rmcp} == rmcp ]]; then
     up_target="${CARGO_TARGET_DIR:-$PWD/target}/mcp-upstream"

@@ -74,6 +74,17 @@ async fn bare_forward(
         .body(bytes)
 }
 
+/// HTTP workers of the gateway and of the bare forwarder alike: GATEHOUSE_BENCH_WORKERS,
+/// default 1. On two cores shared with the upstream and the load generator, one worker
+/// batches more events per wake-up than two competing threads (about 6 µs less CPU per
+/// call for each server, measured); `=0` gives both actix's one per CPU.
+fn bench_workers() -> usize {
+    std::env::var("GATEHOUSE_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Runs the bare forwarder towards `to` on a random port, prints the port, never returns.
 async fn run_forwarder(to: String) {
     let uri: http::Uri = to.parse().unwrap();
@@ -83,6 +94,10 @@ async fn run_forwarder(to: String) {
         actix_web::App::new()
             .app_data(web::Data::new(uri.clone()))
             .route("/mcp", web::post().to(bare_forward))
+    })
+    .workers(match bench_workers() {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     })
     .listen(listener)
     .unwrap()
@@ -110,6 +125,18 @@ fn spawn_server(mut cmd: std::process::Command) -> (std::process::Child, u16) {
     (child, line.trim().parse().unwrap())
 }
 
+/// Child servers, killed when the bench ends or panics, so that none outlives it.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
 /// Pins every thread of `pid` to one CPU.
 fn pin(pid: u32, cpu: usize) {
     let ok = std::process::Command::new("taskset")
@@ -134,8 +161,107 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
-/// `tools/call` (or GATEHOUSE_BENCH_METHOD) against `url` from `concurrency` workers.
+/// The request body every load generator sends: `tools/call` (or GATEHOUSE_BENCH_METHOD;
+/// `ping` measures the gateway without the upstream hop).
+fn call_body() -> String {
+    let method = std::env::var("GATEHOUSE_BENCH_METHOD").unwrap_or_else(|_| "tools/call".into());
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "echo", "arguments": {}}}).to_string()
+}
+
+/// One run against `url` from `concurrency` connections, and the load generator's CPU
+/// time in /proc ticks. wrk by default: a C load generator costing a few µs per call,
+/// as cheap as the one the issue's figures imply (its direct runs are bound by the
+/// one-thread upstream, so what the load generator spends is taken from the gateway).
+/// GATEHOUSE_BENCH_LOADGEN=reqwest drives the load from this process instead (about
+/// 20 µs per call), which lowers every ratio.
 async fn load(
+    url: String,
+    headers: Vec<(String, String)>,
+    concurrency: usize,
+    duration: Duration,
+) -> (common::Run, u64) {
+    if std::env::var("GATEHOUSE_BENCH_LOADGEN").is_ok_and(|v| v == "reqwest") {
+        let before = cpu_ticks(std::process::id());
+        let run = load_reqwest(url, headers, concurrency, duration).await;
+        return (run, cpu_ticks(std::process::id()) - before);
+    }
+    tokio::task::spawn_blocking(move || load_wrk(&url, &headers, concurrency, duration))
+        .await
+        .unwrap()
+}
+
+/// `wrk -t1` with a Lua script that sets the request and prints the summary as one line.
+fn load_wrk(
+    url: &str,
+    headers: &[(String, String)],
+    concurrency: usize,
+    duration: Duration,
+) -> (common::Run, u64) {
+    use std::io::Read;
+    let mut script = String::from("wrk.method = \"POST\"\n");
+    script += &format!("wrk.body = [==[{}]==]\n", call_body());
+    let fixed = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+    let all = fixed
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .chain(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (k, v) in all {
+        script += &format!("wrk.headers[\"{k}\"] = [==[{v}]==]\n");
+    }
+    // Latency in µs; errors.status counts answers other than 2xx/3xx.
+    script += r#"function done(s, latency, requests)
+  local e = s.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", s.requests, s.duration,
+    latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"#;
+    let file = tempfile::Builder::new().suffix(".lua").tempfile().unwrap();
+    std::fs::write(file.path(), script).unwrap();
+    let mut child = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{concurrency}")])
+        // wrk counts whole seconds.
+        .arg(format!("-d{}s", duration.as_secs().max(1)))
+        .arg("-s")
+        .arg(file.path())
+        .arg(url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wrk (Debian package wrk; scripts/bench-mcp.sh installs it)");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    // Read before reaping: an exited child's CPU time stays in /proc until then.
+    let ticks = cpu_ticks(child.id());
+    assert!(child.wait().unwrap().success(), "wrk failed: {out}");
+    let f: Vec<f64> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| panic!("no summary from wrk: {out}"))
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let probe = std::env::var("GATEHOUSE_BENCH_PROBE_PATH").is_ok();
+    assert!(probe || f[4] == 0.0, "{} answers were not 2xx: {out}", f[4]);
+    assert!(f[5] == 0.0, "{} socket errors: {out}", f[5]);
+    let run = common::Run {
+        rps: f[0] / (f[1] / 1e6),
+        p50: f[2] / 1000.0,
+        p99: f[3] / 1000.0,
+        calls: f[0] as usize,
+    };
+    (run, ticks)
+}
+
+/// The same load from this process: `concurrency` tasks on reqwest.
+async fn load_reqwest(
     url: String,
     headers: Vec<(String, String)>,
     concurrency: usize,
@@ -145,9 +271,7 @@ async fn load(
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    // GATEHOUSE_BENCH_METHOD=ping measures the gateway without the upstream hop.
-    let method = std::env::var("GATEHOUSE_BENCH_METHOD").unwrap_or_else(|_| "tools/call".into());
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "echo", "arguments": {}}}).to_string();
+    let body = call_body();
     let probe = std::env::var("GATEHOUSE_BENCH_PROBE_PATH").is_ok();
     let call = Arc::new((client, url, headers, body));
     common::load(concurrency, duration, move |_| {
@@ -206,7 +330,7 @@ async fn main() {
     if pinned {
         pin(up_pid, 0);
     }
-    let mut children = vec![up_child];
+    let mut children = Children(vec![up_child]);
     let up_url = format!("http://127.0.0.1:{up_port}/mcp");
 
     // The gateway, as its own process so its CPU time can be read.
@@ -215,6 +339,7 @@ async fn main() {
         &[
             ("GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK", "true"),
             ("GATEHOUSE_MCP__HEALTH_POLL_MS", "200"),
+            ("GATEHOUSE_WORKERS", &bench_workers().to_string()),
         ],
     )
     .await;
@@ -319,11 +444,20 @@ async fn main() {
     )
     .await;
     println!(
-        "[{label}] tools/call, {secs}s per run; upstream = {}; gateway = separate process with API-key auth, allowlist, usage counting, tracing{}",
+        "[{label}] tools/call, {secs}s per run; load = {}; upstream = {}; gateway = separate process, {} HTTP worker(s) (bare forwarder too), with API-key auth, allowlist, usage counting, tracing{}",
+        if std::env::var("GATEHOUSE_BENCH_LOADGEN").is_ok_and(|v| v == "reqwest") {
+            "reqwest, in the bench process"
+        } else {
+            "wrk -t1"
+        },
         if upstream_bin.is_some() {
             "rmcp (crates/mcp-upstream)"
         } else {
             "minimal actix-web"
+        },
+        match bench_workers() {
+            0 => "one per CPU".to_string(),
+            n => n.to_string(),
         },
         if pinned {
             "; PINNED: gateway and upstream on CPU 0, load on CPU 1"
@@ -351,7 +485,9 @@ async fn main() {
             Duration::from_millis(500),
         )
         .await;
-        Some((child, url))
+        let pid = child.id();
+        children.0.push(child);
+        Some((pid, url))
     } else {
         None
     };
@@ -361,13 +497,13 @@ async fn main() {
         probe.clone().unwrap_or_else(|| mcp_url.clone()),
         gw_headers.clone(),
     )];
-    if let Some((child, url)) = &bare {
-        targets.push(("bare fwd", child.id(), url.clone(), direct_headers.clone()));
+    if let Some((pid, url)) = &bare {
+        targets.push(("bare fwd", *pid, url.clone(), direct_headers.clone()));
     }
     for (name, pid, url, headers) in &targets {
         for &c in &levels {
-            let (up_before, me_before) = (cpu_ticks(up_pid), cpu_ticks(std::process::id()));
-            let d = load(
+            let up_before = cpu_ticks(up_pid);
+            let (d, load_ticks) = load(
                 up_url.clone(),
                 direct_headers.clone(),
                 c,
@@ -376,10 +512,10 @@ async fn main() {
             .await;
             let (up_cpu, load_cpu) = (
                 micros_per_call(cpu_ticks(up_pid) - up_before, d.calls),
-                micros_per_call(cpu_ticks(std::process::id()) - me_before, d.calls),
+                micros_per_call(load_ticks, d.calls),
             );
             let before = cpu_ticks(*pid);
-            let g = load(url.clone(), headers.clone(), c, Duration::from_secs(secs)).await;
+            let (g, _) = load(url.clone(), headers.clone(), c, Duration::from_secs(secs)).await;
             let cpu = micros_per_call(cpu_ticks(*pid) - before, g.calls);
             println!(
                 "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call | direct: upstream {up_cpu:.0}, load generator {load_cpu:.0} µs/call",
@@ -394,10 +530,5 @@ async fn main() {
                 cpu
             );
         }
-    }
-    children.extend(bare.map(|(child, _)| child));
-    for mut child in children {
-        child.kill().ok();
-        child.wait().ok();
     }
 }

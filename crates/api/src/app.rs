@@ -176,6 +176,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     crate::oauth::tokens::spawn_refresher(state.clone());
     crate::oauth::batch::spawn(state.clone());
     crate::db::spawn_checkpointer(state.db.clone());
+    let workers = state.config.workers;
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
@@ -204,9 +205,14 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .default_service(web::to(crate::dashboard::serve))
     })
     .listen(listener)?
-    .shutdown_timeout(10)
-    .run();
-    Ok(server)
+    .shutdown_timeout(10);
+    // 0 keeps actix's default, one worker per CPU.
+    let server = if workers > 0 {
+        server.workers(workers)
+    } else {
+        server
+    };
+    Ok(server.run())
 }
 
 async fn api_not_found() -> actix_web::HttpResponse {

@@ -16,6 +16,10 @@ use std::path::PathBuf;
 pub struct Config {
     /// Address the HTTP server listens on.
     pub bind: String,
+    /// HTTP worker threads; 0 = one per CPU. Fewer than the CPUs when the machine is
+    /// shared with busy neighbours (an upstream, a database): each worker is a thread
+    /// that competes for the cores, and one worker batches more events per wake-up.
+    pub workers: usize,
     /// Where the SQLite file, the generated master key and the mail outbox live.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to `{data_dir}/gatehouse.db`.
@@ -110,6 +114,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            workers: 0,
             data_dir: "./data".into(),
             database_url: None,
             database_max_connections: 10,
