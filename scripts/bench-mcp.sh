@@ -8,6 +8,7 @@
 #   GATEHOUSE_BENCH_CONCURRENCY=16     one concurrency level only
 #   GATEHOUSE_BENCH_UPSTREAM=actix     a minimal actix-web upstream instead of the rmcp one
 #   GATEHOUSE_BENCH_LOADGEN=reqwest    load from the bench process (reqwest) instead of wrk
+#   GATEHOUSE_BENCH_WORKERS=1          HTTP workers of gateway and bare forwarder (0: one per CPU)
 # The upstream is crates/mcp-upstream, a one-thread rmcp server (its own workspace, so
 # the test suite never builds rmcp); each runs as its own process, and the bench prints
 # the CPU time per call of the upstream and of the load generator as well.

@@ -340,6 +340,7 @@ async fn main() {
             ("GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK", "true"),
             ("GATEHOUSE_MCP__HEALTH_POLL_MS", "200"),
             ("GATEHOUSE_WORKERS", &bench_workers().to_string()),
+            ("GATEHOUSE_LOG_LEVEL", "info"),
         ],
     )
     .await;
@@ -444,7 +445,7 @@ async fn main() {
     )
     .await;
     println!(
-        "[{label}] tools/call, {secs}s per run; load = {}; upstream = {}; gateway = separate process, {} HTTP worker(s) (bare forwarder too), with API-key auth, allowlist, usage counting, tracing{}",
+        "[{label}] tools/call, {secs}s per run; load = {}; upstream = {}; gateway = separate process, {} HTTP worker(s) (bare forwarder too), with API-key auth, allowlist, usage counting, tracing at the default level (info), logs to a file{}",
         if std::env::var("GATEHOUSE_BENCH_LOADGEN").is_ok_and(|v| v == "reqwest") {
             "reqwest, in the bench process"
         } else {

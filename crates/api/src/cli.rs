@@ -53,7 +53,12 @@ fn init_tracing(config: &Config) {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter =
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: escape codes in a log file or journal are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     let _ = if config.log_format == "json" {
         builder.json().try_init()
     } else {

@@ -63,7 +63,10 @@ pub async fn start(s: &Settings, env: &[(&str, &str)]) -> Gateway {
         .env("GATEHOUSE_DATA_DIR", dir.path())
         .env("GATEHOUSE_LOG_LEVEL", "warn")
         .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null());
+        .stdout(std::process::Stdio::null())
+        // Logs go to a file, as in a deployment, not through the bench's terminal (whose
+        // reader would share the cores being measured).
+        .stderr(std::fs::File::create(dir.path().join("gatehouse.log")).unwrap());
     if let Some(u) = &s.db_url {
         cmd.env("GATEHOUSE_DATABASE_URL", u);
     }

@@ -57,7 +57,8 @@ pub async fn request_context(
         let status = res.status().as_u16();
         // The MCP endpoint is routed by prefix (see `mcp::routes`); naming it here also
         // spares the hottest path a second walk of the route table.
-        let route: std::borrow::Cow<'static, str> = if res.request().path().starts_with("/mcp/") {
+        let mcp = res.request().path().starts_with("/mcp/");
+        let route: std::borrow::Cow<'static, str> = if mcp {
             crate::ops::MCP_ROUTE.into()
         } else {
             res.request()
@@ -70,7 +71,15 @@ pub async fn request_context(
         if let Some(m) = metrics {
             m.observe(method.as_str(), &route, status, elapsed);
         }
-        tracing::info!(status, route = %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "handled");
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        // A successful MCP call is counted (metrics, usage) rather than logged: a line
+        // each would cost the hottest path more than everything else it keeps. Refused
+        // and failed calls are logged like any request.
+        if mcp && status < 400 {
+            tracing::debug!(status, route = %route, elapsed_ms, "handled");
+        } else {
+            tracing::info!(status, route = %route, elapsed_ms, "handled");
+        }
         Ok(res)
     }
     .instrument(span)
