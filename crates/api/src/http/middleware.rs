@@ -72,9 +72,10 @@ pub async fn request_context(
             m.observe(method.as_str(), &route, status, elapsed);
         }
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-        // A successful MCP call is counted (metrics, usage) rather than logged: a line
+        // An MCP call answered 2xx is counted (metrics, usage) rather than logged: a line
         // each would cost the hottest path more than everything else it keeps. Refused
-        // and failed calls are logged like any request.
+        // calls (4xx) are logged like any request; an upstream failure, relayed as a
+        // JSON-RPC error, logs its own warning in `mcp::forward`.
         if mcp && status < 400 {
             tracing::debug!(status, route = %route, elapsed_ms, "handled");
         } else {
