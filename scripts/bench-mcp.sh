@@ -33,7 +33,7 @@ if [[ ${GATEHOUSE_BENCH_UPSTREAM:-rmcp} == rmcp ]]; then
 fi
 unset GATEHOUSE_BENCH_UPSTREAM # the bench binary's own marker for its upstream child
 cargo bench -p gatehouse-api --bench mcp --no-run
-export GATEHOUSE_BENCH_BIN=$PWD/target/release/gatehouse
+export GATEHOUSE_BENCH_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/gatehouse
 cargo bench -q -p gatehouse-api --bench mcp
 if [[ ${GATEHOUSE_BENCH_SKIP_POSTGRES:-0} != 1 ]]; then
     admin=$(bash scripts/pg.sh | tail -n 1)

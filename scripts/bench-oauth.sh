@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p gatehouse-api --bin gatehouse
 cargo bench -p gatehouse-api --bench oauth --no-run
-export GATEHOUSE_BENCH_BIN=$PWD/target/release/gatehouse
+export GATEHOUSE_BENCH_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/gatehouse
 cargo bench -q -p gatehouse-api --bench oauth
 if [[ ${GATEHOUSE_BENCH_SKIP_POSTGRES:-0} != 1 ]]; then
     admin=$(bash scripts/pg.sh | tail -n 1)

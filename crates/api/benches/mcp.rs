@@ -168,6 +168,11 @@ fn call_body() -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "echo", "arguments": {}}}).to_string()
 }
 
+/// GATEHOUSE_BENCH_LOADGEN=reqwest: the load comes from this process, not from wrk.
+fn reqwest_load() -> bool {
+    std::env::var("GATEHOUSE_BENCH_LOADGEN").is_ok_and(|v| v == "reqwest")
+}
+
 /// One run against `url` from `concurrency` connections, and the load generator's CPU
 /// time in /proc ticks. wrk by default: a C load generator costing a few µs per call,
 /// as cheap as the one the figures imply (its direct runs are bound by the
@@ -180,7 +185,7 @@ async fn load(
     concurrency: usize,
     duration: Duration,
 ) -> (common::Run, u64) {
-    if std::env::var("GATEHOUSE_BENCH_LOADGEN").is_ok_and(|v| v == "reqwest") {
+    if reqwest_load() {
         let before = cpu_ticks(std::process::id());
         let run = load_reqwest(url, headers, concurrency, duration).await;
         return (run, cpu_ticks(std::process::id()) - before);
@@ -446,7 +451,7 @@ async fn main() {
     .await;
     println!(
         "[{label}] tools/call, {secs}s per run; load = {}; upstream = {}; gateway = separate process, {} HTTP worker(s) (bare forwarder too), with API-key auth, allowlist, usage counting, tracing at the default level (info), logs to a file{}",
-        if std::env::var("GATEHOUSE_BENCH_LOADGEN").is_ok_and(|v| v == "reqwest") {
+        if reqwest_load() {
             "reqwest, in the bench process"
         } else {
             "wrk -t1"

@@ -27,10 +27,8 @@ impl ServerHandler for Echo {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<rmcp::RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let schema = serde_json::json!({"type": "object"});
-        let serde_json::Value::Object(schema) = schema else {
-            unreachable!()
-        };
+        let mut schema = serde_json::Map::new();
+        schema.insert("type".into(), "object".into());
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
             "echo",
             "Answers ok.",
