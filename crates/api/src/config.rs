@@ -194,6 +194,13 @@ pub struct McpConfig {
     /// How often each replica adds its in-memory usage counts to the database (checked
     /// every `health_poll_ms`). `GET …/usage` flushes first, so its caller sees its calls.
     pub usage_flush_ms: u64,
+    /// An upstream session unused this long is closed (DELETE) and dropped.
+    pub upstream_idle_secs: u64,
+    /// Default for connectors without their own: a call fails after this long without a
+    /// byte from the upstream (progress notifications count as bytes).
+    pub idle_timeout_secs: u64,
+    /// Default for connectors without their own: a call fails after this long overall.
+    pub call_timeout_secs: u64,
 }
 
 impl Default for McpConfig {
@@ -203,6 +210,9 @@ impl Default for McpConfig {
             health_interval_secs: 60,
             health_poll_ms: 5000,
             usage_flush_ms: 5000,
+            upstream_idle_secs: 600,
+            idle_timeout_secs: 60,
+            call_timeout_secs: 600,
         }
     }
 }

@@ -10,9 +10,10 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
-/// MCP sessions are dropped a day after they began; clients then get 404 and
-/// initialize again, as the transport specification has them do.
-pub const MCP_SESSION_MAX_AGE_HOURS: i64 = 24;
+/// MCP sessions are dropped after a day without a request (not a day after they began:
+/// a client in steady use keeps its session); clients then get 404 and initialize
+/// again, as the transport specification has them do.
+pub const MCP_SESSION_IDLE_HOURS: i64 = 24;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -49,9 +50,7 @@ pub async fn sweep<C: ConnectionTrait>(
         .await?
         .rows_affected;
     let mcp_sessions = mcp_session::Entity::delete_many()
-        .filter(
-            mcp_session::Column::CreatedAt.lte(now - Duration::hours(MCP_SESSION_MAX_AGE_HOURS)),
-        )
+        .filter(mcp_session::Column::LastSeenAt.lte(now - Duration::hours(MCP_SESSION_IDLE_HOURS)))
         .exec(db)
         .await?
         .rows_affected;

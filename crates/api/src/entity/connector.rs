@@ -33,6 +33,15 @@ pub struct Model {
     /// JSON array of the upstream's resources from the last check.
     #[sea_orm(column_type = "Text")]
     pub resources_json: String,
+    /// JSON array of the upstream's resource templates from the last check.
+    #[sea_orm(column_type = "Text")]
+    pub resource_templates_json: String,
+    /// A call fails after this many seconds without a byte from the upstream (default
+    /// `mcp.idle_timeout_secs`).
+    pub idle_timeout_secs: Option<i32>,
+    /// A call fails after this many seconds overall, progress or not (default
+    /// `mcp.call_timeout_secs`).
+    pub call_timeout_secs: Option<i32>,
     /// Until when a replica's health checker holds this connector.
     pub health_claimed_until: Option<DateTimeUtc>,
     pub created_by: Option<Uuid>,

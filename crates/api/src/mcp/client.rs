@@ -1,6 +1,11 @@
-//! The client side towards upstream MCP servers (Streamable HTTP transport). One
-//! upstream session per connector per replica is kept and reused; when the upstream
-//! forgets it (404), the session is re-initialized once.
+//! The client side towards upstream MCP servers (Streamable HTTP transport).
+//!
+//! Upstream sessions are kept per connector *and per caller* (API key or OAuth grant),
+//! so nothing one caller sets up upstream (log level, subscriptions, anything the server
+//! keeps per session) reaches another. Within a session every request gets its own
+//! JSON-RPC id: SDK servers route each answer to the stream of the request with that
+//! id, so a shared id would hand one call's result to another. When the upstream
+//! forgets a session (404), it is re-initialized once; idle sessions are closed.
 use crate::{
     crypto::Cipher,
     entity::connector,
@@ -15,8 +20,14 @@ use std::{
 };
 use uuid::Uuid;
 
-pub const PROTOCOL_VERSIONS: [&str; 2] = ["2025-11-25", "2025-06-18"];
-pub const LATEST_PROTOCOL: &str = PROTOCOL_VERSIONS[0];
+/// Versions with the `initialize` handshake, newest first.
+pub const LEGACY_PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub const LATEST_PROTOCOL: &str = LEGACY_PROTOCOL_VERSIONS[0];
+/// The stateless revision: no handshake, version and capabilities on every request.
+pub const MODERN_PROTOCOL: &str = "2026-07-28";
+/// Every version the gateway speaks, on either side, newest first.
+pub const PROTOCOL_VERSIONS: [&str; 4] =
+    [MODERN_PROTOCOL, "2025-11-25", "2025-06-18", "2025-03-26"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -37,6 +48,7 @@ pub struct Catalog {
     pub tools: Vec<Value>,
     pub prompts: Vec<Value>,
     pub resources: Vec<Value>,
+    pub resource_templates: Vec<Value>,
 }
 
 /// Where and how to reach a connector: its URL vetted and parsed once, its credential
@@ -54,6 +66,29 @@ struct UpstreamSession {
     target: Target,
     id: Option<HeaderValue>,
     protocol: HeaderValue,
+    /// The next JSON-RPC id; `initialize` used 0.
+    next_id: std::sync::atomic::AtomicU64,
+    /// When the session was last used, as seconds since `EPOCH`, for closing idle ones.
+    last_used: std::sync::atomic::AtomicU64,
+    /// A 2026-07-28 server: no session, `_meta` and `Mcp-Method`/`Mcp-Name` on every
+    /// request.
+    modern: bool,
+}
+
+/// A replica-local time origin for `last_used`.
+static EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+fn now_secs() -> u64 {
+    EPOCH.elapsed().as_secs()
+}
+
+impl UpstreamSession {
+    fn next_id(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.last_used.store(now_secs(), Relaxed);
+        self.next_id.fetch_add(1, Relaxed)
+    }
 }
 
 /// The connector fields a session depends on; an edit to any of them starts a new one.
@@ -80,10 +115,40 @@ impl Fingerprint {
     }
 }
 
-/// Upstream sessions by connector, each with the connector version it was made for.
+/// Upstream sessions by connector and caller, each with the connector version it was
+/// made for.
 #[derive(Default)]
 pub struct UpstreamPool {
-    sessions: Mutex<HashMap<Uuid, (Fingerprint, Arc<UpstreamSession>)>>,
+    sessions: Mutex<HashMap<PoolKey, (Fingerprint, Arc<UpstreamSession>)>>,
+    /// A gate per session being made, so that concurrent first calls make one.
+    making: Mutex<HashMap<PoolKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Connector id and caller (API key or OAuth grant) id.
+type PoolKey = (Uuid, Uuid);
+
+impl UpstreamPool {
+    /// Takes out the sessions unused for `idle` or longer, to be closed.
+    fn take_idle(&self, idle: Duration) -> Vec<Arc<UpstreamSession>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Nothing can have been idle that long before the clock's first `idle`.
+        let Some(cutoff) = now_secs().checked_sub(idle.as_secs()) else {
+            return Vec::new();
+        };
+        let Ok(mut map) = self.sessions.lock() else {
+            return Vec::new();
+        };
+        let stale: Vec<_> = map
+            .iter()
+            .filter(|(_, (_, s))| s.last_used.load(Relaxed) < cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        stale
+            .into_iter()
+            .filter_map(|k| map.remove(&k).map(|(_, s)| s))
+            .collect()
+    }
+
 }
 
 /// One JSON-RPC response, its `result` kept as raw JSON so that relaying it costs no
@@ -141,9 +206,6 @@ fn parse_answer(content_type: &str, body: &[u8], id: u64) -> Result<Reply, Upstr
     }
 }
 
-/// The id of every request the gateway sends upstream (one request per POST).
-const REQUEST_ID: u64 = 1;
-
 enum Posted {
     Reply(Option<Reply>),
     Events(EventStream),
@@ -173,6 +235,8 @@ pub struct EventStream {
     /// How far `buf` is known to hold no event boundary.
     scanned: usize,
     ended: bool,
+    /// The id of the request this stream answers.
+    id: u64,
 }
 
 impl EventStream {
@@ -196,7 +260,7 @@ impl EventStream {
             };
             match (peek.id, peek.method) {
                 (None, Some(_)) => return Ok(Some(StreamMessage::Notification(data))),
-                (Some(id), None) if id.as_u64() == Some(REQUEST_ID) => {
+                (Some(id), None) if id.as_u64() == Some(self.id) => {
                     let reply: Reply = serde_json::from_str(&data)
                         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
                     return Ok(Some(StreamMessage::Response(reply.into_result())));
@@ -359,6 +423,28 @@ impl Upstream<'_> {
             params,
         })
         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        // 2026-07-28 mirrors the name (or URI) of a call into a header.
+        let mcp_name = match session {
+            Some(s)
+                if s.modern
+                    && matches!(method, "tools/call" | "prompts/get" | "resources/read") =>
+            {
+                #[derive(serde::Deserialize)]
+                struct Named {
+                    name: Option<String>,
+                    uri: Option<String>,
+                }
+                #[derive(serde::Deserialize)]
+                struct Body {
+                    params: Named,
+                }
+                serde_json::from_slice::<Body>(&body)
+                    .ok()
+                    .and_then(|b| b.params.name.or(b.params.uri))
+                    .map(|n| header_safe(&n))
+            }
+            _ => None,
+        };
         let headers = || {
             let mut h = reqwest::header::HeaderMap::with_capacity(6);
             h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -373,6 +459,17 @@ impl Upstream<'_> {
                 h.insert("mcp-protocol-version", s.protocol.clone());
                 if let Some(id) = &s.id {
                     h.insert("mcp-session-id", id.clone());
+                }
+                if s.modern {
+                    if let Ok(v) = HeaderValue::from_str(method) {
+                        h.insert("mcp-method", v);
+                    }
+                    if let Some(v) = mcp_name
+                        .as_deref()
+                        .and_then(|n| HeaderValue::from_str(n).ok())
+                    {
+                        h.insert("mcp-name", v);
+                    }
                 }
             }
             h
@@ -398,6 +495,7 @@ impl Upstream<'_> {
                         buf: bytes::BytesMut::new(),
                         scanned: 0,
                         ended: false,
+                        id: id.unwrap_or_default(),
                     }),
                 ));
             }
@@ -452,6 +550,9 @@ impl Upstream<'_> {
         Ok((status, headers, FastBody::Whole(body)))
     }
 
+    /// A new upstream session: `initialize` for servers of the handshake era; a server
+    /// that refuses it is asked `server/discover` and, if it speaks 2026-07-28, is spoken
+    /// to statelessly.
     async fn initialize(&self, c: &connector::Model) -> Result<UpstreamSession, UpstreamError> {
         let target = self.target(c)?;
         let params = json!({
@@ -459,19 +560,34 @@ impl Upstream<'_> {
             "capabilities": {},
             "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}
         });
-        let (headers, answer) = self
-            .post(&target, None, Some(0), "initialize", params)
-            .await?;
-        let answer = answer
-            .ok_or_else(|| UpstreamError::Protocol("no answer to initialize".into()))?
-            .into_result()?;
-        let result: Value = serde_json::from_str(answer.get())
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let legacy = async {
+            let (headers, answer) = self
+                .post(&target, None, Some(0), "initialize", params)
+                .await?;
+            let answer = answer
+                .ok_or_else(|| UpstreamError::Protocol("no answer to initialize".into()))?
+                .into_result()?;
+            let result: Value = serde_json::from_str(answer.get())
+                .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+            Ok::<_, UpstreamError>((headers, result))
+        };
+        let (headers, result) = match legacy.await {
+            Ok(r) => r,
+            // 400 (a modern server's answer to a request without its headers), 404 or 405
+            // (no such method), or a JSON-RPC error: perhaps a server of 2026-07-28.
+            Err(e @ (UpstreamError::Status(400 | 404 | 405) | UpstreamError::Rpc(_))) => {
+                return match self.discover(target).await {
+                    Some(s) => Ok(s),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let protocol = result["protocolVersion"]
             .as_str()
             .unwrap_or(LATEST_PROTOCOL)
             .to_string();
-        if !PROTOCOL_VERSIONS.contains(&protocol.as_str()) {
+        if !LEGACY_PROTOCOL_VERSIONS.contains(&protocol.as_str()) {
             return Err(UpstreamError::Protocol(format!(
                 "unsupported protocol version {protocol}"
             )));
@@ -481,6 +597,9 @@ impl Upstream<'_> {
             id: headers.get("mcp-session-id").cloned(),
             protocol: HeaderValue::from_str(&protocol)
                 .map_err(|e| UpstreamError::Protocol(e.to_string()))?,
+            next_id: 1.into(),
+            last_used: now_secs().into(),
+            modern: false,
         };
         self.post(
             &session.target,
@@ -493,79 +612,171 @@ impl Upstream<'_> {
         Ok(session)
     }
 
+    /// A stateless (2026-07-28) session, if the server says it speaks that version.
+    async fn discover(&self, target: Target) -> Option<UpstreamSession> {
+        let session = UpstreamSession {
+            target,
+            id: None,
+            protocol: HeaderValue::from_static(MODERN_PROTOCOL),
+            next_id: 1.into(),
+            last_used: now_secs().into(),
+            modern: true,
+        };
+        let raw = self
+            .call(&session, "server/discover", json!({}), false)
+            .await
+            .ok()?;
+        let Answer::Result(raw) = raw else {
+            return None;
+        };
+        let result: Value = serde_json::from_str(raw.get()).ok()?;
+        let speaks = result["supportedVersions"]
+            .as_array()?
+            .iter()
+            .any(|v| v == MODERN_PROTOCOL);
+        speaks.then_some(session)
+    }
+
+    /// The caller's session with the connector, made once however many calls ask for it
+    /// at the same time (a second session would be wasted, and closing it could cut a
+    /// call short). `stale` is a session the upstream no longer knows: it is replaced.
     async fn session(
         &self,
         c: &connector::Model,
-        fresh: bool,
+        caller: Uuid,
+        stale: Option<&Arc<UpstreamSession>>,
     ) -> Result<Arc<UpstreamSession>, UpstreamError> {
-        if !fresh
-            && let Ok(map) = self.pool.sessions.lock()
-            && let Some((f, s)) = map.get(&c.id)
-            && f.matches(c)
-        {
-            return Ok(s.clone());
+        let key = (c.id, caller);
+        let current = || {
+            let map = self.pool.sessions.lock().ok()?;
+            let (f, s) = map.get(&key)?;
+            (f.matches(c) && !stale.is_some_and(|old| Arc::ptr_eq(old, s))).then(|| s.clone())
+        };
+        if let Some(s) = current() {
+            return Ok(s);
         }
-        let s = Arc::new(self.initialize(c).await?);
-        if let Ok(mut map) = self.pool.sessions.lock() {
-            map.insert(c.id, (Fingerprint::of(c), s.clone()));
+        let gate = match self.pool.making.lock() {
+            Ok(mut m) => m.entry(key).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _making = gate.lock().await;
+        if let Some(s) = current() {
+            return Ok(s);
+        }
+        let made = self.initialize(c).await;
+        if let Ok(mut m) = self.pool.making.lock() {
+            m.remove(&key);
+        }
+        let s = Arc::new(made?);
+        let replaced = match self.pool.sessions.lock() {
+            Ok(mut map) => map.insert(key, (Fingerprint::of(c), s.clone())),
+            Err(_) => None,
+        };
+        if let Some((_, old)) = replaced {
+            self.close_later(old);
         }
         Ok(s)
     }
 
-    /// Sends one request and returns its `result` as raw JSON, re-initializing once if
-    /// the upstream lost the session.
-    pub async fn request<P: serde::Serialize>(
+    /// Sends one request on `session` under a fresh id.
+    async fn call<P: serde::Serialize>(
         &self,
-        c: &connector::Model,
+        session: &UpstreamSession,
+        method: &str,
+        params: P,
+        follow_events: bool,
+    ) -> Result<Answer, UpstreamError> {
+        let id = session.next_id();
+        let posted = if session.modern {
+            let params = modern_params(params)?;
+            self.post_or_follow(
+                &session.target,
+                Some(session),
+                Some(id),
+                method,
+                &params,
+                follow_events,
+            )
+            .await
+        } else {
+            self.post_or_follow(
+                &session.target,
+                Some(session),
+                Some(id),
+                method,
+                params,
+                follow_events,
+            )
+            .await
+        };
+        match posted? {
+            (_, Posted::Reply(None)) => Err(UpstreamError::Protocol("no answer".into())),
+            (_, Posted::Reply(Some(reply))) => reply.into_result().map(Answer::Result),
+            (_, Posted::Events(events)) => Ok(Answer::Events(events)),
+        }
+    }
+
+    /// Sends one request on the health checker's own session and returns its `result`.
+    async fn request<P: serde::Serialize>(
+        &self,
+        session: &UpstreamSession,
         method: &str,
         params: P,
     ) -> Result<Box<RawValue>, UpstreamError> {
-        match self.request_or_follow(c, method, params, false).await? {
+        match self.call(session, method, params, false).await? {
             Answer::Result(r) => Ok(r),
             Answer::Events(_) => Err(UpstreamError::Protocol("unexpected stream".into())),
         }
     }
 
-    /// `request`; with `follow_events`, an upstream that answers with an event stream
-    /// (progress notifications before the response) hands the stream back to be relayed.
+    /// Forwards a request for `caller` on its session with the connector; with
+    /// `follow_events`, an upstream that answers with an event stream (progress or log
+    /// notifications before the response) hands the stream back to be relayed. A
+    /// session the upstream lost (404) is re-initialized once.
     pub async fn request_or_follow<P: serde::Serialize>(
         &self,
         c: &connector::Model,
+        caller: Uuid,
         method: &str,
         params: P,
         follow_events: bool,
     ) -> Result<Answer, UpstreamError> {
-        let mut fresh = false;
-        loop {
-            let session = self.session(c, fresh).await?;
-            match self
-                .post_or_follow(
-                    &session.target,
-                    Some(&session),
-                    Some(REQUEST_ID),
-                    method,
-                    &params,
-                    follow_events,
-                )
-                .await
-            {
-                Err(UpstreamError::Status(404)) if !fresh => fresh = true,
-                Err(e) => return Err(e),
-                Ok((_, Posted::Reply(None))) => {
-                    return Err(UpstreamError::Protocol("no answer".into()));
-                }
-                Ok((_, Posted::Reply(Some(reply)))) => {
-                    return reply.into_result().map(Answer::Result);
-                }
-                Ok((_, Posted::Events(events))) => return Ok(Answer::Events(events)),
+        let session = self.session(c, caller, None).await?;
+        match self.call(&session, method, &params, follow_events).await {
+            Err(UpstreamError::Status(404)) if !session.modern => {
+                let session = self.session(c, caller, Some(&session)).await?;
+                self.call(&session, method, &params, follow_events).await
             }
+            other => other,
         }
+    }
+
+    async fn close(&self, session: &UpstreamSession) {
+        close(self.outbound, session).await;
+    }
+
+    fn close_later(&self, session: Arc<UpstreamSession>) {
+        if session.id.is_none() {
+            return;
+        }
+        let outbound = self.outbound.clone();
+        tokio::spawn(async move { close(&outbound, &session).await });
+    }
+
+    /// Closes the sessions unused for `idle`.
+    pub fn close_idle(&self, idle: Duration) -> usize {
+        let stale = self.pool.take_idle(idle);
+        let n = stale.len();
+        for s in stale {
+            self.close_later(s);
+        }
+        n
     }
 
     /// Every page of a `*/list` method, collected from `key` of each result.
     async fn list_all(
         &self,
-        c: &connector::Model,
+        session: &UpstreamSession,
         method: &str,
         key: &str,
     ) -> Result<Vec<Value>, UpstreamError> {
@@ -576,7 +787,7 @@ impl Upstream<'_> {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            let raw = self.request(c, method, params).await?;
+            let raw = self.request(session, method, params).await?;
             let page: Value = serde_json::from_str(raw.get())
                 .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
             items.extend(page[key].as_array().cloned().unwrap_or_default());
@@ -588,32 +799,123 @@ impl Upstream<'_> {
         Ok(items)
     }
 
-    /// The health check: `initialize` (fresh), `ping`, then the catalog. Tools must
-    /// list; prompts and resources are optional capabilities, so a server without them
-    /// (or failing to list them) is healthy with none.
+    /// The health check, on a session of its own that it closes when done:
+    /// `initialize`, `ping`, then the catalog. Tools must list; prompts and resources
+    /// are optional capabilities, so a server without them (or failing to list them)
+    /// is healthy with none.
     pub async fn check(&self, c: &connector::Model) -> Result<Catalog, UpstreamError> {
-        self.session(c, true).await?;
-        self.request(c, "ping", json!({})).await?;
-        let tools = self.list_all(c, "tools/list", "tools").await?;
+        let session = self.initialize(c).await?;
+        let catalog = self.catalog(&session).await;
+        self.close(&session).await;
+        catalog
+    }
+
+    async fn catalog(&self, session: &UpstreamSession) -> Result<Catalog, UpstreamError> {
+        // 2026-07-28 has no ping: answering server/discover was the liveness check.
+        if !session.modern {
+            self.request(session, "ping", json!({})).await?;
+        }
+        let tools = self.list_all(session, "tools/list", "tools").await?;
         let prompts = self
-            .list_all(c, "prompts/list", "prompts")
+            .list_all(session, "prompts/list", "prompts")
             .await
             .unwrap_or_default();
         let resources = self
-            .list_all(c, "resources/list", "resources")
+            .list_all(session, "resources/list", "resources")
+            .await
+            .unwrap_or_default();
+        let resource_templates = self
+            .list_all(session, "resources/templates/list", "resourceTemplates")
             .await
             .unwrap_or_default();
         Ok(Catalog {
             tools,
             prompts,
             resources,
+            resource_templates,
         })
     }
 
+    /// Drops (and closes) every session with a connector, e.g. when it turns unhealthy.
     pub fn forget(&self, connector_id: Uuid) {
-        if let Ok(mut map) = self.pool.sessions.lock() {
-            map.remove(&connector_id);
+        let gone: Vec<_> = match self.pool.sessions.lock() {
+            Ok(mut map) => {
+                let keys: Vec<_> = map
+                    .keys()
+                    .filter(|k| k.0 == connector_id)
+                    .copied()
+                    .collect();
+                keys.into_iter().filter_map(|k| map.remove(&k)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for (_, s) in gone {
+            self.close_later(s);
         }
+    }
+}
+
+/// Ends an upstream session (DELETE), as the transport asks of clients that are done.
+async fn close(outbound: &Outbound, session: &UpstreamSession) {
+    let Some(id) = &session.id else {
+        return;
+    };
+    let mut req = outbound
+        .client()
+        .delete(session.target.url.clone())
+        .header("mcp-session-id", id.clone())
+        .header("mcp-protocol-version", session.protocol.clone());
+    if let Some((name, value)) = &session.target.credential {
+        req = req.header(name.clone(), value.clone());
+    }
+    // 405 (the server keeps no sessions) and failures alike: nothing more to do.
+    let _ = req.send().await;
+}
+
+/// `params` with the per-request `_meta` that 2026-07-28 requires added (the caller's
+/// own `_meta` members, a progress token say, are kept).
+fn modern_params<P: serde::Serialize>(params: P) -> Result<Value, UpstreamError> {
+    let mut v = serde_json::to_value(params).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    if !v.is_object() {
+        v = json!({});
+    }
+    let meta = v
+        .as_object_mut()
+        .map(|o| o.entry("_meta").or_insert_with(|| json!({})));
+    if let Some(Value::Object(meta)) = meta {
+        meta.insert(
+            "io.modelcontextprotocol/protocolVersion".into(),
+            MODERN_PROTOCOL.into(),
+        );
+        meta.insert(
+            "io.modelcontextprotocol/clientCapabilities".into(),
+            json!({}),
+        );
+        meta.insert(
+            "io.modelcontextprotocol/clientInfo".into(),
+            json!({"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}),
+        );
+    }
+    Ok(v)
+}
+
+/// A header value as 2026-07-28 carries names: as is when plain visible ASCII, else
+/// in the Base64 sentinel form.
+pub fn header_safe(value: &str) -> String {
+    use base64::Engine;
+    let sentinel = value.starts_with("=?base64?") && value.ends_with("?=");
+    let plain = !value.is_empty()
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !sentinel;
+    if plain {
+        value.to_string()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
     }
 }
 

@@ -122,6 +122,7 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
         am.tools_json = Set(tools_json);
         am.prompts_json = Set(Value::Array(cat.prompts.clone()).to_string());
         am.resources_json = Set(Value::Array(cat.resources.clone()).to_string());
+        am.resource_templates_json = Set(Value::Array(cat.resource_templates.clone()).to_string());
     }
     am.update(&txn).await?;
     if changed {
@@ -163,6 +164,14 @@ pub fn spawn(st: actix_web::web::Data<AppState>) {
             if let Err(e) = run_once(&st).await {
                 tracing::warn!(error = %e, "connector health check round failed");
             }
+            let upstream = Upstream {
+                outbound: &st.outbound,
+                cipher: &st.cipher,
+                pool: &st.upstreams,
+            };
+            upstream.close_idle(std::time::Duration::from_secs(
+                st.config.mcp.upstream_idle_secs,
+            ));
             if last_flush.elapsed() >= flush_every {
                 last_flush = std::time::Instant::now();
                 if let Err(e) = st.usage.flush(&st.db).await {

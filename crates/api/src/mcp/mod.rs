@@ -17,7 +17,7 @@ use crate::{
     key_cache::{KeyEntry, OrgEntry},
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
-use client::{PROTOCOL_VERSIONS, Upstream, UpstreamError};
+use client::{LEGACY_PROTOCOL_VERSIONS, PROTOCOL_VERSIONS, Upstream, UpstreamError};
 use gatehouse_types::ApiKeyScope;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json, value::RawValue};
@@ -34,6 +34,10 @@ const INVALID_PARAMS: i64 = -32602;
 const INTERNAL_ERROR: i64 = -32603;
 /// Server-defined: the upstream that owns the tool could not be reached.
 const UPSTREAM_UNAVAILABLE: i64 = -32001;
+/// 2026-07-28: a header does not match the body, or a required one is missing.
+const HEADER_MISMATCH: i64 = -32020;
+/// 2026-07-28: the request's protocol version is not one we speak.
+const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> HttpResponse {
     HttpResponse::build(status)
@@ -41,7 +45,13 @@ fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> HttpRes
 }
 
 /// A JSON-RPC response around an upstream's raw `result`, written without re-parsing it.
-fn result_body(id: &Value, result: &RawValue) -> Vec<u8> {
+/// For a 2026-07-28 client, a result of an older upstream gets the members that version
+/// requires (`resultType`, and the caching hints of `resources/read`); a result that
+/// has them (an upstream of 2026-07-28, an `input_required` one) passes as it is.
+fn result_body(id: &Value, result: &RawValue, modern: bool) -> Vec<u8> {
+    if modern && let Some(fixed) = modern_result(result) {
+        return result_body(id, &fixed, false);
+    }
     let mut body = Vec::with_capacity(result.get().len() + 48);
     body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     if serde_json::to_writer(&mut body, id).is_err() {
@@ -53,10 +63,33 @@ fn result_body(id: &Value, result: &RawValue) -> Vec<u8> {
     body
 }
 
-fn relay_result(id: &Value, result: &RawValue) -> HttpResponse {
+fn relay_result(id: &Value, result: &RawValue, modern: bool) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
-        .body(result_body(id, result))
+        .body(result_body(id, result, modern))
+}
+
+/// `result` with `resultType` (and, where a `contents` list says it is a resource read,
+/// `ttlMs`/`cacheScope`) added when missing; `None` when nothing is missing.
+fn modern_result(result: &RawValue) -> Option<Box<RawValue>> {
+    let mut members: BTreeMap<Cow<str>, &RawValue> = serde_json::from_str(result.get()).ok()?;
+    let complete = RawValue::from_string(r#""complete""#.into()).ok()?;
+    let zero = RawValue::from_string("0".into()).ok()?;
+    let private = RawValue::from_string(r#""private""#.into()).ok()?;
+    let mut changed = false;
+    if !members.contains_key("resultType") {
+        members.insert("resultType".into(), &complete);
+        changed = true;
+    }
+    if members.contains_key("contents") && !members.contains_key("ttlMs") {
+        members.insert("ttlMs".into(), &zero);
+        members.insert("cacheScope".into(), &private);
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    serde_json::value::to_raw_value(&members).ok()
 }
 
 /// One server-sent event carrying a JSON-RPC message.
@@ -91,7 +124,12 @@ impl Drop for CountOnDrop {
 
 /// Relays an upstream's event stream: its notifications (progress, logging) as they
 /// come, then its response under the client's id.
-fn relay_events(mut events: client::EventStream, id: Value, count: CountOnDrop) -> HttpResponse {
+fn relay_events(
+    mut events: client::EventStream,
+    id: Value,
+    count: CountOnDrop,
+    modern: bool,
+) -> HttpResponse {
     let stream = async_stream::stream! {
         // Moved in whole, so that it is dropped (and counts) with the stream.
         let mut count = count;
@@ -102,7 +140,7 @@ fn relay_events(mut events: client::EventStream, id: Value, count: CountOnDrop) 
                     continue;
                 }
                 Ok(Some(client::StreamMessage::Response(Ok(result)))) => {
-                    (result_body(&id, &result), false)
+                    (result_body(&id, &result, modern), false)
                 }
                 Ok(Some(client::StreamMessage::Response(Err(UpstreamError::Rpc(err))))) => {
                     (json!({"jsonrpc": "2.0", "id": id, "error": err}).to_string().into_bytes(), true)
@@ -470,8 +508,12 @@ async fn post(
             .unwrap_or_else(|| json!({}))
     };
     let now = st.clock.now();
+    let modern = match modern_request(&req, method, raw_params, id.as_ref()) {
+        Ok(m) => m,
+        Err(resp) => return resp,
+    };
 
-    if method == "initialize" {
+    if method == "initialize" && !modern {
         let Some(id) = id else {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -485,7 +527,9 @@ async fn post(
             .get("protocolVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let version = if PROTOCOL_VERSIONS.contains(&asked) {
+        // 2026-07-28 has no handshake: a client that asks for it here speaks the
+        // handshake era and gets our newest version of that era.
+        let version = if LEGACY_PROTOCOL_VERSIONS.contains(&asked) {
             asked
         } else {
             client::LATEST_PROTOCOL
@@ -512,9 +556,9 @@ async fn post(
         }
         let result = json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": false}, "resources": {}, "prompts": {}},
-            "serverInfo": {"name": "gatehouse", "title": format!("{} (Gatehouse)", org.name), "version": env!("CARGO_PKG_VERSION")},
-            "instructions": format!("Tools of the MCP servers that {} connected to Gatehouse.", org.name),
+            "capabilities": server_capabilities(),
+            "serverInfo": server_info(org),
+            "instructions": instructions(org),
         });
         let mut resp = rpc_result(id, result);
         if let Ok(v) = session.parse() {
@@ -526,71 +570,51 @@ async fn post(
         return resp;
     }
 
-    // Every other message belongs to a session.
-    let Some(session) = req
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            id.unwrap_or(Value::Null),
-            INVALID_REQUEST,
-            "Mcp-Session-Id header required; send initialize first",
-        );
-    };
-    let cached = st.mcp_cache.session(session);
-    let found = match cached {
-        Some((o, k)) => Ok(Some((o, k))),
-        None => mcp_session::Entity::find_by_id(crypto::hash_token(session))
-            .one(&st.db)
-            .await
-            .map(|s| s.map(|s| (s.org_id, s.api_key_id))),
-    };
-    match found {
-        Ok(Some((o, k))) if o == org.id && k == principal.key_id() => {
-            if cached.is_none() {
-                st.mcp_cache.put_session(session.to_string(), o, k);
-            }
-        }
-        Ok(_) => {
-            return rpc_error(
-                StatusCode::NOT_FOUND,
-                id.unwrap_or(Value::Null),
-                INVALID_REQUEST,
-                "unknown or ended session; initialize again",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "reading MCP session failed");
-            return rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                id.unwrap_or(Value::Null),
-                INTERNAL_ERROR,
-                "temporarily unavailable",
-            );
-        }
-    };
-    if let Some(v) = req
-        .headers()
-        .get(PROTOCOL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        && !PROTOCOL_VERSIONS.contains(&v)
+    // A session id, when sent, must be one of this caller's live sessions (else 404, and
+    // the client initializes again). Without one the request is served all the same:
+    // the credential is checked on every request, and clients such as claude.ai's
+    // connector never echo the id.
+    // 2026-07-28 has no sessions: a stray id is ignored.
+    if !modern
+        && let Some(session) = req
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        && let Err(resp) = check_session(&st, session, org, &principal, id.as_ref(), now).await
     {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            id.unwrap_or(Value::Null),
-            INVALID_REQUEST,
-            "unsupported MCP-Protocol-Version",
-        );
+        return resp;
+    }
+    if !modern
+        && let Some(v) = req
+            .headers()
+            .get(PROTOCOL_HEADER)
+            .and_then(|v| v.to_str().ok())
+        && !LEGACY_PROTOCOL_VERSIONS.contains(&v)
+    {
+        return unsupported_version(id.unwrap_or(Value::Null), v);
     }
     // Notifications get no answer.
     let Some(id) = id else {
         return HttpResponse::Accepted().finish();
     };
 
+    let caller = Caller {
+        org,
+        principal: &principal,
+        modern,
+    };
+    let ttl_ms = st.config.mcp.health_interval_secs * 1000;
     match method {
-        "ping" => rpc_result(id, json!({})),
+        "server/discover" => {
+            let result = json!({
+                "supportedVersions": PROTOCOL_VERSIONS,
+                "capabilities": server_capabilities(),
+                "serverInfo": server_info(org),
+                "instructions": instructions(org),
+            });
+            ours(id, result, true, None)
+        }
+        "ping" => ours(id, json!({}), modern, None),
         "tools/list" => match exposed_tools(&st, org).await {
             Ok(list) => {
                 let tools: Vec<Value> = list
@@ -604,7 +628,7 @@ async fn post(
                         })
                     })
                     .collect();
-                rpc_result(id, json!({"tools": tools}))
+                ours(id, json!({"tools": tools}), modern, Some(ttl_ms))
             }
             Err(e) => {
                 tracing::error!(error = %e, "listing tools failed");
@@ -622,12 +646,22 @@ async fn post(
                 .get(actix_web::http::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("text/event-stream"));
-            call_tool(&st, org, &principal, id, raw_params, accepts_events).await
+            call_tool(&st, caller, id, raw_params, accepts_events).await
         }
-        "prompts/list" | "resources/list" | "prompts/get" | "resources/read" => {
-            catalog_call(&st, org, &principal, method, id, params()).await
+        "prompts/list" | "resources/list" | "resources/templates/list" => {
+            let list = match catalog(&st, org, &id).await {
+                Ok(l) => l,
+                Err(resp) => return resp,
+            };
+            ours(id, list_of(&list, method), modern, Some(ttl_ms))
         }
-        "resources/templates/list" => rpc_result(id, json!({"resourceTemplates": []})),
+        "prompts/get" | "resources/read" => catalog_call(&st, caller, method, id, params()).await,
+        _ if modern => rpc_error(
+            StatusCode::NOT_FOUND,
+            id,
+            METHOD_NOT_FOUND,
+            &format!("Method not found: {method}"),
+        ),
         _ => rpc_error(
             StatusCode::OK,
             id,
@@ -635,6 +669,265 @@ async fn post(
             &format!("Method not found: {method}"),
         ),
     }
+}
+
+fn server_capabilities() -> Value {
+    json!({"tools": {"listChanged": false}, "resources": {}, "prompts": {}})
+}
+
+fn server_info(org: &organization::Model) -> Value {
+    json!({"name": "gatehouse", "title": format!("{} (Gatehouse)", org.name), "version": env!("CARGO_PKG_VERSION")})
+}
+
+fn instructions(org: &organization::Model) -> String {
+    format!(
+        "Tools of the MCP servers that {} connected to Gatehouse.",
+        org.name
+    )
+}
+
+/// A result the gateway makes itself. For a 2026-07-28 client it carries `resultType`
+/// and, on lists, the caching hints (`private`: the aggregate is this org's).
+fn ours(id: Value, mut result: Value, modern: bool, ttl_ms: Option<u64>) -> HttpResponse {
+    if modern && let Some(o) = result.as_object_mut() {
+        o.insert("resultType".into(), "complete".into());
+        if let Some(ttl) = ttl_ms {
+            o.insert("ttlMs".into(), ttl.into());
+            o.insert("cacheScope".into(), "private".into());
+        }
+    }
+    rpc_result(id, result)
+}
+
+/// The aggregate list a list method answers: prompts named `<prefix><name>` like tools,
+/// resources and resource templates as their upstreams gave them.
+fn list_of(list: &cache::Exposed, method: &str) -> Value {
+    match method {
+        "prompts/list" => {
+            let prompts: Vec<Value> = list
+                .connectors
+                .iter()
+                .flat_map(|(c, _)| {
+                    parse_list(&c.prompts_json)
+                        .into_iter()
+                        .filter_map(move |mut p| {
+                            let name = p.get("name")?.as_str()?.to_string();
+                            p["name"] = Value::String(format!("{}{name}", c.tool_prefix));
+                            Some(p)
+                        })
+                })
+                .collect();
+            json!({"prompts": prompts})
+        }
+        "resources/list" => {
+            let resources: Vec<Value> = list
+                .connectors
+                .iter()
+                .flat_map(|(c, _)| parse_list(&c.resources_json))
+                .collect();
+            json!({"resources": resources})
+        }
+        _ => {
+            let templates: Vec<Value> = list
+                .connectors
+                .iter()
+                .flat_map(|(c, _)| parse_list(&c.resource_templates_json))
+                .collect();
+            json!({"resourceTemplates": templates})
+        }
+    }
+}
+
+/// 2026-07-28 requests carry their version in `_meta` and mirror method and name into
+/// headers. `Ok(true)` for such a request whose headers match its body; `Ok(false)` for
+/// a request of the handshake era; otherwise the error to answer. The gateway routes
+/// and applies policy by the body, and a mismatch is refused so that nothing in front
+/// of it that trusts the headers can be fooled.
+#[allow(clippy::result_large_err)]
+fn modern_request(
+    req: &HttpRequest,
+    method: &str,
+    params: Option<&RawValue>,
+    id: Option<&Value>,
+) -> Result<bool, HttpResponse> {
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, default)]
+        name: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        uri: Option<Cow<'a, str>>,
+        #[serde(rename = "_meta", borrow, default)]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+        version: Option<Cow<'a, str>>,
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let version = header(PROTOCOL_HEADER);
+    // A client of the handshake era names its version in the header: nothing to parse.
+    if version.is_some_and(|v| v != client::MODERN_PROTOCOL) {
+        return Ok(false);
+    }
+    let parsed = params.and_then(|p| serde_json::from_str::<Params>(p.get()).ok());
+    let meta_version = parsed
+        .as_ref()
+        .and_then(|p| p.meta.as_ref())
+        .and_then(|m| m.version.as_deref());
+    if version.is_none() && meta_version.is_none() {
+        return Ok(false);
+    }
+    let id = || id.cloned().unwrap_or(Value::Null);
+    let mismatch = |why: String| {
+        Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            id(),
+            HEADER_MISMATCH,
+            &format!("Header mismatch: {why}"),
+        ))
+    };
+    let Some(meta_version) = meta_version else {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            id(),
+            INVALID_PARAMS,
+            "Missing required _meta field: io.modelcontextprotocol/protocolVersion",
+        ));
+    };
+    let Some(version) = version else {
+        return mismatch("the MCP-Protocol-Version header is required".into());
+    };
+    if version != meta_version {
+        return mismatch(format!(
+            "MCP-Protocol-Version header value '{version}' does not match body value '{meta_version}'"
+        ));
+    }
+    if meta_version != client::MODERN_PROTOCOL {
+        return Err(unsupported_version(id(), meta_version));
+    }
+    match header("mcp-method") {
+        Some(m) if m == method => {}
+        Some(m) => {
+            return mismatch(format!(
+                "Mcp-Method header value '{m}' does not match body value '{method}'"
+            ));
+        }
+        None => return mismatch("the Mcp-Method header is required".into()),
+    }
+    if matches!(method, "tools/call" | "prompts/get" | "resources/read") {
+        let body = parsed.as_ref().and_then(|p| {
+            if method == "resources/read" {
+                p.uri.as_deref()
+            } else {
+                p.name.as_deref()
+            }
+        });
+        let sent = header("mcp-name").map(decode_header_value);
+        match (sent, body) {
+            (Some(Some(h)), Some(b)) if h == b => {}
+            (None, _) => return mismatch("the Mcp-Name header is required".into()),
+            (Some(h), b) => {
+                return mismatch(format!(
+                    "Mcp-Name header value '{}' does not match body value '{}'",
+                    h.unwrap_or_default(),
+                    b.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// A header value in the Base64 sentinel form (`=?base64?…?=`) decoded; others as sent.
+fn decode_header_value(v: &str) -> Option<String> {
+    use base64::Engine;
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()),
+        None => Some(v.to_string()),
+    }
+}
+
+/// Whether `session` is a live session of this caller; touches it now and then so that
+/// it expires after inactivity, not at a fixed age.
+async fn check_session(
+    st: &AppState,
+    session: &str,
+    org: &organization::Model,
+    principal: &McpPrincipal,
+    id: Option<&Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), HttpResponse> {
+    let id = || id.cloned().unwrap_or(Value::Null);
+    if let Some((o, k)) = st.mcp_cache.session(session) {
+        return if o == org.id && k == principal.key_id() {
+            Ok(())
+        } else {
+            Err(unknown_session(id()))
+        };
+    }
+    let hash = crypto::hash_token(session);
+    let found = mcp_session::Entity::find_by_id(hash.clone())
+        .one(&st.db)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading MCP session failed");
+            rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                id(),
+                INTERNAL_ERROR,
+                "temporarily unavailable",
+            )
+        })?;
+    let idle = chrono::Duration::hours(crate::janitor::MCP_SESSION_IDLE_HOURS);
+    let Some(row) = found.filter(|s| {
+        s.org_id == org.id && s.api_key_id == principal.key_id() && s.last_seen_at > now - idle
+    }) else {
+        return Err(unknown_session(id()));
+    };
+    // The cache holds a session for at most a minute, so a session in use is touched
+    // about once a minute per replica, off the request path.
+    if row.last_seen_at < now - chrono::Duration::seconds(60) {
+        let db = st.db.clone();
+        tokio::spawn(async move {
+            let touched = mcp_session::Entity::update_many()
+                .col_expr(
+                    mcp_session::Column::LastSeenAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(mcp_session::Column::IdHash.eq(hash))
+                .exec(&db)
+                .await;
+            if let Err(e) = touched {
+                tracing::warn!(error = %e, "touching MCP session failed");
+            }
+        });
+    }
+    st.mcp_cache
+        .put_session(session.to_string(), row.org_id, row.api_key_id);
+    Ok(())
+}
+
+fn unknown_session(id: Value) -> HttpResponse {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        id,
+        INVALID_REQUEST,
+        "unknown or ended session; initialize again",
+    )
+}
+
+/// `UnsupportedProtocolVersion` (2026-07-28), with the versions we speak.
+fn unsupported_version(id: Value, requested: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({"jsonrpc": "2.0", "id": id, "error": {
+        "code": UNSUPPORTED_PROTOCOL_VERSION, "message": "Unsupported protocol version",
+        "data": {"supported": PROTOCOL_VERSIONS, "requested": requested}}}))
 }
 
 /// The org's healthy connectors with their catalogs, or the JSON-RPC error to answer.
@@ -654,17 +947,24 @@ async fn catalog(
     })
 }
 
-/// Sends `method` to the connector that owns the target, counts the call, and relays
-/// the result or the upstream's own JSON-RPC error.
-/// Whose call is forwarded: for usage counting.
+/// Whose call is forwarded (for the upstream session and usage counting), and whether
+/// it speaks 2026-07-28.
+#[derive(Clone, Copy)]
 struct Caller<'a> {
     org: &'a organization::Model,
     principal: &'a McpPrincipal,
+    modern: bool,
 }
 
+/// Sends `method` to the connector that owns the target, counts the call, and relays
+/// the result or the upstream's own JSON-RPC error.
 async fn forward(
     st: &web::Data<AppState>,
-    Caller { org, principal }: Caller<'_>,
+    Caller {
+        org,
+        principal,
+        modern,
+    }: Caller<'_>,
     c: &connector::Model,
     method: &str,
     params: impl serde::Serialize,
@@ -677,7 +977,7 @@ async fn forward(
         pool: &st.upstreams,
     };
     let result = match upstream
-        .request_or_follow(c, method, params, follow_events)
+        .request_or_follow(c, principal.key_id(), method, params, follow_events)
         .await
     {
         Ok(client::Answer::Events(events)) => {
@@ -686,7 +986,7 @@ async fn forward(
                 usage: (org.id, principal.key_id(), c.id),
                 failed: true,
             };
-            return relay_events(events, id, count);
+            return relay_events(events, id, count, modern);
         }
         Ok(client::Answer::Result(r)) => Ok(r),
         Err(e) => Err(e),
@@ -699,7 +999,7 @@ async fn forward(
         result.is_err(),
     );
     match result {
-        Ok(r) => relay_result(&id, &r),
+        Ok(r) => relay_result(&id, &r, modern),
         Err(UpstreamError::Rpc(err)) => {
             HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": err}))
         }
@@ -756,8 +1056,7 @@ impl serde::Serialize for ToolParams<'_> {
 
 async fn call_tool(
     st: &web::Data<AppState>,
-    org: &organization::Model,
-    principal: &McpPrincipal,
+    caller: Caller<'_>,
     id: Value,
     params: Option<&RawValue>,
     accepts_events: bool,
@@ -783,7 +1082,7 @@ async fn call_tool(
             "params.name is required",
         );
     };
-    let list = match catalog(st, org, &id).await {
+    let list = match catalog(st, caller.org, &id).await {
         Ok(l) => l,
         Err(resp) => return resp,
     };
@@ -812,7 +1111,6 @@ async fn call_tool(
     };
     // A client that asked for progress gets the upstream's progress as it comes.
     let follow = accepts_events && meta.is_some_and(|m| m.progress_token.is_some());
-    let caller = Caller { org, principal };
     forward(st, caller, c, "tools/call", forwarded, id, follow).await
 }
 
@@ -825,41 +1123,16 @@ fn parse_list(json_text: &str) -> Vec<Value> {
 /// to the connector that listed the prompt or resource.
 async fn catalog_call(
     st: &web::Data<AppState>,
-    org: &organization::Model,
-    principal: &McpPrincipal,
+    caller: Caller<'_>,
     method: &str,
     id: Value,
     params: Value,
 ) -> HttpResponse {
-    let list = match catalog(st, org, &id).await {
+    let list = match catalog(st, caller.org, &id).await {
         Ok(l) => l,
         Err(resp) => return resp,
     };
     let owner = match method {
-        "prompts/list" => {
-            let prompts: Vec<Value> = list
-                .connectors
-                .iter()
-                .flat_map(|(c, _)| {
-                    parse_list(&c.prompts_json)
-                        .into_iter()
-                        .filter_map(move |mut p| {
-                            let name = p.get("name")?.as_str()?.to_string();
-                            p["name"] = Value::String(format!("{}{name}", c.tool_prefix));
-                            Some(p)
-                        })
-                })
-                .collect();
-            return rpc_result(id, json!({"prompts": prompts}));
-        }
-        "resources/list" => {
-            let resources: Vec<Value> = list
-                .connectors
-                .iter()
-                .flat_map(|(c, _)| parse_list(&c.resources_json))
-                .collect();
-            return rpc_result(id, json!({"resources": resources}));
-        }
         "prompts/get" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return rpc_error(
@@ -879,9 +1152,20 @@ async fn catalog_call(
             let Some(uri) = params.get("uri").and_then(Value::as_str) else {
                 return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.uri is required");
             };
+            // A listed resource first; then one a resource template of a connector
+            // matches (templated resources are never listed).
             list.connectors
                 .iter()
                 .find(|(c, _)| has_entry(&parse_list(&c.resources_json), "uri", uri))
+                .or_else(|| {
+                    list.connectors.iter().find(|(c, _)| {
+                        parse_list(&c.resource_templates_json).iter().any(|t| {
+                            t.get("uriTemplate")
+                                .and_then(Value::as_str)
+                                .is_some_and(|tpl| template_matches(tpl, uri))
+                        })
+                    })
+                })
                 .map(|(c, _)| (c, params.clone()))
         }
     };
@@ -893,16 +1177,32 @@ async fn catalog_call(
             "unknown prompt or resource",
         );
     };
-    forward(
-        st,
-        Caller { org, principal },
-        c,
-        method,
-        forwarded,
-        id,
-        false,
-    )
-    .await
+    forward(st, caller, c, method, forwarded, id, false).await
+}
+
+/// Whether `uri` is one an RFC 6570 URI template can expand to: literal parts must
+/// match exactly; a simple `{var}` stands for text without `/`, `?` or `#`, the other
+/// operators (`{+var}`, `{#var}`, `{?var}`, …) for any text.
+fn template_matches(template: &str, uri: &str) -> bool {
+    fn go(t: &[u8], u: &[u8]) -> bool {
+        match t.first() {
+            None => u.is_empty(),
+            Some(b'{') => {
+                let Some(end) = t.iter().position(|b| *b == b'}') else {
+                    return false;
+                };
+                let simple = t
+                    .get(1)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+                let rest = &t[end + 1..];
+                (0..=u.len())
+                    .take_while(|&i| !simple || i == 0 || !matches!(u[i - 1], b'/' | b'?' | b'#'))
+                    .any(|i| go(rest, &u[i..]))
+            }
+            Some(c) => u.first() == Some(c) && go(&t[1..], &u[1..]),
+        }
+    }
+    go(template.as_bytes(), uri.as_bytes())
 }
 
 /// Ends a session.

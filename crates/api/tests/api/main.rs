@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod connectors;
 mod mcp;
+mod mcp_fidelity;
 mod mcp_sdk;
 mod members;
 mod oauth;

@@ -1144,3 +1144,21 @@ async fn a_code_exchanged_twice_at_once_issues_one_grant_and_then_revokes_it() {
         "{actions:?}"
     );
 }
+
+/// A fresh grant of `user` for `slug`'s MCP endpoint, through a client registered for
+/// it: the grant's access token.
+pub(crate) async fn mcp_access_token(app: &TestApp, user: &Session, slug: &str) -> String {
+    let reg = register(app, "http://127.0.0.1/callback").await;
+    let c = client(
+        app,
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str(),
+        "http://127.0.0.1:53682/callback",
+    );
+    let mcp = app.url(&format!("/mcp/{slug}"));
+    granted(app, user, &c, &mcp)
+        .await
+        .access_token()
+        .secret()
+        .clone()
+}

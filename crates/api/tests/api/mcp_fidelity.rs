@@ -1,0 +1,616 @@
+//! The MCP endpoint's fidelity to the protocol and to real clients: concurrent calls
+//! each get their own result, sessions are optional and expire when idle, every
+//! supported protocol version works on both sides (2026-07-28 statelessly, with its
+//! header checks), and health checks close the upstream sessions they open.
+use crate::helpers::*;
+use crate::mcp::{connector, mcp_app, wait_health};
+use crate::oauth::mcp_access_token;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MODERN: &str = "2026-07-28";
+
+async fn key(owner: &TestUser, slug: &str) -> String {
+    let v: Value = json(
+        owner
+            .post(
+                &format!("/orgs/{slug}/api-keys"),
+                json!({"name": format!("k{}", uuid::Uuid::now_v7()), "scopes": ["mcp"]}),
+            )
+            .await,
+    )
+    .await;
+    v["secret"].as_str().unwrap().to_string()
+}
+
+/// The official reference server (`@modelcontextprotocol/server-everything`), whose SDK
+/// routes each answer by its request's JSON-RPC id.
+async fn start_everything() -> (tokio::process::Child, u16) {
+    let script = std::env::var("GATEHOUSE_TEST_MCP_EVERYTHING").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/gatehouse/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, port)
+}
+
+/// A caller of the endpoint: a credential, and the session id if it initialized.
+struct Caller {
+    url: String,
+    auth: String,
+    session: Option<String>,
+}
+
+impl Caller {
+    fn new(app: &TestApp, slug: &str, credential: &str) -> Caller {
+        Caller {
+            url: app.url(&format!("/mcp/{slug}")),
+            auth: format!("Bearer {credential}"),
+            session: None,
+        }
+    }
+
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        let mut rb = reqwest::Client::new()
+            .post(&self.url)
+            .header("authorization", &self.auth)
+            .header("accept", "application/json, text/event-stream")
+            .json(body);
+        if let Some(s) = &self.session {
+            rb = rb
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        rb
+    }
+
+    async fn initialize(&mut self, version: &str) -> Value {
+        let r = self
+            .post(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        self.session = Some(r.headers()["mcp-session-id"].to_str().unwrap().to_string());
+        let v: Value = r.json().await.unwrap();
+        v["result"].clone()
+    }
+
+    async fn rpc(&self, id: Value, method: &str, params: Value) -> (u16, Value) {
+        let r = self
+            .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn overlapping_slow_calls_of_different_callers_each_get_their_own_result() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("overlap@example.com").await;
+    let org = app.create_org(&owner, "Overlap").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+
+    // Two API keys (with sessions) and two OAuth grants (without: claude.ai never echoes
+    // the session id), each making two overlapping ~1 s calls that say which call they are.
+    let mut callers = Vec::new();
+    for _ in 0..2 {
+        let mut k = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+        k.initialize("2025-11-25").await;
+        callers.push(k);
+    }
+    for _ in 0..2 {
+        let token = mcp_access_token(&app, &owner, &org.slug).await;
+        callers.push(Caller::new(&app, &org.slug, &token));
+    }
+    let callers = Arc::new(callers);
+    let started = std::time::Instant::now();
+    let mut calls = Vec::new();
+    for (i, _) in callers.iter().enumerate() {
+        for j in 0..2 {
+            let callers = callers.clone();
+            // Distinct step counts tell the results apart; every caller uses id 7, as
+            // independent clients may.
+            let steps = 2 + i * 2 + j;
+            calls.push(tokio::spawn(async move {
+                let (status, v) = callers[i]
+                    .rpc(
+                        json!(7),
+                        "tools/call",
+                        json!({"name": "everything__trigger-long-running-operation",
+                            "arguments": {"duration": 1, "steps": steps}}),
+                    )
+                    .await;
+                (steps, status, v)
+            }));
+        }
+    }
+    for call in calls {
+        let (steps, status, v) = call.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(v["id"], 7, "{v}");
+        let text = v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            text.contains(&format!("Steps: {steps}.")),
+            "the call with {steps} steps got {v}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the calls overlapped, they did not wait for each other: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_session_id_is_optional_but_an_unknown_one_gets_404_and_sessions_expire_when_idle() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("sessionless@example.com").await;
+    let org = app.create_org(&owner, "Sessionless").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let secret = key(&owner, &org.slug).await;
+    let mut with = Caller::new(&app, &org.slug, &secret);
+    with.initialize("2025-11-25").await;
+
+    // The same key without the session id: notifications and requests are served.
+    let without = Caller::new(&app, &org.slug, &secret);
+    let r = without
+        .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let (status, v) = without.rpc(json!(1), "tools/list", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(!v["result"]["tools"].as_array().unwrap().is_empty(), "{v}");
+    let (status, v) = without
+        .rpc(
+            json!(2),
+            "tools/call",
+            json!({"name": "everything__echo", "arguments": {"message": "no session"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no session"),
+        "{v}"
+    );
+
+    // A session id that was never issued: 404, so the client initializes again.
+    let mut unknown = Caller::new(&app, &org.slug, &secret);
+    unknown.session = Some("mcps_never-issued".into());
+    assert_eq!(unknown.rpc(json!(3), "tools/list", json!({})).await.0, 404);
+
+    // A session begun two days ago but used all along stays; the sweep keeps it.
+    app.sql(&format!(
+        "UPDATE mcp_sessions SET created_at = {}",
+        app.minutes_ago(2 * 24 * 60)
+    ))
+    .await;
+    gatehouse::janitor::sweep(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(with.rpc(json!(4), "tools/list", json!({})).await.0, 200);
+
+    // A session unused for more than a day is over, even before the sweep runs.
+    let mut idle = Caller::new(&app, &org.slug, &secret);
+    idle.initialize("2025-11-25").await;
+    app.sql(&format!(
+        "UPDATE mcp_sessions SET last_seen_at = {} WHERE created_at > {}",
+        app.minutes_ago(25 * 60),
+        app.minutes_ago(60)
+    ))
+    .await;
+    assert_eq!(idle.rpc(json!(5), "tools/list", json!({})).await.0, 404);
+}
+
+#[tokio::test]
+async fn clients_get_the_version_they_ask_for_and_2026_07_28_is_spoken_statelessly() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("versions@example.com").await;
+    let org = app.create_org(&owner, "Versions").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let secret = key(&owner, &org.slug).await;
+
+    for (asked, answered) in [
+        ("2025-03-26", "2025-03-26"),
+        ("2025-06-18", "2025-06-18"),
+        ("2025-11-25", "2025-11-25"),
+        // No handshake in 2026-07-28: asked in one, the newest handshake version.
+        (MODERN, "2025-11-25"),
+    ] {
+        let mut c = Caller::new(&app, &org.slug, &secret);
+        let result = c.initialize(asked).await;
+        assert_eq!(result["protocolVersion"], answered, "asked {asked}");
+    }
+    // A 2025-03-26 client's header is accepted.
+    let mut old = Caller::new(&app, &org.slug, &secret);
+    old.initialize("2025-03-26").await;
+    let r = reqwest::Client::new()
+        .post(&old.url)
+        .header("authorization", &old.auth)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", old.session.as_deref().unwrap())
+        .header("mcp-protocol-version", "2025-03-26")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // 2026-07-28: no initialize, version and client in `_meta`, method and name in headers.
+    let modern = |method: &str, name: Option<&str>, params: Value| {
+        let mut rb = reqwest::Client::new()
+            .post(app.url(&format!("/mcp/{}", org.slug)))
+            .header("authorization", format!("Bearer {secret}"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", MODERN)
+            .header("mcp-method", method);
+        if let Some(n) = name {
+            rb = rb.header("mcp-name", n);
+        }
+        let mut params = params;
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "modern", "version": "1"}});
+        rb.json(&json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}))
+    };
+    let v: Value = modern("server/discover", None, json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions = v["result"]["supportedVersions"].as_array().unwrap();
+    for want in [MODERN, "2025-11-25", "2025-06-18", "2025-03-26"] {
+        assert!(versions.iter().any(|x| x == want), "{v}");
+    }
+    assert_eq!(v["result"]["serverInfo"]["name"], "gatehouse");
+
+    let r = modern("tools/list", None, json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("mcp-session-id").is_none());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert_eq!(v["result"]["cacheScope"], "private", "{v}");
+    assert!(v["result"]["ttlMs"].as_u64().is_some(), "{v}");
+    // Deterministic order: the same list twice.
+    let again: Value = modern("tools/list", None, json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["result"]["tools"], again["result"]["tools"]);
+
+    let call = json!({"name": "everything__echo", "arguments": {"message": "stateless"}});
+    let r = modern("tools/call", Some("everything__echo"), call.clone())
+        // A stray session id is ignored in this version.
+        .header("mcp-session-id", "mcps_whatever")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert!(
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("stateless"),
+        "{v}"
+    );
+    // The name in Base64 sentinel form is decoded before it is compared.
+    let encoded = format!(
+        "=?base64?{}?=",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "everything__echo"
+        )
+    );
+    let r = modern("tools/call", Some(&encoded), call.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Headers that disagree with the body are refused: policy cannot be bypassed by
+    // routing on one and executing the other.
+    for (method_header, name_header) in [
+        ("tools/call", Some("everything__get-sum")),
+        ("tools/call", None),
+        ("tools/list", Some("everything__echo")),
+    ] {
+        let mut rb = modern(method_header, name_header, json!({}));
+        // Same body every time: a call of echo.
+        let mut body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": call});
+        body["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {}});
+        rb = rb.json(&body);
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{method_header} {name_header:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], -32020, "{v}");
+    }
+    // A version we do not speak: 400 with the versions we do.
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("mcp-protocol-version", "2099-01-01")
+        .header("mcp-method", "tools/list")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2099-01-01",
+            "io.modelcontextprotocol/clientCapabilities": {}}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32022, "{v}");
+    assert_eq!(v["error"]["data"]["requested"], "2099-01-01");
+    // A header that says 2026-07-28 over a body that says otherwise.
+    let r = modern("tools/list", None, json!({}))
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2025-11-25"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+/// Upstream servers of each era, written here with actix-web: one of 2025-03-26 (with
+/// sessions, counting those opened and closed), and one that speaks only 2026-07-28 and
+/// checks its headers as that version requires.
+#[derive(Default)]
+struct EraState {
+    opened: usize,
+    closed: usize,
+    /// Header problems the modern server saw.
+    refused: Vec<String>,
+    calls: usize,
+}
+
+async fn era_endpoint(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<(bool, Arc<Mutex<EraState>>)>,
+) -> HttpResponse {
+    let (modern, state) = (st.0, st.1.clone());
+    if req.method() == actix_web::http::Method::DELETE {
+        state.lock().unwrap().closed += 1;
+        return HttpResponse::NoContent().finish();
+    }
+    let msg: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let method = msg["method"].as_str().unwrap_or_default().to_string();
+    let Some(id) = msg.get("id").cloned() else {
+        return HttpResponse::Accepted().finish();
+    };
+    let header = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let result = if modern {
+        let meta = &msg["params"]["_meta"];
+        let mut problems = Vec::new();
+        if header("mcp-protocol-version").as_deref() != Some(MODERN)
+            || meta["io.modelcontextprotocol/protocolVersion"] != MODERN
+        {
+            problems.push(format!("{method}: version"));
+        }
+        if header("mcp-method").as_deref() != Some(method.as_str()) {
+            problems.push(format!("{method}: Mcp-Method"));
+        }
+        if method == "tools/call" && header("mcp-name").as_deref() != msg["params"]["name"].as_str()
+        {
+            problems.push(format!("{method}: Mcp-Name"));
+        }
+        if !problems.is_empty() {
+            state.lock().unwrap().refused.extend(problems);
+            return HttpResponse::BadRequest().json(json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32020, "message": "Header mismatch"}}));
+        }
+        match method.as_str() {
+            "server/discover" => {
+                json!({"supportedVersions": [MODERN], "capabilities": {"tools": {}},
+                "serverInfo": {"name": "modern-upstream", "version": "1"}, "resultType": "complete"})
+            }
+            "tools/list" => json!({"tools": [{"name": "shout", "inputSchema": {"type": "object"}}],
+                "resultType": "complete", "ttlMs": 1000, "cacheScope": "public"}),
+            "tools/call" => {
+                state.lock().unwrap().calls += 1;
+                json!({"content": [{"type": "text", "text": format!("SHOUT {}", msg["params"]["arguments"]["text"].as_str().unwrap_or(""))}],
+                    "resultType": "complete"})
+            }
+            _ => {
+                return HttpResponse::NotFound().json(json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32601, "message": "Method not found"}}));
+            }
+        }
+    } else {
+        match method.as_str() {
+            "initialize" => {
+                state.lock().unwrap().opened += 1;
+                let n = state.lock().unwrap().opened;
+                return HttpResponse::Ok()
+                    .insert_header(("mcp-session-id", format!("old-{n}")))
+                    .json(json!({"jsonrpc": "2.0", "id": id, "result": {
+                        "protocolVersion": "2025-03-26", "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "old-upstream", "version": "1"}}}));
+            }
+            "ping" => json!({}),
+            "tools/list" => {
+                json!({"tools": [{"name": "whisper", "inputSchema": {"type": "object"}}]})
+            }
+            "tools/call" => {
+                state.lock().unwrap().calls += 1;
+                json!({"content": [{"type": "text", "text": "psst"}]})
+            }
+            _ => {
+                return HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32601, "message": "Method not found"}}));
+            }
+        }
+    };
+    HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+async fn start_era_upstream(modern: bool) -> (String, Arc<Mutex<EraState>>) {
+    let state = Arc::new(Mutex::new(EraState::default()));
+    let data = web::Data::new((modern, state.clone()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .route("/mcp", web::post().to(era_endpoint))
+            .route("/mcp", web::delete().to(era_endpoint))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (format!("http://127.0.0.1:{port}/mcp"), state)
+}
+
+#[tokio::test]
+async fn upstreams_of_2025_03_26_and_2026_07_28_are_healthy_and_health_checks_close_their_sessions()
+{
+    let app = mcp_app().await;
+    let owner = app.signup("eras@example.com").await;
+    let org = app.create_org(&owner, "Eras").await;
+    let (old_url, old) = start_era_upstream(false).await;
+    let (new_url, new) = start_era_upstream(true).await;
+    let co = connector(&owner, &org.slug, json!({"name": "Old", "url": old_url})).await;
+    let cn = connector(&owner, &org.slug, json!({"name": "New", "url": new_url})).await;
+    wait_health(&owner, &org.slug, co["id"].as_str().unwrap(), "healthy").await;
+    wait_health(&owner, &org.slug, cn["id"].as_str().unwrap(), "healthy").await;
+
+    // A client of either era reaches both.
+    let secret = key(&owner, &org.slug).await;
+    let mut legacy = Caller::new(&app, &org.slug, &secret);
+    legacy.initialize("2025-11-25").await;
+    let (_, v) = legacy
+        .rpc(
+            json!(1),
+            "tools/call",
+            json!({"name": "new__shout", "arguments": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(v["result"]["content"][0]["text"], "SHOUT hi", "{v}");
+    let (_, v) = legacy
+        .rpc(
+            json!(2),
+            "tools/call",
+            json!({"name": "old__whisper", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(v["result"]["content"][0]["text"], "psst", "{v}");
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "old__whisper")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "old__whisper", "arguments": {}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {}}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    // An older upstream's result gets what 2026-07-28 requires.
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert_eq!(v["result"]["content"][0]["text"], "psst", "{v}");
+    // Past the probe (`initialize`, refused as a server of 2026-07-28 refuses it), every
+    // request carried what that version requires.
+    let refused: Vec<String> = new
+        .lock()
+        .unwrap()
+        .refused
+        .iter()
+        .filter(|p| !p.starts_with("initialize"))
+        .cloned()
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+
+    // Health checks every second: each closes the session it opened.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let s = old.lock().unwrap();
+    // One session is the caller's; every other was a health check's.
+    assert!(s.opened >= 3, "{} opened", s.opened);
+    assert!(
+        s.closed + 2 >= s.opened,
+        "{} upstream sessions opened, {} closed",
+        s.opened,
+        s.closed
+    );
+}
