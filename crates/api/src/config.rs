@@ -211,8 +211,8 @@ impl Default for McpConfig {
             health_poll_ms: 5000,
             usage_flush_ms: 5000,
             upstream_idle_secs: 600,
-            idle_timeout_secs: 60,
-            call_timeout_secs: 600,
+            idle_timeout_secs: 120,
+            call_timeout_secs: 900,
         }
     }
 }

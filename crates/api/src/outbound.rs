@@ -360,12 +360,21 @@ pub struct FastResponse {
 
 pub enum FastBody {
     Whole(Bytes),
-    /// A `text/event-stream` body, to be read before `deadline` (the request timeout,
-    /// counted from the start) and within the size limit per event.
+    /// A `text/event-stream` body, to be read before `deadline` (counted from the
+    /// start), with no silence longer than `idle`, and within the size limit per event.
     Events {
         body: hyper::body::Incoming,
         deadline: tokio::time::Instant,
+        idle: Duration,
     },
+}
+
+/// How long a call may take: `idle` without a byte from the other side, `overall` in
+/// all. Without them, a request gets the client's timeout overall.
+#[derive(Clone, Copy, Debug)]
+pub struct CallLimits {
+    pub idle: Duration,
+    pub overall: Duration,
 }
 
 static NEXT_OUTBOUND_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -495,6 +504,7 @@ impl Outbound {
         headers: http::HeaderMap,
         body: Bytes,
         follow_events: bool,
+        limits: Option<CallLimits>,
     ) -> Result<FastResponse, OutboundError> {
         use http_body_util::BodyExt;
         let mut req = http::Request::new(http_body_util::Full::new(body));
@@ -506,9 +516,17 @@ impl Outbound {
             http::HeaderValue::from_static(concat!("gatehouse/", env!("CARGO_PKG_VERSION"))),
         );
         let limit = self.max_response_bytes;
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let limits = limits.unwrap_or(CallLimits {
+            idle: self.timeout,
+            overall: self.timeout,
+        });
+        let deadline = tokio::time::Instant::now() + limits.overall;
+        let idle = limits.idle;
         let exchange = async {
-            let resp = self.fast_client().request(req).await.map_err(hyper_error)?;
+            let resp = tokio::time::timeout(idle, self.fast_client().request(req))
+                .await
+                .map_err(|_| OutboundError::Timeout)?
+                .map_err(hyper_error)?;
             let (parts, mut body) = resp.into_parts();
             let events = parts.status.is_success()
                 && parts
@@ -520,7 +538,11 @@ impl Outbound {
                 return Ok(FastResponse {
                     status: parts.status,
                     headers: parts.headers,
-                    body: FastBody::Events { body, deadline },
+                    body: FastBody::Events {
+                        body,
+                        deadline,
+                        idle,
+                    },
                 });
             }
             let declared = parts
@@ -532,7 +554,10 @@ impl Outbound {
                 return Err(OutboundError::TooLarge { limit });
             }
             let mut buf = BytesMut::new();
-            while let Some(frame) = body.frame().await {
+            while let Some(frame) = tokio::time::timeout(idle, body.frame())
+                .await
+                .map_err(|_| OutboundError::Timeout)?
+            {
                 let frame = frame
                     .map_err(|e| OutboundError::Request(format!("reading the answer: {e}")))?;
                 if let Ok(chunk) = frame.into_data() {

@@ -9,7 +9,7 @@
 use crate::{
     crypto::Cipher,
     entity::connector,
-    outbound::{FastBody, Outbound},
+    outbound::{CallLimits, FastBody, Outbound},
 };
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::{Value, json, value::RawValue};
@@ -148,7 +148,6 @@ impl UpstreamPool {
             .filter_map(|k| map.remove(&k).map(|(_, s)| s))
             .collect()
     }
-
 }
 
 /// One JSON-RPC response, its `result` kept as raw JSON so that relaying it costs no
@@ -230,6 +229,8 @@ pub enum StreamMessage {
 pub struct EventStream {
     body: hyper::body::Incoming,
     deadline: tokio::time::Instant,
+    /// The longest silence allowed between bytes.
+    idle: Duration,
     limit: usize,
     buf: bytes::BytesMut,
     /// How far `buf` is known to hold no event boundary.
@@ -286,7 +287,8 @@ impl EventStream {
             if self.ended {
                 return Ok(None);
             }
-            match tokio::time::timeout_at(self.deadline, self.body.frame()).await {
+            let until = Ord::min(self.deadline, tokio::time::Instant::now() + self.idle);
+            match tokio::time::timeout_at(until, self.body.frame()).await {
                 Err(_) => return Err(UpstreamError::Transport("timed out".into())),
                 Ok(None) => self.ended = true,
                 Ok(Some(Err(e))) => return Err(UpstreamError::Transport(e.to_string())),
@@ -397,7 +399,7 @@ impl Upstream<'_> {
         params: P,
     ) -> Result<(reqwest::header::HeaderMap, Option<Reply>), UpstreamError> {
         match self
-            .post_or_follow(target, session, id, method, params, false)
+            .post_or_follow(target, session, id, method, params, false, None)
             .await?
         {
             (headers, Posted::Reply(reply)) => Ok((headers, reply)),
@@ -415,6 +417,7 @@ impl Upstream<'_> {
         method: &str,
         params: P,
         follow_events: bool,
+        limits: Option<CallLimits>,
     ) -> Result<(reqwest::header::HeaderMap, Posted), UpstreamError> {
         let body = serde_json::to_vec(&Request {
             jsonrpc: "2.0",
@@ -475,7 +478,7 @@ impl Upstream<'_> {
             h
         };
         let (status, headers, body) = self
-            .send(target, &headers, body.into(), follow_events)
+            .send(target, &headers, body.into(), follow_events, limits)
             .await?;
         if status.as_u16() == 202 || id.is_none() {
             return Ok((headers, Posted::Reply(None)));
@@ -485,12 +488,17 @@ impl Upstream<'_> {
         }
         let body = match body {
             FastBody::Whole(b) => b,
-            FastBody::Events { body, deadline } => {
+            FastBody::Events {
+                body,
+                deadline,
+                idle,
+            } => {
                 return Ok((
                     headers,
                     Posted::Events(EventStream {
                         body,
                         deadline,
+                        idle,
                         limit: self.outbound.max_response_bytes(),
                         buf: bytes::BytesMut::new(),
                         scanned: 0,
@@ -516,13 +524,14 @@ impl Upstream<'_> {
         headers: &(dyn Fn() -> reqwest::header::HeaderMap + Sync),
         body: bytes::Bytes,
         follow_events: bool,
+        limits: Option<CallLimits>,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, FastBody), UpstreamError> {
         use std::sync::atomic::Ordering::Relaxed;
         let transport = |e: crate::outbound::OutboundError| UpstreamError::Transport(e.to_string());
         if !target.redirects.load(Relaxed) {
             let resp = self
                 .outbound
-                .post_fast(&target.uri, headers(), body.clone(), follow_events)
+                .post_fast(&target.uri, headers(), body.clone(), follow_events, limits)
                 .await
                 .map_err(transport)?;
             if !resp.status.is_redirection() {
@@ -623,7 +632,7 @@ impl Upstream<'_> {
             modern: true,
         };
         let raw = self
-            .call(&session, "server/discover", json!({}), false)
+            .call(&session, "server/discover", json!({}), false, None)
             .await
             .ok()?;
         let Answer::Result(raw) = raw else {
@@ -678,15 +687,19 @@ impl Upstream<'_> {
         Ok(s)
     }
 
-    /// Sends one request on `session` under a fresh id.
+    /// Sends one request on `session` under a fresh id. With `limits`, an event stream
+    /// is read as it comes (so that a call sending progress is not cut at a fixed time)
+    /// and, unless `follow_events`, drained here to its response.
     async fn call<P: serde::Serialize>(
         &self,
         session: &UpstreamSession,
         method: &str,
         params: P,
         follow_events: bool,
+        limits: Option<CallLimits>,
     ) -> Result<Answer, UpstreamError> {
         let id = session.next_id();
+        let stream = follow_events || limits.is_some();
         let posted = if session.modern {
             let params = modern_params(params)?;
             self.post_or_follow(
@@ -695,7 +708,8 @@ impl Upstream<'_> {
                 Some(id),
                 method,
                 &params,
-                follow_events,
+                stream,
+                limits,
             )
             .await
         } else {
@@ -705,14 +719,26 @@ impl Upstream<'_> {
                 Some(id),
                 method,
                 params,
-                follow_events,
+                stream,
+                limits,
             )
             .await
         };
         match posted? {
             (_, Posted::Reply(None)) => Err(UpstreamError::Protocol("no answer".into())),
             (_, Posted::Reply(Some(reply))) => reply.into_result().map(Answer::Result),
-            (_, Posted::Events(events)) => Ok(Answer::Events(events)),
+            (_, Posted::Events(events)) if follow_events => Ok(Answer::Events(events)),
+            (_, Posted::Events(mut events)) => loop {
+                match events.next().await? {
+                    Some(StreamMessage::Notification(_)) => continue,
+                    Some(StreamMessage::Response(r)) => break r.map(Answer::Result),
+                    None => {
+                        break Err(UpstreamError::Protocol(
+                            "the stream ended without a response".into(),
+                        ));
+                    }
+                }
+            },
         }
     }
 
@@ -723,7 +749,7 @@ impl Upstream<'_> {
         method: &str,
         params: P,
     ) -> Result<Box<RawValue>, UpstreamError> {
-        match self.call(session, method, params, false).await? {
+        match self.call(session, method, params, false, None).await? {
             Answer::Result(r) => Ok(r),
             Answer::Events(_) => Err(UpstreamError::Protocol("unexpected stream".into())),
         }
@@ -740,12 +766,18 @@ impl Upstream<'_> {
         method: &str,
         params: P,
         follow_events: bool,
+        limits: CallLimits,
     ) -> Result<Answer, UpstreamError> {
+        let limits = Some(limits);
         let session = self.session(c, caller, None).await?;
-        match self.call(&session, method, &params, follow_events).await {
+        match self
+            .call(&session, method, &params, follow_events, limits)
+            .await
+        {
             Err(UpstreamError::Status(404)) if !session.modern => {
                 let session = self.session(c, caller, Some(&session)).await?;
-                self.call(&session, method, &params, follow_events).await
+                self.call(&session, method, &params, follow_events, limits)
+                    .await
             }
             other => other,
         }

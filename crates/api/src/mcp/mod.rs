@@ -977,7 +977,14 @@ async fn forward(
         pool: &st.upstreams,
     };
     let result = match upstream
-        .request_or_follow(c, principal.key_id(), method, params, follow_events)
+        .request_or_follow(
+            c,
+            principal.key_id(),
+            method,
+            params,
+            follow_events,
+            call_limits(st, c),
+        )
         .await
     {
         Ok(client::Answer::Events(events)) => {
@@ -1012,6 +1019,17 @@ async fn forward(
                 &format!("the MCP server behind it is unavailable ({e})"),
             )
         }
+    }
+}
+
+/// The connector's own timeouts, or the defaults.
+fn call_limits(st: &AppState, c: &connector::Model) -> crate::outbound::CallLimits {
+    let secs = |own: Option<i32>, default: u64| {
+        std::time::Duration::from_secs(own.and_then(|s| u64::try_from(s).ok()).unwrap_or(default))
+    };
+    crate::outbound::CallLimits {
+        idle: secs(c.idle_timeout_secs, st.config.mcp.idle_timeout_secs),
+        overall: secs(c.call_timeout_secs, st.config.mcp.call_timeout_secs),
     }
 }
 

@@ -614,3 +614,74 @@ async fn upstreams_of_2025_03_26_and_2026_07_28_are_healthy_and_health_checks_cl
         s.closed
     );
 }
+
+#[tokio::test]
+async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progress_flows() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("timeouts@example.com").await;
+    let org = app.create_org(&owner, "Timeouts").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    wait_health(&owner, &org.slug, id, "healthy").await;
+    // This connector's limits: 1 s of silence, 4 s in all.
+    app.sql(&format!(
+        "UPDATE connectors SET idle_timeout_secs = 1, call_timeout_secs = 4 WHERE name = 'Everything'"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the tools cache's moment
+    let caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let call = |duration: f64, steps: u32, progress: bool| {
+        let mut params = json!({"name": "everything__trigger-long-running-operation",
+            "arguments": {"duration": duration, "steps": steps}});
+        if progress {
+            params["_meta"] = json!({"progressToken": "p"});
+        }
+        caller
+            .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+            .send()
+    };
+    let last_message = |body: &str| -> Value {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .last()
+            .unwrap_or_else(|| serde_json::from_str(body).unwrap_or_default())
+    };
+
+    // 2 s, with progress every quarter second: longer than the idle limit, and fine.
+    let body = call(2.0, 8, true).await.unwrap().text().await.unwrap();
+    let v = last_message(&body);
+    assert!(
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Steps: 8."),
+        "{body}"
+    );
+    // 2 s of silence: cut after one.
+    let started = std::time::Instant::now();
+    let body = call(2.0, 1, false).await.unwrap().text().await.unwrap();
+    let v = last_message(&body);
+    assert_eq!(v["error"]["code"], -32001, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    // 6 s of steady progress: cut at four.
+    let started = std::time::Instant::now();
+    let body = call(6.0, 24, true).await.unwrap().text().await.unwrap();
+    let v = last_message(&body);
+    assert_eq!(v["error"]["code"], -32001, "{body}");
+    let took = started.elapsed();
+    assert!(
+        took > Duration::from_millis(3500) && took < Duration::from_millis(5500),
+        "{took:?}"
+    );
+}
