@@ -409,6 +409,7 @@ impl Upstream<'_> {
 
     /// `post`, or with `follow_events` the upstream's event stream unread when it
     /// answers with one.
+    #[allow(clippy::too_many_arguments)]
     async fn post_or_follow<P: serde::Serialize>(
         &self,
         target: &Target,

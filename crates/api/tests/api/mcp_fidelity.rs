@@ -630,9 +630,9 @@ async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progr
     let id = c["id"].as_str().unwrap();
     wait_health(&owner, &org.slug, id, "healthy").await;
     // This connector's limits: 1 s of silence, 4 s in all.
-    app.sql(&format!(
-        "UPDATE connectors SET idle_timeout_secs = 1, call_timeout_secs = 4 WHERE name = 'Everything'"
-    ))
+    app.sql(
+        "UPDATE connectors SET idle_timeout_secs = 1, call_timeout_secs = 4 WHERE name = 'Everything'",
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(2500)).await; // the tools cache's moment
     let caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
