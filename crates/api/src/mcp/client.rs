@@ -242,8 +242,8 @@ pub struct EventStream {
 
 impl EventStream {
     /// The next notification or the response; `Ok(None)` when the stream ended first.
-    /// Requests from the upstream (sampling, elicitation) cannot be answered through the
-    /// gateway and are skipped.
+    /// A request from the upstream (sampling, elicitation, roots) cannot be relayed yet:
+    /// the call fails at once, saying so, instead of waiting for its timeout.
     pub async fn next(&mut self) -> Result<Option<StreamMessage>, UpstreamError> {
         #[derive(serde::Deserialize)]
         struct Peek<'a> {
@@ -265,6 +265,11 @@ impl EventStream {
                     let reply: Reply = serde_json::from_str(&data)
                         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
                     return Ok(Some(StreamMessage::Response(reply.into_result())));
+                }
+                (Some(_), Some(asked)) => {
+                    return Err(UpstreamError::Protocol(format!(
+                        "the MCP server asked the client for `{asked}`, which the gateway does not relay"
+                    )));
                 }
                 _ => continue,
             }

@@ -655,7 +655,10 @@ async fn post(
             };
             ours(id, list_of(&list, method), modern, Some(ttl_ms))
         }
-        "prompts/get" | "resources/read" => catalog_call(&st, caller, method, id, params()).await,
+        "prompts/get" | "resources/read" | "completion/complete" => {
+            catalog_call(&st, caller, method, id, params()).await
+        }
+        "logging/setLevel" if !modern => set_log_level(&st, caller, id, params()).await,
         _ if modern => rpc_error(
             StatusCode::NOT_FOUND,
             id,
@@ -672,7 +675,40 @@ async fn post(
 }
 
 fn server_capabilities() -> Value {
-    json!({"tools": {"listChanged": false}, "resources": {}, "prompts": {}})
+    json!({"tools": {"listChanged": false}, "resources": {}, "prompts": {},
+        "completions": {}, "logging": {}})
+}
+
+/// `logging/setLevel` reaches each of the org's connectors on this caller's own
+/// sessions (so one caller's level is never another's); a connector without logging
+/// does not fail the request.
+async fn set_log_level(
+    st: &web::Data<AppState>,
+    caller: Caller<'_>,
+    id: Value,
+    params: Value,
+) -> HttpResponse {
+    let list = match catalog(st, caller.org, &id).await {
+        Ok(l) => l,
+        Err(resp) => return resp,
+    };
+    let upstream = Upstream {
+        outbound: &st.outbound,
+        cipher: &st.cipher,
+        pool: &st.upstreams,
+    };
+    let sets = list.connectors.iter().map(|(c, _)| {
+        upstream.request_or_follow(
+            c,
+            caller.principal.key_id(),
+            "logging/setLevel",
+            &params,
+            false,
+            call_limits(st, c),
+        )
+    });
+    futures_util::future::join_all(sets).await;
+    ours(id, json!({}), false, None)
 }
 
 fn server_info(org: &organization::Model) -> Value {
@@ -1151,6 +1187,36 @@ async fn catalog_call(
         Err(resp) => return resp,
     };
     let owner = match method {
+        // Completion goes where the prompt or resource it completes lives.
+        "completion/complete" => {
+            let r = &params["ref"];
+            match (r["type"].as_str(), r["name"].as_str(), r["uri"].as_str()) {
+                (Some("ref/prompt"), Some(name), _) => list.connectors.iter().find_map(|(c, _)| {
+                    let inner = name.strip_prefix(c.tool_prefix.as_str())?;
+                    has_entry(&parse_list(&c.prompts_json), "name", inner).then(|| {
+                        let mut forwarded = params.clone();
+                        forwarded["ref"]["name"] = Value::String(inner.to_string());
+                        (c, forwarded)
+                    })
+                }),
+                (Some("ref/resource"), _, Some(uri)) => list
+                    .connectors
+                    .iter()
+                    .find(|(c, _)| {
+                        has_entry(&parse_list(&c.resource_templates_json), "uriTemplate", uri)
+                            || has_entry(&parse_list(&c.resources_json), "uri", uri)
+                    })
+                    .map(|(c, _)| (c, params.clone())),
+                _ => {
+                    return rpc_error(
+                        StatusCode::OK,
+                        id,
+                        INVALID_PARAMS,
+                        "params.ref must name a prompt or a resource",
+                    );
+                }
+            }
+        }
         "prompts/get" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 return rpc_error(

@@ -102,16 +102,13 @@ async fn upstream_endpoint(
         resp.insert_header(("mcp-session-id", "up-session-1"));
     }
     if sse {
-        // A caller that asked for progress gets some first, and a request for sampling
-        // (which the gateway cannot answer and must not relay).
+        // A caller that asked for progress gets some first, with a comment and an event
+        // without data around it.
         let token = &msg["params"]["_meta"]["progressToken"];
         let before = if method == "tools/call" && !token.is_null() {
             let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
                 "params": {"progressToken": token, "progress": 1, "total": 2}});
-            let sampling = json!({"jsonrpc": "2.0", "id": "up-1", "method": "sampling/createMessage", "params": {}});
-            format!(
-                ": keep-alive\n\nevent: message\r\ndata: {progress}\r\n\r\ndata: {sampling}\n\n"
-            )
+            format!(": keep-alive\n\nevent: message\r\ndata: {progress}\r\n\r\nid: 3\n\n")
         } else {
             String::new()
         };

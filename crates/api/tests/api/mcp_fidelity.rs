@@ -650,7 +650,7 @@ async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progr
         body.lines()
             .filter_map(|l| l.strip_prefix("data: "))
             .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-            .last()
+            .next_back()
             .unwrap_or_else(|| serde_json::from_str(body).unwrap_or_default())
     };
 
@@ -684,4 +684,66 @@ async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progr
         took > Duration::from_millis(3500) && took < Duration::from_millis(5500),
         "{took:?}"
     );
+}
+
+#[tokio::test]
+async fn templated_resources_completion_and_log_level_reach_the_upstream() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("templates@example.com").await;
+    let org = app.create_org(&owner, "Templates").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let mut caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let init = caller.initialize("2025-11-25").await;
+    assert!(init["capabilities"]["completions"].is_object(), "{init}");
+
+    let (_, v) = caller
+        .rpc(json!(1), "resources/templates/list", json!({}))
+        .await;
+    let templates = v["result"]["resourceTemplates"].as_array().unwrap();
+    assert!(!templates.is_empty(), "{v}");
+    // A URI only a template produces is read from the connector that has the template.
+    let template = templates[0]["uriTemplate"].as_str().unwrap().to_string();
+    let uri = regex::Regex::new(r"\{[^}]*\}")
+        .unwrap()
+        .replace_all(&template, "1")
+        .to_string();
+    let (_, v) = caller
+        .rpc(json!(2), "resources/read", json!({"uri": uri}))
+        .await;
+    assert_eq!(v["result"]["contents"][0]["uri"], uri, "{v}");
+
+    // Completion of a prompt argument goes to the prompt's connector under its own name.
+    let (_, v) = caller.rpc(json!(3), "prompts/list", json!({})).await;
+    let prompt = v["result"]["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["arguments"].as_array().is_some_and(|a| !a.is_empty())
+                && p["name"].as_str().unwrap().contains("complet")
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("a prompt with completions: {v}"));
+    let arg = prompt["arguments"][0]["name"].as_str().unwrap();
+    let (_, v) = caller
+        .rpc(
+            json!(4),
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": prompt["name"]},
+                "argument": {"name": arg, "value": ""}}),
+        )
+        .await;
+    assert!(v["result"]["completion"]["values"].is_array(), "{v}");
+
+    let (_, v) = caller
+        .rpc(json!(5), "logging/setLevel", json!({"level": "error"}))
+        .await;
+    assert!(v["result"].is_object(), "{v}");
 }
