@@ -10,6 +10,7 @@ mod allowlist;
 mod api_keys;
 mod audit;
 mod cli;
+mod conformance;
 mod connectors;
 mod mcp;
 mod mcp_fidelity;

@@ -242,7 +242,7 @@ pub(crate) async fn mcp_app() -> TestApp {
     .await
 }
 
-async fn key(owner: &TestUser, slug: &str, scopes: Value) -> String {
+pub(crate) async fn key(owner: &TestUser, slug: &str, scopes: Value) -> String {
     let v: Value = json(
         owner
             .post(
@@ -815,7 +815,7 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
 }
 
 /// The official reference server, installed from npm by scripts/test.sh.
-fn server_everything() -> String {
+pub(crate) fn server_everything() -> String {
     let path = std::env::var("GATEHOUSE_TEST_MCP_EVERYTHING").unwrap_or_else(|_| {
         let home = std::env::var("HOME").unwrap_or_default();
         format!("{home}/.cache/gatehouse/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
