@@ -125,6 +125,7 @@ impl Drop for CountOnDrop {
 /// Relays an upstream's event stream: its notifications (progress, logging) as they
 /// come, then its response under the client's id.
 fn relay_events(
+    first: Option<String>,
     mut events: client::EventStream,
     id: Value,
     count: CountOnDrop,
@@ -133,6 +134,9 @@ fn relay_events(
     let stream = async_stream::stream! {
         // Moved in whole, so that it is dropped (and counts) with the stream.
         let mut count = count;
+        if let Some(n) = first {
+            yield Ok::<_, actix_web::Error>(sse_event(n.as_bytes()));
+        }
         loop {
             let (body, failed) = match events.next().await {
                 Ok(Some(client::StreamMessage::Notification(n))) => {
@@ -655,9 +659,11 @@ async fn post(
             };
             ours(id, list_of(&list, method), modern, Some(ttl_ms))
         }
-        "prompts/get" | "resources/read" | "completion/complete" => {
-            catalog_call(&st, caller, method, id, params()).await
-        }
+        "prompts/get"
+        | "resources/read"
+        | "completion/complete"
+        | "resources/subscribe"
+        | "resources/unsubscribe" => catalog_call(&st, caller, method, id, params()).await,
         "logging/setLevel" if !modern => set_log_level(&st, caller, id, params()).await,
         _ if modern => rpc_error(
             StatusCode::NOT_FOUND,
@@ -675,7 +681,7 @@ async fn post(
 }
 
 fn server_capabilities() -> Value {
-    json!({"tools": {"listChanged": false}, "resources": {}, "prompts": {},
+    json!({"tools": {"listChanged": false}, "resources": {"subscribe": true}, "prompts": {},
         "completions": {}, "logging": {}})
 }
 
@@ -1023,14 +1029,23 @@ async fn forward(
         )
         .await
     {
-        Ok(client::Answer::Events(events)) => {
-            let count = CountOnDrop {
-                st: st.clone(),
-                usage: (org.id, principal.key_id(), c.id),
-                failed: true,
-            };
-            return relay_events(events, id, count, modern);
-        }
+        // An event stream is relayed as one only if a notification (progress, a log
+        // message) comes before the response; a bare response is answered as JSON.
+        Ok(client::Answer::Events(mut events)) => match events.next().await {
+            Ok(Some(client::StreamMessage::Notification(first))) => {
+                let count = CountOnDrop {
+                    st: st.clone(),
+                    usage: (org.id, principal.key_id(), c.id),
+                    failed: true,
+                };
+                return relay_events(Some(first), events, id, count, modern);
+            }
+            Ok(Some(client::StreamMessage::Response(r))) => r,
+            Ok(None) => Err(UpstreamError::Protocol(
+                "the stream ended without a response".into(),
+            )),
+            Err(e) => Err(e),
+        },
         Ok(client::Answer::Result(r)) => Ok(r),
         Err(e) => Err(e),
     };
@@ -1119,16 +1134,9 @@ async fn call_tool(
     struct Named<'a> {
         #[serde(borrow)]
         name: Cow<'a, str>,
-        #[serde(rename = "_meta", default)]
-        meta: Option<Meta>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(rename = "progressToken", default, deserialize_with = "present")]
-        progress_token: Option<serde::de::IgnoredAny>,
     }
     let named = params.and_then(|p| serde_json::from_str::<Named>(p.get()).ok());
-    let (Some(params), Some(Named { name, meta })) = (params, named) else {
+    let (Some(params), Some(Named { name })) = (params, named) else {
         return rpc_error(
             StatusCode::OK,
             id,
@@ -1164,7 +1172,9 @@ async fn call_tool(
         }
     };
     // A client that asked for progress gets the upstream's progress as it comes.
-    let follow = accepts_events && meta.is_some_and(|m| m.progress_token.is_some());
+    // A client that takes event streams gets the upstream's notifications (progress,
+    // log messages) as they come.
+    let follow = accepts_events;
     forward(st, caller, c, "tools/call", forwarded, id, follow).await
 }
 
