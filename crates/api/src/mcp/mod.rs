@@ -592,20 +592,7 @@ async fn post(
     match method {
         "ping" => rpc_result(id, json!({})),
         "tools/list" => match exposed_tools(&st, org).await {
-            Ok(list) => {
-                let tools: Vec<Value> = list
-                    .connectors
-                    .iter()
-                    .flat_map(|(c, tools)| {
-                        tools.iter().cloned().filter_map(move |mut t| {
-                            let name = t.get("name")?.as_str()?.to_string();
-                            t["name"] = Value::String(format!("{}{name}", c.tool_prefix));
-                            Some(t)
-                        })
-                    })
-                    .collect();
-                rpc_result(id, json!({"tools": tools}))
-            }
+            Ok(list) => rpc_result(id, json!({"tools": list.listed_tools()})),
             Err(e) => {
                 tracing::error!(error = %e, "listing tools failed");
                 rpc_error(
@@ -795,7 +782,7 @@ async fn call_tool(
             &format!("Unknown tool: {name}"),
         );
     };
-    let forwarded = if inner.len() == name.len() {
+    let forwarded = if inner == name {
         ToolParams::AsIs(params)
     } else {
         match serde_json::from_str(params.get()) {
@@ -837,20 +824,7 @@ async fn catalog_call(
     };
     let owner = match method {
         "prompts/list" => {
-            let prompts: Vec<Value> = list
-                .connectors
-                .iter()
-                .flat_map(|(c, _)| {
-                    parse_list(&c.prompts_json)
-                        .into_iter()
-                        .filter_map(move |mut p| {
-                            let name = p.get("name")?.as_str()?.to_string();
-                            p["name"] = Value::String(format!("{}{name}", c.tool_prefix));
-                            Some(p)
-                        })
-                })
-                .collect();
-            return rpc_result(id, json!({"prompts": prompts}));
+            return rpc_result(id, json!({"prompts": list.listed_prompts()}));
         }
         "resources/list" => {
             let resources: Vec<Value> = list
