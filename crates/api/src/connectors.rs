@@ -7,19 +7,21 @@ use crate::{
     audit::{self, Event, action},
     entity::{connector, organization},
     http::{ApiError, ApiResult, ErrorKind, OrgAdmin, problem::Validation},
+    mcp::cache::catalog,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use gatehouse_types::{
     CONNECTOR_DESCRIPTION_MAX_CHARS, CONNECTOR_NAME_MAX_CHARS, CONNECTOR_URL_MAX_CHARS, Connector,
     ConnectorHealth, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
-    TOOL_PREFIX_MAX_CHARS, UpdateConnectorRequest, default_tool_prefix, is_valid_tool_prefix,
+    TOOL_PREFIX_MAX_CHARS, ToolIssue, ToolIssueKind, UpdateConnectorRequest, default_tool_prefix,
+    id_tool_prefix, is_valid_tool_prefix,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set, sea_query::Expr,
 };
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// Longest credential (header value) accepted.
@@ -63,29 +65,58 @@ pub fn tools(c: &connector::Model) -> Vec<Value> {
     serde_json::from_str(&c.tools_json).unwrap_or_default()
 }
 
-fn tool_names(c: &connector::Model) -> Vec<String> {
-    tools(c)
-        .iter()
-        .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
-        .collect()
-}
-
-/// The names the org's MCP endpoint would expose more than once: for every ENABLED
-/// connector, `tool_prefix + tool.name` for each of its tools. Sorted, each once.
+/// The names the org's MCP endpoint would expose more than once were it not for
+/// `mcp::cache::catalog`, which keeps the first and leaves the others out: among the
+/// ENABLED connectors, each tool's exposed (possibly mapped) name. Sorted, each once.
 pub fn exposed_tool_collisions(connectors: &[connector::Model]) -> Vec<String> {
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for c in connectors.iter().filter(|c| c.enabled) {
-        for name in tool_names(c) {
-            *seen.entry(format!("{}{name}", c.tool_prefix)).or_default() += 1;
-        }
-    }
-    seen.into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(name, _)| name)
+    let parsed: Vec<(&connector::Model, Vec<Value>)> = connectors
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| (c, tools(c)))
+        .collect();
+    let refs: Vec<(&connector::Model, &[Value])> =
+        parsed.iter().map(|(c, t)| (*c, t.as_slice())).collect();
+    catalog(&refs)
+        .issues
+        .into_iter()
+        .filter_map(|(_, i)| i.exposed_name.filter(|_| i.kind == ToolIssueKind::LeftOut))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 
-pub fn to_api(c: &connector::Model) -> Connector {
+/// Each connector's tool issues (same order as `targets`) against the org's
+/// connectors `org`: the catalog of its enabled, healthy ones, with the target among
+/// them whatever its health or state, so that the answer says what happens to its
+/// tools when it is (or comes back) up.
+pub fn tool_issues(targets: &[&connector::Model], org: &[connector::Model]) -> Vec<Vec<ToolIssue>> {
+    let exposed: Vec<(&connector::Model, Vec<Value>)> = org
+        .iter()
+        .filter(|o| o.enabled && o.health_status == HealthStatus::Healthy.as_str())
+        .map(|o| (o, tools(o)))
+        .collect();
+    targets
+        .iter()
+        .map(|t| {
+            let own = tools(t);
+            let mut refs: Vec<(&connector::Model, &[Value])> = exposed
+                .iter()
+                .filter(|(c, _)| c.id != t.id)
+                .map(|(c, v)| (*c, v.as_slice()))
+                .collect();
+            refs.push((t, own.as_slice()));
+            let me = refs.len() - 1;
+            catalog(&refs)
+                .issues
+                .into_iter()
+                .filter(|(ci, _)| *ci == me)
+                .map(|(_, i)| i)
+                .collect()
+        })
+        .collect()
+}
+
+pub fn to_api(c: &connector::Model, tool_issues: Vec<ToolIssue>) -> Connector {
     Connector {
         id: c.id,
         name: c.name.clone(),
@@ -101,9 +132,16 @@ pub fn to_api(c: &connector::Model) -> Connector {
             error: c.health_error.clone(),
         },
         tool_count: tools(c).len(),
+        tool_issues,
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
+}
+
+/// One connector as the API shows it, its tool issues computed against `org`.
+fn to_api_in(c: &connector::Model, org: &[connector::Model]) -> Connector {
+    let issues = tool_issues(&[c], org).pop().unwrap_or_default();
+    to_api(c, issues)
 }
 
 fn check_name(v: &mut Validation, name: &str) {
@@ -271,7 +309,11 @@ pub async fn list(
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<Vec<Connector>>> {
     let rows = org_connectors(&st.db, admin.0.org.id).await?;
-    Ok(web::Json(rows.iter().map(to_api).collect()))
+    let targets: Vec<&connector::Model> = rows.iter().collect();
+    let issues = tool_issues(&targets, &rows);
+    Ok(web::Json(
+        rows.iter().zip(issues).map(|(c, i)| to_api(c, i)).collect(),
+    ))
 }
 
 async fn find<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ApiResult<connector::Model> {
@@ -291,8 +333,11 @@ pub async fn get_one(
     path: web::Path<(String, Uuid)>,
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<Connector>> {
-    Ok(web::Json(to_api(
-        &find(&st.db, admin.0.org.id, path.into_inner().1).await?,
+    let org = admin.0.org.id;
+    let c = find(&st.db, org, path.into_inner().1).await?;
+    Ok(web::Json(to_api_in(
+        &c,
+        &org_connectors(&st.db, org).await?,
     )))
 }
 
@@ -319,9 +364,15 @@ pub async fn create(
         .trim()
         .to_string();
     check_description(&mut v, &description);
+    let id = Uuid::now_v7();
+    // A name without ASCII letters or digits gives no prefix; an empty one would make
+    // such connectors collide by accident, so the id makes one. `""` stays possible
+    // when asked for.
     let tool_prefix = match body.tool_prefix {
         Some(p) => p.trim().to_string(),
-        None => default_tool_prefix(&name),
+        None => Some(default_tool_prefix(&name))
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| id_tool_prefix(id)),
     };
     check_prefix(&mut v, &tool_prefix);
     let credential = body.credential.filter(|c| !c.is_empty());
@@ -343,7 +394,7 @@ pub async fn create(
     };
     let now = st.clock.now();
     let model = connector::Model {
-        id: Uuid::now_v7(),
+        id,
         org_id: m.org.id,
         name,
         tool_prefix,
@@ -376,7 +427,8 @@ pub async fn create(
         "has_credential": c.credential_enc.is_some(),
     }))).await?;
     txn.commit().await?;
-    Ok(HttpResponse::Created().json(to_api(&c)))
+    // No tools before its first check, so no issues yet.
+    Ok(HttpResponse::Created().json(to_api(&c, Vec::new())))
 }
 
 /// Change a connector. A new URL or credential resets its health to `unknown`;
@@ -488,15 +540,15 @@ pub async fn update(
     if set("credential_header", header != after.credential_header) {
         after.credential_header = header;
     }
-    if changed.is_empty() {
-        txn.commit().await?;
-        return Ok(web::Json(to_api(&before)));
-    }
     let others: Vec<connector::Model> = org_connectors(&txn, m.org.id)
         .await?
         .into_iter()
         .filter(|c| c.id != id)
         .collect();
+    if changed.is_empty() {
+        txn.commit().await?;
+        return Ok(web::Json(to_api_in(&before, &others)));
+    }
     check_against_others(&others, Some(&before), &after)?;
     if changed
         .iter()
@@ -532,7 +584,7 @@ pub async fn update(
     )
     .await?;
     txn.commit().await?;
-    Ok(web::Json(to_api(&c)))
+    Ok(web::Json(to_api_in(&c, &others)))
 }
 
 /// Remove a connector; its tools leave the MCP endpoint at once.

@@ -11,9 +11,13 @@ pub const CONNECTOR_URL_MAX_CHARS: usize = 2048;
 /// The header that carries a credential when none is named.
 pub const DEFAULT_CREDENTIAL_HEADER: &str = "Authorization";
 
+/// Tool names MCP clients accept (Claude, OpenAI and Cursor: `^[A-Za-z0-9_-]{1,64}$`);
+/// the gateway maps longer or other names to fit.
+pub const TOOL_NAME_MAX_CHARS: usize = 64;
+
 /// The tool prefix a name suggests: lowercase ASCII letters and digits, other runs of
 /// characters turned into `_`, then `__`. "GitHub Tools" → `github_tools__`. Empty when
-/// the name has no ASCII letter or digit.
+/// the name has no ASCII letter or digit: the server then uses [`id_tool_prefix`].
 pub fn default_tool_prefix(name: &str) -> String {
     let mut slug = String::new();
     for c in name.chars() {
@@ -32,6 +36,23 @@ pub fn default_tool_prefix(name: &str) -> String {
     } else {
         format!("{slug}__")
     }
+}
+
+/// The default prefix of a connector whose name gives none (say "日本"): `mcp_`, the
+/// last 8 hex digits of its id (the random part of a UUIDv7, unlike the leading
+/// timestamp), `__`. Without it such connectors would share the empty prefix by
+/// accident and their tools would collide.
+pub fn id_tool_prefix(id: Uuid) -> String {
+    let hex = id.simple().to_string();
+    format!("mcp_{}__", &hex[hex.len() - 8..])
+}
+
+/// `^[A-Za-z0-9_-]{1,64}$`: a tool name every MCP client accepts.
+pub fn is_valid_tool_name(name: &str) -> bool {
+    (1..=TOOL_NAME_MAX_CHARS).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `^[a-z0-9_]{0,32}$`.
@@ -99,8 +120,38 @@ pub struct Connector {
     pub health: ConnectorHealth,
     /// Tools the upstream offered at the last successful check.
     pub tool_count: usize,
+    /// Tools not exposed under `tool_prefix` + their own name: renamed to a name MCP
+    /// clients accept, or left out because their name is taken (by an older connector,
+    /// or twice by this one) or missing. Computed against the org's enabled, healthy
+    /// connectors, as if this one were healthy too; empty when all is well.
+    pub tool_issues: Vec<ToolIssue>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `renamed`: exposed under `exposed_name`, mapped to `^[A-Za-z0-9_-]{1,64}$`; calls
+/// reach the upstream under its own name. `left_out`: not exposed at all.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ToolIssueKind {
+    Renamed,
+    LeftOut,
+}
+
+/// Why one of a connector's tools is not exposed as `tool_prefix` + its name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolIssue {
+    pub kind: ToolIssueKind,
+    /// The tool's name on the upstream server; empty when it has none.
+    pub tool: String,
+    /// `renamed`: the name clients see. `left_out`: the name it would have had.
+    pub exposed_name: Option<String>,
+    /// `left_out` because another connector exposes that name: that connector.
+    pub conflicting_connector_id: Option<Uuid>,
+    /// The problem in a sentence.
+    pub message: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -114,7 +165,8 @@ pub struct CreateConnectorRequest {
     #[serde(default)]
     pub description: Option<String>,
     /// `^[a-z0-9_]{0,32}$`; defaults to the name as a slug plus `__` ("GitHub Tools" →
-    /// `github_tools__`).
+    /// `github_tools__`), or `mcp_` + 8 hex digits of the connector's id + `__` when the
+    /// name has no ASCII letter or digit. `""` (no prefix) only when given explicitly.
     #[serde(default)]
     pub tool_prefix: Option<String>,
     /// Defaults to `Authorization` when a credential is given.
@@ -202,6 +254,16 @@ mod tests {
         assert!(is_valid_tool_prefix(""));
         assert!(!is_valid_tool_prefix("Git"));
         assert!(!is_valid_tool_prefix("git-hub"));
+        // Same leading timestamp (made in the same millisecond), different random tail.
+        let a = id_tool_prefix(Uuid::from_u128(0x0198_0000_0000_7000_8000_0000_1a2b_3c4d));
+        let b = id_tool_prefix(Uuid::from_u128(0x0198_0000_0000_7000_8000_0000_1a2b_3c4e));
+        assert_eq!(a, "mcp_1a2b3c4d__");
+        assert!(is_valid_tool_prefix(&a));
+        assert_ne!(a, b);
+        assert!(is_valid_tool_name("get_weather-2"));
+        for bad in ["", "get.weather", "say hello", "grüßen", &"a".repeat(65)] {
+            assert!(!is_valid_tool_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::components::{
 };
 use gatehouse_types::{
     ApiKey, Connector, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
-    UpdateConnectorRequest, UsageRow, default_tool_prefix,
+    ToolIssueKind, UpdateConnectorRequest, UsageRow, default_tool_prefix,
 };
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -209,7 +209,7 @@ fn fields_view(f: Fields, p: &'static str, editing: Option<bool>) -> impl IntoVi
                 {move || {
                     let d = default_tool_prefix(&f.name.get());
                     if d.is_empty() {
-                        view! { "Leave empty to use a prefix made from the name (this name gives none, so tools keep their upstream names). " }.into_any()
+                        view! { "Leave empty to use a prefix made from the name (this name has no letters or digits, so one like "<code>"mcp_1a2b3c4d__"</code>" is made from the connector's id). " }.into_any()
                     } else {
                         view! { "Leave empty to use "<code>{d}</code>", made from the name. " }.into_any()
                     }
@@ -531,7 +531,10 @@ fn ConnectorRow(
                     <div class="health-error" id=error_id.clone()>"Last error: "{e}</div>
                 })}
             </td>
-            <td>{connector.tool_count}</td>
+            <td class="wrap">
+                {connector.tool_count}
+                {tool_issues(&connector)}
+            </td>
             <td>{connector.health.checked_at.as_ref().map(when).unwrap_or_else(|| "not yet".into())}</td>
             <td class="actions">
                 <Show when=move || confirming.get() fallback=move || {
@@ -560,6 +563,39 @@ fn ConnectorRow(
             </td>
         </tr>
     }
+}
+
+/// The connector's tools that clients do not see under their own name: renamed to a
+/// name MCP clients accept, or left out (name taken, or none).
+fn tool_issues(c: &Connector) -> Option<AnyView> {
+    if c.tool_issues.is_empty() {
+        return None;
+    }
+    let left_out = c
+        .tool_issues
+        .iter()
+        .filter(|i| i.kind == ToolIssueKind::LeftOut)
+        .count();
+    let renamed = c.tool_issues.len() - left_out;
+    let summary = match (renamed, left_out) {
+        (r, 0) => format!("{r} renamed"),
+        (0, l) => format!("{l} left out"),
+        (r, l) => format!("{r} renamed, {l} left out"),
+    };
+    let items = c
+        .tool_issues
+        .iter()
+        .map(|i| i.message.clone())
+        .collect::<Vec<_>>();
+    Some(
+        view! {
+            <details class="tool-issues">
+                <summary>{summary}</summary>
+                <ul>{items.into_iter().map(|m| view! { <li>{m}</li> }).collect_view()}</ul>
+            </details>
+        }
+        .into_any(),
+    )
 }
 
 /// One row of the usage table with names instead of ids.

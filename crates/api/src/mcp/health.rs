@@ -58,14 +58,6 @@ async fn claim(
     Ok(n == 1)
 }
 
-fn tool_names(tools_json: &str) -> Vec<String> {
-    serde_json::from_str::<Vec<Value>>(tools_json)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
-        .collect()
-}
-
 /// Checks one connector and records the outcome; a change of status is audited.
 pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::DbErr> {
     let upstream = Upstream {
@@ -75,7 +67,7 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     };
     let outcome = tokio::time::timeout(super::client::UPSTREAM_TIMEOUT, upstream.check(&c)).await;
     let now = st.clock.now();
-    let (mut status, mut error, catalog) = match outcome {
+    let (status, error, catalog) = match outcome {
         Ok(Ok(catalog)) => ("healthy", None, Some(catalog)),
         Ok(Err(e)) => ("unhealthy", Some(e.to_string()), None),
         Err(_) => (
@@ -89,27 +81,9 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
         .as_ref()
         .map(|t| Value::Array(t.clone()).to_string())
         .unwrap_or_else(|| c.tools_json.clone());
-    // A changed tool list may now collide with another connector's exposed names.
-    if tools.is_some() && tool_names(&tools_json) != tool_names(&c.tools_json) {
-        let mut all = connector::Entity::find()
-            .filter(connector::Column::OrgId.eq(c.org_id))
-            .filter(connector::Column::Enabled.eq(true))
-            .filter(connector::Column::Id.ne(c.id))
-            .all(&st.db)
-            .await?;
-        all.push(connector::Model {
-            tools_json: tools_json.clone(),
-            ..c.clone()
-        });
-        let collisions = crate::connectors::exposed_tool_collisions(&all);
-        if !collisions.is_empty() {
-            status = "unhealthy";
-            error = Some(format!(
-                "tool names collide with another connector: {}",
-                collisions.join(", ")
-            ));
-        }
-    }
+    // Collisions with other connectors' tool names do not make a connector unhealthy:
+    // the exposed catalog (`cache::catalog`) leaves the later tool out and reports it,
+    // on every read, so nothing here can forget one.
     let txn = crate::db::begin(&st.db).await?;
     let changed = c.health_status != status;
     let mut am = c.clone().into_active_model();

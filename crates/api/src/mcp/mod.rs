@@ -620,20 +620,12 @@ async fn post(
         }
         "ping" => ours(id, json!({}), modern, None),
         "tools/list" => match exposed_tools(&st, org).await {
-            Ok(list) => {
-                let tools: Vec<Value> = list
-                    .connectors
-                    .iter()
-                    .flat_map(|(c, tools)| {
-                        tools.iter().cloned().filter_map(move |mut t| {
-                            let name = t.get("name")?.as_str()?.to_string();
-                            t["name"] = Value::String(format!("{}{name}", c.tool_prefix));
-                            Some(t)
-                        })
-                    })
-                    .collect();
-                ours(id, json!({"tools": tools}), modern, Some(ttl_ms))
-            }
+            Ok(list) => ours(
+                id,
+                json!({"tools": list.listed_tools()}),
+                modern,
+                Some(ttl_ms),
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "listing tools failed");
                 rpc_error(
@@ -745,22 +737,7 @@ fn ours(id: Value, mut result: Value, modern: bool, ttl_ms: Option<u64>) -> Http
 /// resources and resource templates as their upstreams gave them.
 fn list_of(list: &cache::Exposed, method: &str) -> Value {
     match method {
-        "prompts/list" => {
-            let prompts: Vec<Value> = list
-                .connectors
-                .iter()
-                .flat_map(|(c, _)| {
-                    parse_list(&c.prompts_json)
-                        .into_iter()
-                        .filter_map(move |mut p| {
-                            let name = p.get("name")?.as_str()?.to_string();
-                            p["name"] = Value::String(format!("{}{name}", c.tool_prefix));
-                            Some(p)
-                        })
-                })
-                .collect();
-            json!({"prompts": prompts})
-        }
+        "prompts/list" => json!({"prompts": list.listed_prompts()}),
         "resources/list" => {
             let resources: Vec<Value> = list
                 .connectors
@@ -1156,7 +1133,7 @@ async fn call_tool(
             &format!("Unknown tool: {name}"),
         );
     };
-    let forwarded = if inner.len() == name.len() {
+    let forwarded = if inner == name {
         ToolParams::AsIs(params)
     } else {
         match serde_json::from_str(params.get()) {

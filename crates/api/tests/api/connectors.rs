@@ -569,3 +569,45 @@ async fn members_cannot_see_or_change_connectors() {
     let changed: Connector = json(admin.patch(&one, json!({"name": "Docs v2"})).await).await;
     assert_eq!(changed.name, "Docs v2");
 }
+
+/// A name without ASCII letters or digits used to give the empty prefix by default, so
+/// two such connectors exposed the same tool names by accident. The default is now made
+/// from the id; the empty prefix stays available when asked for.
+#[tokio::test]
+async fn a_name_without_ascii_letters_or_digits_gets_a_prefix_of_its_own() {
+    let app = spawn_app().await;
+    let owner = app.signup("kana@example.com").await;
+    let org = app.create_org(&owner, "Kana").await;
+    let a = create(
+        &owner,
+        &org.slug,
+        json!({"name": "日本", "url": "https://a.example.com/mcp"}),
+    )
+    .await;
+    let b = create(
+        &owner,
+        &org.slug,
+        json!({"name": "中文 ☃", "url": "https://b.example.com/mcp"}),
+    )
+    .await;
+    for c in [&a, &b] {
+        let hex = c.id.simple().to_string();
+        assert_eq!(c.tool_prefix, format!("mcp_{}__", &hex[24..]), "{c:?}");
+        assert!(c.tool_issues.is_empty());
+    }
+    assert_ne!(a.tool_prefix, b.tool_prefix);
+    let bare = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Ελλάδα", "url": "https://c.example.com/mcp", "tool_prefix": ""}),
+    )
+    .await;
+    assert_eq!(bare.tool_prefix, "");
+    let named = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Jira Cloud", "url": "https://d.example.com/mcp"}),
+    )
+    .await;
+    assert_eq!(named.tool_prefix, "jira_cloud__");
+}

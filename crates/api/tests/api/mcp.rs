@@ -916,8 +916,25 @@ async fn the_official_everything_server_works_through_the_gateway() {
     child.kill().await.ok();
 }
 
+/// Polls `tools/list` until it equals `want` (the tools cache lives a moment).
+async fn wait_tools(client: &Client, want: &[&str]) -> Vec<String> {
+    let mut exposed = Vec::new();
+    for _ in 0..50 {
+        exposed = client.tool_names().await;
+        exposed.sort();
+        if exposed == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    exposed
+}
+
+/// Collisions no longer take a connector out (one bad tool must not break the rest):
+/// B keeps running with its other tools, its `echo` is left out and shown on it, and A,
+/// the older, keeps `echo`; health checks that find nothing new change none of that.
 #[tokio::test]
-async fn a_connector_whose_new_tools_collide_is_taken_out_and_the_first_keeps_its_names() {
+async fn a_connector_whose_new_tools_collide_keeps_its_other_tools_and_the_first_keeps_its_names() {
     let app = mcp_app().await;
     let owner = app.signup("cole@example.com").await;
     let org = app.create_org(&owner, "Cole").await;
@@ -949,25 +966,50 @@ async fn a_connector_whose_new_tools_collide_is_taken_out_and_the_first_keeps_it
     names.sort();
     assert_eq!(names, ["echo", "other"]);
 
-    // B's server starts offering `echo` too: the next health check takes B out.
+    // B's server starts offering `echo` too: B's `echo` is left out, the rest stays.
     b.state.lock().unwrap().tools = vec!["echo", "other"];
-    let c = wait_health(&owner, &org.slug, idb, "unhealthy").await;
-    let error = c["health"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("collide") && error.contains("echo"), "{c}");
-    assert_eq!(
-        wait_health(&owner, &org.slug, ida, "healthy").await["health"]["status"],
-        "healthy"
-    );
-    // Within the tools cache's moment, only A's tools are exposed.
-    let mut exposed = Vec::new();
+    let mut c = Value::Null;
     for _ in 0..50 {
-        exposed = client.tool_names().await;
-        if exposed == ["echo"] {
+        c = json(
+            owner
+                .get(&format!("/orgs/{}/connectors/{idb}", org.slug))
+                .await,
+        )
+        .await;
+        if c["tool_count"] == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(exposed, ["echo"]);
+    assert_eq!(c["health"]["status"], "healthy", "{c}");
+    let issues = c["tool_issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 1, "{c}");
+    assert_eq!(issues[0]["kind"], "left_out");
+    assert_eq!(issues[0]["tool"], "echo");
+    assert_eq!(issues[0]["conflicting_connector_id"], ida);
+    // Several health checks later (1 s apart), still one `echo`, and it is A's.
+    for _ in 0..3 {
+        let before = c["health"]["checked_at"].clone();
+        for _ in 0..50 {
+            c = json(
+                owner
+                    .get(&format!("/orgs/{}/connectors/{idb}", org.slug))
+                    .await,
+            )
+            .await;
+            if c["health"]["checked_at"] != before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_ne!(c["health"]["checked_at"], before, "checked again");
+        assert_eq!(c["health"]["status"], "healthy");
+        assert_eq!(c["tool_issues"].as_array().unwrap().len(), 1, "{c}");
+        assert_eq!(
+            wait_tools(&client, &["echo", "other"]).await,
+            ["echo", "other"]
+        );
+    }
     let r = client
         .rpc("tools/call", json!({"name": "echo", "arguments": {}}))
         .await;
@@ -977,6 +1019,14 @@ async fn a_connector_whose_new_tools_collide_is_taken_out_and_the_first_keeps_it
         1,
         "the call went to A"
     );
+    assert!(b.state.lock().unwrap().seen_auth.is_empty());
+    let a_now: Value = json(
+        owner
+            .get(&format!("/orgs/{}/connectors/{ida}", org.slug))
+            .await,
+    )
+    .await;
+    assert_eq!(a_now["tool_issues"], json!([]), "{a_now}");
     let log: Value = json(
         owner
             .get(&format!(
@@ -987,11 +1037,186 @@ async fn a_connector_whose_new_tools_collide_is_taken_out_and_the_first_keeps_it
     )
     .await;
     assert!(
-        log["items"]
+        !log["items"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["metadata"]["name"] == "B" && e["metadata"]["to"] == "unhealthy"),
+            .any(|e| e["metadata"]["to"] == "unhealthy"),
         "{log}"
+    );
+}
+
+/// The issue's accident: six connectors with the empty prefix all offering `echo`.
+/// Exactly one `echo` is listed at every moment, across several health checks, and
+/// the others show why theirs is left out.
+#[tokio::test]
+async fn six_connectors_without_a_prefix_expose_echo_once_across_health_checks() {
+    let app = mcp_app().await;
+    let owner = app.signup("six@example.com").await;
+    let org = app.create_org(&owner, "Six").await;
+    let mut ups = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let up = start_upstream(vec!["echo"], None, false).await;
+        let c = connector(
+            &owner,
+            &org.slug,
+            json!({"name": format!("E{i}"), "url": up.url, "tool_prefix": ""}),
+        )
+        .await;
+        ids.push(c["id"].as_str().unwrap().to_string());
+        ups.push(up);
+    }
+    for id in &ids {
+        wait_health(&owner, &org.slug, id, "healthy").await;
+    }
+    let mut client = Client::new(
+        &app,
+        &org.slug,
+        &key(&owner, &org.slug, json!(["mcp"])).await,
+    );
+    client.initialize("2025-11-25").await;
+    let first: Value = json(
+        owner
+            .get(&format!("/orgs/{}/connectors/{}", org.slug, ids[0]))
+            .await,
+    )
+    .await;
+    // Over more than three health intervals, never a second `echo`.
+    let until = std::time::Instant::now() + Duration::from_millis(3500);
+    let mut polls = 0;
+    while std::time::Instant::now() < until {
+        assert_eq!(client.tool_names().await, ["echo"]);
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(polls > 10);
+    let later: Value = json(
+        owner
+            .get(&format!("/orgs/{}/connectors/{}", org.slug, ids[0]))
+            .await,
+    )
+    .await;
+    assert_ne!(
+        first["health"]["checked_at"], later["health"]["checked_at"],
+        "health was checked again meanwhile"
+    );
+    let r = client
+        .rpc("tools/call", json!({"name": "echo", "arguments": {}}))
+        .await;
+    assert!(r.get("result").is_some(), "{r}");
+    assert_eq!(
+        ups[0].state.lock().unwrap().seen_auth.len(),
+        1,
+        "the oldest answers"
+    );
+    let listed: Vec<Value> = json(owner.get(&format!("/orgs/{}/connectors", org.slug)).await).await;
+    for c in &listed {
+        assert_eq!(c["health"]["status"], "healthy", "{c}");
+        let issues = c["tool_issues"].as_array().unwrap();
+        if c["id"] == ids[0].as_str() {
+            assert!(issues.is_empty(), "{c}");
+        } else {
+            assert_eq!(issues.len(), 1, "{c}");
+            assert_eq!(issues[0]["kind"], "left_out");
+            assert_eq!(issues[0]["exposed_name"], "echo");
+            assert_eq!(issues[0]["conflicting_connector_id"], ids[0].as_str());
+            assert!(
+                issues[0]["message"].as_str().unwrap().contains("“E0”"),
+                "{c}"
+            );
+        }
+    }
+}
+
+const LONG_A: &str = "a_tool_whose_name_goes_on_and_on_well_past_what_clients_accept_version_a";
+const LONG_B: &str = "a_tool_whose_name_goes_on_and_on_well_past_what_clients_accept_version_b";
+
+fn client_accepts(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Names with `.`, spaces, non-ASCII or over 64 characters are listed under a name
+/// clients accept, and a call under that name reaches the upstream under its own.
+#[tokio::test]
+async fn tool_names_clients_reject_are_mapped_and_calls_reach_the_upstream_under_their_own_name() {
+    let app = mcp_app().await;
+    let up = start_upstream(
+        vec!["get.weather", "say hello", "grüßen", LONG_A, LONG_B, "ok"],
+        None,
+        false,
+    )
+    .await;
+    let (owner, slug, client) = org_with_one_connector(&app, "odd@example.com", &up).await;
+    let tools = client.rpc("tools/list", json!({})).await;
+    let names: Vec<String> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 6, "{tools}");
+    assert!(names.iter().all(|n| client_accepts(n)), "{names:?}");
+    assert_eq!(
+        names[..3],
+        ["up__get_weather", "up__say_hello", "up__gr__en"],
+        "in the upstream's order"
+    );
+    assert_eq!(names[5], "up__ok");
+    assert_ne!(names[3], names[4], "long names stay distinct");
+    assert!(
+        names[3].starts_with("up__a_tool_whose_name"),
+        "{}",
+        names[3]
+    );
+    // The description and schema come along.
+    assert_eq!(
+        tools["result"]["tools"][0]["description"],
+        "the get.weather tool"
+    );
+    let upstream_names = ["get.weather", "say hello", "grüßen", LONG_A, LONG_B, "ok"];
+    for (exposed, own) in names.iter().zip(upstream_names) {
+        let r = client
+            .rpc(
+                "tools/call",
+                json!({"name": exposed, "arguments": {"n": 1}}),
+            )
+            .await;
+        assert_eq!(
+            r["result"]["content"][0]["text"],
+            format!("{own}:{{\"n\":1}}"),
+            "{exposed}: {r}"
+        );
+    }
+    // The raw names are not callable: they are not listed.
+    let r = client
+        .rpc("tools/call", json!({"name": "up__get.weather"}))
+        .await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    // The connector shows each renaming.
+    let listed: Vec<Value> = json(owner.get(&format!("/orgs/{slug}/connectors")).await).await;
+    let issues = listed[0]["tool_issues"].as_array().unwrap();
+    let got: Vec<(&str, &str, &str)> = issues
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap(),
+                i["tool"].as_str().unwrap(),
+                i["exposed_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("renamed", "get.weather", "up__get_weather"),
+            ("renamed", "say hello", "up__say_hello"),
+            ("renamed", "grüßen", "up__gr__en"),
+            ("renamed", LONG_A, names[3].as_str()),
+            ("renamed", LONG_B, names[4].as_str()),
+        ]
     );
 }
