@@ -24,20 +24,71 @@ fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
 }
 
-/// https anywhere, or http on a loopback address (RFC 8252); no fragment.
+/// Schemes that run code, read local data or name nothing a browser can hand to an app:
+/// never a redirect target, whatever the client says.
+const FORBIDDEN_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "about",
+    "blob",
+    "filesystem",
+    "view-source",
+    "ws",
+    "wss",
+    "ftp",
+    "mailto",
+    "tel",
+    "sms",
+];
+
+/// A private-use scheme (RFC 8252 §7.1) a native app claims, such as `cursor`: RFC 3986
+/// scheme syntax, not one of the forbidden ones, and not dressed up as http(s)
+/// (`https-login:` or `http.evil:` would read as a web address on the consent page).
+fn private_scheme_problem(scheme: &str) -> Option<&'static str> {
+    let mut chars = scheme.chars();
+    let syntax_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !syntax_ok {
+        return Some("not a valid URI scheme");
+    }
+    let lower = scheme.to_ascii_lowercase();
+    if FORBIDDEN_SCHEMES.contains(&lower.as_str()) {
+        return Some("this scheme is not allowed for redirects");
+    }
+    if lower.starts_with("http") {
+        return Some("a private-use scheme must not look like http or https");
+    }
+    None
+}
+
+/// https anywhere, http on a loopback address, or a native app's private-use scheme
+/// (RFC 8252 §7.1: PKCE, which we require of every client, is what protects a code sent
+/// to a scheme another app could also claim); never a fragment.
 pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
+    // The scheme as sent (the parser lowercases it), checked before parsing.
+    let Some((raw_scheme, _)) = uri.split_once(':') else {
+        return Some("not an absolute URL");
+    };
     let Ok(u) = url::Url::parse(uri) else {
         return Some("not an absolute URL");
     };
-    if u.fragment().is_some() {
+    if u.fragment().is_some() || uri.contains('#') {
         return Some("must not have a fragment");
     }
     match (u.scheme(), u.host_str()) {
         ("https", Some(_)) => None,
         ("http", Some(h)) if is_loopback_host(h) => None,
         ("http", _) => Some("http is allowed only on localhost, 127.0.0.1 or [::1]"),
-        _ => Some("must be https (or http on a loopback address)"),
+        ("https", None) => Some("an https redirect needs a host"),
+        _ => private_scheme_problem(raw_scheme),
     }
+}
+
+/// Whether a redirect goes to a native app through a private-use scheme.
+pub fn is_private_use(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| !matches!(u.scheme(), "http" | "https"))
 }
 
 /// Exact match, except that a loopback redirect may use any port (native apps pick an
@@ -81,6 +132,9 @@ pub struct RegistrationRequest {
     #[serde(default)]
     response_types: Option<Vec<String>>,
     client_name: Option<String>,
+    /// OIDC registration's `native` or `web`. Echoed, not enforced against the redirect
+    /// URIs: Cursor registers as `web` with a `cursor://` redirect.
+    application_type: Option<String>,
 }
 
 fn invalid_metadata(detail: &str) -> OAuthError {
@@ -137,6 +191,12 @@ pub async fn register(
     {
         return Err(invalid_metadata("response_types may hold only code"));
     }
+    if let Some(t) = &body.application_type
+        && t != "native"
+        && t != "web"
+    {
+        return Err(invalid_metadata("application_type must be native or web"));
+    }
     let name: String = body
         .client_name
         .as_deref()
@@ -177,6 +237,9 @@ pub async fn register(
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
     });
+    if let Some(t) = &body.application_type {
+        answer["application_type"] = json!(t);
+    }
     if let Some(s) = secret {
         answer["client_secret"] = json!(s);
         answer["client_secret_expires_at"] = json!(0);
@@ -513,5 +576,30 @@ mod tests {
         assert!(redirect_uri_problem("https://claude.ai/api/mcp/auth_callback").is_none());
         assert!(redirect_uri_problem("http://[::1]:3000/cb").is_none());
         assert!(redirect_uri_problem("https://x.example/cb#frag").is_some());
+        assert!(redirect_uri_problem("cursor://anysphere.cursor-mcp/oauth/callback").is_none());
+        assert!(redirect_uri_problem("com.example.app:/oauth2redirect").is_none());
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://x/%0Aalert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "vbscript:x",
+            "about:blank",
+            "blob:https://a.example/x",
+            "cursor://a/cb#frag",
+            "https-login://a/cb",
+            "1app://cb",
+            "ftp://a.example/cb",
+        ] {
+            assert!(redirect_uri_problem(bad).is_some(), "{bad}");
+        }
+        assert!(redirect_matches(
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "cursor://anysphere.cursor-mcp/oauth/callback"
+        ));
+        assert!(!redirect_matches(
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "cursor://anysphere.cursor-mcp/oauth/callback/x"
+        ));
     }
 }

@@ -1144,3 +1144,150 @@ async fn a_code_exchanged_twice_at_once_issues_one_grant_and_then_revokes_it() {
         "{actions:?}"
     );
 }
+
+/// Cursor's registration, as it sends it: a private-use `cursor://` redirect (RFC 8252
+/// §7.1) among https and loopback ones.
+fn cursor_registration() -> Value {
+    json!({
+        "client_name": "Cursor",
+        "redirect_uris": [
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback",
+        ],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+#[tokio::test]
+async fn cursor_registers_with_a_private_use_scheme_and_is_sent_back_to_its_app() {
+    let app = oauth_app().await;
+    let owner = app.signup("cora@example.com").await;
+    let org = app.create_org(&owner, "Cora").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let http = plain();
+    let cursor = "cursor://anysphere.cursor-mcp/oauth/callback";
+
+    let r = http
+        .post(app.url("/register"))
+        .json(&cursor_registration())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    assert_eq!(reg["redirect_uris"], cursor_registration()["redirect_uris"]);
+    assert_eq!(reg["token_endpoint_auth_method"], "none");
+    let id = reg["client_id"].as_str().unwrap();
+
+    // A native app says so (RFC 7591 / OIDC registration); the answer echoes it.
+    let mut native = cursor_registration();
+    native["application_type"] = json!("native");
+    let r = http
+        .post(app.url("/register"))
+        .json(&native)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["application_type"],
+        "native"
+    );
+    native["application_type"] = json!("browser");
+    let r = http
+        .post(app.url("/register"))
+        .json(&native)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Dangerous or meaningless schemes, fragments and plain http elsewhere stay refused.
+    for bad in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "vbscript:msgbox",
+        "about:blank",
+        "blob:https://evil.example/1",
+        "cursor://anysphere.cursor-mcp/oauth/callback#x",
+        "http://evil.example.com/cb",
+        "https-evil://claude.ai/cb",
+        "9cursor://cb",
+    ] {
+        let r = http
+            .post(app.url("/register"))
+            .json(&json!({"redirect_uris": [cursor, bad], "token_endpoint_auth_method": "none"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_redirect_uri",
+            "{bad}"
+        );
+    }
+
+    // The consent page names the app's scheme plainly, its CSP lets the form end there,
+    // and the code comes back to exactly that URI.
+    let c = client(&app, id, None, cursor);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("mcp".into()))
+        .add_extra_param("resource", &mcp)
+        .set_pkce_challenge(challenge)
+        .url();
+    let page = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http: https: cursor:;"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(
+            "You will be sent back to the app at <code>cursor://anysphere.cursor-mcp/oauth/callback</code>"
+        ),
+        "{html}"
+    );
+    let (location, q) = allow(&app, &owner, &html).await;
+    assert_eq!(location.scheme(), "cursor");
+    assert!(
+        location.as_str().starts_with(&format!("{cursor}?")),
+        "{location}"
+    );
+    let t = c
+        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("Cursor exchanges its code");
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+
+    // Exact match: another path under the same scheme is not Cursor's redirect.
+    for other in [
+        "cursor://anysphere.cursor-mcp/oauth/callback/x",
+        "cursor://evil/oauth/callback",
+    ] {
+        let (url, _) = client(&app, id, None, other)
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+            .url();
+        let r = owner.http.get(url.as_str()).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{other}");
+    }
+}
