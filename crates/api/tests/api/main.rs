@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod cli;
 mod connectors;
+mod cors;
 mod mcp;
 mod mcp_sdk;
 mod members;
