@@ -189,6 +189,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .app_data(http::problem::json_config())
             .app_data(http::problem::query_config())
             .app_data(http::problem::path_config())
+            .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
             .wrap(middleware::from_fn(http::cors::cors))
             .wrap(middleware::from_fn(http::middleware::request_context))
             .wrap(
