@@ -194,7 +194,7 @@ async fn check(st: &AppState, p: &AuthorizeParams) -> Result<Checked, HttpRespon
     let resource_slug = match p.resource.as_deref() {
         None | Some("") => None,
         Some(r) => match slug_of_resource(st, r) {
-            Some(s) => Some(s.to_string()),
+            Some(s) => Some(s),
             None => {
                 return Err(redirect_error(
                     st,

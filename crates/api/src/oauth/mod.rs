@@ -119,13 +119,23 @@ pub fn mcp_url(st: &AppState, slug: &str) -> String {
     format!("{}/mcp/{slug}", st.public_url)
 }
 
+/// A resource URI as RFC 3986 §6.2.2-§6.2.3 compares it: scheme and host lowercase,
+/// the scheme's default port dropped, no trailing slash. The path keeps its case.
+pub fn normalize_resource(resource: &str) -> String {
+    let trimmed = resource.trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(u) if u.has_host() => u.as_str().trim_end_matches('/').to_string(),
+        _ => trimmed.to_string(),
+    }
+}
+
 /// The org slug a `resource` names, when it is one of our MCP URLs.
-pub fn slug_of_resource<'a>(st: &AppState, resource: &'a str) -> Option<&'a str> {
+pub fn slug_of_resource(st: &AppState, resource: &str) -> Option<String> {
+    let resource = normalize_resource(resource);
     let rest = resource
-        .strip_prefix(st.public_url.as_str())?
+        .strip_prefix(normalize_resource(&st.public_url).as_str())?
         .strip_prefix("/mcp/")?;
-    let slug = rest.trim_end_matches('/');
-    (!slug.is_empty() && !slug.contains(['/', '?', '#'])).then_some(slug)
+    (!rest.is_empty() && !rest.contains(['/', '?', '#'])).then(|| rest.to_string())
 }
 
 fn as_metadata(st: &AppState) -> serde_json::Value {
@@ -185,12 +195,12 @@ async fn resource_metadata_path(st: web::Data<AppState>, slug: web::Path<String>
     metadata_response(resource_metadata(&st, mcp_url(&st, &slug)))
 }
 
-/// The root form, for clients that look there: it describes the origin, whose endpoints
-/// all share one authorization server.
-#[get("/.well-known/oauth-protected-resource")]
-async fn resource_metadata_root(st: web::Data<AppState>) -> HttpResponse {
-    metadata_response(resource_metadata(&st, st.public_url.clone()))
-}
+// No root document (`/.well-known/oauth-protected-resource`): the protected resources
+// are the orgs' MCP URLs, and the origin is not one of them, so a root document could
+// only name a `resource` that /authorize must refuse (`invalid_target`), and clients
+// reject a `resource` other than the MCP URL they connect to anyway. Clients find the
+// path-inserted document from the 401's `resource_metadata` or by trying it first
+// (MCP 2025-11-25); the root is only their last fallback, and a 404 there is harmless.
 
 #[get("/jwks.json")]
 async fn jwks(st: web::Data<AppState>) -> HttpResponse {
@@ -201,11 +211,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(as_metadata_root)
         .service(openid_configuration)
         .service(resource_metadata_path)
-        .service(resource_metadata_root)
         .service(jwks)
         .service(clients::register)
         .service(authorize::authorize_page)
         .service(authorize::decide)
         .service(token::token)
         .service(token::revoke);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_resource;
+
+    #[test]
+    fn resources_normalise_scheme_host_and_default_port_but_not_the_path() {
+        assert_eq!(
+            normalize_resource("HTTPS://GW.Example.COM:443/mcp/acme/"),
+            "https://gw.example.com/mcp/acme"
+        );
+        assert_eq!(
+            normalize_resource("http://127.0.0.1:8080/mcp/acme"),
+            "http://127.0.0.1:8080/mcp/acme"
+        );
+        assert_eq!(
+            normalize_resource("https://gw.example.com/MCP/Acme"),
+            "https://gw.example.com/MCP/Acme"
+        );
+    }
 }

@@ -1291,3 +1291,74 @@ async fn cursor_registers_with_a_private_use_scheme_and_is_sent_back_to_its_app(
         assert_eq!(r.status(), 400, "{other}");
     }
 }
+
+#[tokio::test]
+async fn resources_agree_between_discovery_authorize_and_token_after_normalisation() {
+    let app = oauth_app().await;
+    let owner = app.signup("rhea@example.com").await;
+    let org = app.create_org(&owner, "Rhea").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let http = plain();
+
+    // No root document naming a resource /authorize would refuse; the path-inserted
+    // one names the MCP URL, which /authorize accepts.
+    let r = http
+        .get(app.url("/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let prm: Value = http
+        .get(app.url(&format!(
+            "/.well-known/oauth-protected-resource/mcp/{}",
+            org.slug
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], mcp);
+
+    // Scheme and host compare case-insensitively (RFC 3986 §6.2.2.1), here the scheme.
+    let reg = register(&app, "https://app.example.com/cb").await;
+    let id = reg["client_id"].as_str().unwrap();
+    let secret = reg["client_secret"].as_str().unwrap();
+    let c = client(&app, id, Some(secret), "https://app.example.com/cb");
+    let shouted = mcp.replacen("http://", "HTTP://", 1);
+    let (code, verifier) = authorize(&app, &owner, &c, &shouted).await;
+    let r = http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", verifier.secret().as_str()),
+            ("redirect_uri", "https://app.example.com/cb"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("resource", &format!("{shouted}/")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(
+        initialize(&app, &org.slug, t["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // The path keeps its case: /MCP/{slug} is not our MCP endpoint.
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_extra_param("resource", mcp.replace("/mcp/", "/MCP/"))
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let r = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=invalid_target"), "{location}");
+}
