@@ -173,11 +173,13 @@ async fn as_metadata_root(st: web::Data<AppState>) -> HttpResponse {
     metadata_response(as_metadata(&st))
 }
 
-/// OpenID-style discovery, same content.
-#[get("/.well-known/openid-configuration")]
-async fn openid_configuration(st: web::Data<AppState>) -> HttpResponse {
-    metadata_response(as_metadata(&st))
-}
+// No `/.well-known/openid-configuration`: we are an OAuth server, not an OpenID
+// Provider. We issue no ID tokens (no `openid` scope, no `id_token` response), and the
+// JWKS signs access tokens only, so the fields OpenID discovery requires
+// (`subject_types_supported`, `id_token_signing_alg_values_supported`) would promise
+// what we do not do, and the old copy of the RFC 8414 document there failed the MCP
+// TypeScript SDK's OIDC metadata check. Clients try RFC 8414 metadata first (MCP
+// 2025-11-25) and treat a 404 here as "not an OpenID Provider".
 
 fn resource_metadata(st: &AppState, resource: String) -> serde_json::Value {
     json!({
@@ -209,7 +211,6 @@ async fn jwks(st: web::Data<AppState>) -> HttpResponse {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(as_metadata_root)
-        .service(openid_configuration)
         .service(resource_metadata_path)
         .service(jwks)
         .service(clients::register)

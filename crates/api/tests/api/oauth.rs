@@ -245,15 +245,6 @@ async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked(
                 .contains(&json!(m))
         );
     }
-    let oidc: Value = plain()
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(oidc, meta);
     let jwks: Value = plain()
         .get(meta["jwks_uri"].as_str().unwrap())
         .send()
@@ -1361,4 +1352,27 @@ async fn resources_agree_between_discovery_authorize_and_token_after_normalisati
     assert_eq!(r.status(), 302);
     let location = r.headers()["location"].to_str().unwrap();
     assert!(location.contains("error=invalid_target"), "{location}");
+}
+
+#[tokio::test]
+async fn openid_discovery_is_not_served_as_no_id_tokens_are_issued() {
+    let app = oauth_app().await;
+    // An RFC 8414 document dressed as OpenID discovery failed OIDC metadata parsers;
+    // we are no OpenID Provider, so there is none.
+    let r = plain()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404, "not-found").await;
+    let meta: Value = plain()
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], app.base);
+    assert!(meta.get("id_token_signing_alg_values_supported").is_none());
 }
