@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub const METHOD_NONE: &str = "none";
 pub const METHOD_POST: &str = "client_secret_post";
 pub const METHOD_BASIC: &str = "client_secret_basic";
+/// RFC 7523 client assertions, for metadata-document clients that publish keys.
+pub const METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 
@@ -224,6 +226,8 @@ pub async fn register(
                 created_at: Set(now),
                 last_used_at: Set(None),
                 fresh_until: Set(None),
+                jwks_uri: Set(None),
+                jwks: Set(None),
             },
         )))
         .await
@@ -261,6 +265,8 @@ struct MetadataDocument {
     redirect_uris: Vec<String>,
     client_name: Option<String>,
     token_endpoint_auth_method: Option<String>,
+    jwks_uri: Option<String>,
+    jwks: Option<serde_json::Value>,
 }
 
 fn max_age(headers: &reqwest::header::HeaderMap) -> Option<i64> {
@@ -334,12 +340,27 @@ async fn fetch_document(
     {
         return Err(format!("redirect URI {u} is not allowed"));
     }
-    if doc
-        .token_endpoint_auth_method
-        .as_deref()
-        .is_some_and(|m| m != METHOD_NONE)
-    {
-        return Err("metadata-document clients must use token_endpoint_auth_method none".into());
+    match doc.token_endpoint_auth_method.as_deref() {
+        None | Some(METHOD_NONE) => {}
+        Some(METHOD_PRIVATE_KEY_JWT) => match (&doc.jwks_uri, &doc.jwks) {
+            (Some(uri), None) => {
+                super::assertion::check_jwks_uri(st, uri).await?;
+            }
+            (None, Some(jwks)) => {
+                super::assertion::parse_jwks(&jwks.to_string())?;
+            }
+            _ => {
+                return Err(
+                    "a private_key_jwt client needs exactly one of jwks_uri and jwks".into(),
+                );
+            }
+        },
+        Some(_) => {
+            return Err(
+                "metadata-document clients use token_endpoint_auth_method none or private_key_jwt"
+                    .into(),
+            );
+        }
     }
     Ok((doc, now + Duration::seconds(ttl)))
 }
@@ -424,6 +445,13 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
     }
     match fetch_document(st, client_id, now).await {
         Ok((doc, fresh_until)) => {
+            let method =
+                if doc.token_endpoint_auth_method.as_deref() == Some(METHOD_PRIVATE_KEY_JWT) {
+                    METHOD_PRIVATE_KEY_JWT
+                } else {
+                    METHOD_NONE
+                };
+            let jwks = doc.jwks.as_ref().map(|k| k.to_string());
             let name: String = doc
                 .client_name
                 .unwrap_or_else(|| {
@@ -443,12 +471,14 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
                 org_id: Set(None),
                 name: Set(name),
                 redirect_uris: Set(json!(doc.redirect_uris).to_string()),
-                auth_method: Set(METHOD_NONE.into()),
+                auth_method: Set(method.into()),
                 secret_hash: Set(None),
                 created_by: Set(None),
                 created_at: Set(stored.as_ref().map_or(now, |s| s.created_at)),
                 last_used_at: Set(stored.as_ref().and_then(|s| s.last_used_at)),
                 fresh_until: Set(Some(fresh_until)),
+                jwks_uri: Set(doc.jwks_uri.clone()),
+                jwks: Set(jwks),
             };
             oauth_client::Entity::insert(row)
                 .on_conflict(
@@ -457,6 +487,9 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
                             oauth_client::Column::Name,
                             oauth_client::Column::RedirectUris,
                             oauth_client::Column::FreshUntil,
+                            oauth_client::Column::AuthMethod,
+                            oauth_client::Column::JwksUri,
+                            oauth_client::Column::Jwks,
                         ])
                         .to_owned(),
                 )
@@ -484,14 +517,39 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
     }
 }
 
+/// How a token or revocation request authenticates its client, from its form.
+#[derive(Default)]
+pub struct ClientCredentials<'a> {
+    pub client_id: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    pub assertion_type: Option<&'a str>,
+    pub assertion: Option<&'a str>,
+}
+
 /// Client authentication at the token and revocation endpoints: the method the client
-/// registered with (a secret by Basic or in the body), or none for public clients.
+/// registered with (a secret by Basic or in the body, or a signed assertion), or none
+/// for public clients.
 pub async fn authenticate(
     st: &AppState,
     req: &HttpRequest,
-    form_client_id: Option<&str>,
-    form_secret: Option<&str>,
+    creds: ClientCredentials<'_>,
 ) -> Result<oauth_client::Model, OAuthError> {
+    let (form_client_id, form_secret) = (creds.client_id, creds.secret);
+    if creds.assertion.is_some() || creds.assertion_type.is_some() {
+        if req.headers().contains_key("authorization") || form_secret.is_some() {
+            return Err(OAuthError::bad_request(
+                "invalid_request",
+                "use one client authentication method",
+            ));
+        }
+        return super::assertion::authenticate(
+            st,
+            form_client_id,
+            creds.assertion_type,
+            creds.assertion,
+        )
+        .await;
+    }
     let basic = req
         .headers()
         .get("authorization")
@@ -528,6 +586,11 @@ pub async fn authenticate(
         .resolve(st, &client_id)
         .await
         .map_err(|e| OAuthError::invalid_client(&e))?;
+    if client.auth_method == METHOD_PRIVATE_KEY_JWT {
+        return Err(OAuthError::invalid_client(
+            "this client authenticates with a private_key_jwt client assertion",
+        ));
+    }
     match (&client.secret_hash, secret) {
         (None, _) => Ok(client),
         (Some(h), Some(s)) => {

@@ -4,6 +4,7 @@
 //! with rotating refresh tokens, revocation (RFC 7009), and the org's side (connected
 //! clients, admin-created clients, refresh-token lifetime).
 pub mod admin;
+pub mod assertion;
 pub mod authorize;
 pub mod batch;
 pub mod clients;
@@ -152,8 +153,10 @@ fn as_metadata(st: &AppState) -> serde_json::Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion::SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion::SIGNING_ALGS,
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{base}/openapi.yaml"),
