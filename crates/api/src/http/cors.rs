@@ -83,17 +83,29 @@ fn normalize_host(host: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn host_allowed(req: &ServiceRequest, allowed: &[String]) -> bool {
+fn host_allowed(req: &ServiceRequest, st: &AppState) -> bool {
+    // Behind a trusted proxy, the host the client asked for is the one the proxy
+    // forwards (the last value: the nearest proxy's); the proxy copies the rebinding
+    // page's Host there too.
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|p| st.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+    let forwarded = from_proxy
+        .then(|| {
+            req.headers()
+                .get("x-forwarded-host")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+        })
+        .flatten();
     // HTTP/1.1 has a Host header; HTTP/2 the request URI's authority.
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    host.is_some_and(|h| {
-        let h = normalize_host(h);
-        allowed.contains(&h)
-    })
+    let host = forwarded.or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+    });
+    host.is_some_and(|h| st.mcp_hosts.contains(&normalize_host(h)))
 }
 
 fn add_cors(headers: &mut header::HeaderMap) {
@@ -131,7 +143,7 @@ pub async fn cors(
     if kind == Kind::Mcp {
         let allowed = req
             .app_data::<web::Data<AppState>>()
-            .is_some_and(|st| host_allowed(&req, &st.mcp_hosts));
+            .is_some_and(|st| host_allowed(&req, st));
         if !allowed {
             let e = ApiError::with_detail(
                 ErrorKind::Forbidden,

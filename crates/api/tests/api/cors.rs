@@ -194,3 +194,36 @@ async fn browser_clients_get_cors_on_mcp_and_oauth_endpoints_without_credentials
     assert!(header(&r, "access-control-allow-origin").is_none());
     assert!(header(&r, "access-control-allow-credentials").is_none());
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_host_is_the_one_checked() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let owner = app.signup("prue@example.com").await;
+    let org = app.create_org(&owner, "Prue").await;
+    let created: Value = json(
+        owner
+            .post(
+                &format!("/orgs/{}/api-keys", org.slug),
+                json!({"name": "proxied", "scopes": ["mcp"]}),
+            )
+            .await,
+    )
+    .await;
+    let key = created["secret"].as_str().unwrap();
+    let our_host = app.base.trim_start_matches("http://").to_string();
+    let call = |forwarded: &str| {
+        plain()
+            .post(app.url(&format!("/mcp/{}", org.slug)))
+            .header("host", "gatehouse-backend.internal:8080")
+            .header("x-forwarded-host", forwarded)
+            .header("authorization", format!("Bearer {key}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize_body())
+            .send()
+    };
+    assert_eq!(call(&our_host).await.unwrap().status(), 200);
+    assert_eq!(
+        call("rebound.attacker.example").await.unwrap().status(),
+        403
+    );
+}
