@@ -84,6 +84,10 @@ pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
         ("http", Some(h)) if is_loopback_host(h) => None,
         ("http", _) => Some("http is allowed only on localhost, 127.0.0.1 or [::1]"),
         ("https", None) => Some("an https redirect needs a host"),
+        // A bare `app:` names no callback.
+        _ if u.host_str().is_none_or(str::is_empty) && u.path().trim_matches('/').is_empty() => {
+            Some("a private-use redirect needs a path")
+        }
         _ => private_scheme_problem(raw_scheme),
     }
 }
@@ -114,10 +118,22 @@ pub fn redirect_uris(c: &oauth_client::Model) -> Vec<String> {
     serde_json::from_str(&c.redirect_uris).unwrap_or_default()
 }
 
+/// Where a client's redirects go, for people: web hosts, and a native app's scheme with
+/// what follows it (`cursor://anysphere.cursor-mcp`), which is no web host.
 pub fn redirect_hosts(c: &oauth_client::Model) -> Vec<String> {
     let mut hosts: Vec<String> = redirect_uris(c)
         .iter()
-        .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+        .filter_map(|u| {
+            let u = url::Url::parse(u).ok()?;
+            if matches!(u.scheme(), "http" | "https") {
+                u.host_str().map(str::to_string)
+            } else {
+                Some(match u.host_str() {
+                    Some(h) => format!("{}://{h}", u.scheme()),
+                    None => format!("{}:", u.scheme()),
+                })
+            }
+        })
         .collect();
     hosts.sort();
     hosts.dedup();
@@ -653,6 +669,8 @@ mod tests {
             "https-login://a/cb",
             "1app://cb",
             "ftp://a.example/cb",
+            "cursor:",
+            "cursor:/",
         ] {
             assert!(redirect_uri_problem(bad).is_some(), "{bad}");
         }

@@ -1269,6 +1269,28 @@ async fn cursor_registers_with_a_private_use_scheme_and_is_sent_back_to_its_app(
         200
     );
 
+    // The org's list of connected clients names the app's scheme, not a web host.
+    let listed: Value = json(
+        owner
+            .get(&format!("/orgs/{}/oauth/clients", org.slug))
+            .await,
+    )
+    .await;
+    let cursor_client = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == id)
+        .expect("listed");
+    assert_eq!(
+        cursor_client["redirect_hosts"],
+        json!([
+            "cursor://anysphere.cursor-mcp",
+            "localhost",
+            "www.cursor.com"
+        ])
+    );
+
     // Exact match: another path under the same scheme is not Cursor's redirect.
     for other in [
         "cursor://anysphere.cursor-mcp/oauth/callback/x",
