@@ -8,6 +8,7 @@ mod m20261123_000003_create_connectors;
 mod m20261123_000004_create_mcp_runtime;
 mod m20261123_000005_add_connector_catalog;
 mod m20261124_000006_create_oauth;
+mod m20261207_000007_add_client_assertions;
 mod m20261207_000008_add_connector_templates_and_timeouts;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_mcp_runtime::Migration),
             Box::new(m20261123_000005_add_connector_catalog::Migration),
             Box::new(m20261124_000006_create_oauth::Migration),
+            Box::new(m20261207_000007_add_client_assertions::Migration),
             Box::new(m20261207_000008_add_connector_templates_and_timeouts::Migration),
         ]
     }

@@ -20,6 +20,8 @@ pub struct AppState {
     /// cookie-authenticated writes.
     pub public_origin: String,
     pub secure_cookies: bool,
+    /// Host names the MCP endpoint answers under (`http::cors`).
+    pub mcp_hosts: Vec<String>,
     pub clock: SharedClock,
     pub mail: MailService,
     pub cipher: Cipher,
@@ -139,6 +141,7 @@ impl AppState {
             oauth_limits,
             db,
             public_origin: origin_of(&public_url),
+            mcp_hosts: http::cors::allowed_hosts(&public_url, &config.mcp.allowed_hosts),
             secure_cookies: public_url.starts_with("https://"),
             public_url,
             config: Arc::new(config),
@@ -186,6 +189,8 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .app_data(http::problem::json_config())
             .app_data(http::problem::query_config())
             .app_data(http::problem::path_config())
+            .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
+            .wrap(middleware::from_fn(http::cors::cors))
             .wrap(middleware::from_fn(http::middleware::request_context))
             .wrap(
                 middleware::DefaultHeaders::new()

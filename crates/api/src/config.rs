@@ -185,8 +185,10 @@ impl Default for OAuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct McpConfig {
-    /// Browser origins allowed to call MCP endpoints (besides the public URL's).
-    pub allowed_origins: Vec<String>,
+    /// Host names the MCP endpoint answers under besides the public URL's (say, the
+    /// name a reverse proxy that rewrites `Host` uses); others get 403 (DNS-rebinding
+    /// protection, see `http::cors`).
+    pub allowed_hosts: Vec<String>,
     /// How old a connector's last health check may get before the next.
     pub health_interval_secs: u64,
     /// How often each replica looks for due checks.
@@ -206,7 +208,7 @@ pub struct McpConfig {
 impl Default for McpConfig {
     fn default() -> Self {
         Self {
-            allowed_origins: vec!["https://claude.ai".into(), "https://claude.com".into()],
+            allowed_hosts: Vec::new(),
             health_interval_secs: 60,
             health_poll_ms: 5000,
             usage_flush_ms: 5000,

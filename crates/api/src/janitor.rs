@@ -1,7 +1,7 @@
 //! Removes rows whose purpose has passed: ended browser sessions, spent or expired
 //! one-time tokens, idle MCP client sessions, stale login-throttle windows, spent OAuth
-//! codes, ended OAuth grants, registered OAuth clients that never got a grant, and
-//! signing keys whose tokens have all expired since a rotation.
+//! codes, ended OAuth grants, registered OAuth clients that never got a grant, signing
+//! keys whose tokens have all expired since a rotation, and expired client-assertion ids.
 //! Every replica may run it; the deletes are idempotent.
 use crate::entity::{
     login_throttle, mcp_session, oauth_client, oauth_code, oauth_grant, session, user_token,
@@ -25,6 +25,7 @@ pub struct Swept {
     pub oauth_grants: u64,
     pub oauth_clients: u64,
     pub signing_keys: u64,
+    pub oauth_assertions: u64,
 }
 
 /// A registered client that never got a grant is forgotten after this long.
@@ -95,6 +96,7 @@ pub async fn sweep<C: ConnectionTrait>(
         .await?
         .rows_affected;
     let signing_keys = crate::oauth::tokens::retire_superseded(db, now).await?;
+    let oauth_assertions = crate::oauth::assertion::sweep(db, now).await?;
     Ok(Swept {
         sessions,
         tokens,
@@ -104,5 +106,6 @@ pub async fn sweep<C: ConnectionTrait>(
         oauth_grants,
         oauth_clients,
         signing_keys,
+        oauth_assertions,
     })
 }

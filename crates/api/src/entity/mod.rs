@@ -8,6 +8,7 @@ pub mod login_throttle;
 pub mod mcp_session;
 pub mod membership;
 pub mod oauth_client;
+pub mod oauth_client_assertion;
 pub mod oauth_code;
 pub mod oauth_grant;
 pub mod oauth_refresh_token;

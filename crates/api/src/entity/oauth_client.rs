@@ -16,7 +16,8 @@ pub struct Model {
     /// JSON list of exact redirect URIs.
     #[sea_orm(column_type = "Text")]
     pub redirect_uris: String,
-    /// `none`, `client_secret_post` or `client_secret_basic`.
+    /// `none`, `client_secret_post`, `client_secret_basic`, or `private_key_jwt`
+    /// (metadata-document clients only).
     pub auth_method: String,
     pub secret_hash: Option<String>,
     pub created_by: Option<Uuid>,
@@ -24,6 +25,11 @@ pub struct Model {
     pub last_used_at: Option<DateTimeUtc>,
     /// Metadata documents: the cached copy is fresh until then.
     pub fresh_until: Option<DateTimeUtc>,
+    /// `private_key_jwt` clients: where their public keys are, or the keys themselves
+    /// (a JWK Set, JSON) when their document carries them.
+    pub jwks_uri: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub jwks: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

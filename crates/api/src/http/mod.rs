@@ -2,6 +2,7 @@
 //! the extractors for the authenticated principal and the org with its role, and
 //! middleware for request ids and metrics.
 pub mod auth;
+pub mod cors;
 pub mod meta;
 pub mod middleware;
 pub mod problem;

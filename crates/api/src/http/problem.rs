@@ -328,3 +328,46 @@ pub fn path_config() -> actix_web::web::PathConfig {
 }
 
 impl std::error::Error for ApiError {}
+
+/// Errors actix renders itself as `text/plain` (a body over a `PayloadConfig` limit, a
+/// `Bytes` or `String` extractor that fails, an unreadable form or query that a handler
+/// did not map) become problem+json with a stable `type`, keeping their status. Handler
+/// errors that already render themselves (problem+json, OAuth JSON) pass untouched.
+pub async fn plain_errors_as_problems(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let res = next.call(req).await?;
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    let Some(err) = res.response().error().filter(|_| plain) else {
+        return Ok(res.map_into_left_body());
+    };
+    let status = res.status();
+    let kind = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        s if s.is_server_error() => ErrorKind::Internal,
+        _ => ErrorKind::MalformedRequest,
+    };
+    let e = if kind == ErrorKind::Internal {
+        ApiError::internal(anyhow::anyhow!("{err}"))
+    } else {
+        ApiError::with_detail(kind, err.to_string())
+    };
+    let mut problem = e.to_problem();
+    problem.status = status.as_u16();
+    let mut resp = e.error_response();
+    *resp.status_mut() = status;
+    let resp = resp.set_body(actix_web::web::Bytes::from(
+        serde_json::to_vec(&problem).unwrap_or_default(),
+    ));
+    let (req, _) = res.into_parts();
+    Ok(actix_web::dev::ServiceResponse::new(req, resp.map_into_boxed_body()).map_into_right_body())
+}

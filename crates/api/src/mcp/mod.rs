@@ -308,33 +308,13 @@ async fn authenticate_oauth(
     })
 }
 
-/// Origin check against DNS rebinding: browsers send `Origin`; it must be one we trust.
-fn origin_allowed(req: &HttpRequest, st: &AppState) -> bool {
-    match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(o) => {
-            o == st.public_origin
-                || st
-                    .config
-                    .mcp
-                    .allowed_origins
-                    .iter()
-                    .any(|a| a.trim_end_matches('/') == o)
-        }
-    }
-}
-
-/// Origin check, then the caller's credential: the guard of every MCP request.
+/// The caller's credential: the guard of every MCP request (DNS-rebinding protection
+/// and CORS are `http::cors`'s, before this).
 async fn authenticate(
     req: &HttpRequest,
     st: &AppState,
     slug: &str,
 ) -> Result<McpPrincipal, HttpResponse> {
-    if !origin_allowed(req, st) {
-        return Err(actix_web::ResponseError::error_response(
-            &ApiError::with_detail(ErrorKind::Forbidden, "origin not allowed"),
-        ));
-    }
     let Some(raw) = req
         .headers()
         .get("authorization")

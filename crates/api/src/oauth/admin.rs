@@ -162,6 +162,8 @@ pub async fn create_client(
         created_at: Set(now),
         last_used_at: Set(None),
         fresh_until: Set(None),
+        jwks_uri: Set(None),
+        jwks: Set(None),
     }
     .insert(&txn)
     .await?;

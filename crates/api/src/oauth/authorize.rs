@@ -55,11 +55,19 @@ button.primary{background:#1f5eff;border-color:#1f5eff;color:#fff}button:focus-v
 select{font:inherit;padding:.4rem;width:100%}.error{color:#a4000f}";
 
 fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    page_to(status, title, body, None)
+}
+
+/// A page whose form may end in a redirect to a native app's private-use scheme:
+/// browsers apply `form-action` to the redirect after the POST too, so that scheme
+/// (already checked to be plain RFC 3986 scheme characters) is allowed there.
+fn page_to(status: StatusCode, title: &str, body: &str, scheme: Option<&str>) -> HttpResponse {
+    let extra = scheme.map(|s| format!(" {s}:")).unwrap_or_default();
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         // Consent must not be framed (clickjacking).
-        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'"))
+        .insert_header(("Content-Security-Policy", format!("default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:{extra}; frame-ancestors 'none'")))
         .body(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
             t = esc(title)
@@ -186,7 +194,7 @@ async fn check(st: &AppState, p: &AuthorizeParams) -> Result<Checked, HttpRespon
     let resource_slug = match p.resource.as_deref() {
         None | Some("") => None,
         Some(r) => match slug_of_resource(st, r) {
-            Some(s) => Some(s.to_string()),
+            Some(s) => Some(s),
             None => {
                 return Err(redirect_error(
                     st,
@@ -302,10 +310,25 @@ pub async fn authorize_page(
     {
         return error_page(StatusCode::FORBIDDEN, &e.to_string());
     }
-    let redirect_host = url::Url::parse(&c.redirect)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default();
+    let parsed_redirect = url::Url::parse(&c.redirect).ok();
+    // A private-use scheme names an app, not a web site: show the whole URI (its
+    // serialization is ASCII, non-ASCII percent-encoded, so nothing looks like something
+    // else), scheme first and in words, so a user sees which app gets the code.
+    let private_scheme = parsed_redirect
+        .as_ref()
+        .filter(|_| clients::is_private_use(&c.redirect))
+        .map(|u| u.scheme().to_string());
+    let return_to = match (&private_scheme, &parsed_redirect) {
+        (Some(scheme), Some(u)) => format!(
+            "You will be sent back to the app at <code>{}</code> (an application on your device that opens <code>{}:</code> links)",
+            esc(u.as_str()),
+            esc(scheme)
+        ),
+        _ => esc(&parsed_redirect
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default()),
+    };
     let org_field = if choices.len() == 1 {
         format!(
             "<dd>{}</dd><input type=\"hidden\" name=\"org\" value=\"{}\">",
@@ -333,7 +356,7 @@ pub async fn authorize_page(
          <p>{client} asks to use the MCP tools of your organization, as you ({email}).</p>\
          <form method=\"post\" action=\"/authorize\"><dl>\
          <dt>Application</dt><dd>{client}{kind}</dd>\
-         <dt>Will return you to</dt><dd>{host}</dd>\
+         <dt>Will return you to</dt><dd>{return_to}</dd>\
          <dt>Organization</dt>{org_field}\
          <dt>Access</dt><dd>Use the tools, prompts and resources of the organization's MCP servers (scope <code>{SCOPE_MCP}</code>)</dd>\
          </dl>{hidden}<input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
@@ -346,7 +369,6 @@ pub async fn authorize_page(
             String::new()
         },
         email = esc(&user.user.email),
-        host = esc(&redirect_host),
         hidden = [
             hidden("response_type", p.response_type.as_deref()),
             hidden("client_id", Some(&c.client.client_id)),
@@ -359,7 +381,12 @@ pub async fn authorize_page(
         ]
         .concat(),
     );
-    page(StatusCode::OK, "Connect to Gatehouse", &body)
+    page_to(
+        StatusCode::OK,
+        "Connect to Gatehouse",
+        &body,
+        private_scheme.as_deref(),
+    )
 }
 
 #[post("/authorize")]

@@ -244,7 +244,7 @@ fn check_code(
     }
     if e.resource
         .as_deref()
-        .is_some_and(|r| r.trim_end_matches('/') != row.resource)
+        .is_some_and(|r| super::normalize_resource(r) != super::normalize_resource(&row.resource))
     {
         return refuse(OAuthError::bad_request(
             "invalid_target",

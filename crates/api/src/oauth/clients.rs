@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub const METHOD_NONE: &str = "none";
 pub const METHOD_POST: &str = "client_secret_post";
 pub const METHOD_BASIC: &str = "client_secret_basic";
+/// RFC 7523 client assertions, for metadata-document clients that publish keys.
+pub const METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 
@@ -24,20 +26,75 @@ fn is_loopback_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
 }
 
-/// https anywhere, or http on a loopback address (RFC 8252); no fragment.
+/// Schemes that run code, read local data or name nothing a browser can hand to an app:
+/// never a redirect target, whatever the client says.
+const FORBIDDEN_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "about",
+    "blob",
+    "filesystem",
+    "view-source",
+    "ws",
+    "wss",
+    "ftp",
+    "mailto",
+    "tel",
+    "sms",
+];
+
+/// A private-use scheme (RFC 8252 §7.1) a native app claims, such as `cursor`: RFC 3986
+/// scheme syntax, not one of the forbidden ones, and not dressed up as http(s)
+/// (`https-login:` or `http.evil:` would read as a web address on the consent page).
+fn private_scheme_problem(scheme: &str) -> Option<&'static str> {
+    let mut chars = scheme.chars();
+    let syntax_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !syntax_ok {
+        return Some("not a valid URI scheme");
+    }
+    let lower = scheme.to_ascii_lowercase();
+    if FORBIDDEN_SCHEMES.contains(&lower.as_str()) {
+        return Some("this scheme is not allowed for redirects");
+    }
+    if lower.starts_with("http") {
+        return Some("a private-use scheme must not look like http or https");
+    }
+    None
+}
+
+/// https anywhere, http on a loopback address, or a native app's private-use scheme
+/// (RFC 8252 §7.1: PKCE, which we require of every client, is what protects a code sent
+/// to a scheme another app could also claim); never a fragment.
 pub fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
+    // The scheme as sent (the parser lowercases it), checked before parsing.
+    let Some((raw_scheme, _)) = uri.split_once(':') else {
+        return Some("not an absolute URL");
+    };
     let Ok(u) = url::Url::parse(uri) else {
         return Some("not an absolute URL");
     };
-    if u.fragment().is_some() {
+    if u.fragment().is_some() || uri.contains('#') {
         return Some("must not have a fragment");
     }
     match (u.scheme(), u.host_str()) {
         ("https", Some(_)) => None,
         ("http", Some(h)) if is_loopback_host(h) => None,
         ("http", _) => Some("http is allowed only on localhost, 127.0.0.1 or [::1]"),
-        _ => Some("must be https (or http on a loopback address)"),
+        ("https", None) => Some("an https redirect needs a host"),
+        // A bare `app:` names no callback.
+        _ if u.host_str().is_none_or(str::is_empty) && u.path().trim_matches('/').is_empty() => {
+            Some("a private-use redirect needs a path")
+        }
+        _ => private_scheme_problem(raw_scheme),
     }
+}
+
+/// Whether a redirect goes to a native app through a private-use scheme.
+pub fn is_private_use(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| !matches!(u.scheme(), "http" | "https"))
 }
 
 /// Exact match, except that a loopback redirect may use any port (native apps pick an
@@ -61,10 +118,22 @@ pub fn redirect_uris(c: &oauth_client::Model) -> Vec<String> {
     serde_json::from_str(&c.redirect_uris).unwrap_or_default()
 }
 
+/// Where a client's redirects go, for people: web hosts, and a native app's scheme with
+/// what follows it (`cursor://anysphere.cursor-mcp`), which is no web host.
 pub fn redirect_hosts(c: &oauth_client::Model) -> Vec<String> {
     let mut hosts: Vec<String> = redirect_uris(c)
         .iter()
-        .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+        .filter_map(|u| {
+            let u = url::Url::parse(u).ok()?;
+            if matches!(u.scheme(), "http" | "https") {
+                u.host_str().map(str::to_string)
+            } else {
+                Some(match u.host_str() {
+                    Some(h) => format!("{}://{h}", u.scheme()),
+                    None => format!("{}:", u.scheme()),
+                })
+            }
+        })
         .collect();
     hosts.sort();
     hosts.dedup();
@@ -81,6 +150,9 @@ pub struct RegistrationRequest {
     #[serde(default)]
     response_types: Option<Vec<String>>,
     client_name: Option<String>,
+    /// OIDC registration's `native` or `web`. Echoed, not enforced against the redirect
+    /// URIs: Cursor registers as `web` with a `cursor://` redirect.
+    application_type: Option<String>,
 }
 
 fn invalid_metadata(detail: &str) -> OAuthError {
@@ -137,6 +209,12 @@ pub async fn register(
     {
         return Err(invalid_metadata("response_types may hold only code"));
     }
+    if let Some(t) = &body.application_type
+        && t != "native"
+        && t != "web"
+    {
+        return Err(invalid_metadata("application_type must be native or web"));
+    }
     let name: String = body
         .client_name
         .as_deref()
@@ -164,6 +242,8 @@ pub async fn register(
                 created_at: Set(now),
                 last_used_at: Set(None),
                 fresh_until: Set(None),
+                jwks_uri: Set(None),
+                jwks: Set(None),
             },
         )))
         .await
@@ -177,6 +257,9 @@ pub async fn register(
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
     });
+    if let Some(t) = &body.application_type {
+        answer["application_type"] = json!(t);
+    }
     if let Some(s) = secret {
         answer["client_secret"] = json!(s);
         answer["client_secret_expires_at"] = json!(0);
@@ -198,6 +281,8 @@ struct MetadataDocument {
     redirect_uris: Vec<String>,
     client_name: Option<String>,
     token_endpoint_auth_method: Option<String>,
+    jwks_uri: Option<String>,
+    jwks: Option<serde_json::Value>,
 }
 
 fn max_age(headers: &reqwest::header::HeaderMap) -> Option<i64> {
@@ -271,12 +356,27 @@ async fn fetch_document(
     {
         return Err(format!("redirect URI {u} is not allowed"));
     }
-    if doc
-        .token_endpoint_auth_method
-        .as_deref()
-        .is_some_and(|m| m != METHOD_NONE)
-    {
-        return Err("metadata-document clients must use token_endpoint_auth_method none".into());
+    match doc.token_endpoint_auth_method.as_deref() {
+        None | Some(METHOD_NONE) => {}
+        Some(METHOD_PRIVATE_KEY_JWT) => match (&doc.jwks_uri, &doc.jwks) {
+            (Some(uri), None) => {
+                super::assertion::check_jwks_uri(st, uri).await?;
+            }
+            (None, Some(jwks)) => {
+                super::assertion::parse_jwks(&jwks.to_string())?;
+            }
+            _ => {
+                return Err(
+                    "a private_key_jwt client needs exactly one of jwks_uri and jwks".into(),
+                );
+            }
+        },
+        Some(_) => {
+            return Err(
+                "metadata-document clients use token_endpoint_auth_method none or private_key_jwt"
+                    .into(),
+            );
+        }
     }
     Ok((doc, now + Duration::seconds(ttl)))
 }
@@ -361,6 +461,13 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
     }
     match fetch_document(st, client_id, now).await {
         Ok((doc, fresh_until)) => {
+            let method =
+                if doc.token_endpoint_auth_method.as_deref() == Some(METHOD_PRIVATE_KEY_JWT) {
+                    METHOD_PRIVATE_KEY_JWT
+                } else {
+                    METHOD_NONE
+                };
+            let jwks = doc.jwks.as_ref().map(|k| k.to_string());
             let name: String = doc
                 .client_name
                 .unwrap_or_else(|| {
@@ -380,12 +487,14 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
                 org_id: Set(None),
                 name: Set(name),
                 redirect_uris: Set(json!(doc.redirect_uris).to_string()),
-                auth_method: Set(METHOD_NONE.into()),
+                auth_method: Set(method.into()),
                 secret_hash: Set(None),
                 created_by: Set(None),
                 created_at: Set(stored.as_ref().map_or(now, |s| s.created_at)),
                 last_used_at: Set(stored.as_ref().and_then(|s| s.last_used_at)),
                 fresh_until: Set(Some(fresh_until)),
+                jwks_uri: Set(doc.jwks_uri.clone()),
+                jwks: Set(jwks),
             };
             oauth_client::Entity::insert(row)
                 .on_conflict(
@@ -394,6 +503,9 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
                             oauth_client::Column::Name,
                             oauth_client::Column::RedirectUris,
                             oauth_client::Column::FreshUntil,
+                            oauth_client::Column::AuthMethod,
+                            oauth_client::Column::JwksUri,
+                            oauth_client::Column::Jwks,
                         ])
                         .to_owned(),
                 )
@@ -421,14 +533,39 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
     }
 }
 
+/// How a token or revocation request authenticates its client, from its form.
+#[derive(Default)]
+pub struct ClientCredentials<'a> {
+    pub client_id: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    pub assertion_type: Option<&'a str>,
+    pub assertion: Option<&'a str>,
+}
+
 /// Client authentication at the token and revocation endpoints: the method the client
-/// registered with (a secret by Basic or in the body), or none for public clients.
+/// registered with (a secret by Basic or in the body, or a signed assertion), or none
+/// for public clients.
 pub async fn authenticate(
     st: &AppState,
     req: &HttpRequest,
-    form_client_id: Option<&str>,
-    form_secret: Option<&str>,
+    creds: ClientCredentials<'_>,
 ) -> Result<oauth_client::Model, OAuthError> {
+    let (form_client_id, form_secret) = (creds.client_id, creds.secret);
+    if creds.assertion.is_some() || creds.assertion_type.is_some() {
+        if req.headers().contains_key("authorization") || form_secret.is_some() {
+            return Err(OAuthError::bad_request(
+                "invalid_request",
+                "use one client authentication method",
+            ));
+        }
+        return super::assertion::authenticate(
+            st,
+            form_client_id,
+            creds.assertion_type,
+            creds.assertion,
+        )
+        .await;
+    }
     let basic = req
         .headers()
         .get("authorization")
@@ -465,6 +602,11 @@ pub async fn authenticate(
         .resolve(st, &client_id)
         .await
         .map_err(|e| OAuthError::invalid_client(&e))?;
+    if client.auth_method == METHOD_PRIVATE_KEY_JWT {
+        return Err(OAuthError::invalid_client(
+            "this client authenticates with a private_key_jwt client assertion",
+        ));
+    }
     match (&client.secret_hash, secret) {
         (None, _) => Ok(client),
         (Some(h), Some(s)) => {
@@ -513,5 +655,32 @@ mod tests {
         assert!(redirect_uri_problem("https://claude.ai/api/mcp/auth_callback").is_none());
         assert!(redirect_uri_problem("http://[::1]:3000/cb").is_none());
         assert!(redirect_uri_problem("https://x.example/cb#frag").is_some());
+        assert!(redirect_uri_problem("cursor://anysphere.cursor-mcp/oauth/callback").is_none());
+        assert!(redirect_uri_problem("com.example.app:/oauth2redirect").is_none());
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://x/%0Aalert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "vbscript:x",
+            "about:blank",
+            "blob:https://a.example/x",
+            "cursor://a/cb#frag",
+            "https-login://a/cb",
+            "1app://cb",
+            "ftp://a.example/cb",
+            "cursor:",
+            "cursor:/",
+        ] {
+            assert!(redirect_uri_problem(bad).is_some(), "{bad}");
+        }
+        assert!(redirect_matches(
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "cursor://anysphere.cursor-mcp/oauth/callback"
+        ));
+        assert!(!redirect_matches(
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "cursor://anysphere.cursor-mcp/oauth/callback/x"
+        ));
     }
 }

@@ -4,6 +4,7 @@
 //! with rotating refresh tokens, revocation (RFC 7009), and the org's side (connected
 //! clients, admin-created clients, refresh-token lifetime).
 pub mod admin;
+pub mod assertion;
 pub mod authorize;
 pub mod batch;
 pub mod clients;
@@ -119,13 +120,23 @@ pub fn mcp_url(st: &AppState, slug: &str) -> String {
     format!("{}/mcp/{slug}", st.public_url)
 }
 
+/// A resource URI as RFC 3986 §6.2.2-§6.2.3 compares it: scheme and host lowercase,
+/// the scheme's default port dropped, no trailing slash. The path keeps its case.
+pub fn normalize_resource(resource: &str) -> String {
+    let trimmed = resource.trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(u) if u.has_host() => u.as_str().trim_end_matches('/').to_string(),
+        _ => trimmed.to_string(),
+    }
+}
+
 /// The org slug a `resource` names, when it is one of our MCP URLs.
-pub fn slug_of_resource<'a>(st: &AppState, resource: &'a str) -> Option<&'a str> {
+pub fn slug_of_resource(st: &AppState, resource: &str) -> Option<String> {
+    let resource = normalize_resource(resource);
     let rest = resource
-        .strip_prefix(st.public_url.as_str())?
+        .strip_prefix(normalize_resource(&st.public_url).as_str())?
         .strip_prefix("/mcp/")?;
-    let slug = rest.trim_end_matches('/');
-    (!slug.is_empty() && !slug.contains(['/', '?', '#'])).then_some(slug)
+    (!rest.is_empty() && !rest.contains(['/', '?', '#'])).then(|| rest.to_string())
 }
 
 fn as_metadata(st: &AppState) -> serde_json::Value {
@@ -142,8 +153,10 @@ fn as_metadata(st: &AppState) -> serde_json::Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion::SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion::SIGNING_ALGS,
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{base}/openapi.yaml"),
@@ -163,11 +176,13 @@ async fn as_metadata_root(st: web::Data<AppState>) -> HttpResponse {
     metadata_response(as_metadata(&st))
 }
 
-/// OpenID-style discovery, same content.
-#[get("/.well-known/openid-configuration")]
-async fn openid_configuration(st: web::Data<AppState>) -> HttpResponse {
-    metadata_response(as_metadata(&st))
-}
+// No `/.well-known/openid-configuration`: we are an OAuth server, not an OpenID
+// Provider. We issue no ID tokens (no `openid` scope, no `id_token` response), and the
+// JWKS signs access tokens only, so the fields OpenID discovery requires
+// (`subject_types_supported`, `id_token_signing_alg_values_supported`) would promise
+// what we do not do, and the old copy of the RFC 8414 document there failed the MCP
+// TypeScript SDK's OIDC metadata check. Clients try RFC 8414 metadata first (MCP
+// 2025-11-25) and treat a 404 here as "not an OpenID Provider".
 
 fn resource_metadata(st: &AppState, resource: String) -> serde_json::Value {
     json!({
@@ -185,12 +200,12 @@ async fn resource_metadata_path(st: web::Data<AppState>, slug: web::Path<String>
     metadata_response(resource_metadata(&st, mcp_url(&st, &slug)))
 }
 
-/// The root form, for clients that look there: it describes the origin, whose endpoints
-/// all share one authorization server.
-#[get("/.well-known/oauth-protected-resource")]
-async fn resource_metadata_root(st: web::Data<AppState>) -> HttpResponse {
-    metadata_response(resource_metadata(&st, st.public_url.clone()))
-}
+// No root document (`/.well-known/oauth-protected-resource`): the protected resources
+// are the orgs' MCP URLs, and the origin is not one of them, so a root document could
+// only name a `resource` that /authorize must refuse (`invalid_target`), and clients
+// reject a `resource` other than the MCP URL they connect to anyway. Clients find the
+// path-inserted document from the 401's `resource_metadata` or by trying it first
+// (MCP 2025-11-25); the root is only their last fallback, and a 404 there is harmless.
 
 #[get("/jwks.json")]
 async fn jwks(st: web::Data<AppState>) -> HttpResponse {
@@ -199,13 +214,32 @@ async fn jwks(st: web::Data<AppState>) -> HttpResponse {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(as_metadata_root)
-        .service(openid_configuration)
         .service(resource_metadata_path)
-        .service(resource_metadata_root)
         .service(jwks)
         .service(clients::register)
         .service(authorize::authorize_page)
         .service(authorize::decide)
         .service(token::token)
         .service(token::revoke);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_resource;
+
+    #[test]
+    fn resources_normalise_scheme_host_and_default_port_but_not_the_path() {
+        assert_eq!(
+            normalize_resource("HTTPS://GW.Example.COM:443/mcp/acme/"),
+            "https://gw.example.com/mcp/acme"
+        );
+        assert_eq!(
+            normalize_resource("http://127.0.0.1:8080/mcp/acme"),
+            "http://127.0.0.1:8080/mcp/acme"
+        );
+        assert_eq!(
+            normalize_resource("https://gw.example.com/MCP/Acme"),
+            "https://gw.example.com/MCP/Acme"
+        );
+    }
 }

@@ -21,6 +21,8 @@ pub struct TokenRequest {
     code_verifier: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
     refresh_token: Option<String>,
     resource: Option<String>,
 }
@@ -228,8 +230,12 @@ pub async fn token(
     let client = clients::authenticate(
         &st,
         &req,
-        f.client_id.as_deref(),
-        f.client_secret.as_deref(),
+        clients::ClientCredentials {
+            client_id: f.client_id.as_deref(),
+            secret: f.client_secret.as_deref(),
+            assertion_type: f.client_assertion_type.as_deref(),
+            assertion: f.client_assertion.as_deref(),
+        },
     )
     .await?;
     match f.grant_type.as_deref() {
@@ -251,6 +257,8 @@ pub struct RevokeRequest {
     token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 /// RFC 7009: revoking a refresh token or an access token ends its grant. Unknown tokens
@@ -265,8 +273,12 @@ pub async fn revoke(
     let client = clients::authenticate(
         &st,
         &req,
-        f.client_id.as_deref(),
-        f.client_secret.as_deref(),
+        clients::ClientCredentials {
+            client_id: f.client_id.as_deref(),
+            secret: f.client_secret.as_deref(),
+            assertion_type: f.client_assertion_type.as_deref(),
+            assertion: f.client_assertion.as_deref(),
+        },
     )
     .await?;
     let presented = f

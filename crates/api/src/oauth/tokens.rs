@@ -60,6 +60,8 @@ pub struct OAuthState {
     /// hour. Expiry, audience and revocation are still checked on every request.
     verified: RwLock<HashMap<[u8; 32], Arc<Claims>>>,
     pub clients: super::clients::ClientCache,
+    /// `private_key_jwt` clients' key sets fetched from their `jwks_uri`.
+    pub jwks: super::assertion::JwksCache,
 }
 
 /// After this long no access token issued before it can still be valid (an hour's
@@ -76,6 +78,7 @@ impl Default for OAuthState {
             revoked: RwLock::new((HashSet::new(), None)),
             verified: RwLock::new(HashMap::new()),
             clients: Default::default(),
+            jwks: Default::default(),
         }
     }
 }

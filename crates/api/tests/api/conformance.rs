@@ -327,6 +327,36 @@ const NOT_COMPARABLE_ON_EVERYTHING: &[(&str, &str)] = &[
     ),
 ];
 
+/// Scenarios the gateway still loses, and why: each is an open part of the MCP fidelity
+/// issue. The tests fail if any other scenario is lost, and if one of these starts to
+/// pass (then it comes off this list), so the list can only shrink.
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "tools-call-sampling",
+        "server-to-client requests are not relayed yet: the gateway declares no sampling capability upstream",
+    ),
+    (
+        "tools-call-elicitation",
+        "server-to-client requests are not relayed yet: the gateway declares no elicitation capability upstream",
+    ),
+    (
+        "elicitation-sep1034-defaults",
+        "server-to-client requests are not relayed yet: the call fails at once, saying so",
+    ),
+    (
+        "elicitation-sep1330-enums",
+        "server-to-client requests are not relayed yet: the call fails at once, saying so",
+    ),
+    (
+        "resources-subscribe",
+        "update notifications need the client's GET stream, which the gateway does not offer yet",
+    ),
+    (
+        "resources-unsubscribe",
+        "update notifications need the client's GET stream, which the gateway does not offer yet",
+    ),
+];
+
 /// Direct vs gateway, one row per scenario; returns the rows that regressed.
 fn compare(
     backend: &str,
@@ -413,6 +443,20 @@ async fn direct_vs_gateway(
     let (url, auth) = through_gateway(&app, email, upstream).await;
     let gateway = suite.run(&url, Some(&auth)).await;
     let regressions = compare(backend_name, direct, &gateway, not_comparable);
+    let now_passing: Vec<_> = KNOWN_GAPS
+        .iter()
+        .filter(|(s, _)| direct.get(*s).is_some_and(|d| d.passed))
+        .filter(|(s, _)| gateway.get(*s).is_some_and(|g| g.passed))
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(
+        now_passing.is_empty(),
+        "{now_passing:?} now pass through the gateway: take them off KNOWN_GAPS"
+    );
+    let regressions: Vec<_> = regressions
+        .into_iter()
+        .filter(|r| !KNOWN_GAPS.iter().any(|(s, _)| s == r))
+        .collect();
     assert!(
         regressions.is_empty(),
         "{} scenario(s) pass directly against {backend_name} but fail through the gateway: {regressions:?} (table above)",

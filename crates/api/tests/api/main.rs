@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod conformance;
 mod connectors;
+mod cors;
 mod mcp;
 mod mcp_fidelity;
 mod mcp_sdk;

@@ -666,15 +666,16 @@ async fn the_transport_follows_streamable_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    // DNS-rebinding protection.
+    // DNS-rebinding protection: a foreign Host is refused; any Origin may call with a
+    // bearer credential (CORS, see cors.rs).
     let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
-        .header("origin", "https://evil.example")
+        .header("host", "evil.example")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
     let r = raw(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
-        .header("origin", "https://claude.ai")
+        .header("origin", "https://evil.example")
         .header("mcp-session-id", c.session.clone().unwrap())
         .send()
         .await

@@ -245,15 +245,6 @@ async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked(
                 .contains(&json!(m))
         );
     }
-    let oidc: Value = plain()
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(oidc, meta);
     let jwks: Value = plain()
         .get(meta["jwks_uri"].as_str().unwrap())
         .send()
@@ -1161,4 +1152,495 @@ pub(crate) async fn mcp_access_token(app: &TestApp, user: &Session, slug: &str) 
         .access_token()
         .secret()
         .clone()
+}
+
+/// Cursor's registration, as it sends it: a private-use `cursor://` redirect (RFC 8252
+/// §7.1) among https and loopback ones.
+fn cursor_registration() -> Value {
+    json!({
+        "client_name": "Cursor",
+        "redirect_uris": [
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback",
+        ],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+#[tokio::test]
+async fn cursor_registers_with_a_private_use_scheme_and_is_sent_back_to_its_app() {
+    let app = oauth_app().await;
+    let owner = app.signup("cora@example.com").await;
+    let org = app.create_org(&owner, "Cora").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let http = plain();
+    let cursor = "cursor://anysphere.cursor-mcp/oauth/callback";
+
+    let r = http
+        .post(app.url("/register"))
+        .json(&cursor_registration())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let reg: Value = r.json().await.unwrap();
+    assert_eq!(reg["redirect_uris"], cursor_registration()["redirect_uris"]);
+    assert_eq!(reg["token_endpoint_auth_method"], "none");
+    let id = reg["client_id"].as_str().unwrap();
+
+    // A native app says so (RFC 7591 / OIDC registration); the answer echoes it.
+    let mut native = cursor_registration();
+    native["application_type"] = json!("native");
+    let r = http
+        .post(app.url("/register"))
+        .json(&native)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["application_type"],
+        "native"
+    );
+    native["application_type"] = json!("browser");
+    let r = http
+        .post(app.url("/register"))
+        .json(&native)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Dangerous or meaningless schemes, fragments and plain http elsewhere stay refused.
+    for bad in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "vbscript:msgbox",
+        "about:blank",
+        "blob:https://evil.example/1",
+        "cursor://anysphere.cursor-mcp/oauth/callback#x",
+        "http://evil.example.com/cb",
+        "https-evil://claude.ai/cb",
+        "9cursor://cb",
+    ] {
+        let r = http
+            .post(app.url("/register"))
+            .json(&json!({"redirect_uris": [cursor, bad], "token_endpoint_auth_method": "none"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_redirect_uri",
+            "{bad}"
+        );
+    }
+
+    // The consent page names the app's scheme plainly, its CSP lets the form end there,
+    // and the code comes back to exactly that URI.
+    let c = client(&app, id, None, cursor);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("mcp".into()))
+        .add_extra_param("resource", &mcp)
+        .set_pkce_challenge(challenge)
+        .url();
+    let page = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http: https: cursor:;"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(
+            "You will be sent back to the app at <code>cursor://anysphere.cursor-mcp/oauth/callback</code>"
+        ),
+        "{html}"
+    );
+    let (location, q) = allow(&app, &owner, &html).await;
+    assert_eq!(location.scheme(), "cursor");
+    assert!(
+        location.as_str().starts_with(&format!("{cursor}?")),
+        "{location}"
+    );
+    let t = c
+        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("Cursor exchanges its code");
+    assert_eq!(
+        initialize(&app, &org.slug, t.access_token().secret())
+            .await
+            .status(),
+        200
+    );
+
+    // The org's list of connected clients names the app's scheme, not a web host.
+    let listed: Value = json(
+        owner
+            .get(&format!("/orgs/{}/oauth/clients", org.slug))
+            .await,
+    )
+    .await;
+    let cursor_client = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == id)
+        .expect("listed");
+    assert_eq!(
+        cursor_client["redirect_hosts"],
+        json!([
+            "cursor://anysphere.cursor-mcp",
+            "localhost",
+            "www.cursor.com"
+        ])
+    );
+
+    // Exact match: another path under the same scheme is not Cursor's redirect.
+    for other in [
+        "cursor://anysphere.cursor-mcp/oauth/callback/x",
+        "cursor://evil/oauth/callback",
+    ] {
+        let (url, _) = client(&app, id, None, other)
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+            .url();
+        let r = owner.http.get(url.as_str()).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{other}");
+    }
+}
+
+#[tokio::test]
+async fn resources_agree_between_discovery_authorize_and_token_after_normalisation() {
+    let app = oauth_app().await;
+    let owner = app.signup("rhea@example.com").await;
+    let org = app.create_org(&owner, "Rhea").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let http = plain();
+
+    // No root document naming a resource /authorize would refuse; the path-inserted
+    // one names the MCP URL, which /authorize accepts.
+    let r = http
+        .get(app.url("/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let prm: Value = http
+        .get(app.url(&format!(
+            "/.well-known/oauth-protected-resource/mcp/{}",
+            org.slug
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], mcp);
+
+    // Scheme and host compare case-insensitively (RFC 3986 §6.2.2.1), here the scheme.
+    let reg = register(&app, "https://app.example.com/cb").await;
+    let id = reg["client_id"].as_str().unwrap();
+    let secret = reg["client_secret"].as_str().unwrap();
+    let c = client(&app, id, Some(secret), "https://app.example.com/cb");
+    let shouted = mcp.replacen("http://", "HTTP://", 1);
+    let (code, verifier) = authorize(&app, &owner, &c, &shouted).await;
+    let r = http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", verifier.secret().as_str()),
+            ("redirect_uri", "https://app.example.com/cb"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("resource", &format!("{shouted}/")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(
+        initialize(&app, &org.slug, t["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // The path keeps its case: /MCP/{slug} is not our MCP endpoint.
+    let (url, _) = c
+        .authorize_url(CsrfToken::new_random)
+        .add_extra_param("resource", mcp.replace("/mcp/", "/MCP/"))
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let r = owner.http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=invalid_target"), "{location}");
+}
+
+#[tokio::test]
+async fn openid_discovery_is_not_served_as_no_id_tokens_are_issued() {
+    let app = oauth_app().await;
+    // An RFC 8414 document dressed as OpenID discovery failed OIDC metadata parsers;
+    // we are no OpenID Provider, so there is none.
+    let r = plain()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404, "not-found").await;
+    let meta: Value = plain()
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], app.base);
+    assert!(meta.get("id_token_signing_alg_values_supported").is_none());
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A client's signing key: the private half for its assertions, the public half as a JWK.
+struct ClientKey {
+    alg: jsonwebtoken::Algorithm,
+    kid: &'static str,
+    key: jsonwebtoken::EncodingKey,
+    jwk: Value,
+}
+
+fn ec_key(kid: &'static str) -> ClientKey {
+    use p256::{elliptic_curve::sec1::ToEncodedPoint, pkcs8::EncodePrivateKey};
+    let secret = p256::SecretKey::random(&mut rand::thread_rng());
+    let der = secret.to_pkcs8_der().unwrap();
+    let point = secret.public_key().to_encoded_point(false);
+    ClientKey {
+        alg: jsonwebtoken::Algorithm::ES256,
+        kid,
+        key: jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()),
+        jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap())}),
+    }
+}
+
+fn rsa_key(kid: &'static str) -> ClientKey {
+    use rsa::{pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts};
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let der = private.to_pkcs1_der().unwrap();
+    ClientKey {
+        alg: jsonwebtoken::Algorithm::RS256,
+        kid,
+        key: jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+        jwk: json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+            "n": b64url(&private.n().to_bytes_be()), "e": b64url(&private.e().to_bytes_be())}),
+    }
+}
+
+/// An RFC 7523 client assertion; `claims` overrides the defaults.
+fn assertion(k: &ClientKey, client_id: &str, aud: &str, claims: Value) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut c = json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60,
+        "iat": now, "jti": uuid::Uuid::now_v7().to_string()});
+    for (name, v) in claims.as_object().unwrap() {
+        c[name] = v.clone();
+    }
+    let mut header = jsonwebtoken::Header::new(k.alg);
+    header.kid = Some(k.kid.into());
+    jsonwebtoken::encode(&header, &c, &k.key).unwrap()
+}
+
+#[tokio::test]
+async fn a_metadata_document_client_authenticates_with_private_key_jwt() {
+    let app = oauth_app().await;
+    let owner = app.signup("kim@example.com").await;
+    let org = app.create_org(&owner, "Kim").await;
+    let mcp = app.url(&format!("/mcp/{}", org.slug));
+    let (ec, rsa) = (ec_key("ec-1"), rsa_key("rsa-1"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let doc_url = format!("http://127.0.0.1:{port}/client.json");
+    let doc = json!({
+        "client_id": doc_url,
+        "client_name": "Keyed Client",
+        "redirect_uris": ["http://localhost/callback"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": format!("http://127.0.0.1:{port}/jwks.json"),
+    });
+    let jwks = json!({"keys": [ec.jwk, rsa.jwk]});
+    let server = actix_web::HttpServer::new(move || {
+        let (d, k) = (doc.clone(), jwks.clone());
+        actix_web::App::new()
+            .route(
+                "/client.json",
+                actix_web::web::get().to(move || {
+                    let d = d.clone();
+                    async move { actix_web::HttpResponse::Ok().json(d) }
+                }),
+            )
+            .route(
+                "/jwks.json",
+                actix_web::web::get().to(move || {
+                    let k = k.clone();
+                    async move { actix_web::HttpResponse::Ok().json(k) }
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+
+    let meta: Value = plain()
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        meta["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("private_key_jwt"))
+    );
+    assert_eq!(
+        meta["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["RS256", "ES256"])
+    );
+
+    let token_url = app.url("/token");
+    let http = plain();
+    let c = client(&app, &doc_url, None, "http://localhost:41234/callback");
+    let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
+    let exchange = |extra: Vec<(&'static str, String)>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.clone()),
+            ("code_verifier", verifier.secret().clone()),
+            (
+                "redirect_uri",
+                "http://localhost:41234/callback".to_string(),
+            ),
+            ("client_id", doc_url.clone()),
+        ];
+        form.extend(extra);
+        http.post(&token_url).form(&form).send()
+    };
+    let with = |a: String| {
+        vec![
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion", a),
+        ]
+    };
+    async fn refused(r: reqwest::Response, why: &str) {
+        assert_eq!(r.status(), 401, "{why}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{why}"
+        );
+    }
+
+    // Without an assertion, or with one that fails a check, the client is refused.
+    refused(exchange(vec![]).await.unwrap(), "no assertion").await;
+    let stranger = ec_key("ec-1");
+    for (why, a) in [
+        (
+            "signed by a key the client does not publish",
+            assertion(&stranger, &doc_url, &token_url, json!({})),
+        ),
+        (
+            "another audience",
+            assertion(&ec, &doc_url, "https://elsewhere.example/token", json!({})),
+        ),
+        (
+            "expired",
+            assertion(
+                &ec,
+                &doc_url,
+                &token_url,
+                json!({"exp": chrono::Utc::now().timestamp() - 120}),
+            ),
+        ),
+        (
+            "iss is not the client",
+            assertion(
+                &ec,
+                &doc_url,
+                &token_url,
+                json!({"iss": "https://other.example/c.json"}),
+            ),
+        ),
+    ] {
+        refused(exchange(with(a)).await.unwrap(), why).await;
+    }
+    let r = exchange(vec![
+        ("client_assertion_type", "urn:example:other".to_string()),
+        (
+            "client_assertion",
+            assertion(&ec, &doc_url, &token_url, json!({})),
+        ),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // ES256, audience the token endpoint: the code is exchanged.
+    let es = assertion(&ec, &doc_url, &token_url, json!({}));
+    let r = exchange(with(es.clone())).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(
+        initialize(&app, &org.slug, t["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // The same assertion again is a replay, even for another request.
+    let refresh = |a: String| {
+        http.post(&token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", a.as_str()),
+            ])
+            .send()
+    };
+    refused(refresh(es).await.unwrap(), "replayed jti").await;
+
+    // RS256, audience the issuer, client id taken from the assertion.
+    let rs = assertion(&rsa, &doc_url, &app.base, json!({}));
+    let r = refresh(rs).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }

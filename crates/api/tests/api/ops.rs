@@ -141,3 +141,31 @@ async fn the_dashboard_fallback_serves_html_and_old_settings_urls_redirect() {
         .unwrap();
     assert_eq!(r.headers()["location"], "/settings/api");
 }
+
+#[tokio::test]
+async fn a_body_over_any_payload_limit_is_a_problem_document() {
+    let app = spawn_app().await;
+    let owner = app.signup("pia@example.com").await;
+    let org = app.create_org(&owner, "Pia").await;
+    let http = reqwest::Client::new();
+    // The MCP endpoint's own limit (4 MiB).
+    let r = http
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(vec![b' '; 5 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(r, 413, "payload-too-large").await;
+    assert_eq!(p.status, 413);
+    // Registration reads raw bytes under actix's default limit.
+    let r = http
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413, "payload-too-large").await;
+}
