@@ -220,8 +220,43 @@ fn unique_prompts(connectors: &[(connector::Model, Vec<Value>)]) -> Vec<Value> {
     out
 }
 
+/// An upstream's request relayed to a client, waiting for the client's answer.
+pub struct Relay {
+    responder: super::client::Responder,
+    upstream_id: Value,
+    caller: Uuid,
+    at: Instant,
+}
+
+/// How long a relayed request waits for the client's answer.
+pub const RELAY_TTL: Duration = Duration::from_secs(15 * 60);
+
+impl Relay {
+    pub fn new(responder: super::client::Responder, upstream_id: Value, caller: Uuid) -> Relay {
+        Relay {
+            responder,
+            upstream_id,
+            caller,
+            at: Instant::now(),
+        }
+    }
+
+    /// Sends the client's answer (`member` is `result` or `error`) to the upstream.
+    pub async fn answer(
+        &self,
+        member: &str,
+        value: &serde_json::value::RawValue,
+    ) -> Result<(), super::client::UpstreamError> {
+        self.responder
+            .answer(&self.upstream_id, member, value)
+            .await
+    }
+}
+
 #[derive(Default)]
 pub struct McpCache {
+    /// Relayed requests by the id the gateway gave them.
+    relays: Mutex<HashMap<String, Relay>>,
     tools: Mutex<HashMap<Uuid, (Instant, ExposedTools)>>,
     sessions: Mutex<HashMap<String, (Instant, Uuid, Uuid)>>,
 }
@@ -264,6 +299,23 @@ impl McpCache {
             }
             m.entry(id).or_insert((Instant::now(), org, key));
         }
+    }
+
+    pub fn put_relay(&self, id: String, relay: Relay) {
+        if let Ok(mut m) = self.relays.lock() {
+            m.retain(|_, r| r.at.elapsed() < RELAY_TTL);
+            m.insert(id, relay);
+        }
+    }
+
+    /// The relayed request `id`, if it went to `caller`: only the client that was asked
+    /// can answer.
+    pub fn take_relay(&self, id: &str, caller: Uuid) -> Option<Relay> {
+        let mut m = self.relays.lock().ok()?;
+        if m.get(id)?.caller != caller {
+            return None;
+        }
+        m.remove(id)
     }
 
     pub fn forget_session(&self, id: &str) {

@@ -220,6 +220,9 @@ pub enum Answer {
 pub enum StreamMessage {
     /// A notification (progress, logging, …), its JSON as the upstream wrote it.
     Notification(String),
+    /// A request of the upstream's to the client (sampling, elicitation, roots): its
+    /// id, and its JSON as the upstream wrote it. Answer it with `EventStream::answer`.
+    Request(Value, String),
     /// The response to our request: its result or its error object.
     Response(Result<Box<RawValue>, UpstreamError>),
 }
@@ -238,12 +241,81 @@ pub struct EventStream {
     ended: bool,
     /// The id of the request this stream answers.
     id: u64,
+    /// Where answers to the upstream's own requests go (set for forwarded calls).
+    responder: Option<Responder>,
+}
+
+/// Posts answers to an upstream's requests on the session they came on.
+#[derive(Clone)]
+pub struct Responder {
+    outbound: Outbound,
+    session: Arc<UpstreamSession>,
+}
+
+impl Responder {
+    /// Sends the client's answer (a JSON-RPC `result` or `error` member) to the
+    /// upstream's request `id`.
+    pub async fn answer(
+        &self,
+        id: &Value,
+        member: &str,
+        value: &RawValue,
+    ) -> Result<(), UpstreamError> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"{member}":{}}}"#,
+            serde_json::to_string(id).map_err(|e| UpstreamError::Protocol(e.to_string()))?,
+            value.get()
+        );
+        post_message(&self.outbound, &self.session, body.into_bytes()).await
+    }
+
+    /// Tells the upstream its request cannot reach the client.
+    pub async fn refuse(&self, id: &Value, why: &str) -> Result<(), UpstreamError> {
+        let error = json!({"code": -32601, "message": why}).to_string();
+        let raw =
+            RawValue::from_string(error).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        self.answer(id, "error", &raw).await
+    }
+}
+
+/// POSTs one message (an answer to the upstream's request) on `session`.
+async fn post_message(
+    outbound: &Outbound,
+    session: &UpstreamSession,
+    body: Vec<u8>,
+) -> Result<(), UpstreamError> {
+    let mut req = outbound
+        .client()
+        .post(session.target.url.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", session.protocol.clone())
+        .body(body);
+    if let Some(id) = &session.id {
+        req = req.header("mcp-session-id", id.clone());
+    }
+    if let Some((name, value)) = &session.target.credential {
+        req = req.header(name.clone(), value.clone());
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(UpstreamError::Status(resp.status().as_u16()))
+    }
 }
 
 impl EventStream {
-    /// The next notification or the response; `Ok(None)` when the stream ended first.
-    /// A request from the upstream (sampling, elicitation, roots) cannot be relayed yet:
-    /// the call fails at once, saying so, instead of waiting for its timeout.
+    /// Where answers to the upstream's requests on this stream go.
+    pub fn responder(&self) -> Option<&Responder> {
+        self.responder.as_ref()
+    }
+
+    /// The next notification, request or the response; `Ok(None)` when the stream
+    /// ended first.
     pub async fn next(&mut self) -> Result<Option<StreamMessage>, UpstreamError> {
         #[derive(serde::Deserialize)]
         struct Peek<'a> {
@@ -266,11 +338,7 @@ impl EventStream {
                         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
                     return Ok(Some(StreamMessage::Response(reply.into_result())));
                 }
-                (Some(_), Some(asked)) => {
-                    return Err(UpstreamError::Protocol(format!(
-                        "the MCP server asked the client for `{asked}`, which the gateway does not relay"
-                    )));
-                }
+                (Some(id), Some(_)) => return Ok(Some(StreamMessage::Request(id, data))),
                 _ => continue,
             }
         }
@@ -510,6 +578,7 @@ impl Upstream<'_> {
                         scanned: 0,
                         ended: false,
                         id: id.unwrap_or_default(),
+                        responder: None,
                     }),
                 ));
             }
@@ -570,9 +639,11 @@ impl Upstream<'_> {
     /// to statelessly.
     async fn initialize(&self, c: &connector::Model) -> Result<UpstreamSession, UpstreamError> {
         let target = self.target(c)?;
+        // The gateway relays the upstream's requests to its clients (a client that cannot
+        // answer one answers with an error), so it declares what they may ask.
         let params = json!({
             "protocolVersion": LATEST_PROTOCOL,
-            "capabilities": {},
+            "capabilities": {"sampling": {}, "elicitation": {}, "roots": {"listChanged": false}},
             "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}
         });
         let legacy = async {
@@ -737,6 +808,12 @@ impl Upstream<'_> {
             (_, Posted::Events(mut events)) => loop {
                 match events.next().await? {
                     Some(StreamMessage::Notification(_)) => continue,
+                    // Nobody to ask: the upstream hears so at once instead of waiting.
+                    Some(StreamMessage::Request(id, _)) => {
+                        let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+                            "message": "the client cannot be asked during this call"}});
+                        post_message(self.outbound, session, body.to_string().into_bytes()).await?;
+                    }
                     Some(StreamMessage::Response(r)) => break r.map(Answer::Result),
                     None => {
                         break Err(UpstreamError::Protocol(
@@ -775,15 +852,24 @@ impl Upstream<'_> {
         limits: CallLimits,
     ) -> Result<Answer, UpstreamError> {
         let limits = Some(limits);
-        let session = self.session(c, caller, None).await?;
-        match self
+        let mut session = self.session(c, caller, None).await?;
+        let mut answer = self
             .call(&session, method, &params, follow_events, limits)
-            .await
-        {
-            Err(UpstreamError::Status(404)) if !session.modern => {
-                let session = self.session(c, caller, Some(&session)).await?;
-                self.call(&session, method, &params, follow_events, limits)
-                    .await
+            .await;
+        if matches!(answer, Err(UpstreamError::Status(404))) && !session.modern {
+            session = self.session(c, caller, Some(&session)).await?;
+            answer = self
+                .call(&session, method, &params, follow_events, limits)
+                .await;
+        }
+        match answer {
+            // Answers to the upstream's requests on this stream go back on this session.
+            Ok(Answer::Events(mut events)) => {
+                events.responder = Some(Responder {
+                    outbound: self.outbound.clone(),
+                    session,
+                });
+                Ok(Answer::Events(events))
             }
             other => other,
         }

@@ -123,9 +123,11 @@ impl Drop for CountOnDrop {
 }
 
 /// Relays an upstream's event stream: its notifications (progress, logging) as they
-/// come, then its response under the client's id.
+/// come, its requests to the client (sampling, elicitation, roots) under ids of the
+/// gateway's own, whose answers `post` routes back, then its response under the
+/// client's id. A 2026-07-28 client takes no requests on a stream: the upstream is told.
 fn relay_events(
-    first: Option<String>,
+    first: Option<client::StreamMessage>,
     mut events: client::EventStream,
     id: Value,
     count: CountOnDrop,
@@ -134,13 +136,33 @@ fn relay_events(
     let stream = async_stream::stream! {
         // Moved in whole, so that it is dropped (and counts) with the stream.
         let mut count = count;
-        if let Some(n) = first {
-            yield Ok::<_, actix_web::Error>(sse_event(n.as_bytes()));
-        }
+        let mut first = first;
         loop {
-            let (body, failed) = match events.next().await {
+            let next = match first.take() {
+                Some(m) => Ok(Some(m)),
+                None => events.next().await,
+            };
+            let (body, failed) = match next {
                 Ok(Some(client::StreamMessage::Notification(n))) => {
                     yield Ok::<_, actix_web::Error>(sse_event(n.as_bytes()));
+                    continue;
+                }
+                Ok(Some(client::StreamMessage::Request(upstream_id, json))) => {
+                    let Some(responder) = events.responder().cloned() else {
+                        continue;
+                    };
+                    if modern {
+                        let _ = responder
+                            .refuse(&upstream_id, "a 2026-07-28 client takes no requests on a stream")
+                            .await;
+                        continue;
+                    }
+                    let minted = format!("gh-{}", uuid::Uuid::new_v4().simple());
+                    let Some(relayed) = with_id(&json, &minted) else {
+                        continue;
+                    };
+                    count.st.mcp_cache.put_relay(minted, cache::Relay::new(responder, upstream_id, count.usage.1));
+                    yield Ok::<_, actix_web::Error>(sse_event(&relayed));
                     continue;
                 }
                 Ok(Some(client::StreamMessage::Response(Ok(result)))) => {
@@ -163,6 +185,13 @@ fn relay_events(
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .streaming(stream)
+}
+
+/// A JSON-RPC message with its `id` replaced.
+fn with_id(json: &str, id: &str) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_str(json).ok()?;
+    v.as_object_mut()?.insert("id".into(), id.into());
+    serde_json::to_vec(&v).ok()
 }
 
 fn unavailable_body(id: &Value, why: &str) -> Vec<u8> {
@@ -412,10 +441,10 @@ struct Incoming<'a> {
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<serde::de::IgnoredAny>,
-    #[serde(default, deserialize_with = "present")]
-    error: Option<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
 }
 
 /// For `Option` fields where an explicit `null` is `Some(Null)`: present, not absent.
@@ -464,8 +493,21 @@ async fn post(
     };
     let id = msg.id;
     let Some(method) = msg.method.as_deref() else {
-        // A response to a server request we never make, or garbage.
-        if msg.result.is_some() || msg.error.is_some() {
+        // A client's answer to an upstream's request that the gateway relayed: back to
+        // the upstream, if it is this caller's. Anything else is acknowledged and dropped.
+        if let Some((member, value)) = msg
+            .result
+            .map(|r| ("result", r))
+            .or(msg.error.map(|e| ("error", e)))
+        {
+            if let Some(relay) = id
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(|i| st.mcp_cache.take_relay(i, principal.key_id()))
+                && let Err(e) = relay.answer(member, value).await
+            {
+                tracing::warn!(error = %e, "relaying an answer upstream failed");
+            }
             return HttpResponse::Accepted().finish();
         }
         return rpc_error(
@@ -617,11 +659,12 @@ async fn post(
             }
         },
         "tools/call" => {
+            // Every Accept line counts: some clients send one per media type.
             let accepts_events = req
                 .headers()
-                .get(actix_web::http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.contains("text/event-stream"));
+                .get_all(actix_web::http::header::ACCEPT)
+                .filter_map(|v| v.to_str().ok())
+                .any(|a| a.contains("text/event-stream"));
             call_tool(&st, caller, id, raw_params, accepts_events).await
         }
         "prompts/list" | "resources/list" | "resources/templates/list" => {
@@ -989,7 +1032,10 @@ async fn forward(
         // An event stream is relayed as one only if a notification (progress, a log
         // message) comes before the response; a bare response is answered as JSON.
         Ok(client::Answer::Events(mut events)) => match events.next().await {
-            Ok(Some(client::StreamMessage::Notification(first))) => {
+            Ok(Some(
+                first @ (client::StreamMessage::Notification(_)
+                | client::StreamMessage::Request(..)),
+            )) => {
                 let count = CountOnDrop {
                     st: st.clone(),
                     usage: (org.id, principal.key_id(), c.id),

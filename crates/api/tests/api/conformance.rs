@@ -330,24 +330,7 @@ const NOT_COMPARABLE_ON_EVERYTHING: &[(&str, &str)] = &[
 /// Scenarios the gateway still loses, and why: each is an open part of the MCP fidelity
 /// issue. The tests fail if any other scenario is lost, and if one of these starts to
 /// pass (then it comes off this list), so the list can only shrink.
-const KNOWN_GAPS_ON_FIXTURE: &[(&str, &str)] = &[
-    (
-        "tools-call-sampling",
-        "server-to-client requests are not relayed yet: the gateway declares no sampling capability upstream",
-    ),
-    (
-        "tools-call-elicitation",
-        "server-to-client requests are not relayed yet: the gateway declares no elicitation capability upstream",
-    ),
-    (
-        "elicitation-sep1034-defaults",
-        "server-to-client requests are not relayed yet: the call fails at once, saying so",
-    ),
-    (
-        "elicitation-sep1330-enums",
-        "server-to-client requests are not relayed yet: the call fails at once, saying so",
-    ),
-];
+const KNOWN_GAPS_ON_FIXTURE: &[(&str, &str)] = &[];
 
 /// server-everything's subscription scenarios expect its update notifications, which
 /// need the client's GET stream, which the gateway does not offer yet.

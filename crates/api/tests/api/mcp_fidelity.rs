@@ -747,3 +747,114 @@ async fn templated_resources_completion_and_log_level_reach_the_upstream() {
         .await;
     assert!(v["result"].is_object(), "{v}");
 }
+
+/// Reads server-sent events off `resp` until one carries a JSON-RPC message matching
+/// `want`; returns it.
+async fn next_message(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(v) = line
+                    .strip_prefix("data: ")
+                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    && want(&v)
+                {
+                    return v;
+                }
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream went on");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn an_upstreams_request_reaches_the_calling_client_and_only_its_answer_goes_back() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("sampling@example.com").await;
+    let org = app.create_org(&owner, "Sampling").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let mut a = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    a.initialize("2025-11-25").await;
+    let mut b = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    b.initialize("2025-11-25").await;
+
+    let mut resp = a
+        .post(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut buf = String::new();
+    let asked = next_message(&mut resp, &mut buf, |v| {
+        v["method"] == "sampling/createMessage"
+    })
+    .await;
+    // The request carries an id of the gateway's, not the upstream's.
+    let relay_id = asked["id"].as_str().expect("a string id").to_string();
+    assert!(relay_id.starts_with("gh-"), "{asked}");
+    let answer = |text: &str| {
+        json!({"jsonrpc": "2.0", "id": relay_id, "result": {"role": "assistant",
+            "content": {"type": "text", "text": text}, "model": "test-model"}})
+    };
+    // Another caller cannot answer it: acknowledged, and dropped.
+    let r = b.post(&answer("from B")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = a.post(&answer("from A")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let done = next_message(&mut resp, &mut buf, |v| v["id"] == 1).await;
+    let text = done["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("from A") && !text.contains("from B"),
+        "{done}"
+    );
+
+    // A 2026-07-28 client takes no requests on a stream: the upstream is told at once,
+    // and the call ends instead of hanging.
+    let started = std::time::Instant::now();
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", &a.auth)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "everything__trigger-sampling-request")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("sampling/createMessage"), "{body}");
+    assert!(body.contains("\"id\":2"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
