@@ -1250,7 +1250,13 @@ async fn catalog_call(
                 return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.uri is required");
             };
             // A listed resource first; then one a resource template of a connector
-            // matches (templated resources are never listed).
+            // matches (templated resources are never listed); then, with a single
+            // connector, that one: a server may serve URIs it neither lists nor templates,
+            // and with one connector there is nobody else it could mean.
+            let single = match list.connectors.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            };
             list.connectors
                 .iter()
                 .find(|(c, _)| has_entry(&parse_list(&c.resources_json), "uri", uri))
@@ -1263,6 +1269,7 @@ async fn catalog_call(
                         })
                     })
                 })
+                .or(single)
                 .map(|(c, _)| (c, params.clone()))
         }
     };

@@ -332,18 +332,7 @@ const NOT_COMPARABLE_ON_EVERYTHING: &[(&str, &str)] = &[
 /// pass (then it comes off this list), so the list can only shrink.
 const KNOWN_GAPS_ON_FIXTURE: &[(&str, &str)] = &[];
 
-/// server-everything's subscription scenarios expect its update notifications, which
-/// need the client's GET stream, which the gateway does not offer yet.
-const KNOWN_GAPS_ON_EVERYTHING: &[(&str, &str)] = &[
-    (
-        "resources-subscribe",
-        "update notifications need the client's GET stream, which the gateway does not offer yet",
-    ),
-    (
-        "resources-unsubscribe",
-        "update notifications need the client's GET stream, which the gateway does not offer yet",
-    ),
-];
+const KNOWN_GAPS_ON_EVERYTHING: &[(&str, &str)] = &[];
 
 /// Direct vs gateway, one row per scenario; returns the rows that regressed.
 fn compare(
