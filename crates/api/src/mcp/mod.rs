@@ -680,6 +680,7 @@ async fn post(
         | "resources/subscribe"
         | "resources/unsubscribe" => catalog_call(&st, caller, method, id, params()).await,
         "logging/setLevel" if !modern => set_log_level(&st, caller, id, params()).await,
+        "subscriptions/listen" if modern => listen_modern(&st, org, id, &params()),
         _ if modern => rpc_error(
             StatusCode::NOT_FOUND,
             id,
@@ -696,8 +697,8 @@ async fn post(
 }
 
 fn server_capabilities() -> Value {
-    json!({"tools": {"listChanged": false}, "resources": {"subscribe": true}, "prompts": {},
-        "completions": {}, "logging": {}})
+    json!({"tools": {"listChanged": true}, "resources": {"subscribe": true, "listChanged": true},
+        "prompts": {"listChanged": true}, "completions": {}, "logging": {}})
 }
 
 /// `logging/setLevel` reaches each of the org's connectors on this caller's own
@@ -1343,15 +1344,15 @@ async fn delete(req: HttpRequest, slug: String, st: web::Data<AppState>) -> Http
     }
 }
 
-/// We send no server-initiated messages, so there is no stream to open (spec: 405).
+/// Anything but POST, DELETE and a GET for an event stream (spec: 405 with `Allow`).
 pub async fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header(("Allow", "POST, DELETE"))
+        .insert_header(("Allow", "GET, POST, DELETE"))
         .content_type("application/problem+json")
         .json(json!({
             "type": format!("{}method-not-allowed", crate::http::problem::PROBLEM_BASE),
             "title": "Method not allowed", "status": 405, "code": "method-not-allowed",
-            "detail": "this MCP endpoint accepts POST (JSON-RPC) and DELETE (end session)"
+            "detail": "this MCP endpoint accepts POST (JSON-RPC), GET with Accept: text/event-stream (notifications, before 2026-07-28) and DELETE (end session)"
         }))
 }
 
@@ -1369,8 +1370,155 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, st: web::Data<AppState>) -
     match *req.method() {
         actix_web::http::Method::POST => post(req, slug, body, st).await,
         actix_web::http::Method::DELETE => delete(req, slug, st).await,
+        actix_web::http::Method::GET => listen_legacy(req, slug, st).await,
         _ => method_not_allowed().await,
     }
+}
+
+/// What a change feed sends: the list-changed notifications, and the subscription id
+/// to tag them with (2026-07-28's `subscriptions/listen`).
+#[derive(Clone, Copy, Default)]
+struct Feed {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+}
+
+/// The org's catalog changes as notifications, with an SSE comment now and then to keep
+/// the connection open through proxies. It reads the replica's tools cache (refreshed
+/// from the database every `TOOLS_TTL`), so a change made on any replica shows.
+fn change_feed(
+    st: web::Data<AppState>,
+    org: organization::Model,
+    feed: Feed,
+    tag: Option<Value>,
+    first: Option<Vec<u8>>,
+) -> HttpResponse {
+    fn digest<T: serde::Serialize>(v: &T) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(serde_json::to_vec(v).unwrap_or_default()).to_vec()
+    }
+    let snapshot = |list: &cache::Exposed| {
+        (
+            digest(&list.listed_tools()),
+            digest(&list.listed_prompts()),
+            digest(&list_of(list, "resources/list")),
+        )
+    };
+    let notification = move |method: &str| {
+        let mut n = json!({"jsonrpc": "2.0", "method": method});
+        if let Some(t) = &tag {
+            n["params"] = json!({"_meta": {"io.modelcontextprotocol/subscriptionId": t}});
+        }
+        sse_event(n.to_string().as_bytes())
+    };
+    let stream = async_stream::stream! {
+        if let Some(first) = first {
+            yield Ok::<_, actix_web::Error>(sse_event(&first));
+        }
+        let mut last = exposed_tools(&st, &org).await.ok().map(|l| snapshot(&l));
+        let mut quiet = 0u32;
+        loop {
+            tokio::time::sleep(cache::TOOLS_TTL).await;
+            let Ok(list) = exposed_tools(&st, &org).await else {
+                continue;
+            };
+            let now = snapshot(&list);
+            if let Some(before) = &last {
+                let changes = [
+                    (feed.tools && before.0 != now.0, "notifications/tools/list_changed"),
+                    (feed.prompts && before.1 != now.1, "notifications/prompts/list_changed"),
+                    (feed.resources && before.2 != now.2, "notifications/resources/list_changed"),
+                ];
+                for (changed, method) in changes {
+                    if changed {
+                        quiet = 0;
+                        yield Ok(notification(method));
+                    }
+                }
+            }
+            last = Some(now);
+            quiet += 1;
+            if quiet >= 8 {
+                quiet = 0;
+                yield Ok(web::Bytes::from_static(b":\n\n"));
+            }
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream)
+}
+
+/// GET: the standalone stream of protocol versions before 2026-07-28, carrying the
+/// list-changed notifications of the org's catalog. 2026-07-28 removed it (405).
+async fn listen_legacy(req: HttpRequest, slug: String, st: web::Data<AppState>) -> HttpResponse {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    if header(PROTOCOL_HEADER) == Some(client::MODERN_PROTOCOL)
+        || !req
+            .headers()
+            .get_all(actix_web::http::header::ACCEPT)
+            .filter_map(|v| v.to_str().ok())
+            .any(|a| a.contains("text/event-stream"))
+    {
+        return method_not_allowed().await;
+    }
+    let principal = match authenticate(&req, &st, &slug).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let Some(org) = principal.org().cloned() else {
+        return unauthorized(&st, &slug, "organization not found");
+    };
+    if let Some(session) = header(SESSION_HEADER)
+        && let Err(resp) = check_session(&st, session, &org, &principal, None, st.clock.now()).await
+    {
+        return resp;
+    }
+    let all = Feed {
+        tools: true,
+        prompts: true,
+        resources: true,
+    };
+    change_feed(st.clone(), org, all, None, None)
+}
+
+/// 2026-07-28's `subscriptions/listen`: acknowledges the notifications it will send
+/// (list changes; resource subscriptions are not honoured yet, and the acknowledgement
+/// says so), then streams them tagged with the request's id.
+fn listen_modern(
+    st: &web::Data<AppState>,
+    org: &organization::Model,
+    id: Value,
+    params: &Value,
+) -> HttpResponse {
+    let asked = &params["notifications"];
+    let feed = Feed {
+        tools: asked["toolsListChanged"] == true,
+        prompts: asked["promptsListChanged"] == true,
+        resources: asked["resourcesListChanged"] == true,
+    };
+    let mut honoured = serde_json::Map::new();
+    for (key, on) in [
+        ("toolsListChanged", feed.tools),
+        ("promptsListChanged", feed.prompts),
+        ("resourcesListChanged", feed.resources),
+    ] {
+        if on {
+            honoured.insert(key.into(), true.into());
+        }
+    }
+    let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+        "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}, "notifications": honoured}});
+    change_feed(
+        st.clone(),
+        org.clone(),
+        feed,
+        Some(id),
+        Some(ack.to_string().into_bytes()),
+    )
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -690,7 +690,7 @@ async fn the_transport_follows_streamable_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
-    assert_eq!(r.headers()["allow"], "POST, DELETE");
+    assert_eq!(r.headers()["allow"], "GET, POST, DELETE");
     // DELETE ends the session.
     let r = c
         .http

@@ -858,3 +858,99 @@ async fn an_upstreams_request_reaches_the_calling_client_and_only_its_answer_goe
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn catalog_changes_reach_listening_clients_of_either_era() {
+    let app = mcp_app().await;
+    let owner = app.signup("listen@example.com").await;
+    let org = app.create_org(&owner, "Listen").await;
+    let (old_url, _old) = start_era_upstream(false).await;
+    let (new_url, _new) = start_era_upstream(true).await;
+    let a = connector(&owner, &org.slug, json!({"name": "Old", "url": old_url})).await;
+    let b = connector(&owner, &org.slug, json!({"name": "New", "url": new_url})).await;
+    wait_health(&owner, &org.slug, a["id"].as_str().unwrap(), "healthy").await;
+    wait_health(&owner, &org.slug, b["id"].as_str().unwrap(), "healthy").await;
+    let secret = key(&owner, &org.slug).await;
+
+    // Before 2026-07-28: the GET stream.
+    let mut legacy = reqwest::Client::new()
+        .get(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), 200);
+    // 2026-07-28: subscriptions/listen, acknowledged with what will be sent.
+    let mut modern = reqwest::Client::new()
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "subscriptions/listen")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": {
+            "notifications": {"toolsListChanged": true, "resourceSubscriptions": ["test://x"]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(modern.status(), 200);
+    let mut modern_buf = String::new();
+    let ack = next_message(&mut modern, &mut modern_buf, |v| {
+        v["method"] == "notifications/subscriptions/acknowledged"
+    })
+    .await;
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "sub-1"
+    );
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true}),
+        "{ack}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // A connector is switched off: its tools leave the list, and both hear of it.
+    let r = owner
+        .patch(
+            &format!(
+                "/orgs/{}/connectors/{}",
+                org.slug,
+                b["id"].as_str().unwrap()
+            ),
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mut legacy_buf = String::new();
+    let n = next_message(&mut legacy, &mut legacy_buf, |v| {
+        v["method"] == "notifications/tools/list_changed"
+    })
+    .await;
+    assert!(n.get("id").is_none(), "{n}");
+    let n = next_message(&mut modern, &mut modern_buf, |v| {
+        v["method"] == "notifications/tools/list_changed"
+    })
+    .await;
+    assert_eq!(
+        n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "sub-1"
+    );
+
+    // Another org's key gets no stream of this org.
+    let other = app.signup("listen-other@example.com").await;
+    let other_org = app.create_org(&other, "Listen Other").await;
+    let other_key = key(&other, &other_org.slug).await;
+    let r = reqwest::Client::new()
+        .get(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {other_key}"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
