@@ -255,6 +255,9 @@ impl Relay {
 
 #[derive(Default)]
 pub struct McpCache {
+    /// Forwarded requests on their way, by caller and the client's request id (as JSON
+    /// text), for `notifications/cancelled`.
+    in_flight: Mutex<HashMap<(Uuid, String), super::client::InFlight>>,
     /// Relayed requests by the id the gateway gave them.
     relays: Mutex<HashMap<String, Relay>>,
     tools: Mutex<HashMap<Uuid, (Instant, ExposedTools)>>,
@@ -299,6 +302,16 @@ impl McpCache {
             }
             m.entry(id).or_insert((Instant::now(), org, key));
         }
+    }
+
+    pub fn put_in_flight(&self, key: (Uuid, String), request: super::client::InFlight) {
+        if let Ok(mut m) = self.in_flight.lock() {
+            m.insert(key, request);
+        }
+    }
+
+    pub fn take_in_flight(&self, key: &(Uuid, String)) -> Option<super::client::InFlight> {
+        self.in_flight.lock().ok()?.remove(key)
     }
 
     pub fn put_relay(&self, id: String, relay: Relay) {

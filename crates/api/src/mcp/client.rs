@@ -278,6 +278,30 @@ impl Responder {
     }
 }
 
+/// A forwarded request on its way: what it takes to cancel it upstream.
+pub struct InFlight {
+    responder: Responder,
+    upstream_id: u64,
+}
+
+impl InFlight {
+    /// `notifications/cancelled` for the request, on its session (versions before
+    /// 2026-07-28; in 2026-07-28 closing the stream is the cancellation).
+    pub async fn cancel(&self, reason: Option<&str>) -> Result<(), UpstreamError> {
+        let mut params = json!({"requestId": self.upstream_id});
+        if let Some(r) = reason {
+            params["reason"] = r.into();
+        }
+        let body = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
+        post_message(
+            &self.responder.outbound,
+            &self.responder.session,
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+}
+
 /// POSTs one message (an answer to the upstream's request) on `session`.
 async fn post_message(
     outbound: &Outbound,
@@ -775,7 +799,27 @@ impl Upstream<'_> {
         follow_events: bool,
         limits: Option<CallLimits>,
     ) -> Result<Answer, UpstreamError> {
-        let id = session.next_id();
+        self.call_as(
+            session,
+            session.next_id(),
+            method,
+            params,
+            follow_events,
+            limits,
+        )
+        .await
+    }
+
+    /// `call` under a given id.
+    async fn call_as<P: serde::Serialize>(
+        &self,
+        session: &UpstreamSession,
+        id: u64,
+        method: &str,
+        params: P,
+        follow_events: bool,
+        limits: Option<CallLimits>,
+    ) -> Result<Answer, UpstreamError> {
         let stream = follow_events || limits.is_some();
         let posted = if session.modern {
             let params = modern_params(params)?;
@@ -850,16 +894,30 @@ impl Upstream<'_> {
         params: P,
         follow_events: bool,
         limits: CallLimits,
+        mut on_sent: impl FnMut(InFlight),
     ) -> Result<Answer, UpstreamError> {
         let limits = Some(limits);
         let mut session = self.session(c, caller, None).await?;
+        let mut sent = |session: &Arc<UpstreamSession>| {
+            let id = session.next_id();
+            on_sent(InFlight {
+                responder: Responder {
+                    outbound: self.outbound.clone(),
+                    session: session.clone(),
+                },
+                upstream_id: id,
+            });
+            id
+        };
+        let id = sent(&session);
         let mut answer = self
-            .call(&session, method, &params, follow_events, limits)
+            .call_as(&session, id, method, &params, follow_events, limits)
             .await;
         if matches!(answer, Err(UpstreamError::Status(404))) && !session.modern {
             session = self.session(c, caller, Some(&session)).await?;
+            let id = sent(&session);
             answer = self
-                .call(&session, method, &params, follow_events, limits)
+                .call_as(&session, id, method, &params, follow_events, limits)
                 .await;
         }
         match answer {

@@ -111,6 +111,21 @@ struct CountOnDrop {
     st: web::Data<AppState>,
     usage: (uuid::Uuid, uuid::Uuid, uuid::Uuid),
     failed: bool,
+    /// Held for as long as the stream lives.
+    #[allow(dead_code)]
+    in_flight: Option<InFlightGuard>,
+}
+
+/// Forgets a forwarded request's cancellation entry when the call ends.
+struct InFlightGuard {
+    st: web::Data<AppState>,
+    key: (uuid::Uuid, String),
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.st.mcp_cache.take_in_flight(&self.key);
+    }
 }
 
 impl Drop for CountOnDrop {
@@ -619,6 +634,24 @@ async fn post(
     {
         return unsupported_version(id.unwrap_or(Value::Null), v);
     }
+    // A client's cancellation reaches the upstream the request went to.
+    if id.is_none()
+        && method == "notifications/cancelled"
+        && let Some(request_id) = params().get("requestId").cloned()
+        && let Some(request) = st
+            .mcp_cache
+            .take_in_flight(&(principal.key_id(), request_id.to_string()))
+    {
+        let reason = params()
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        tokio::spawn(async move {
+            if let Err(e) = request.cancel(reason.as_deref()).await {
+                tracing::debug!(error = %e, "forwarding a cancellation failed");
+            }
+        });
+    }
     // Notifications get no answer.
     let Some(id) = id else {
         return HttpResponse::Accepted().finish();
@@ -727,6 +760,7 @@ async fn set_log_level(
             &params,
             false,
             call_limits(st, c),
+            |_| {},
         )
     });
     futures_util::future::join_all(sets).await;
@@ -1019,6 +1053,12 @@ async fn forward(
         cipher: &st.cipher,
         pool: &st.upstreams,
     };
+    // Registered so that the client's `notifications/cancelled` can reach it; gone when
+    // the call ends (with the relayed stream, if there is one).
+    let in_flight = InFlightGuard {
+        st: st.clone(),
+        key: (principal.key_id(), id.to_string()),
+    };
     let result = match upstream
         .request_or_follow(
             c,
@@ -1027,6 +1067,7 @@ async fn forward(
             params,
             follow_events,
             call_limits(st, c),
+            |request| st.mcp_cache.put_in_flight(in_flight.key.clone(), request),
         )
         .await
     {
@@ -1041,6 +1082,7 @@ async fn forward(
                     st: st.clone(),
                     usage: (org.id, principal.key_id(), c.id),
                     failed: true,
+                    in_flight: Some(in_flight),
                 };
                 return relay_events(Some(first), events, id, count, modern);
             }

@@ -431,6 +431,9 @@ struct EraState {
     /// Header problems the modern server saw.
     refused: Vec<String>,
     calls: usize,
+    /// Ids of `slow` calls, and the request ids of cancellations received.
+    slow_ids: Vec<Value>,
+    cancelled: Vec<Value>,
 }
 
 async fn era_endpoint(
@@ -446,6 +449,13 @@ async fn era_endpoint(
     let msg: Value = serde_json::from_slice(&body).unwrap_or_default();
     let method = msg["method"].as_str().unwrap_or_default().to_string();
     let Some(id) = msg.get("id").cloned() else {
+        if method == "notifications/cancelled" {
+            state
+                .lock()
+                .unwrap()
+                .cancelled
+                .push(msg["params"]["requestId"].clone());
+        }
         return HttpResponse::Accepted().finish();
     };
     let header = |n: &str| {
@@ -504,7 +514,13 @@ async fn era_endpoint(
             }
             "ping" => json!({}),
             "tools/list" => {
-                json!({"tools": [{"name": "whisper", "inputSchema": {"type": "object"}}]})
+                json!({"tools": [{"name": "whisper", "inputSchema": {"type": "object"}},
+                    {"name": "slow", "inputSchema": {"type": "object"}}]})
+            }
+            "tools/call" if msg["params"]["name"] == "slow" => {
+                state.lock().unwrap().slow_ids.push(id.clone());
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                json!({"content": [{"type": "text", "text": "finally"}]})
             }
             "tools/call" => {
                 state.lock().unwrap().calls += 1;
@@ -953,4 +969,50 @@ async fn catalog_changes_reach_listening_clients_of_either_era() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_clients_cancellation_reaches_the_upstream_under_the_upstreams_own_id() {
+    let app = mcp_app().await;
+    let owner = app.signup("cancel@example.com").await;
+    let org = app.create_org(&owner, "Cancel").await;
+    let (old_url, old) = start_era_upstream(false).await;
+    let c = connector(&owner, &org.slug, json!({"name": "Old", "url": old_url})).await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let mut caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    caller.initialize("2025-11-25").await;
+    let call = caller
+        .post(&json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call",
+            "params": {"name": "old__slow", "arguments": {}}}))
+        .send();
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Another caller's cancellation of "its" request 42 does nothing here.
+        let other = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+        let cancelled = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 42, "reason": "changed my mind"}});
+        assert_eq!(other.post(&cancelled).send().await.unwrap().status(), 202);
+        assert_eq!(caller.post(&cancelled).send().await.unwrap().status(), 202);
+    };
+    let (answer, _) = tokio::join!(call, cancel);
+    let answer: Value = answer.unwrap().json().await.unwrap_or_default();
+    // The upstream answered all the same (it may): the client gets it or ignores it.
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "finally",
+        "{answer}"
+    );
+    for _ in 0..50 {
+        if !old.lock().unwrap().cancelled.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = old.lock().unwrap();
+    assert_eq!(s.cancelled.len(), 1, "{:?}", s.cancelled);
+    // The upstream hears of its own request, not of the client's id.
+    assert_eq!(
+        s.cancelled, s.slow_ids,
+        "cancelled {:?}, calls {:?}",
+        s.cancelled, s.slow_ids
+    );
 }
