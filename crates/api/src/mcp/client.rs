@@ -886,6 +886,7 @@ impl Upstream<'_> {
     /// `follow_events`, an upstream that answers with an event stream (progress or log
     /// notifications before the response) hands the stream back to be relayed. A
     /// session the upstream lost (404) is re-initialized once.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request_or_follow<P: serde::Serialize>(
         &self,
         c: &connector::Model,
