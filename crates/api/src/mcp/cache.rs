@@ -255,6 +255,9 @@ impl Relay {
 
 #[derive(Default)]
 pub struct McpCache {
+    /// The notifications of each caller's standalone stream with a connector, by
+    /// (connector, caller), shared by that caller's listeners.
+    pub feeds: Mutex<HashMap<(Uuid, Uuid), tokio::sync::broadcast::Sender<Value>>>,
     /// Forwarded requests on their way, by caller and the client's request id (as JSON
     /// text), for `notifications/cancelled`.
     in_flight: Mutex<HashMap<(Uuid, String), super::client::InFlight>>,

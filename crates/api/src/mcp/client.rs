@@ -278,6 +278,33 @@ impl Responder {
     }
 }
 
+/// The notifications an upstream sends on a caller's standalone stream (GET, versions
+/// before 2026-07-28).
+pub struct Notifications {
+    resp: reqwest::Response,
+    buf: bytes::BytesMut,
+    limit: usize,
+}
+
+impl Notifications {
+    /// The next message's JSON; `None` when the stream ends or breaks.
+    pub async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(event) = take_event(&mut self.buf, 0, false) {
+                match event {
+                    Some(data) => return Some(data),
+                    None => continue,
+                }
+            }
+            let chunk = self.resp.chunk().await.ok()??;
+            if self.buf.len() + chunk.len() > self.limit {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+}
+
 /// A forwarded request on its way: what it takes to cancel it upstream.
 pub struct InFlight {
     responder: Responder,
@@ -932,6 +959,51 @@ impl Upstream<'_> {
             }
             other => other,
         }
+    }
+
+    /// Opens the caller's standalone stream with the connector, on its own session.
+    pub async fn listen(
+        &self,
+        c: &connector::Model,
+        caller: Uuid,
+    ) -> Result<Notifications, UpstreamError> {
+        let session = self.session(c, caller, None).await?;
+        if session.modern {
+            return Err(UpstreamError::Protocol(
+                "no standalone stream in 2026-07-28".into(),
+            ));
+        }
+        let mut req = self
+            .outbound
+            .client()
+            .get(session.target.url.clone())
+            .header(ACCEPT, "text/event-stream")
+            .header("mcp-protocol-version", session.protocol.clone())
+            // The client's timeout is for exchanges; this stream stays open.
+            .timeout(Duration::from_secs(24 * 3600));
+        if let Some(id) = &session.id {
+            req = req.header("mcp-session-id", id.clone());
+        }
+        if let Some((name, value)) = &session.target.credential {
+            req = req.header(name.clone(), value.clone());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
+        let events = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if !resp.status().is_success() || !events {
+            return Err(UpstreamError::Status(resp.status().as_u16()));
+        }
+        Ok(Notifications {
+            resp,
+            buf: bytes::BytesMut::new(),
+            limit: self.outbound.max_response_bytes(),
+        })
     }
 
     async fn close(&self, session: &UpstreamSession) {

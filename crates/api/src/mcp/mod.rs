@@ -713,7 +713,7 @@ async fn post(
         | "resources/subscribe"
         | "resources/unsubscribe" => catalog_call(&st, caller, method, id, params()).await,
         "logging/setLevel" if !modern => set_log_level(&st, caller, id, params()).await,
-        "subscriptions/listen" if modern => listen_modern(&st, org, id, &params()),
+        "subscriptions/listen" if modern => listen_modern(&st, caller, id, &params()).await,
         _ if modern => rpc_error(
             StatusCode::NOT_FOUND,
             id,
@@ -1292,28 +1292,7 @@ async fn catalog_call(
             let Some(uri) = params.get("uri").and_then(Value::as_str) else {
                 return rpc_error(StatusCode::OK, id, INVALID_PARAMS, "params.uri is required");
             };
-            // A listed resource first; then one a resource template of a connector
-            // matches (templated resources are never listed); then, with a single
-            // connector, that one: a server may serve URIs it neither lists nor templates,
-            // and with one connector there is nobody else it could mean.
-            let single = match list.connectors.as_slice() {
-                [only] => Some(only),
-                _ => None,
-            };
-            list.connectors
-                .iter()
-                .find(|(c, _)| has_entry(&parse_list(&c.resources_json), "uri", uri))
-                .or_else(|| {
-                    list.connectors.iter().find(|(c, _)| {
-                        parse_list(&c.resource_templates_json).iter().any(|t| {
-                            t.get("uriTemplate")
-                                .and_then(Value::as_str)
-                                .is_some_and(|tpl| template_matches(tpl, uri))
-                        })
-                    })
-                })
-                .or(single)
-                .map(|(c, _)| (c, params.clone()))
+            owner_of_uri(&list, uri).map(|c| (c, params.clone()))
         }
     };
     let Some((c, forwarded)) = owner else {
@@ -1325,6 +1304,31 @@ async fn catalog_call(
         );
     };
     forward(st, caller, c, method, forwarded, id, false).await
+}
+
+/// The connector a resource URI belongs to: the one that lists it; else one a resource
+/// template of which matches it (templated resources are never listed); else, with a
+/// single connector, that one: a server may serve URIs it neither lists nor templates,
+/// and with one connector there is nobody else it could mean.
+fn owner_of_uri<'a>(list: &'a cache::Exposed, uri: &str) -> Option<&'a connector::Model> {
+    let single = match list.connectors.as_slice() {
+        [only] => Some(only),
+        _ => None,
+    };
+    list.connectors
+        .iter()
+        .find(|(c, _)| has_entry(&parse_list(&c.resources_json), "uri", uri))
+        .or_else(|| {
+            list.connectors.iter().find(|(c, _)| {
+                parse_list(&c.resource_templates_json).iter().any(|t| {
+                    t.get("uriTemplate")
+                        .and_then(Value::as_str)
+                        .is_some_and(|tpl| template_matches(tpl, uri))
+                })
+            })
+        })
+        .or(single)
+        .map(|(c, _)| c)
 }
 
 /// Whether `uri` is one an RFC 6570 URI template can expand to: literal parts must
@@ -1426,15 +1430,128 @@ struct Feed {
     resources: bool,
 }
 
-/// The org's catalog changes as notifications, with an SSE comment now and then to keep
-/// the connection open through proxies. It reads the replica's tools cache (refreshed
-/// from the database every `TOOLS_TTL`), so a change made on any replica shows.
+/// Notifications from upstreams to relay on a change feed: from the caller's upstream
+/// session with each connector, those that pass `wanted`.
+struct UpstreamFeed {
+    caller: uuid::Uuid,
+    connectors: Vec<connector::Model>,
+    wanted: Box<dyn Fn(&Value) -> bool + Send + Sync>,
+}
+
+/// What the caller's upstream streams carry (as `wanted` lets through), merged into one
+/// channel that ends the relays when its receiver goes.
+fn spawn_upstream_feed(
+    st: &web::Data<AppState>,
+    feed: UpstreamFeed,
+) -> tokio::sync::mpsc::Receiver<Value> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
+    let wanted = std::sync::Arc::new(feed.wanted);
+    for c in feed.connectors {
+        let mut from = upstream_stream(st, c, feed.caller);
+        let (tx, wanted) = (tx.clone(), wanted.clone());
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = tx.closed() => return,
+                    n = from.recv() => n,
+                };
+                match next {
+                    Ok(v) if wanted(&v) => {
+                        if tx.send(v).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// The caller's standalone stream with a connector, shared by all its listeners on this
+/// replica (a server keeps one such stream per session). The task holding it reopens it
+/// after a growing pause when it ends, and stops once nobody listens.
+fn upstream_stream(
+    st: &web::Data<AppState>,
+    c: connector::Model,
+    caller: uuid::Uuid,
+) -> tokio::sync::broadcast::Receiver<Value> {
+    let key = (c.id, caller);
+    let (sender, fresh) = {
+        let Ok(mut feeds) = st.mcp_cache.feeds.lock() else {
+            return tokio::sync::broadcast::channel(1).1;
+        };
+        match feeds.get(&key) {
+            Some(s) => (s.clone(), false),
+            None => {
+                let s = tokio::sync::broadcast::channel(64).0;
+                feeds.insert(key, s.clone());
+                (s, true)
+            }
+        }
+    };
+    let rx = sender.subscribe();
+    if !fresh {
+        return rx;
+    }
+    let st = st.clone();
+    tokio::spawn(async move {
+        let mut pause = std::time::Duration::from_secs(2);
+        let listened = |s: &tokio::sync::broadcast::Sender<Value>| s.receiver_count() > 0;
+        while listened(&sender) {
+            let upstream = Upstream {
+                outbound: &st.outbound,
+                cipher: &st.cipher,
+                pool: &st.upstreams,
+            };
+            if let Ok(mut stream) = upstream.listen(&c, caller).await {
+                pause = std::time::Duration::from_secs(2);
+                loop {
+                    // Wakes now and then to see whether anybody still listens.
+                    let next =
+                        tokio::time::timeout(std::time::Duration::from_secs(15), stream.next())
+                            .await;
+                    match next {
+                        Ok(Some(n)) => {
+                            if let Ok(v) = serde_json::from_str::<Value>(&n)
+                                && v.get("id").is_none()
+                            {
+                                let _ = sender.send(v);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {}
+                    }
+                    if !listened(&sender) {
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(60));
+        }
+        if let Ok(mut feeds) = st.mcp_cache.feeds.lock()
+            && feeds.get(&key).is_some_and(|s| s.same_channel(&sender))
+        {
+            feeds.remove(&key);
+        }
+    });
+    rx
+}
+
+/// The org's catalog changes as notifications, what `upstream` relays, and an SSE
+/// comment now and then to keep the connection open through proxies. It reads the
+/// replica's tools cache (refreshed from the database every `TOOLS_TTL`), so a change
+/// made on any replica shows.
 fn change_feed(
     st: web::Data<AppState>,
     org: organization::Model,
     feed: Feed,
     tag: Option<Value>,
     first: Option<Vec<u8>>,
+    upstream: Option<UpstreamFeed>,
 ) -> HttpResponse {
     fn digest<T: serde::Serialize>(v: &T) -> Vec<u8> {
         use sha2::Digest;
@@ -1447,21 +1564,42 @@ fn change_feed(
             digest(&list_of(list, "resources/list")),
         )
     };
-    let notification = move |method: &str| {
-        let mut n = json!({"jsonrpc": "2.0", "method": method});
-        if let Some(t) = &tag {
-            n["params"] = json!({"_meta": {"io.modelcontextprotocol/subscriptionId": t}});
+    let tagged = move |mut n: Value| {
+        if let Some(t) = &tag
+            && let Some(o) = n.as_object_mut()
+        {
+            let params = o.entry("params").or_insert_with(|| json!({}));
+            if !params.is_object() {
+                *params = json!({});
+            }
+            params["_meta"]["io.modelcontextprotocol/subscriptionId"] = t.clone();
         }
         sse_event(n.to_string().as_bytes())
     };
+    let mut relayed = upstream.map(|u| spawn_upstream_feed(&st, u));
     let stream = async_stream::stream! {
         if let Some(first) = first {
             yield Ok::<_, actix_web::Error>(sse_event(&first));
         }
         let mut last = exposed_tools(&st, &org).await.ok().map(|l| snapshot(&l));
+        let mut tick = tokio::time::interval(cache::TOOLS_TTL);
         let mut quiet = 0u32;
         loop {
-            tokio::time::sleep(cache::TOOLS_TTL).await;
+            let from_upstream = match &mut relayed {
+                Some(rx) => tokio::select! {
+                    n = rx.recv() => n,
+                    _ = tick.tick() => None,
+                },
+                None => {
+                    tick.tick().await;
+                    None
+                }
+            };
+            if let Some(n) = from_upstream {
+                quiet = 0;
+                yield Ok(tagged(n));
+                continue;
+            }
             let Ok(list) = exposed_tools(&st, &org).await else {
                 continue;
             };
@@ -1475,7 +1613,7 @@ fn change_feed(
                 for (changed, method) in changes {
                     if changed {
                         quiet = 0;
-                        yield Ok(notification(method));
+                        yield Ok(tagged(json!({"jsonrpc": "2.0", "method": method})));
                     }
                 }
             }
@@ -1524,15 +1662,31 @@ async fn listen_legacy(req: HttpRequest, slug: String, st: web::Data<AppState>) 
         prompts: true,
         resources: true,
     };
-    change_feed(st.clone(), org, all, None, None)
+    // What the caller's upstream sessions say outside any request (resource updates for
+    // its subscriptions, log messages) comes along; list changes are the gateway's own.
+    let connectors = match exposed_tools(&st, &org).await {
+        Ok(list) => list.connectors.iter().map(|(c, _)| c.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let upstream = UpstreamFeed {
+        caller: principal.key_id(),
+        connectors,
+        wanted: Box::new(|n| {
+            matches!(
+                n["method"].as_str(),
+                Some("notifications/resources/updated" | "notifications/message")
+            )
+        }),
+    };
+    change_feed(st.clone(), org, all, None, None, Some(upstream))
 }
 
 /// 2026-07-28's `subscriptions/listen`: acknowledges the notifications it will send
-/// (list changes; resource subscriptions are not honoured yet, and the acknowledgement
-/// says so), then streams them tagged with the request's id.
-fn listen_modern(
+/// (list changes, and updates of the resources it could subscribe to upstream on the
+/// caller's sessions), then streams them tagged with the request's id.
+async fn listen_modern(
     st: &web::Data<AppState>,
-    org: &organization::Model,
+    caller: Caller<'_>,
     id: Value,
     params: &Value,
 ) -> HttpResponse {
@@ -1552,14 +1706,71 @@ fn listen_modern(
             honoured.insert(key.into(), true.into());
         }
     }
+    let mut upstream = None;
+    let uris: Vec<String> = asked["resourceSubscriptions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !uris.is_empty()
+        && let Ok(list) = exposed_tools(st, caller.org).await
+    {
+        let up = Upstream {
+            outbound: &st.outbound,
+            cipher: &st.cipher,
+            pool: &st.upstreams,
+        };
+        let mut subscribed = Vec::new();
+        let mut connectors: Vec<connector::Model> = Vec::new();
+        for uri in uris {
+            let Some(c) = owner_of_uri(&list, &uri) else {
+                continue;
+            };
+            let done = up
+                .request_or_follow(
+                    c,
+                    caller.principal.key_id(),
+                    "resources/subscribe",
+                    json!({"uri": uri}),
+                    false,
+                    call_limits(st, c),
+                    |_| {},
+                )
+                .await;
+            if done.is_ok() {
+                subscribed.push(uri);
+                if !connectors.iter().any(|k| k.id == c.id) {
+                    connectors.push(c.clone());
+                }
+            }
+        }
+        if !subscribed.is_empty() {
+            honoured.insert("resourceSubscriptions".into(), json!(subscribed));
+            let wanted: std::collections::HashSet<String> = subscribed.into_iter().collect();
+            upstream = Some(UpstreamFeed {
+                caller: caller.principal.key_id(),
+                connectors,
+                wanted: Box::new(move |n| {
+                    n["method"] == "notifications/resources/updated"
+                        && n["params"]["uri"]
+                            .as_str()
+                            .is_some_and(|u| wanted.contains(u))
+                }),
+            });
+        }
+    }
     let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
         "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}, "notifications": honoured}});
     change_feed(
         st.clone(),
-        org.clone(),
+        caller.org.clone(),
         feed,
         Some(id),
         Some(ack.to_string().into_bytes()),
+        upstream,
     )
 }
 

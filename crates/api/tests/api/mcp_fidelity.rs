@@ -1016,3 +1016,93 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_upstreams_own_id(
         s.cancelled, s.slow_ids
     );
 }
+
+#[tokio::test]
+async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_stream() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("updates@example.com").await;
+    let org = app.create_org(&owner, "Updates").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let secret = key(&owner, &org.slug).await;
+    let mut caller = Caller::new(&app, &org.slug, &secret);
+    caller.initialize("2025-11-25").await;
+    let (_, v) = caller.rpc(json!(1), "resources/list", json!({})).await;
+    let uri = v["result"]["resources"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // 2026-07-28: subscriptions/listen subscribes upstream and acknowledges the URI.
+    let mut modern = reqwest::Client::new()
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "subscriptions/listen")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": {
+            "notifications": {"resourceSubscriptions": [uri, "nowhere://x"]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut modern_buf = String::new();
+    let ack = next_message(&mut modern, &mut modern_buf, |v| {
+        v["method"] == "notifications/subscriptions/acknowledged"
+    })
+    .await;
+    // With one connector every URI goes to it; the server takes both.
+    assert!(
+        ack["params"]["notifications"]["resourceSubscriptions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u == uri.as_str())),
+        "{ack}"
+    );
+    // Before 2026-07-28: resources/subscribe, and the GET stream.
+    let (_, v) = caller
+        .rpc(json!(2), "resources/subscribe", json!({"uri": uri}))
+        .await;
+    assert!(v["result"].is_object(), "{v}");
+    let mut legacy = reqwest::Client::new()
+        .get(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", caller.session.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), 200);
+    // The server sends updates every 5 s for subscribed resources once this is on.
+    let (_, v) = caller
+        .rpc(
+            json!(3),
+            "tools/call",
+            json!({"name": "everything__toggle-subscriber-updates", "arguments": {}}),
+        )
+        .await;
+    assert!(v["result"].is_object(), "{v}");
+    let mut legacy_buf = String::new();
+    let n = next_message(&mut legacy, &mut legacy_buf, |v| {
+        v["method"] == "notifications/resources/updated"
+    })
+    .await;
+    assert_eq!(n["params"]["uri"], uri.as_str(), "{n}");
+    let n = next_message(&mut modern, &mut modern_buf, |v| {
+        v["method"] == "notifications/resources/updated"
+    })
+    .await;
+    assert_eq!(n["params"]["uri"], uri.as_str(), "{n}");
+    assert_eq!(
+        n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        5
+    );
+}
