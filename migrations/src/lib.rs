@@ -10,6 +10,7 @@ mod m20261123_000005_add_connector_catalog;
 mod m20261124_000006_create_oauth;
 mod m20261207_000007_add_client_assertions;
 mod m20261207_000008_add_connector_templates_and_timeouts;
+mod m20261207_000009_create_mcp_relays;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_create_oauth::Migration),
             Box::new(m20261207_000007_add_client_assertions::Migration),
             Box::new(m20261207_000008_add_connector_templates_and_timeouts::Migration),
+            Box::new(m20261207_000009_create_mcp_relays::Migration),
         ]
     }
 }

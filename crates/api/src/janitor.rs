@@ -4,7 +4,7 @@
 //! keys whose tokens have all expired since a rotation, and expired client-assertion ids.
 //! Every replica may run it; the deletes are idempotent.
 use crate::entity::{
-    login_throttle, mcp_session, oauth_client, oauth_code, oauth_grant, session, user_token,
+    login_throttle, mcp_relay, mcp_session, oauth_client, oauth_code, oauth_grant, session, user_token,
 };
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Query;
@@ -20,6 +20,7 @@ pub struct Swept {
     pub sessions: u64,
     pub tokens: u64,
     pub mcp_sessions: u64,
+    pub mcp_relays: u64,
     pub throttles: u64,
     pub oauth_codes: u64,
     pub oauth_grants: u64,
@@ -52,6 +53,12 @@ pub async fn sweep<C: ConnectionTrait>(
         .rows_affected;
     let mcp_sessions = mcp_session::Entity::delete_many()
         .filter(mcp_session::Column::LastSeenAt.lte(now - Duration::hours(MCP_SESSION_IDLE_HOURS)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    // A relayed request's answer is due within the call's time; an hour is plenty.
+    let mcp_relays = mcp_relay::Entity::delete_many()
+        .filter(mcp_relay::Column::CreatedAt.lte(now - Duration::hours(1)))
         .exec(db)
         .await?
         .rows_affected;
@@ -101,6 +108,7 @@ pub async fn sweep<C: ConnectionTrait>(
         sessions,
         tokens,
         mcp_sessions,
+        mcp_relays,
         throttles,
         oauth_codes,
         oauth_grants,

@@ -5,6 +5,7 @@ pub mod audit_event;
 pub mod connector;
 pub mod invitation;
 pub mod login_throttle;
+pub mod mcp_relay;
 pub mod mcp_session;
 pub mod membership;
 pub mod oauth_client;

@@ -253,6 +253,23 @@ pub struct Responder {
 }
 
 impl Responder {
+    /// What another replica needs to answer on this session: the upstream's session id
+    /// and protocol version.
+    pub fn session_ref(&self) -> (Option<String>, String) {
+        (
+            self.session
+                .id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            self.session
+                .protocol
+                .to_str()
+                .unwrap_or(LATEST_PROTOCOL)
+                .to_string(),
+        )
+    }
+
     /// Sends the client's answer (a JSON-RPC `result` or `error` member) to the
     /// upstream's request `id`.
     pub async fn answer(
@@ -1004,6 +1021,37 @@ impl Upstream<'_> {
             buf: bytes::BytesMut::new(),
             limit: self.outbound.max_response_bytes(),
         })
+    }
+
+    /// Posts a client's answer to a relayed request on an upstream session that another
+    /// replica made (known by its id and version).
+    pub async fn answer_on(
+        &self,
+        c: &connector::Model,
+        session: (Option<&str>, &str),
+        id: &Value,
+        member: &str,
+        value: &RawValue,
+    ) -> Result<(), UpstreamError> {
+        let bad = |e: String| UpstreamError::Protocol(e);
+        let session = UpstreamSession {
+            target: self.target(c)?,
+            id: session
+                .0
+                .map(HeaderValue::from_str)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?,
+            protocol: HeaderValue::from_str(session.1).map_err(|e| bad(e.to_string()))?,
+            next_id: 0.into(),
+            last_used: now_secs().into(),
+            modern: false,
+        };
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"{member}":{}}}"#,
+            serde_json::to_string(id).map_err(|e| bad(e.to_string()))?,
+            value.get()
+        );
+        post_message(self.outbound, &session, body.into_bytes()).await
     }
 
     async fn close(&self, session: &UpstreamSession) {

@@ -12,7 +12,7 @@ use crate::{
     api_keys,
     app::AppState,
     crypto,
-    entity::{connector, mcp_session, organization},
+    entity::{connector, mcp_relay, mcp_session, organization},
     http::{ApiError, ClientMeta, ErrorKind},
     key_cache::{KeyEntry, OrgEntry},
 };
@@ -176,6 +176,23 @@ fn relay_events(
                     let Some(relayed) = with_id(&json, &minted) else {
                         continue;
                     };
+                    // Kept here for a quick answer, and in the database for an answer
+                    // that reaches another replica.
+                    let (session, protocol) = responder.session_ref();
+                    let saved = mcp_relay::Entity::insert(mcp_relay::ActiveModel {
+                        id: Set(minted.clone()),
+                        caller_id: Set(count.usage.1),
+                        connector_id: Set(count.usage.2),
+                        upstream_session: Set(session),
+                        protocol_version: Set(protocol),
+                        upstream_request_id: Set(upstream_id.to_string()),
+                        created_at: Set(count.st.clock.now()),
+                    })
+                    .exec_without_returning(&count.st.db)
+                    .await;
+                    if let Err(e) = saved {
+                        tracing::warn!(error = %e, "saving a relayed request failed");
+                    }
                     count.st.mcp_cache.put_relay(minted, cache::Relay::new(responder, upstream_id, count.usage.1));
                     yield Ok::<_, actix_web::Error>(sse_event(&relayed));
                     continue;
@@ -200,6 +217,66 @@ fn relay_events(
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))
         .streaming(stream)
+}
+
+/// Sends a client's answer to the relayed request `relay_id` to the upstream that asked,
+/// if `principal` was the one asked: from this replica's memory, else from the database
+/// (the answer may reach any replica; the upstream session does not care which).
+async fn answer_relayed(
+    st: &AppState,
+    relay_id: &str,
+    principal: &McpPrincipal,
+    member: &str,
+    value: &RawValue,
+) -> Result<(), UpstreamError> {
+    let db = |e: sea_orm::DbErr| UpstreamError::Transport(e.to_string());
+    let row = mcp_relay::Entity::find_by_id(relay_id.to_string())
+        .filter(mcp_relay::Column::CallerId.eq(principal.key_id()))
+        .one(&st.db)
+        .await
+        .map_err(db)?;
+    // Taken once: whichever replica deletes the row answers.
+    let taken = mcp_relay::Entity::delete_many()
+        .filter(mcp_relay::Column::Id.eq(relay_id))
+        .filter(mcp_relay::Column::CallerId.eq(principal.key_id()))
+        .exec(&st.db)
+        .await
+        .map_err(db)?
+        .rows_affected
+        == 1;
+    let local = st.mcp_cache.take_relay(relay_id, principal.key_id());
+    if !taken {
+        return Ok(());
+    }
+    if let Some(relay) = local {
+        return relay.answer(member, value).await;
+    }
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let Some(c) = connector::Entity::find_by_id(row.connector_id)
+        .one(&st.db)
+        .await
+        .map_err(db)?
+    else {
+        return Ok(());
+    };
+    let upstream_id: Value = serde_json::from_str(&row.upstream_request_id)
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    let upstream = Upstream {
+        outbound: &st.outbound,
+        cipher: &st.cipher,
+        pool: &st.upstreams,
+    };
+    upstream
+        .answer_on(
+            &c,
+            (row.upstream_session.as_deref(), &row.protocol_version),
+            &upstream_id,
+            member,
+            value,
+        )
+        .await
 }
 
 /// A JSON-RPC message with its `id` replaced.
@@ -515,11 +592,9 @@ async fn post(
             .map(|r| ("result", r))
             .or(msg.error.map(|e| ("error", e)))
         {
-            if let Some(relay) = id
-                .as_ref()
-                .and_then(Value::as_str)
-                .and_then(|i| st.mcp_cache.take_relay(i, principal.key_id()))
-                && let Err(e) = relay.answer(member, value).await
+            if let Some(relay_id) = id.as_ref().and_then(Value::as_str)
+                && relay_id.starts_with("gh-")
+                && let Err(e) = answer_relayed(&st, relay_id, &principal, member, value).await
             {
                 tracing::warn!(error = %e, "relaying an answer upstream failed");
             }

@@ -1106,3 +1106,43 @@ async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_st
         5
     );
 }
+
+#[tokio::test]
+async fn an_answer_to_a_relayed_request_may_reach_another_replica() {
+    let (_everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup("relay-replica@example.com").await;
+    let org = app.create_org(&owner, "Relay Replica").await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let secret = key(&owner, &org.slug).await;
+    let a = Caller::new(&app, &org.slug, &secret);
+    let mut resp = a
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"}}}))
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let asked = next_message(&mut resp, &mut buf, |v| v["method"] == "sampling/createMessage").await;
+    // The answer goes to the other replica, as a load balancer may send it.
+    let replica = app.replica().await;
+    let there = Caller::new(&replica, &org.slug, &secret);
+    let r = there
+        .post(&json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"role": "assistant",
+            "content": {"type": "text", "text": "answered elsewhere"}, "model": "m"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let done = next_message(&mut resp, &mut buf, |v| v["id"] == 1).await;
+    assert!(
+        done["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("answered elsewhere"),
+        "{done}"
+    );
+}
