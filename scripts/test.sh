@@ -185,6 +185,12 @@ main() {
         exit 2
     fi
     export GATEHOUSE_TEST_MCP_SDK
+    say "MCP TypeScript SDK v2 client (npm)"
+    if ! GATEHOUSE_TEST_MCP_CLIENT_V2=$(bash scripts/mcp-modern-client.sh | tail -n 1); then
+        printf '\n%s\n' "error: could not install @modelcontextprotocol/client (see above)." >&2
+        exit 2
+    fi
+    export GATEHOUSE_TEST_MCP_CLIENT_V2
     say "MCP conformance suite (npm)"
     if ! GATEHOUSE_TEST_MCP_CONFORMANCE=$(bash scripts/mcp-conformance.sh | tail -n 1); then
         printf '\n%s\n' "error: could not install @modelcontextprotocol/conformance (see above)." >&2

@@ -15,6 +15,7 @@ mod connectors;
 mod cors;
 mod mcp;
 mod mcp_fidelity;
+mod mcp_modern;
 mod mcp_sdk;
 mod members;
 mod oauth;

@@ -32,9 +32,10 @@ fn sdk_node_path() -> String {
     dir
 }
 
-/// The Node client and its line protocol (see the script's header).
-struct SdkClient {
-    child: Child,
+/// A Node client and its line protocol (see the scripts' headers): tagged lines on
+/// stdout, answers on stdin.
+pub(crate) struct SdkClient {
+    pub(crate) child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
     stderr: Option<JoinHandle<String>>,
@@ -42,11 +43,21 @@ struct SdkClient {
 
 impl SdkClient {
     fn spawn(mcp_url: &str, tool: &str) -> Self {
+        Self::spawn_script(SCRIPT, &sdk_node_path(), &[mcp_url, tool], &[])
+    }
+
+    /// `node <script> <args…>` with `NODE_PATH` = `node_path` and extra environment.
+    pub(crate) fn spawn_script(
+        script: &str,
+        node_path: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut child = tokio::process::Command::new("node")
-            .arg(SCRIPT)
-            .arg(mcp_url)
-            .arg(tool)
-            .env("NODE_PATH", sdk_node_path())
+            .arg(script)
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("NODE_PATH", node_path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -70,7 +81,7 @@ impl SdkClient {
     }
 
     /// Stops the client and returns what it wrote to stderr, for failure messages.
-    async fn stderr(&mut self) -> String {
+    pub(crate) async fn stderr(&mut self) -> String {
         self.child.start_kill().ok();
         match self.stderr.take() {
             Some(h) => h.await.unwrap_or_default(),
@@ -79,7 +90,7 @@ impl SdkClient {
     }
 
     /// The rest of the next line that starts with `tag`.
-    async fn expect(&mut self, tag: &str) -> String {
+    pub(crate) async fn expect(&mut self, tag: &str) -> String {
         let mut other = Vec::new();
         loop {
             match tokio::time::timeout(Duration::from_secs(60), self.stdout.next_line()).await {
@@ -92,20 +103,38 @@ impl SdkClient {
                 end => {
                     let err = self.stderr().await;
                     panic!(
-                        "no {tag} line from the SDK client ({end:?}); other output: {other:?}; stderr:\n{err}"
+                        "no {tag} line from the Node client ({end:?}); other output: {other:?}; stderr:\n{err}"
                     );
                 }
             }
         }
     }
 
-    async fn send(&mut self, line: &str) {
+    pub(crate) async fn send(&mut self, line: &str) {
         self.stdin
             .write_all(format!("{line}\n").as_bytes())
             .await
             .unwrap();
         self.stdin.flush().await.unwrap();
     }
+}
+
+/// Plays the signed-in user's browser at the consent page `auth_url` of the client named
+/// `client_name`, and allows: the redirect's location and its query.
+pub(crate) async fn consent(
+    app: &TestApp,
+    user: &Session,
+    auth_url: &url::Url,
+    client_name: &str,
+) -> (url::Url, HashMap<String, String>) {
+    let page = user.http.get(auth_url.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "consent page");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("Connect {client_name} to Gatehouse?")),
+        "the registered client name: {html}"
+    );
+    allow(app, user, &html).await
 }
 
 #[tokio::test]
@@ -142,14 +171,13 @@ async fn the_official_typescript_sdk_connects_through_oauth_and_uses_the_tools()
     let redirect = q["redirect_uri"].clone();
 
     // Consent, as the signed-in owner's browser.
-    let page = owner.http.get(auth_url.as_str()).send().await.unwrap();
-    assert_eq!(page.status(), 200, "consent page");
-    let html = page.text().await.unwrap();
-    assert!(
-        html.contains("Connect Gatehouse E2E (MCP TypeScript SDK) to Gatehouse?"),
-        "the registered client name: {html}"
-    );
-    let (location, back) = allow(&app, &owner, &html).await;
+    let (location, back) = consent(
+        &app,
+        &owner,
+        &auth_url,
+        "Gatehouse E2E (MCP TypeScript SDK)",
+    )
+    .await;
     assert!(location.as_str().starts_with(&redirect), "{location}");
     assert_eq!(back.get("state"), q.get("state"));
     assert_eq!(back.get("iss"), Some(&app.base));
