@@ -4,7 +4,8 @@
 //! keys whose tokens have all expired since a rotation, and expired client-assertion ids.
 //! Every replica may run it; the deletes are idempotent.
 use crate::entity::{
-    login_throttle, mcp_relay, mcp_session, oauth_client, oauth_code, oauth_grant, session, user_token,
+    login_throttle, mcp_relay, mcp_session, oauth_client, oauth_code, oauth_grant, session,
+    user_token,
 };
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Query;

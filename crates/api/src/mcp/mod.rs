@@ -69,16 +69,23 @@ fn relay_result(id: &Value, result: &RawValue, modern: bool) -> HttpResponse {
         .body(result_body(id, result, modern))
 }
 
-/// `result` with `resultType` (and, where a `contents` list says it is a resource read,
-/// `ttlMs`/`cacheScope`) added when missing; `None` when nothing is missing.
+/// `result` with `resultType`, the gateway's `_meta` (and, where a `contents` list says
+/// it is a resource read, `ttlMs`/`cacheScope`) added when missing; `None` when nothing
+/// is missing.
 fn modern_result(result: &RawValue) -> Option<Box<RawValue>> {
     let mut members: BTreeMap<Cow<str>, &RawValue> = serde_json::from_str(result.get()).ok()?;
     let complete = RawValue::from_string(r#""complete""#.into()).ok()?;
+    let meta = RawValue::from_string(SERVER_META.into()).ok()?;
     let zero = RawValue::from_string("0".into()).ok()?;
     let private = RawValue::from_string(r#""private""#.into()).ok()?;
     let mut changed = false;
     if !members.contains_key("resultType") {
         members.insert("resultType".into(), &complete);
+        changed = true;
+    }
+    // An upstream's own `_meta` (of 2026-07-28 or not) is left as it is.
+    if !members.contains_key("_meta") {
+        members.insert("_meta".into(), &meta);
         changed = true;
     }
     if members.contains_key("contents") && !members.contains_key("ttlMs") {
@@ -91,6 +98,13 @@ fn modern_result(result: &RawValue) -> Option<Box<RawValue>> {
     }
     serde_json::value::to_raw_value(&members).ok()
 }
+
+/// The `_meta` with which 2026-07-28 results name their server: the gateway.
+const SERVER_META: &str = concat!(
+    r#"{"io.modelcontextprotocol/serverInfo":{"name":"gatehouse","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""}}"#
+);
 
 /// One server-sent event carrying a JSON-RPC message.
 fn sse_event(json: &[u8]) -> web::Bytes {
@@ -858,6 +872,10 @@ fn instructions(org: &organization::Model) -> String {
 fn ours(id: Value, mut result: Value, modern: bool, ttl_ms: Option<u64>) -> HttpResponse {
     if modern && let Some(o) = result.as_object_mut() {
         o.insert("resultType".into(), "complete".into());
+        o.insert(
+            "_meta".into(),
+            serde_json::from_str(SERVER_META).unwrap_or_default(),
+        );
         if let Some(ttl) = ttl_ms {
             o.insert("ttlMs".into(), ttl.into());
             o.insert("cacheScope".into(), "private".into());

@@ -1123,26 +1123,36 @@ async fn an_answer_to_a_relayed_request_may_reach_another_replica() {
     let secret = key(&owner, &org.slug).await;
     let a = Caller::new(&app, &org.slug, &secret);
     let mut resp = a
-        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"}}}))
+        .post(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"}}}),
+        )
         .send()
         .await
         .unwrap();
     let mut buf = String::new();
-    let asked = next_message(&mut resp, &mut buf, |v| v["method"] == "sampling/createMessage").await;
+    let asked = next_message(&mut resp, &mut buf, |v| {
+        v["method"] == "sampling/createMessage"
+    })
+    .await;
     // The answer goes to the other replica, as a load balancer may send it.
     let replica = app.replica().await;
     let there = Caller::new(&replica, &org.slug, &secret);
     let r = there
-        .post(&json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"role": "assistant",
-            "content": {"type": "text", "text": "answered elsewhere"}, "model": "m"}}))
+        .post(
+            &json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"role": "assistant",
+            "content": {"type": "text", "text": "answered elsewhere"}, "model": "m"}}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
     let done = next_message(&mut resp, &mut buf, |v| v["id"] == 1).await;
     assert!(
-        done["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("answered elsewhere"),
+        done["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("answered elsewhere"),
         "{done}"
     );
 }

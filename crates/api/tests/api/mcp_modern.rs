@@ -262,7 +262,6 @@ async fn a_client_speaking_only_2026_07_28_connects_through_oauth_and_uses_the_t
 /// at the top of the `server/discover` result, which the 2026-07-28 `DiscoverResult`
 /// (`supportedVersions`, `capabilities`, `instructions`) does not have, and in no `_meta`.
 #[tokio::test]
-#[ignore = "gateway defect: 2026-07-28 results lack _meta io.modelcontextprotocol/serverInfo"]
 async fn every_2026_07_28_result_names_the_server_in_its_meta() {
     let app = mcp_app().await;
     let (owner, slug, _up) = org_with_echo(&app, "modern-meta@example.com").await;
