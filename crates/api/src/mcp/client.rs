@@ -140,7 +140,9 @@ impl UpstreamPool {
         };
         let stale: Vec<_> = map
             .iter()
-            .filter(|(_, (_, s))| s.last_used.load(Relaxed) < cutoff)
+            // A session held elsewhere (a call on its way, a caller's open stream) is
+            // in use, however long ago it was last asked anything.
+            .filter(|(_, (_, s))| Arc::strong_count(s) == 1 && s.last_used.load(Relaxed) < cutoff)
             .map(|(k, _)| *k)
             .collect();
         stale
@@ -301,6 +303,8 @@ pub struct Notifications {
     resp: reqwest::Response,
     buf: bytes::BytesMut,
     limit: usize,
+    /// Held so that the session is not closed as idle while its stream is open.
+    _session: Arc<UpstreamSession>,
 }
 
 impl Notifications {
@@ -1020,6 +1024,7 @@ impl Upstream<'_> {
             resp,
             buf: bytes::BytesMut::new(),
             limit: self.outbound.max_response_bytes(),
+            _session: session,
         })
     }
 
