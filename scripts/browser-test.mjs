@@ -231,8 +231,19 @@ try {
   await shot(page, 'connectors-unhealthy');
   await page.getByRole('button', { name: 'Edit Docs' }).click();
   await page.getByLabel('Name', { exact: true }).fill('Docs v2');
+  // Empty timeout fields show the server's defaults (mcp.idle_timeout_secs, mcp.call_timeout_secs).
+  check(await page.getByLabel(/^Idle timeout/).getAttribute('placeholder') === '120', 'the idle timeout shows its default');
+  check(await page.getByLabel(/^Overall timeout/).getAttribute('placeholder') === '900', 'the overall timeout shows its default');
+  await page.getByLabel(/^Idle timeout/).fill('30');
+  await page.getByLabel(/^Overall timeout/).fill('600');
   await page.getByRole('button', { name: 'Save connector' }).click();
   await page.getByRole('cell', { name: /^Docs v2/ }).waitFor();
+  await page.getByRole('button', { name: 'Edit Docs v2' }).click();
+  check(await page.getByLabel(/^Idle timeout/).inputValue() === '30', 'the idle timeout was saved');
+  check(await page.getByLabel(/^Overall timeout/).inputValue() === '600', 'the overall timeout was saved');
+  step('connector renamed and given its own timeouts');
+  await shot(page, 'connectors-edit-timeouts');
+  await page.getByRole('button', { name: 'Cancel editing' }).click();
   await page.getByRole('button', { name: 'Delete Docs v2' }).click();
   await page.getByRole('button', { name: 'Yes, delete' }).click();
   await page.getByText('No connectors yet.').waitFor();

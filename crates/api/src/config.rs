@@ -213,8 +213,8 @@ impl Default for McpConfig {
             health_poll_ms: 5000,
             usage_flush_ms: 5000,
             upstream_idle_secs: 600,
-            idle_timeout_secs: 120,
-            call_timeout_secs: 900,
+            idle_timeout_secs: gatehouse_types::DEFAULT_IDLE_TIMEOUT_SECS,
+            call_timeout_secs: gatehouse_types::DEFAULT_CALL_TIMEOUT_SECS,
         }
     }
 }

@@ -5,14 +5,16 @@
 use crate::{
     app::AppState,
     audit::{self, Event, action},
+    config::McpConfig,
     entity::{connector, organization},
     http::{ApiError, ApiResult, ErrorKind, OrgAdmin, problem::Validation},
     mcp::cache::catalog,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use gatehouse_types::{
-    CONNECTOR_DESCRIPTION_MAX_CHARS, CONNECTOR_NAME_MAX_CHARS, CONNECTOR_URL_MAX_CHARS, Connector,
-    ConnectorHealth, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
+    CALL_TIMEOUT_MAX_SECS, CONNECTOR_DESCRIPTION_MAX_CHARS, CONNECTOR_NAME_MAX_CHARS,
+    CONNECTOR_URL_MAX_CHARS, Connector, ConnectorHealth, ConnectorTimeouts, CreateConnectorRequest,
+    DEFAULT_CREDENTIAL_HEADER, EffectiveTimeout, HealthStatus, IDLE_TIMEOUT_MAX_SECS,
     TOOL_PREFIX_MAX_CHARS, ToolIssue, ToolIssueKind, UpdateConnectorRequest, default_tool_prefix,
     id_tool_prefix, is_valid_tool_prefix,
 };
@@ -116,7 +118,24 @@ pub fn tool_issues(targets: &[&connector::Model], org: &[connector::Model]) -> V
         .collect()
 }
 
-pub fn to_api(c: &connector::Model, tool_issues: Vec<ToolIssue>) -> Connector {
+/// The timeouts a call through `c` gets: the same reading as `mcp::call_limits`, which
+/// applies them (a negative stored value, which the API never writes, counts as none).
+pub fn timeouts(c: &connector::Model, cfg: &McpConfig) -> ConnectorTimeouts {
+    let one = |own: Option<i32>, default: u64| {
+        let own = own.and_then(|s| u64::try_from(s).ok());
+        EffectiveTimeout {
+            secs: own.unwrap_or(default),
+            is_default: own.is_none(),
+            default_secs: default,
+        }
+    };
+    ConnectorTimeouts {
+        idle: one(c.idle_timeout_secs, cfg.idle_timeout_secs),
+        overall: one(c.call_timeout_secs, cfg.call_timeout_secs),
+    }
+}
+
+pub fn to_api(c: &connector::Model, tool_issues: Vec<ToolIssue>, cfg: &McpConfig) -> Connector {
     Connector {
         id: c.id,
         name: c.name.clone(),
@@ -133,15 +152,18 @@ pub fn to_api(c: &connector::Model, tool_issues: Vec<ToolIssue>) -> Connector {
         },
         tool_count: tools(c).len(),
         tool_issues,
+        idle_timeout_secs: c.idle_timeout_secs.and_then(|s| u32::try_from(s).ok()),
+        call_timeout_secs: c.call_timeout_secs.and_then(|s| u32::try_from(s).ok()),
+        timeouts: timeouts(c, cfg),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
 }
 
 /// One connector as the API shows it, its tool issues computed against `org`.
-fn to_api_in(c: &connector::Model, org: &[connector::Model]) -> Connector {
+fn to_api_in(c: &connector::Model, org: &[connector::Model], cfg: &McpConfig) -> Connector {
     let issues = tool_issues(&[c], org).pop().unwrap_or_default();
-    to_api(c, issues)
+    to_api(c, issues, cfg)
 }
 
 fn check_name(v: &mut Validation, name: &str) {
@@ -168,6 +190,36 @@ fn check_prefix(v: &mut Validation, p: &str) {
         v.push(
             "tool_prefix",
             format!("at most {TOOL_PREFIX_MAX_CHARS} of a-z, 0-9 and _"),
+        );
+    }
+}
+
+/// A timeout a connector sets: whole seconds, 1 to `max`. `None` stays `None` (the
+/// server's default), and so does an invalid value, which is recorded in `v`.
+fn check_timeout(v: &mut Validation, field: &str, secs: Option<i64>, max: i64) -> Option<i32> {
+    let secs = secs?;
+    match i32::try_from(secs) {
+        Ok(s) if (1..=max).contains(&secs) => Some(s),
+        _ => {
+            v.push(
+                field,
+                format!("1 to {max} seconds, or null for the server's default"),
+            );
+            None
+        }
+    }
+}
+
+/// An idle timeout longer than the overall one could never fire, so a connector that sets
+/// both is held to idle ≤ overall. Against the server's defaults it is not: those can
+/// change with the configuration.
+fn check_timeout_order(v: &mut Validation, idle: Option<i32>, overall: Option<i32>) {
+    if let (Some(i), Some(o)) = (idle, overall)
+        && i > o
+    {
+        v.push(
+            "idle_timeout_secs",
+            format!("at most call_timeout_secs ({o} seconds); {i} is longer"),
         );
     }
 }
@@ -312,7 +364,10 @@ pub async fn list(
     let targets: Vec<&connector::Model> = rows.iter().collect();
     let issues = tool_issues(&targets, &rows);
     Ok(web::Json(
-        rows.iter().zip(issues).map(|(c, i)| to_api(c, i)).collect(),
+        rows.iter()
+            .zip(issues)
+            .map(|(c, i)| to_api(c, i, &st.config.mcp))
+            .collect(),
     ))
 }
 
@@ -338,6 +393,7 @@ pub async fn get_one(
     Ok(web::Json(to_api_in(
         &c,
         &org_connectors(&st.db, org).await?,
+        &st.config.mcp,
     )))
 }
 
@@ -383,6 +439,19 @@ pub async fn create(
     if let Some(h) = &header {
         check_header(&mut v, h);
     }
+    let idle_timeout_secs = check_timeout(
+        &mut v,
+        "idle_timeout_secs",
+        body.idle_timeout_secs,
+        IDLE_TIMEOUT_MAX_SECS,
+    );
+    let call_timeout_secs = check_timeout(
+        &mut v,
+        "call_timeout_secs",
+        body.call_timeout_secs,
+        CALL_TIMEOUT_MAX_SECS,
+    );
+    check_timeout_order(&mut v, idle_timeout_secs, call_timeout_secs);
     v.finish()?;
     // A header without a credential carries nothing: it is not kept.
     let (credential_header, credential_enc) = match &credential {
@@ -411,8 +480,8 @@ pub async fn create(
         prompts_json: "[]".into(),
         resources_json: "[]".into(),
         resource_templates_json: "[]".into(),
-        idle_timeout_secs: None,
-        call_timeout_secs: None,
+        idle_timeout_secs,
+        call_timeout_secs,
         created_by: m.user_id(),
         created_at: now,
         updated_at: now,
@@ -425,14 +494,17 @@ pub async fn create(
     audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::MCP_CREATED).target("connector", c.id).meta(json!({
         "name": c.name, "url": audit_url(&c.url), "tool_prefix": c.tool_prefix, "enabled": c.enabled,
         "has_credential": c.credential_enc.is_some(),
+        "idle_timeout_secs": c.idle_timeout_secs, "call_timeout_secs": c.call_timeout_secs,
     }))).await?;
     txn.commit().await?;
     // No tools before its first check, so no issues yet.
-    Ok(HttpResponse::Created().json(to_api(&c, Vec::new())))
+    Ok(HttpResponse::Created().json(to_api(&c, Vec::new(), &st.config.mcp)))
 }
 
 /// Change a connector. A new URL or credential resets its health to `unknown`;
-/// `credential: ""` removes the credential.
+/// `credential: ""` removes the credential; `idle_timeout_secs: null` or
+/// `call_timeout_secs: null` returns to the server's default. New timeouts apply to calls
+/// that start within a few seconds.
 #[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)), request_body = UpdateConnectorRequest,
     responses((status = 200, body = Connector), (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/connectors/{id}")]
@@ -471,6 +543,13 @@ pub async fn update(
     if let Some(h) = &header {
         check_header(&mut v, h);
     }
+    // `Some(None)`: back to the server's default.
+    let idle_timeout_secs = body
+        .idle_timeout_secs
+        .map(|s| check_timeout(&mut v, "idle_timeout_secs", s, IDLE_TIMEOUT_MAX_SECS));
+    let call_timeout_secs = body
+        .call_timeout_secs
+        .map(|s| check_timeout(&mut v, "call_timeout_secs", s, CALL_TIMEOUT_MAX_SECS));
     v.finish()?;
     let sealed = match body.credential.as_deref() {
         Some("") => Some(None),
@@ -516,6 +595,16 @@ pub async fn update(
     {
         after.enabled = e;
     }
+    if let Some(t) = idle_timeout_secs
+        && set("idle_timeout_secs", t != after.idle_timeout_secs)
+    {
+        after.idle_timeout_secs = t;
+    }
+    if let Some(t) = call_timeout_secs
+        && set("call_timeout_secs", t != after.call_timeout_secs)
+    {
+        after.call_timeout_secs = t;
+    }
     match sealed {
         // Sealing is randomized, so a new value always counts as a change.
         Some(Some(enc)) => {
@@ -547,7 +636,17 @@ pub async fn update(
         .collect();
     if changed.is_empty() {
         txn.commit().await?;
-        return Ok(web::Json(to_api_in(&before, &others)));
+        return Ok(web::Json(to_api_in(&before, &others, &st.config.mcp)));
+    }
+    // Checked on the merged row, under the lock: a PATCH of one timeout must agree with
+    // the other as stored. Returning drops the transaction, so nothing is written.
+    if changed
+        .iter()
+        .any(|f| matches!(*f, "idle_timeout_secs" | "call_timeout_secs"))
+    {
+        let mut v = Validation::default();
+        check_timeout_order(&mut v, after.idle_timeout_secs, after.call_timeout_secs);
+        v.finish()?;
     }
     check_against_others(&others, Some(&before), &after)?;
     if changed
@@ -566,6 +665,8 @@ pub async fn update(
     am.description = Set(after.description.clone());
     am.tool_prefix = Set(after.tool_prefix.clone());
     am.enabled = Set(after.enabled);
+    am.idle_timeout_secs = Set(after.idle_timeout_secs);
+    am.call_timeout_secs = Set(after.call_timeout_secs);
     am.credential_enc = Set(after.credential_enc.clone());
     am.credential_header = Set(after.credential_header.clone());
     am.health_status = Set(after.health_status.clone());
@@ -573,18 +674,41 @@ pub async fn update(
     am.health_error = Set(after.health_error.clone());
     am.updated_at = Set(now);
     let c = am.update(&txn).await?;
-    // Field names only: never the credential, and no values that could hold one.
+    // Field names only: never the credential, and no values that could hold one. The
+    // timeouts are plain numbers, so their old and new values are kept too (null: the
+    // server's default).
+    let mut changes = serde_json::Map::new();
+    for (field, from, to) in [
+        (
+            "idle_timeout_secs",
+            before.idle_timeout_secs,
+            c.idle_timeout_secs,
+        ),
+        (
+            "call_timeout_secs",
+            before.call_timeout_secs,
+            c.call_timeout_secs,
+        ),
+    ] {
+        if from != to {
+            changes.insert(field.into(), json!({"from": from, "to": to}));
+        }
+    }
+    let mut meta = json!({"name": c.name, "changed": changed});
+    if !changes.is_empty() {
+        meta["changes"] = Value::Object(changes);
+    }
     audit::record(
         &txn,
         &m.ctx(),
         now,
         Event::new(m.org.id, action::MCP_UPDATED)
             .target("connector", id)
-            .meta(json!({"name": c.name, "changed": changed})),
+            .meta(meta),
     )
     .await?;
     txn.commit().await?;
-    Ok(web::Json(to_api_in(&c, &others)))
+    Ok(web::Json(to_api_in(&c, &others, &st.config.mcp)))
 }
 
 /// Remove a connector; its tools leave the MCP endpoint at once.

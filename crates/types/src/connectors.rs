@@ -11,6 +11,15 @@ pub const CONNECTOR_URL_MAX_CHARS: usize = 2048;
 /// The header that carries a credential when none is named.
 pub const DEFAULT_CREDENTIAL_HEADER: &str = "Authorization";
 
+/// The server's defaults for connectors without timeouts of their own, unless
+/// configured otherwise (`mcp.idle_timeout_secs`, `mcp.call_timeout_secs`).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 120;
+pub const DEFAULT_CALL_TIMEOUT_SECS: u64 = 900;
+/// The longest idle timeout a connector may set (an hour).
+pub const IDLE_TIMEOUT_MAX_SECS: i64 = 3600;
+/// The longest overall call timeout a connector may set (a day).
+pub const CALL_TIMEOUT_MAX_SECS: i64 = 86_400;
+
 /// Tool names MCP clients accept (Claude, OpenAI and Cursor: `^[A-Za-z0-9_-]{1,64}$`);
 /// the gateway maps longer or other names to fit.
 pub const TOOL_NAME_MAX_CHARS: usize = 64;
@@ -125,8 +134,37 @@ pub struct Connector {
     /// or twice by this one) or missing. Computed against the org's enabled, healthy
     /// connectors, as if this one were healthy too; empty when all is well.
     pub tool_issues: Vec<ToolIssue>,
+    /// The connector's own idle timeout; null when it uses the server's default.
+    pub idle_timeout_secs: Option<u32>,
+    /// The connector's own overall call timeout; null when it uses the server's default.
+    pub call_timeout_secs: Option<u32>,
+    /// The timeouts its tool calls get, defaults applied.
+    pub timeouts: ConnectorTimeouts,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The limits on a `tools/call` through this connector.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectorTimeouts {
+    /// A call fails after this long without a byte from the upstream (progress
+    /// notifications count).
+    pub idle: EffectiveTimeout,
+    /// A call fails after this long in all, progress or not.
+    pub overall: EffectiveTimeout,
+}
+
+/// One limit as it applies, and where it comes from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EffectiveTimeout {
+    /// The timeout in effect, in seconds.
+    pub secs: u64,
+    /// Whether it is the server's default (the connector sets none).
+    pub is_default: bool,
+    /// The server's default, what clearing the connector's own value gives.
+    pub default_secs: u64,
 }
 
 /// `renamed`: exposed under `exposed_name`, mapped to `^[A-Za-z0-9_-]{1,64}$`; calls
@@ -178,6 +216,16 @@ pub struct CreateConnectorRequest {
     /// Defaults to true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Seconds without a byte from the upstream before a tool call fails (1 to 3600,
+    /// at most `call_timeout_secs`); absent or null: the server's default.
+    #[serde(default, deserialize_with = "nullable_secs")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
+    pub idle_timeout_secs: Option<i64>,
+    /// Seconds before a tool call fails however much progress it makes (1 to 86400);
+    /// absent or null: the server's default.
+    #[serde(default, deserialize_with = "nullable_secs")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400))]
+    pub call_timeout_secs: Option<i64>,
 }
 
 /// Absent fields stay as they are.
@@ -200,6 +248,55 @@ pub struct UpdateConnectorRequest {
     pub credential: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// 1 to 3600, and at most `call_timeout_secs` when the connector has its own (as
+    /// stored or changed by the same request); null returns to the server's default.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_secs"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1, maximum = 3600))]
+    pub idle_timeout_secs: Option<Option<i64>>,
+    /// 1 to 86400; null returns to the server's default.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_secs"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1, maximum = 86400))]
+    pub call_timeout_secs: Option<Option<i64>>,
+}
+
+/// A timeout in a request: a JSON integer or null (`None`). Anything else is refused
+/// with a message that says what is expected; an integer too large for `i64` becomes
+/// `i64::MAX`, so that the range check names the field.
+fn nullable_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Secs;
+    impl serde::de::Visitor<'_> for Secs {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number of seconds, or null")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(i64::try_from(v).unwrap_or(i64::MAX)))
+        }
+    }
+    d.deserialize_any(Secs)
+}
+
+/// The same for PATCH, where absent (`None`, through `#[serde(default)]`: keep) and
+/// null (`Some(None)`: back to the default) differ.
+fn present_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    nullable_secs(d).map(Some)
 }
 
 /// Debug output never shows a credential, so a logged request cannot leak one.
@@ -217,6 +314,8 @@ impl fmt::Debug for CreateConnectorRequest {
             .field("credential_header", &self.credential_header)
             .field("credential", &redacted(&self.credential))
             .field("enabled", &self.enabled)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("call_timeout_secs", &self.call_timeout_secs)
             .finish()
     }
 }
@@ -231,6 +330,8 @@ impl fmt::Debug for UpdateConnectorRequest {
             .field("credential_header", &self.credential_header)
             .field("credential", &redacted(&self.credential))
             .field("enabled", &self.enabled)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("call_timeout_secs", &self.call_timeout_secs)
             .finish()
     }
 }
@@ -273,5 +374,46 @@ mod tests {
             ..Default::default()
         };
         assert!(!format!("{r:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_null_timeout_clears_and_an_absent_one_keeps() {
+        let r: UpdateConnectorRequest =
+            serde_json::from_str(r#"{"idle_timeout_secs": null, "call_timeout_secs": 60}"#)
+                .unwrap();
+        assert_eq!(r.idle_timeout_secs, Some(None));
+        assert_eq!(r.call_timeout_secs, Some(Some(60)));
+        let r: UpdateConnectorRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!((r.idle_timeout_secs, r.call_timeout_secs), (None, None));
+        // What the dashboard sends round-trips: absent stays absent, null stays null.
+        let back: UpdateConnectorRequest = serde_json::from_str(
+            &serde_json::to_string(&UpdateConnectorRequest {
+                idle_timeout_secs: Some(None),
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (back.idle_timeout_secs, back.call_timeout_secs),
+            (Some(None), None)
+        );
+        let big: CreateConnectorRequest = serde_json::from_str(
+            r#"{"name": "a", "url": "u", "call_timeout_secs": 18446744073709551615}"#,
+        )
+        .unwrap();
+        assert_eq!(big.call_timeout_secs, Some(i64::MAX));
+        for bad in ["1.5", "\"60\"", "true", "[]"] {
+            let e = serde_json::from_str::<UpdateConnectorRequest>(&format!(
+                r#"{{"idle_timeout_secs": {bad}}}"#
+            ))
+            .err()
+            .unwrap()
+            .to_string();
+            assert!(
+                e.contains("a whole number of seconds, or null"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -5,7 +5,8 @@ use crate::components::{
     when,
 };
 use gatehouse_types::{
-    ApiKey, Connector, CreateConnectorRequest, DEFAULT_CREDENTIAL_HEADER, HealthStatus,
+    ApiKey, CALL_TIMEOUT_MAX_SECS, Connector, CreateConnectorRequest, DEFAULT_CALL_TIMEOUT_SECS,
+    DEFAULT_CREDENTIAL_HEADER, DEFAULT_IDLE_TIMEOUT_SECS, HealthStatus, IDLE_TIMEOUT_MAX_SECS,
     ToolIssueKind, UpdateConnectorRequest, UsageRow, default_tool_prefix,
 };
 use leptos::prelude::*;
@@ -68,6 +69,21 @@ fn non_empty(s: String) -> Option<String> {
     (!s.trim().is_empty()).then_some(s)
 }
 
+/// A timeout field: empty is the server's default (`None`). Anything that is not a
+/// whole number is sent as 0, which the server refuses naming the field, rather than
+/// quietly meaning the default.
+fn secs(s: String) -> Option<i64> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.parse().unwrap_or(0))
+}
+
+fn secs_text(v: Option<u32>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The server's default timeouts (idle, overall): what an empty field means.
+type Defaults = Signal<(u64, u64)>;
+
 /// Members see a note instead of pages only admins can use.
 fn admins_only(what: &'static str) -> impl IntoView {
     let role = use_role();
@@ -118,6 +134,8 @@ struct Fields {
     credential: RwSignal<String>,
     remove_credential: RwSignal<bool>,
     enabled: RwSignal<bool>,
+    idle_timeout: RwSignal<String>,
+    call_timeout: RwSignal<String>,
 }
 
 impl Fields {
@@ -131,6 +149,8 @@ impl Fields {
             credential: RwSignal::new(String::new()),
             remove_credential: RwSignal::new(false),
             enabled: RwSignal::new(true),
+            idle_timeout: RwSignal::new(String::new()),
+            call_timeout: RwSignal::new(String::new()),
         }
     }
 
@@ -143,6 +163,8 @@ impl Fields {
         f.credential_header
             .set(c.credential_header.clone().unwrap_or_default());
         f.enabled.set(c.enabled);
+        f.idle_timeout.set(secs_text(c.idle_timeout_secs));
+        f.call_timeout.set(secs_text(c.call_timeout_secs));
         f
     }
 
@@ -155,6 +177,8 @@ impl Fields {
         self.credential.set(String::new());
         self.remove_credential.set(false);
         self.enabled.set(true);
+        self.idle_timeout.set(String::new());
+        self.call_timeout.set(String::new());
     }
 
     fn create_request(&self) -> CreateConnectorRequest {
@@ -167,6 +191,8 @@ impl Fields {
                 .map(|h| h.trim().to_string()),
             credential: non_empty(self.credential.get_untracked()),
             enabled: Some(self.enabled.get_untracked()),
+            idle_timeout_secs: secs(self.idle_timeout.get_untracked()),
+            call_timeout_secs: secs(self.call_timeout.get_untracked()),
         }
     }
 
@@ -180,6 +206,9 @@ impl Fields {
         let header = self.credential_header.get_untracked().trim().to_string();
         let credential = self.credential.get_untracked();
         let enabled = self.enabled.get_untracked();
+        // An emptied field is sent as null: back to the server's default.
+        let idle = secs(self.idle_timeout.get_untracked());
+        let call = secs(self.call_timeout.get_untracked());
         UpdateConnectorRequest {
             name: (name.trim() != c.name).then_some(name),
             url: (url != c.url).then_some(url),
@@ -194,13 +223,20 @@ impl Fields {
                 non_empty(credential)
             },
             enabled: (enabled != c.enabled).then_some(enabled),
+            idle_timeout_secs: (idle != c.idle_timeout_secs.map(i64::from)).then_some(idle),
+            call_timeout_secs: (call != c.call_timeout_secs.map(i64::from)).then_some(call),
         }
     }
 }
 
 /// The form fields; `p` keeps the ids of the add and edit forms apart. `editing` is
 /// `Some(has_credential)` when a connector is being edited.
-fn fields_view(f: Fields, p: &'static str, editing: Option<bool>) -> impl IntoView {
+fn fields_view(
+    f: Fields,
+    p: &'static str,
+    editing: Option<bool>,
+    defaults: Defaults,
+) -> impl IntoView {
     let id = move |s: &str| format!("{p}-{s}");
     let has_credential = editing.unwrap_or(false);
     let prefix_help = match editing {
@@ -306,6 +342,24 @@ fn fields_view(f: Fields, p: &'static str, editing: Option<bool>) -> impl IntoVi
         <p id=id("enabled-help") class="muted help">
             "A disabled connector keeps its settings, but its tools are not offered on the MCP endpoint."
         </p>
+
+        <label for=id("idle-timeout")>"Idle timeout, seconds "<span class="muted">"(optional)"</span></label>
+        <input id=id("idle-timeout") name="idle_timeout_secs" type="number" min="1"
+            max=IDLE_TIMEOUT_MAX_SECS step="1" inputmode="numeric" aria-describedby=id("timeout-help")
+            placeholder=move || defaults.get().0.to_string()
+            prop:value=move || f.idle_timeout.get()
+            on:input=move |ev| f.idle_timeout.set(input_value(&ev))/>
+
+        <label for=id("call-timeout")>"Overall timeout, seconds "<span class="muted">"(optional)"</span></label>
+        <input id=id("call-timeout") name="call_timeout_secs" type="number" min="1"
+            max=CALL_TIMEOUT_MAX_SECS step="1" inputmode="numeric" aria-describedby=id("timeout-help")
+            placeholder=move || defaults.get().1.to_string()
+            prop:value=move || f.call_timeout.get()
+            on:input=move |ev| f.call_timeout.set(input_value(&ev))/>
+        <p id=id("timeout-help") class="muted help">
+            "A tool call fails after the idle timeout without any data from the upstream server (progress notifications count), or after the overall timeout in all. "
+            "Leave empty for the server's defaults, shown greyed. Idle: 1 to 3600, at most the overall timeout; overall: 1 to 86400."
+        </p>
     }
 }
 
@@ -319,6 +373,18 @@ pub fn ConnectorsPage() -> impl IntoView {
         list_connectors(slug.get())
     });
     let editing: RwSignal<Option<Connector>> = RwSignal::new(None);
+    // The add form shows the server's defaults; every connector carries them, and the
+    // built-in ones stand in until there is one.
+    let defaults = Memo::new(move |_| {
+        connectors
+            .get()
+            .and_then(Result::ok)
+            .and_then(|l| l.first().map(|c| c.timeouts))
+            .map_or(
+                (DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_CALL_TIMEOUT_SECS),
+                |t| (t.idle.default_secs, t.overall.default_secs),
+            )
+    });
     // The last change, announced above the list.
     let notice: RwSignal<Option<String>> = RwSignal::new(None);
     // Owned by the page, so what was typed survives editing another connector meanwhile.
@@ -373,7 +439,7 @@ pub fn ConnectorsPage() -> impl IntoView {
                 })}
             </section>
             <Show when=move || editing.with(Option::is_none)>
-                <AddConnector slug=slug fields=add_fields reload=reload notice=notice/>
+                <AddConnector slug=slug fields=add_fields reload=reload notice=notice defaults=defaults.into()/>
             </Show>
         </Show>
     }
@@ -385,6 +451,7 @@ fn AddConnector(
     fields: Fields,
     reload: RwSignal<u32>,
     notice: RwSignal<Option<String>>,
+    defaults: Defaults,
 ) -> impl IntoView {
     let f = fields;
     let create = api::action(|(slug, req): &(String, CreateConnectorRequest)| {
@@ -408,7 +475,7 @@ fn AddConnector(
                 notice.set(None);
                 create.dispatch((slug.get_untracked(), f.create_request()));
             }>
-                {fields_view(f, "connector", None)}
+                {fields_view(f, "connector", None, defaults)}
                 {action_error(create.value())}
                 <button type="submit" class="primary" disabled=move || create.pending().get()>
                     {move || if create.pending().get() { "Adding…" } else { "Add connector" }}
@@ -442,7 +509,13 @@ fn EditConnector(
         }
     });
     let title = connector.name.clone();
-    let fields = fields_view(f, "edit-connector", Some(connector.has_credential));
+    let t = connector.timeouts;
+    let fields = fields_view(
+        f,
+        "edit-connector",
+        Some(connector.has_credential),
+        Signal::stored((t.idle.default_secs, t.overall.default_secs)),
+    );
     // Bring the form into view and put the cursor in it, for keyboard users too.
     Effect::new(move |_| {
         if let Some(el) = document().get_element_by_id("edit-connector-name") {

@@ -611,3 +611,292 @@ async fn a_name_without_ascii_letters_or_digits_gets_a_prefix_of_its_own() {
     .await;
     assert_eq!(named.tool_prefix, "jira_cloud__");
 }
+
+/// The stored timeouts, straight from the database.
+async fn stored_timeouts(app: &TestApp, id: uuid::Uuid) -> (Option<i32>, Option<i32>) {
+    let row = connector::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    (row.idle_timeout_secs, row.call_timeout_secs)
+}
+
+/// (idle, overall) in effect, and whether each is the server's default.
+fn effective(c: &Connector) -> ((u64, bool), (u64, bool)) {
+    let t = c.timeouts;
+    (
+        (t.idle.secs, t.idle.is_default),
+        (t.overall.secs, t.overall.is_default),
+    )
+}
+
+#[tokio::test]
+async fn timeouts_are_set_read_back_cleared_and_audited() {
+    // Defaults other than the built-in ones: the answer must follow the configuration.
+    let app = spawn_app_with(|c| {
+        c.mcp.idle_timeout_secs = 77;
+        c.mcp.call_timeout_secs = 777;
+    })
+    .await;
+    let owner = app.signup("tim@example.com").await;
+    let org = app.create_org(&owner, "Tim").await;
+    let base = format!("/orgs/{}/connectors", org.slug);
+
+    // None given: the server's defaults, shown as such.
+    let plain = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Plain", "url": "https://plain.example.com/mcp", "enabled": false}),
+    )
+    .await;
+    assert_eq!(
+        (plain.idle_timeout_secs, plain.call_timeout_secs),
+        (None, None)
+    );
+    assert_eq!(effective(&plain), ((77, true), (777, true)));
+    assert_eq!(
+        (
+            plain.timeouts.idle.default_secs,
+            plain.timeouts.overall.default_secs
+        ),
+        (77, 777)
+    );
+
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Slow", "url": "https://slow.example.com/mcp", "enabled": false,
+               "idle_timeout_secs": 30, "call_timeout_secs": 3600}),
+    )
+    .await;
+    assert_eq!(
+        (c.idle_timeout_secs, c.call_timeout_secs),
+        (Some(30), Some(3600))
+    );
+    assert_eq!(effective(&c), ((30, false), (3600, false)));
+    assert_eq!(stored_timeouts(&app, c.id).await, (Some(30), Some(3600)));
+    let one = format!("{base}/{}", c.id);
+    let read: Connector = json(owner.get(&one).await).await;
+    assert!(same(&read, &c), "{read:?}");
+    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    assert!(listed.iter().any(|l| same(l, &c)), "{listed:?}");
+
+    // One at a time; the other stays.
+    let r: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": 45})).await).await;
+    assert_eq!(effective(&r), ((45, false), (3600, false)));
+    // null goes back to the default; absent keeps.
+    let r: Connector = json(owner.patch(&one, json!({"call_timeout_secs": null})).await).await;
+    assert_eq!((r.idle_timeout_secs, r.call_timeout_secs), (Some(45), None));
+    assert_eq!(effective(&r), ((45, false), (777, true)));
+    let r: Connector = json(owner.patch(&one, json!({"description": "long jobs"})).await).await;
+    assert_eq!(effective(&r), ((45, false), (777, true)));
+    // The same value again is no change: not written, not audited (counted below).
+    let again: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": 45})).await).await;
+    assert_eq!(again.updated_at, r.updated_at);
+    let r: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": null})).await).await;
+    assert_eq!((r.idle_timeout_secs, r.call_timeout_secs), (None, None));
+    assert_eq!(effective(&r), ((77, true), (777, true)));
+    assert_eq!(stored_timeouts(&app, c.id).await, (None, None));
+
+    let p = audit(&owner, &org.slug).await;
+    let mine: Vec<_> = p
+        .items
+        .iter()
+        .filter(|e| e.target.as_ref().map(|t| t.id.clone()) == Some(c.id.to_string()))
+        .collect();
+    let actions: Vec<_> = mine.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "mcp.updated",
+            "mcp.updated",
+            "mcp.updated",
+            "mcp.updated",
+            "mcp.created"
+        ]
+    );
+    assert_eq!(mine[4].metadata["idle_timeout_secs"], 30);
+    assert_eq!(mine[4].metadata["call_timeout_secs"], 3600);
+    assert_eq!(mine[3].metadata["changed"], json!(["idle_timeout_secs"]));
+    assert_eq!(
+        mine[3].metadata["changes"],
+        json!({"idle_timeout_secs": {"from": 30, "to": 45}})
+    );
+    assert_eq!(
+        mine[2].metadata["changes"],
+        json!({"call_timeout_secs": {"from": 3600, "to": null}})
+    );
+    assert_eq!(mine[1].metadata["changed"], json!(["description"]));
+    assert!(mine[1].metadata.get("changes").is_none(), "{:?}", mine[1]);
+    assert_eq!(
+        mine[0].metadata["changes"],
+        json!({"idle_timeout_secs": {"from": 45, "to": null}})
+    );
+}
+
+#[tokio::test]
+async fn invalid_timeouts_are_refused_with_the_field_named_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let owner = app.signup("val@example.com").await;
+    let org = app.create_org(&owner, "Val").await;
+    let base = format!("/orgs/{}/connectors", org.slug);
+    let new = |extra: Value| {
+        let mut body =
+            json!({"name": "Bad", "url": "https://bad.example.com/mcp", "enabled": false});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for (extra, field) in [
+        (json!({"idle_timeout_secs": 0}), "idle_timeout_secs"),
+        (json!({"idle_timeout_secs": -5}), "idle_timeout_secs"),
+        (json!({"idle_timeout_secs": 3601}), "idle_timeout_secs"),
+        (json!({"call_timeout_secs": 0}), "call_timeout_secs"),
+        (json!({"call_timeout_secs": 86_401}), "call_timeout_secs"),
+        (
+            json!({"call_timeout_secs": 9_000_000_000_i64}),
+            "call_timeout_secs",
+        ),
+        (json!({"call_timeout_secs": u64::MAX}), "call_timeout_secs"),
+        (
+            json!({"idle_timeout_secs": 600, "call_timeout_secs": 300}),
+            "idle_timeout_secs",
+        ),
+    ] {
+        let p = assert_problem(
+            owner.post(&base, new(extra.clone())).await,
+            422,
+            "validation",
+        )
+        .await;
+        assert_eq!(fields(&p), [field], "{extra}: {p:?}");
+    }
+    // Not whole numbers at all: refused by the JSON reader, still a problem document.
+    for extra in [
+        json!({"idle_timeout_secs": 1.5}),
+        json!({"call_timeout_secs": "60"}),
+        json!({"call_timeout_secs": 1e20}),
+        json!({"idle_timeout_secs": true}),
+    ] {
+        let r = owner.post(&base, new(extra.clone())).await;
+        let status = r.status().as_u16();
+        let p = problem(r).await;
+        assert!((400..500).contains(&status), "{extra}: {status} {p:?}");
+    }
+    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    assert!(listed.is_empty(), "{listed:?}");
+
+    // Bounds are inclusive.
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Edge", "url": "https://edge.example.com/mcp", "enabled": false,
+               "idle_timeout_secs": 3600, "call_timeout_secs": 86_400}),
+    )
+    .await;
+    let one = format!("{base}/{}", c.id);
+    let r: Connector = json(
+        owner
+            .patch(
+                &one,
+                json!({"idle_timeout_secs": 1, "call_timeout_secs": 60}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(effective(&r), ((1, false), (60, false)));
+    let audited = audit(&owner, &org.slug).await.items.len();
+
+    // Each refused whole: the other fields of the request are not written either.
+    for (body, field) in [
+        // Against the stored overall timeout (60).
+        (
+            json!({"idle_timeout_secs": 61, "name": "Renamed"}),
+            "idle_timeout_secs",
+        ),
+        // Both in one request.
+        (
+            json!({"idle_timeout_secs": 90, "call_timeout_secs": 30, "description": "x"}),
+            "idle_timeout_secs",
+        ),
+        (
+            json!({"call_timeout_secs": 0, "enabled": true}),
+            "call_timeout_secs",
+        ),
+        (
+            json!({"idle_timeout_secs": 4000, "name": "Renamed"}),
+            "idle_timeout_secs",
+        ),
+    ] {
+        let p = assert_problem(owner.patch(&one, body.clone()).await, 422, "validation").await;
+        assert_eq!(fields(&p), [field], "{body}: {p:?}");
+        let now: Connector = json(owner.get(&one).await).await;
+        assert!(same(&now, &r), "{body}: {now:?}");
+    }
+    let p = assert_problem(
+        owner.patch(&one, json!({"idle_timeout_secs": 2.5})).await,
+        422,
+        "validation",
+    )
+    .await;
+    let detail = p.detail.unwrap_or_default();
+    assert!(detail.contains("a whole number of seconds"), "{detail}");
+    assert_eq!(stored_timeouts(&app, c.id).await, (Some(1), Some(60)));
+    assert_eq!(audit(&owner, &org.slug).await.items.len(), audited);
+
+    // Clearing the overall timeout leaves idle against the default: allowed.
+    let r: Connector = json(
+        owner
+            .patch(
+                &one,
+                json!({"call_timeout_secs": null, "idle_timeout_secs": 600}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(effective(&r), ((600, false), (900, true)));
+}
+
+#[tokio::test]
+async fn another_orgs_member_gets_404_on_a_connectors_timeouts() {
+    let app = spawn_app().await;
+    let alice = app.signup("alice.t@example.com").await;
+    app.create_org(&alice, "Alice T").await;
+    let bob = app.signup("bob.t@example.com").await;
+    let b = app.create_org(&bob, "Bob T").await;
+    let c = create(
+        &bob,
+        &b.slug,
+        json!({"name": "Bob MCP", "url": "https://bob.example.com/mcp", "enabled": false,
+               "call_timeout_secs": 600}),
+    )
+    .await;
+    let audited = audit(&bob, &b.slug).await.items.len();
+    for slug in [b.slug.as_str(), "no-such-org"] {
+        let one = format!("/orgs/{slug}/connectors/{}", c.id);
+        for (method, body) in [
+            ("GET", None),
+            (
+                "PATCH",
+                Some(json!({"idle_timeout_secs": 5, "call_timeout_secs": 5})),
+            ),
+            ("PATCH", Some(json!({"call_timeout_secs": null}))),
+            // Invalid too: tenancy is decided before the body is looked at.
+            ("PATCH", Some(json!({"idle_timeout_secs": 0}))),
+        ] {
+            let p = assert_problem(alice.call(method, &one, body).await, 404, "not-found").await;
+            // The same answer as for an org that does not exist: no existence oracle.
+            assert_eq!(p.detail.as_deref(), Some("organization not found"), "{p:?}");
+        }
+    }
+    let now: Connector = json(
+        bob.get(&format!("/orgs/{}/connectors/{}", b.slug, c.id))
+            .await,
+    )
+    .await;
+    assert!(same(&now, &c), "{now:?}");
+    assert_eq!(stored_timeouts(&app, c.id).await, (None, Some(600)));
+    assert_eq!(audit(&bob, &b.slug).await.items.len(), audited);
+}

@@ -130,7 +130,9 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
             "/orgs/{slug}/connectors/{id}",
             Some(ids.connector),
             "",
-            Some(json!({"url": "https://evil.example.com/mcp", "enabled": false})),
+            Some(
+                json!({"url": "https://evil.example.com/mcp", "enabled": false, "idle_timeout_secs": 5, "call_timeout_secs": null}),
+            ),
         ),
         r(
             "DELETE",
