@@ -1,6 +1,10 @@
 //! The organization's MCP endpoint `/mcp/{slug}`: the gateway is itself an MCP server
-//! (Streamable HTTP transport, protocol 2025-06-18 and 2025-11-25) whose tools are the
-//! tools of the org's enabled, healthy connectors, each behind its tool prefix.
+//! (Streamable HTTP transport; protocol 2025-03-26, 2025-06-18 and 2025-11-25 with the
+//! `initialize` handshake, 2026-07-28 statelessly) whose tools are the tools of the org's
+//! enabled, healthy connectors, each behind its tool prefix. Requests go upstream on the
+//! caller's own session with each connector; what upstreams send back outside a plain
+//! answer (notifications, requests to the client, resource updates) is relayed to the
+//! caller it concerns, and only to it.
 pub mod cache;
 pub mod client;
 pub mod health;
