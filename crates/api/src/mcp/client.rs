@@ -356,20 +356,10 @@ async fn post_message(
     session: &UpstreamSession,
     body: Vec<u8>,
 ) -> Result<(), UpstreamError> {
-    let mut req = outbound
-        .client()
-        .post(session.target.url.clone())
+    let resp = on_session(outbound, session, reqwest::Method::POST)
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json, text/event-stream")
-        .header("mcp-protocol-version", session.protocol.clone())
-        .body(body);
-    if let Some(id) = &session.id {
-        req = req.header("mcp-session-id", id.clone());
-    }
-    if let Some((name, value)) = &session.target.credential {
-        req = req.header(name.clone(), value.clone());
-    }
-    let resp = req
+        .body(body)
         .send()
         .await
         .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
@@ -994,21 +984,10 @@ impl Upstream<'_> {
                 "no standalone stream in 2026-07-28".into(),
             ));
         }
-        let mut req = self
-            .outbound
-            .client()
-            .get(session.target.url.clone())
+        let resp = on_session(self.outbound, &session, reqwest::Method::GET)
             .header(ACCEPT, "text/event-stream")
-            .header("mcp-protocol-version", session.protocol.clone())
             // The client's timeout is for exchanges; this stream stays open.
-            .timeout(Duration::from_secs(24 * 3600));
-        if let Some(id) = &session.id {
-            req = req.header("mcp-session-id", id.clone());
-        }
-        if let Some((name, value)) = &session.target.credential {
-            req = req.header(name.clone(), value.clone());
-        }
-        let resp = req
+            .timeout(Duration::from_secs(24 * 3600))
             .send()
             .await
             .map_err(|e| UpstreamError::Transport(without_url(&e)))?;
@@ -1165,19 +1144,32 @@ impl Upstream<'_> {
 
 /// Ends an upstream session (DELETE), as the transport asks of clients that are done.
 async fn close(outbound: &Outbound, session: &UpstreamSession) {
-    let Some(id) = &session.id else {
+    if session.id.is_none() {
         return;
-    };
+    }
+    // 405 (the server keeps no sessions) and failures alike: nothing more to do.
+    let _ = on_session(outbound, session, reqwest::Method::DELETE)
+        .send()
+        .await;
+}
+
+/// A request to the upstream on `session`: its URL, credential, session id and version.
+fn on_session(
+    outbound: &Outbound,
+    session: &UpstreamSession,
+    method: reqwest::Method,
+) -> reqwest::RequestBuilder {
     let mut req = outbound
         .client()
-        .delete(session.target.url.clone())
-        .header("mcp-session-id", id.clone())
+        .request(method, session.target.url.clone())
         .header("mcp-protocol-version", session.protocol.clone());
+    if let Some(id) = &session.id {
+        req = req.header("mcp-session-id", id.clone());
+    }
     if let Some((name, value)) = &session.target.credential {
         req = req.header(name.clone(), value.clone());
     }
-    // 405 (the server keeps no sessions) and failures alike: nothing more to do.
-    let _ = req.send().await;
+    req
 }
 
 /// `params` with the per-request `_meta` that 2026-07-28 requires added (the caller's

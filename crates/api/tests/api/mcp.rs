@@ -828,15 +828,16 @@ pub(crate) fn server_everything() -> String {
     path
 }
 
-#[tokio::test]
-async fn the_official_everything_server_works_through_the_gateway() {
+/// The official reference server on a free port, in Streamable HTTP mode; killed when
+/// the returned child is dropped.
+pub(crate) async fn start_everything() -> (tokio::process::Child, u16) {
     let script = server_everything();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = tokio::process::Command::new("node")
+    let child = tokio::process::Command::new("node")
         .arg(&script)
         .arg("streamableHttp")
         .env("PORT", port.to_string())
@@ -854,6 +855,12 @@ async fn the_official_everything_server_works_through_the_gateway() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (child, port)
+}
+
+#[tokio::test]
+async fn the_official_everything_server_works_through_the_gateway() {
+    let (mut child, port) = start_everything().await;
     let app = mcp_app().await;
     let owner = app.signup("mcp6@example.com").await;
     let org = app.create_org(&owner, "Everything").await;

@@ -3,7 +3,8 @@
 //! supported protocol version works on both sides (2026-07-28 statelessly, with its
 //! header checks), and health checks close the upstream sessions they open.
 use crate::helpers::*;
-use crate::mcp::{connector, mcp_app, wait_health};
+// server-everything's SDK routes each answer by its request's JSON-RPC id.
+use crate::mcp::{connector, mcp_app, start_everything, wait_health};
 use crate::oauth::mcp_access_token;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -23,39 +24,6 @@ async fn key(owner: &TestUser, slug: &str) -> String {
     )
     .await;
     v["secret"].as_str().unwrap().to_string()
-}
-
-/// The official reference server (`@modelcontextprotocol/server-everything`), whose SDK
-/// routes each answer by its request's JSON-RPC id.
-async fn start_everything() -> (tokio::process::Child, u16) {
-    let script = std::env::var("GATEHOUSE_TEST_MCP_EVERYTHING").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/gatehouse/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (child, port)
 }
 
 /// A caller of the endpoint: a credential, and the session id if it initialized.
@@ -102,6 +70,31 @@ impl Caller {
         self.session = Some(r.headers()["mcp-session-id"].to_str().unwrap().to_string());
         let v: Value = r.json().await.unwrap();
         v["result"].clone()
+    }
+
+    /// A 2026-07-28 request: no session; the version and client in `_meta`, the method
+    /// (and `name`, for a call) in headers.
+    fn modern(
+        &self,
+        id: Value,
+        method: &str,
+        name: Option<&str>,
+        params: Value,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = reqwest::Client::new()
+            .post(&self.url)
+            .header("authorization", &self.auth)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", MODERN)
+            .header("mcp-method", method);
+        if let Some(n) = name {
+            rb = rb.header("mcp-name", n);
+        }
+        let mut params = params;
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "modern", "version": "1"}});
+        rb.json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
     }
 
     async fn rpc(&self, id: Value, method: &str, params: Value) -> (u16, Value) {
@@ -296,21 +289,9 @@ async fn clients_get_the_version_they_ask_for_and_2026_07_28_is_spoken_stateless
     assert_eq!(r.status(), 200);
 
     // 2026-07-28: no initialize, version and client in `_meta`, method and name in headers.
+    let stateless = Caller::new(&app, &org.slug, &secret);
     let modern = |method: &str, name: Option<&str>, params: Value| {
-        let mut rb = reqwest::Client::new()
-            .post(app.url(&format!("/mcp/{}", org.slug)))
-            .header("authorization", format!("Bearer {secret}"))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", MODERN)
-            .header("mcp-method", method);
-        if let Some(n) = name {
-            rb = rb.header("mcp-name", n);
-        }
-        let mut params = params;
-        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "modern", "version": "1"}});
-        rb.json(&json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}))
+        stateless.modern(json!(9), method, name, params)
     };
     let v: Value = modern("server/discover", None, json!({}))
         .send()
@@ -587,17 +568,12 @@ async fn upstreams_of_2025_03_26_and_2026_07_28_are_healthy_and_health_checks_cl
         )
         .await;
     assert_eq!(v["result"]["content"][0]["text"], "psst", "{v}");
-    let r = reqwest::Client::new()
-        .post(app.url(&format!("/mcp/{}", org.slug)))
-        .header("authorization", format!("Bearer {secret}"))
-        .header("mcp-protocol-version", MODERN)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "old__whisper")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-            "name": "old__whisper", "arguments": {}, "_meta": {
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientCapabilities": {}}}}),
+    let r = legacy
+        .modern(
+            json!(3),
+            "tools/call",
+            Some("old__whisper"),
+            json!({"name": "old__whisper", "arguments": {}}),
         )
         .send()
         .await
@@ -849,18 +825,12 @@ async fn an_upstreams_request_reaches_the_calling_client_and_only_its_answer_goe
     // A 2026-07-28 client takes no requests on a stream: the upstream is told at once,
     // and the call ends instead of hanging.
     let started = std::time::Instant::now();
-    let r = reqwest::Client::new()
-        .post(app.url(&format!("/mcp/{}", org.slug)))
-        .header("authorization", &a.auth)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", MODERN)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "everything__trigger-sampling-request")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-            "name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+    let r = a
+        .modern(
+            json!(2),
+            "tools/call",
+            Some("everything__trigger-sampling-request"),
+            json!({"name": "everything__trigger-sampling-request", "arguments": {"prompt": "hi"}}),
         )
         .send()
         .await
@@ -898,17 +868,12 @@ async fn catalog_changes_reach_listening_clients_of_either_era() {
         .unwrap();
     assert_eq!(legacy.status(), 200);
     // 2026-07-28: subscriptions/listen, acknowledged with what will be sent.
-    let mut modern = reqwest::Client::new()
-        .post(app.url(&format!("/mcp/{}", org.slug)))
-        .header("authorization", format!("Bearer {secret}"))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", MODERN)
-        .header("mcp-method", "subscriptions/listen")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": {
-            "notifications": {"toolsListChanged": true, "resourceSubscriptions": ["test://x"]},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+    let mut modern = Caller::new(&app, &org.slug, &secret)
+        .modern(
+            json!("sub-1"),
+            "subscriptions/listen",
+            None,
+            json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["test://x"]}}),
         )
         .send()
         .await
@@ -1040,17 +1005,12 @@ async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_st
         .to_string();
 
     // 2026-07-28: subscriptions/listen subscribes upstream and acknowledges the URI.
-    let mut modern = reqwest::Client::new()
-        .post(app.url(&format!("/mcp/{}", org.slug)))
-        .header("authorization", format!("Bearer {secret}"))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", MODERN)
-        .header("mcp-method", "subscriptions/listen")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": {
-            "notifications": {"resourceSubscriptions": [uri, "nowhere://x"]},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
-                "io.modelcontextprotocol/clientCapabilities": {}}}}),
+    let mut modern = caller
+        .modern(
+            json!(5),
+            "subscriptions/listen",
+            None,
+            json!({"notifications": {"resourceSubscriptions": [uri, "nowhere://x"]}}),
         )
         .send()
         .await
