@@ -298,12 +298,19 @@ impl McpCache {
             .map(|(_, o, k)| (*o, *k))
     }
 
+    /// Remembers (or, once its moment is over, remembers anew) a session found in the
+    /// database. An expired entry must be replaced, or every later request of a long
+    /// session would read the database.
     pub fn put_session(&self, id: String, org: Uuid, key: Uuid) {
+        self.put_session_at(id, org, key, Instant::now());
+    }
+
+    fn put_session_at(&self, id: String, org: Uuid, key: Uuid, at: Instant) {
         if let Ok(mut m) = self.sessions.lock() {
             if m.len() >= MAX_ENTRIES {
                 m.retain(|_, (at, _, _)| at.elapsed() < SESSION_TTL);
             }
-            m.entry(id).or_insert((Instant::now(), org, key));
+            m.insert(id, (at, org, key));
         }
     }
 
@@ -344,6 +351,20 @@ impl McpCache {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_session_seen_again_after_its_moment_is_cached_anew() {
+        let cache = McpCache::default();
+        let (org, key) = (Uuid::now_v7(), Uuid::now_v7());
+        let long_ago = Instant::now()
+            .checked_sub(SESSION_TTL * 2)
+            .unwrap_or_else(Instant::now);
+        cache.put_session_at("s".into(), org, key, long_ago);
+        assert_eq!(cache.session("s"), None, "expired");
+        // Read from the database again: cached again, not left expired.
+        cache.put_session("s".into(), org, key);
+        assert_eq!(cache.session("s"), Some((org, key)));
+    }
+
     use super::*;
     use chrono::{DateTime, Duration, Utc};
     use serde_json::json;

@@ -1216,6 +1216,22 @@ async fn forward(
     }
 }
 
+/// A 2026-07-28 caller's params without the protocol's own `_meta` members (version,
+/// capabilities, client): they describe the caller's exchange with the gateway, not the
+/// gateway's with the upstream, which sends its own when it speaks that version (an
+/// upstream of an earlier version refuses a `_meta` version that its header contradicts).
+fn without_protocol_meta(params: &mut Value) {
+    let Some(o) = params.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(meta)) = o.get_mut("_meta") {
+        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+        if meta.is_empty() {
+            o.remove("_meta");
+        }
+    }
+}
+
 /// The connector's own timeouts, or the defaults.
 fn call_limits(st: &AppState, c: &connector::Model) -> crate::outbound::CallLimits {
     let secs = |own: Option<i32>, default: u64| {
@@ -1244,6 +1260,8 @@ fn has_entry(list: &[Value], key: &str, value: &str) -> bool {
 enum ToolParams<'a> {
     AsIs(&'a RawValue),
     Renamed(BTreeMap<Cow<'a, str>, &'a RawValue>, &'a str),
+    /// A 2026-07-28 caller's params, read whole: renamed, its protocol `_meta` left out.
+    Owned(Value),
 }
 
 impl serde::Serialize for ToolParams<'_> {
@@ -1251,6 +1269,7 @@ impl serde::Serialize for ToolParams<'_> {
         use serde::ser::SerializeMap;
         match self {
             ToolParams::AsIs(raw) => raw.serialize(s),
+            ToolParams::Owned(v) => v.serialize(s),
             ToolParams::Renamed(members, name) => {
                 let mut map = s.serialize_map(Some(members.len()))?;
                 for (k, v) in members {
@@ -1299,7 +1318,19 @@ async fn call_tool(
             &format!("Unknown tool: {name}"),
         );
     };
-    let forwarded = if inner == name {
+    let forwarded = if caller.modern {
+        let Ok(mut v) = serde_json::from_str::<Value>(params.get()) else {
+            return rpc_error(
+                StatusCode::OK,
+                id,
+                INVALID_PARAMS,
+                "params must be an object",
+            );
+        };
+        v["name"] = Value::String(inner.to_string());
+        without_protocol_meta(&mut v);
+        ToolParams::Owned(v)
+    } else if inner == name {
         ToolParams::AsIs(params)
     } else {
         match serde_json::from_str(params.get()) {
@@ -1339,6 +1370,10 @@ async fn catalog_call(
         Ok(l) => l,
         Err(resp) => return resp,
     };
+    let mut params = params;
+    if caller.modern {
+        without_protocol_meta(&mut params);
+    }
     let owner = match method {
         // Completion goes where the prompt or resource it completes lives.
         "completion/complete" => {

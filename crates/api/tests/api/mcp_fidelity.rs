@@ -483,6 +483,13 @@ async fn era_endpoint(
             }
         }
     } else {
+        // As SDK servers do: a `_meta` version must agree with the header.
+        if let Some(v) = msg["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"].as_str()
+            && header("mcp-protocol-version").as_deref() != Some(v)
+        {
+            return HttpResponse::BadRequest().json(json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32600, "message": "MCP-Protocol-Version header does not match _meta"}}));
+        }
         match method.as_str() {
             "initialize" => {
                 state.lock().unwrap().opened += 1;
