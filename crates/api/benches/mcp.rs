@@ -506,6 +506,29 @@ async fn main() {
         };
         targets.push(("gw 07-28", gw_pid, req));
     }
+    // Each row's call must answer with a result, not a JSON-RPC error (which wrk, seeing
+    // 200, would count as a success): a row whose call fails is reported, not measured.
+    if probe.is_none() {
+        let mut kept = Vec::new();
+        for (name, pid, req) in targets {
+            let mut rb = reqwest::Client::new()
+                .post(&req.url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream");
+            for (k, v) in &req.headers {
+                rb = rb.header(k, v);
+            }
+            let r = rb.body(req.body.clone()).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            if status.is_success() && v.get("result").is_some() {
+                kept.push((name, pid, req));
+            } else {
+                println!("[{label}] {name}: NOT MEASURED, its call fails: {status} {v}");
+            }
+        }
+        targets = kept;
+    }
     // Warm every path.
     let warm = Duration::from_millis(500);
     load(&direct, 4, warm).await;
