@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # MCP gateway benchmark (crates/api/benches/mcp.rs): tools/call direct vs through the
-# gateway at concurrency 1, 16, 64, on SQLite and on PostgreSQL.
+# gateway at concurrency 1, 16, 64, on SQLite and on PostgreSQL. Rows: the call in a
+# 2025-11-25 session with an API key, the same with an OAuth access token (minted in the
+# set-up through the server's own flow), and a 2026-07-28 stateless call.
 #   GATEHOUSE_BENCH_SECONDS=5          seconds per measured run
 #   GATEHOUSE_BENCH_SKIP_POSTGRES=1    SQLite only
 #   GATEHOUSE_BENCH_BARE=1             also measure a bare forwarder (the ceiling)
 #   GATEHOUSE_BENCH_PIN=1              gateway and upstream on CPU 0, load generator on CPU 1
 #   GATEHOUSE_BENCH_CONCURRENCY=16     one concurrency level only
+#   GATEHOUSE_BENCH_ROWS=key,oauth     some rows only (key, oauth, stateless)
 #   GATEHOUSE_BENCH_UPSTREAM=actix     a minimal actix-web upstream instead of the rmcp one
 #   GATEHOUSE_BENCH_LOADGEN=reqwest    load from the bench process (reqwest) instead of wrk
 #   GATEHOUSE_BENCH_WORKERS=1          HTTP workers of gateway and bare forwarder (0: one per CPU)

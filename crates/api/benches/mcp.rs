@@ -2,6 +2,9 @@
 //! gateway (a separate `gatehouse serve` process with API-key auth, allowlist check,
 //! usage counting and tracing on), at concurrency 1, 16 and 64. Prints requests/s,
 //! p50/p99 latency, the ratio, and the gateway's CPU time per call (from /proc).
+//! Three rows go through the gateway: the call in a 2025-11-25 session with an API key,
+//! the same with an OAuth access token (minted in the set-up through the server's own
+//! flow: registration, consent, PKCE, /token), and a 2026-07-28 stateless call.
 //! Run it with `bash scripts/bench-mcp.sh` (or `just bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -161,11 +164,60 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
-/// The request body every load generator sends: `tools/call` (or GATEHOUSE_BENCH_METHOD;
+/// The method every load generator calls: `tools/call` (or GATEHOUSE_BENCH_METHOD;
 /// `ping` measures the gateway without the upstream hop).
+fn bench_method() -> String {
+    std::env::var("GATEHOUSE_BENCH_METHOD").unwrap_or_else(|_| "tools/call".into())
+}
+
+/// The request body of a call in a session (2025-11-25 and before).
 fn call_body() -> String {
-    let method = std::env::var("GATEHOUSE_BENCH_METHOD").unwrap_or_else(|_| "tools/call".into());
-    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "echo", "arguments": {}}}).to_string()
+    json!({"jsonrpc": "2.0", "id": 1, "method": bench_method(), "params": {"name": "echo", "arguments": {}}}).to_string()
+}
+
+/// The protocol version of stateless calls: no `initialize`, no session.
+const STATELESS: &str = "2026-07-28";
+
+/// The same call as 2026-07-28 sends it, statelessly, with `key`: version and client
+/// capabilities in `params._meta`, method and tool name in headers too.
+fn stateless_call(key: &str) -> (Vec<(String, String)>, String) {
+    let method = bench_method();
+    let mut headers = vec![
+        ("authorization".to_string(), format!("Bearer {key}")),
+        ("mcp-protocol-version".to_string(), STATELESS.to_string()),
+        ("mcp-method".to_string(), method.clone()),
+    ];
+    if method == "tools/call" {
+        headers.push(("mcp-name".to_string(), "echo".to_string()));
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {
+        "name": "echo", "arguments": {}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": STATELESS,
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    (headers, body.to_string())
+}
+
+/// A 2025-11-25 session opened at `mcp_url` with `bearer` (API key or OAuth access
+/// token): the headers of its calls.
+async fn session_headers(mcp_url: &str, bearer: &str) -> Vec<(String, String)> {
+    let init = reqwest::Client::new()
+        .post(mcp_url)
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(init.status().is_success(), "initialize: {}", init.status());
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    vec![
+        ("authorization".to_string(), format!("Bearer {bearer}")),
+        ("mcp-session-id".to_string(), session),
+        ("mcp-protocol-version".to_string(), "2025-11-25".to_string()),
+    ]
 }
 
 /// GATEHOUSE_BENCH_LOADGEN=reqwest: the load comes from this process, not from wrk.
@@ -179,32 +231,31 @@ fn reqwest_load() -> bool {
 /// one-thread upstream, so what the load generator spends is taken from the gateway).
 /// GATEHOUSE_BENCH_LOADGEN=reqwest drives the load from this process instead (about
 /// 20 µs per call), which lowers every ratio.
-async fn load(
-    url: String,
-    headers: Vec<(String, String)>,
-    concurrency: usize,
-    duration: Duration,
-) -> (common::Run, u64) {
+async fn load(req: &Req, concurrency: usize, duration: Duration) -> (common::Run, u64) {
     if reqwest_load() {
         let before = cpu_ticks(std::process::id());
-        let run = load_reqwest(url, headers, concurrency, duration).await;
+        let run = load_reqwest(req.clone(), concurrency, duration).await;
         return (run, cpu_ticks(std::process::id()) - before);
     }
-    tokio::task::spawn_blocking(move || load_wrk(&url, &headers, concurrency, duration))
+    let req = req.clone();
+    tokio::task::spawn_blocking(move || load_wrk(&req, concurrency, duration))
         .await
         .unwrap()
 }
 
+/// What a load generator sends: one POST, again and again.
+#[derive(Clone)]
+struct Req {
+    url: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
 /// `wrk -t1` with a Lua script that sets the request and prints the summary as one line.
-fn load_wrk(
-    url: &str,
-    headers: &[(String, String)],
-    concurrency: usize,
-    duration: Duration,
-) -> (common::Run, u64) {
+fn load_wrk(req: &Req, concurrency: usize, duration: Duration) -> (common::Run, u64) {
     use std::io::Read;
     let mut script = String::from("wrk.method = \"POST\"\n");
-    script += &format!("wrk.body = [==[{}]==]\n", call_body());
+    script += &format!("wrk.body = [==[{}]==]\n", req.body);
     let fixed = [
         ("content-type", "application/json"),
         ("accept", "application/json, text/event-stream"),
@@ -212,7 +263,7 @@ fn load_wrk(
     let all = fixed
         .iter()
         .map(|(k, v)| (*k, *v))
-        .chain(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        .chain(req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     for (k, v) in all {
         script += &format!("wrk.headers[\"{k}\"] = [==[{v}]==]\n");
     }
@@ -232,7 +283,7 @@ end
         .arg(format!("-d{}s", duration.as_secs().max(1)))
         .arg("-s")
         .arg(file.path())
-        .arg(url)
+        .arg(&req.url)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("wrk (Debian package wrk; scripts/bench-mcp.sh installs it)");
@@ -266,19 +317,13 @@ end
 }
 
 /// The same load from this process: `concurrency` tasks on reqwest.
-async fn load_reqwest(
-    url: String,
-    headers: Vec<(String, String)>,
-    concurrency: usize,
-    duration: Duration,
-) -> common::Run {
+async fn load_reqwest(req: Req, concurrency: usize, duration: Duration) -> common::Run {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    let body = call_body();
     let probe = std::env::var("GATEHOUSE_BENCH_PROBE_PATH").is_ok();
-    let call = Arc::new((client, url, headers, body));
+    let call = Arc::new((client, req.url, req.headers, req.body));
     common::load(concurrency, duration, move |_| {
         let call = call.clone();
         async move {
@@ -354,16 +399,10 @@ async fn main() {
         pin(std::process::id(), 1);
     }
     let base = gw.base.clone();
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let post = |path: &str, body: Value| {
-        http.post(format!("{base}/api/v1{path}"))
-            .header("origin", &base)
-            .json(&body)
-            .send()
-    };
+    // The signed-up user's browser: the API below, then OAuth consent.
+    let http = common::browser(&base);
+    let post =
+        |path: &str, body: Value| http.post(format!("{base}/api/v1{path}")).json(&body).send();
     let email = format!("bench-{}@example.com", uuid::Uuid::now_v7().simple());
     post(
         "/auth/signup",
@@ -417,38 +456,85 @@ async fn main() {
     let probe = std::env::var("GATEHOUSE_BENCH_PROBE_PATH")
         .ok()
         .map(|p| format!("{base}{p}"));
-    let init = reqwest::Client::new()
-        .post(&mcp_url)
-        .header("authorization", format!("Bearer {key}"))
-        .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}))
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let gw_headers = vec![
-        ("authorization".to_string(), format!("Bearer {key}")),
-        ("mcp-session-id".to_string(), session),
-        ("mcp-protocol-version".to_string(), "2025-11-25".to_string()),
-    ];
-    let direct_headers = vec![("mcp-session-id".to_string(), "s1".to_string())];
-    // Warm both paths.
-    load(
-        up_url.clone(),
-        direct_headers.clone(),
-        4,
-        Duration::from_millis(500),
-    )
-    .await;
-    load(
-        mcp_url.clone(),
-        gw_headers.clone(),
-        4,
-        Duration::from_millis(500),
-    )
-    .await;
+    // The API-key row: a 2025-11-25 session opened with the key.
+    let gw_headers = session_headers(&mcp_url, &key).await;
+    // The OAuth row: the same, with an access token minted through the server's own
+    // flow (dynamic registration, consent as the user, PKCE, /token for this resource).
+    let oauth = common::oauth_setup(&base, &mcp_url, http.clone()).await;
+    let grant = common::granted(&oauth).await;
+    let access = grant["access_token"].as_str().expect("access token");
+    let oauth_headers = session_headers(&mcp_url, access).await;
+    // The stateless row: 2026-07-28, API key, no session.
+    let (stateless_headers, stateless_body) = stateless_call(&key);
+    let direct = Req {
+        url: up_url.clone(),
+        headers: vec![("mcp-session-id".to_string(), "s1".to_string())],
+        body: call_body(),
+    };
+    let gw_pid = gw.process.id();
+    // The rows through the gateway (GATEHOUSE_BENCH_ROWS=key,oauth,stateless picks some;
+    // GATEHOUSE_BENCH_PROBE_PATH leaves the API-key row only, on that path).
+    let rows =
+        std::env::var("GATEHOUSE_BENCH_ROWS").unwrap_or_else(|_| "key,oauth,stateless".into());
+    let row = |r: &str| rows.split(',').any(|x| x.trim() == r);
+    let mut targets = Vec::new();
+    if row("key") {
+        let url = probe.clone().unwrap_or_else(|| mcp_url.clone());
+        targets.push((
+            "gateway",
+            gw_pid,
+            Req {
+                url,
+                headers: gw_headers,
+                body: call_body(),
+            },
+        ));
+    }
+    if row("oauth") && probe.is_none() {
+        let req = Req {
+            url: mcp_url.clone(),
+            headers: oauth_headers,
+            body: call_body(),
+        };
+        targets.push(("gw oauth", gw_pid, req));
+    }
+    if row("stateless") && probe.is_none() {
+        let req = Req {
+            url: mcp_url.clone(),
+            headers: stateless_headers,
+            body: stateless_body,
+        };
+        targets.push(("gw 07-28", gw_pid, req));
+    }
+    // Each row's call must answer with a result, not a JSON-RPC error (which wrk, seeing
+    // 200, would count as a success): a row whose call fails is reported, not measured.
+    if probe.is_none() {
+        let mut kept = Vec::new();
+        for (name, pid, req) in targets {
+            let mut rb = reqwest::Client::new()
+                .post(&req.url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream");
+            for (k, v) in &req.headers {
+                rb = rb.header(k, v);
+            }
+            let r = rb.body(req.body.clone()).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            if status.is_success() && v.get("result").is_some() {
+                kept.push((name, pid, req));
+            } else {
+                println!("[{label}] {name}: NOT MEASURED, its call fails: {status} {v}");
+            }
+        }
+        targets = kept;
+    }
+    // Warm every path.
+    let warm = Duration::from_millis(500);
+    load(&direct, 4, warm).await;
+    for (_, _, req) in &targets {
+        load(req, 4, warm).await;
+    }
     println!(
         "[{label}] tools/call, {secs}s per run; load = {}; upstream = {}; gateway = separate process, {} HTTP worker(s) (bare forwarder too), with API-key auth, allowlist, usage counting, tracing at the default level (info), logs to a file{}",
         if reqwest_load() {
@@ -478,53 +564,36 @@ async fn main() {
     };
     // GATEHOUSE_BENCH_BARE=1 also measures the bare forwarder (this binary again, as
     // its own process), the ceiling the targets were set against.
-    let bare = if std::env::var("GATEHOUSE_BENCH_BARE").is_ok_and(|v| v == "1") {
+    if std::env::var("GATEHOUSE_BENCH_BARE").is_ok_and(|v| v == "1") {
         let (child, port) = spawn_self("GATEHOUSE_BENCH_FORWARD_TO", &up_url);
         if pinned {
             pin(child.id(), 0);
         }
-        let url = format!("http://127.0.0.1:{port}/mcp");
-        load(
-            url.clone(),
-            direct_headers.clone(),
-            4,
-            Duration::from_millis(500),
-        )
-        .await;
-        let pid = child.id();
+        let req = Req {
+            url: format!("http://127.0.0.1:{port}/mcp"),
+            ..direct.clone()
+        };
+        load(&req, 4, warm).await;
+        targets.push(("bare fwd", child.id(), req));
         children.0.push(child);
-        Some((pid, url))
-    } else {
-        None
-    };
-    let mut targets = vec![(
-        "gateway",
-        gw.process.id(),
-        probe.clone().unwrap_or_else(|| mcp_url.clone()),
-        gw_headers.clone(),
-    )];
-    if let Some((pid, url)) = &bare {
-        targets.push(("bare fwd", *pid, url.clone(), direct_headers.clone()));
     }
-    for (name, pid, url, headers) in &targets {
-        for &c in &levels {
+    println!(
+        "[{label}] rows: gateway = API key, 2025-11-25 session; gw oauth = the same with an OAuth access token; gw 07-28 = {STATELESS} stateless (no session), API key; bare fwd = the bare forwarder. Each row is measured right after its own direct run."
+    );
+    // Level by level, so that the rows compared with each other run minutes apart at most.
+    for &c in &levels {
+        for (name, pid, req) in &targets {
             let up_before = cpu_ticks(up_pid);
-            let (d, load_ticks) = load(
-                up_url.clone(),
-                direct_headers.clone(),
-                c,
-                Duration::from_secs(secs),
-            )
-            .await;
+            let (d, load_ticks) = load(&direct, c, Duration::from_secs(secs)).await;
             let (up_cpu, load_cpu) = (
                 micros_per_call(cpu_ticks(up_pid) - up_before, d.calls),
                 micros_per_call(load_ticks, d.calls),
             );
             let before = cpu_ticks(*pid);
-            let (g, _) = load(url.clone(), headers.clone(), c, Duration::from_secs(secs)).await;
+            let (g, _) = load(req, c, Duration::from_secs(secs)).await;
             let cpu = micros_per_call(cpu_ticks(*pid) - before, g.calls);
             println!(
-                "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call | direct: upstream {up_cpu:.0}, load generator {load_cpu:.0} µs/call",
+                "[{label}] c={c:<3} direct {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | {name:<8} {:>8.0} req/s p50 {:>6.2}ms p99 {:>6.2}ms | ratio {:.2} | +p50 {:.2}ms | {name} CPU {:.0} µs/call | direct: upstream {up_cpu:.0}, load generator {load_cpu:.0} µs/call",
                 d.rps,
                 d.p50,
                 d.p99,

@@ -7,86 +7,11 @@
 
 mod common;
 
-use common::load;
+use common::{code, load};
 
 use serde_json::{Value, json};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Mutex;
-
-fn field<'a>(html: &'a str, name: &str) -> Option<&'a str> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    Some(&html[start..start + html[start..].find('"')?])
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-struct Setup {
-    base: String,
-    mcp: String,
-    user: reqwest::Client,
-    client_id: String,
-    client_secret: String,
-    redirect: String,
-}
-
-/// One authorization code (consent allowed) with its PKCE verifier.
-async fn code(s: &Setup) -> (String, String) {
-    use base64::Engine;
-    use sha2::Digest;
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let url = format!(
-        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&state=s&scope=mcp&resource={}",
-        s.base,
-        s.client_id,
-        url::form_urlencoded::byte_serialize(s.redirect.as_bytes()).collect::<String>(),
-        url::form_urlencoded::byte_serialize(s.mcp.as_bytes()).collect::<String>(),
-    );
-    let html = s.user.get(url).send().await.unwrap().text().await.unwrap();
-    let mut form: Vec<(String, String)> = [
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "code_challenge",
-        "code_challenge_method",
-        "state",
-        "scope",
-        "resource",
-        "org",
-        "csrf",
-    ]
-    .iter()
-    .filter_map(|n| field(&html, n).map(|v| (n.to_string(), unescape(v))))
-    .collect();
-    form.push(("decision".into(), "allow".into()));
-    let r = s
-        .user
-        .post(format!("{}/authorize", s.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let code = loc
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    (code, verifier)
-}
 
 #[tokio::main]
 async fn main() {
@@ -110,14 +35,7 @@ async fn main() {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("origin", base.parse().unwrap());
-    let user = reqwest::Client::builder()
-        .cookie_store(true)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let user = common::browser(&base);
     let email = format!("bench-{}@example.com", uuid::Uuid::now_v7().simple());
     user.post(format!("{base}/api/v1/auth/signup"))
         .json(&json!({"email": email, "password": "benchmark password"}))
@@ -134,25 +52,8 @@ async fn main() {
         .await
         .unwrap();
     let slug = org["slug"].as_str().unwrap().to_string();
-    let redirect = "http://127.0.0.1/callback".to_string();
-    let reg_body = json!({"client_name": "Claude", "redirect_uris": [redirect], "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "client_secret_post"});
-    let reg: Value = plain
-        .post(format!("{base}/register"))
-        .json(&reg_body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let setup = Arc::new(Setup {
-        mcp: format!("{base}/mcp/{slug}"),
-        base: base.clone(),
-        user,
-        client_id: reg["client_id"].as_str().unwrap().into(),
-        client_secret: reg["client_secret"].as_str().unwrap().into(),
-        redirect,
-    });
+    let setup = Arc::new(common::oauth_setup(&base, &format!("{base}/mcp/{slug}"), user).await);
+    let reg_body = common::registration(&setup.redirect);
     let token_url = format!("{base}/token");
     println!("[{label}] OAuth endpoints, {secs}s per run; tokens stored as hashes, grants audited");
     // For profiling one part: GATEHOUSE_BENCH_ONLY=register|exchange|refresh,

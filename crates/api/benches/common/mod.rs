@@ -140,3 +140,142 @@ where
         calls: all.len(),
     }
 }
+
+/// A client registered with the gateway's OAuth server, and a logged-in user's browser
+/// (cookie store, `Origin` set, redirects not followed) that consents for it.
+pub struct OAuthSetup {
+    pub base: String,
+    /// The MCP endpoint: the `resource` every grant is for.
+    pub mcp: String,
+    pub user: reqwest::Client,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect: String,
+}
+
+/// The registration a client like Claude sends to /register.
+pub fn registration(redirect: &str) -> serde_json::Value {
+    serde_json::json!({"client_name": "Claude", "redirect_uris": [redirect], "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "token_endpoint_auth_method": "client_secret_post"})
+}
+
+/// Registers a client at /register (dynamic registration) for `user` to consent to.
+pub async fn oauth_setup(base: &str, mcp: &str, user: reqwest::Client) -> OAuthSetup {
+    let redirect = "http://127.0.0.1/callback".to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/register"))
+        .json(&registration(&redirect))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "registration");
+    let reg: serde_json::Value = r.json().await.unwrap();
+    OAuthSetup {
+        base: base.to_string(),
+        mcp: mcp.to_string(),
+        user,
+        client_id: reg["client_id"].as_str().unwrap().into(),
+        client_secret: reg["client_secret"].as_str().unwrap().into(),
+        redirect,
+    }
+}
+
+fn field<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    Some(&html[start..start + html[start..].find('"')?])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// One authorization code (/authorize with PKCE, consent allowed by `s.user`) with its
+/// PKCE verifier.
+pub async fn code(s: &OAuthSetup) -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256&state=s&scope=mcp&resource={}",
+        s.base,
+        s.client_id,
+        url::form_urlencoded::byte_serialize(s.redirect.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(s.mcp.as_bytes()).collect::<String>(),
+    );
+    let html = s.user.get(url).send().await.unwrap().text().await.unwrap();
+    let mut form: Vec<(String, String)> = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "code_challenge",
+        "code_challenge_method",
+        "state",
+        "scope",
+        "resource",
+        "org",
+        "csrf",
+    ]
+    .iter()
+    .filter_map(|n| field(&html, n).map(|v| (n.to_string(), unescape(v))))
+    .collect();
+    form.push(("decision".into(), "allow".into()));
+    let r = s
+        .user
+        .post(format!("{}/authorize", s.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code = loc
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    (code, verifier)
+}
+
+/// A fresh grant's token response: a code from [`code`] exchanged at /token.
+pub async fn granted(s: &OAuthSetup) -> serde_json::Value {
+    let (code, verifier) = code(s).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("redirect_uri", &s.redirect),
+            ("client_id", &s.client_id),
+            ("client_secret", &s.client_secret),
+            ("resource", &s.mcp),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "code exchange");
+    r.json().await.unwrap()
+}
+
+/// A browser for `base`: cookies kept, `Origin` sent (the CSRF check), redirects not
+/// followed (the consent's redirect goes to the client, which is not there).
+pub fn browser(base: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", base.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
