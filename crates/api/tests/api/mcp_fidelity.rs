@@ -26,6 +26,31 @@ async fn key(owner: &TestUser, slug: &str) -> String {
     v["secret"].as_str().unwrap().to_string()
 }
 
+/// A fresh app whose org (of a new owner) has server-everything as its one healthy
+/// connector, named "Everything" (tools `everything__…`); the child ends with the test.
+async fn everything_org(
+    email: &str,
+    org_name: &str,
+) -> (
+    tokio::process::Child,
+    TestApp,
+    TestUser,
+    gatehouse_types::Organization,
+) {
+    let (everything, port) = start_everything().await;
+    let app = mcp_app().await;
+    let owner = app.signup(email).await;
+    let org = app.create_org(&owner, org_name).await;
+    let c = connector(
+        &owner,
+        &org.slug,
+        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
+    )
+    .await;
+    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    (everything, app, owner, org)
+}
+
 /// A caller of the endpoint: a credential, and the session id if it initialized.
 struct Caller {
     url: String,
@@ -110,17 +135,7 @@ impl Caller {
 
 #[tokio::test]
 async fn overlapping_slow_calls_of_different_callers_each_get_their_own_result() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("overlap@example.com").await;
-    let org = app.create_org(&owner, "Overlap").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) = everything_org("overlap@example.com", "Overlap").await;
 
     // Two API keys (with sessions) and two OAuth grants (without: claude.ai never echoes
     // the session id), each making two overlapping ~1 s calls that say which call they are.
@@ -177,17 +192,8 @@ async fn overlapping_slow_calls_of_different_callers_each_get_their_own_result()
 
 #[tokio::test]
 async fn a_session_id_is_optional_but_an_unknown_one_gets_404_and_sessions_expire_when_idle() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("sessionless@example.com").await;
-    let org = app.create_org(&owner, "Sessionless").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) =
+        everything_org("sessionless@example.com", "Sessionless").await;
     let secret = key(&owner, &org.slug).await;
     let mut with = Caller::new(&app, &org.slug, &secret);
     with.initialize("2025-11-25").await;
@@ -249,17 +255,7 @@ async fn a_session_id_is_optional_but_an_unknown_one_gets_404_and_sessions_expir
 
 #[tokio::test]
 async fn clients_get_the_version_they_ask_for_and_2026_07_28_is_spoken_statelessly() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("versions@example.com").await;
-    let org = app.create_org(&owner, "Versions").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) = everything_org("versions@example.com", "Versions").await;
     let secret = key(&owner, &org.slug).await;
 
     for (asked, answered) in [
@@ -687,17 +683,7 @@ async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progr
 
 #[tokio::test]
 async fn templated_resources_completion_and_log_level_reach_the_upstream() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("templates@example.com").await;
-    let org = app.create_org(&owner, "Templates").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) = everything_org("templates@example.com", "Templates").await;
     let mut caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
     let init = caller.initialize("2025-11-25").await;
     assert!(init["capabilities"]["completions"].is_object(), "{init}");
@@ -778,17 +764,7 @@ async fn next_message(
 
 #[tokio::test]
 async fn an_upstreams_request_reaches_the_calling_client_and_only_its_answer_goes_back() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("sampling@example.com").await;
-    let org = app.create_org(&owner, "Sampling").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) = everything_org("sampling@example.com", "Sampling").await;
     let mut a = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
     a.initialize("2025-11-25").await;
     let mut b = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
@@ -991,17 +967,7 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_upstreams_own_id(
 
 #[tokio::test]
 async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_stream() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("updates@example.com").await;
-    let org = app.create_org(&owner, "Updates").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) = everything_org("updates@example.com", "Updates").await;
     let secret = key(&owner, &org.slug).await;
     let mut caller = Caller::new(&app, &org.slug, &secret);
     caller.initialize("2025-11-25").await;
@@ -1076,17 +1042,8 @@ async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_st
 
 #[tokio::test]
 async fn an_answer_to_a_relayed_request_may_reach_another_replica() {
-    let (_everything, port) = start_everything().await;
-    let app = mcp_app().await;
-    let owner = app.signup("relay-replica@example.com").await;
-    let org = app.create_org(&owner, "Relay Replica").await;
-    let c = connector(
-        &owner,
-        &org.slug,
-        json!({"name": "Everything", "url": format!("http://127.0.0.1:{port}/mcp")}),
-    )
-    .await;
-    wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
+    let (_everything, app, owner, org) =
+        everything_org("relay-replica@example.com", "Relay Replica").await;
     let secret = key(&owner, &org.slug).await;
     let a = Caller::new(&app, &org.slug, &secret);
     let mut resp = a
