@@ -327,26 +327,27 @@ impl Notifications {
 }
 
 /// A forwarded request on its way: what it takes to cancel it upstream.
+/// Registered on every forwarded call, so it holds only what identifies the request; the
+/// outbound client comes with the cancellation.
 pub struct InFlight {
-    responder: Responder,
+    session: Arc<UpstreamSession>,
     upstream_id: u64,
 }
 
 impl InFlight {
     /// `notifications/cancelled` for the request, on its session (versions before
     /// 2026-07-28; in 2026-07-28 closing the stream is the cancellation).
-    pub async fn cancel(&self, reason: Option<&str>) -> Result<(), UpstreamError> {
+    pub async fn cancel(
+        &self,
+        outbound: &Outbound,
+        reason: Option<&str>,
+    ) -> Result<(), UpstreamError> {
         let mut params = json!({"requestId": self.upstream_id});
         if let Some(r) = reason {
             params["reason"] = r.into();
         }
         let body = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params});
-        post_message(
-            &self.responder.outbound,
-            &self.responder.session,
-            body.to_string().into_bytes(),
-        )
-        .await
+        post_message(outbound, &self.session, body.to_string().into_bytes()).await
     }
 }
 
@@ -940,10 +941,7 @@ impl Upstream<'_> {
         let mut sent = |session: &Arc<UpstreamSession>| {
             let id = session.next_id();
             on_sent(InFlight {
-                responder: Responder {
-                    outbound: self.outbound.clone(),
-                    session: session.clone(),
-                },
+                session: session.clone(),
                 upstream_id: id,
             });
             id

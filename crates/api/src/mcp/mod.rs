@@ -739,8 +739,9 @@ async fn post(
             .get("reason")
             .and_then(Value::as_str)
             .map(str::to_string);
+        let st = st.clone();
         tokio::spawn(async move {
-            if let Err(e) = request.cancel(reason.as_deref()).await {
+            if let Err(e) = request.cancel(&st.outbound, reason.as_deref()).await {
                 tracing::debug!(error = %e, "forwarding a cancellation failed");
             }
         });
