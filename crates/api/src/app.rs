@@ -189,6 +189,8 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .app_data(http::problem::json_config())
             .app_data(http::problem::query_config())
             .app_data(http::problem::path_config())
+            // Innermost: its refusals still get CORS headers and a request id.
+            .wrap(middleware::from_fn(http::input::check_text))
             .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
             .wrap(middleware::from_fn(http::cors::cors))
             .wrap(middleware::from_fn(http::middleware::request_context))

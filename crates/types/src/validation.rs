@@ -87,9 +87,98 @@ pub fn password_problem(p: &str) -> Option<String> {
     }
 }
 
+
+/// A character that changes how text around it is laid out or hides in it: bidi
+/// embeddings, overrides, isolates and marks, zero-width characters, the other invisible
+/// format characters of U+2060–U+206F, and tag characters. In a name other people read
+/// (org, member, connector, key, OAuth client), they let one name pass for another
+/// ("invoice\u{202E}fdp.exe") or smuggle hidden text.
+pub fn is_hidden_or_bidi(c: char) -> bool {
+    matches!(c,
+        '\u{061C}'                 // Arabic letter mark
+        | '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, deprecated
+        | '\u{FEFF}'               // zero-width no-break space (BOM)
+        | '\u{E0000}'..='\u{E007F}' // tags
+    )
+}
+
+/// What is wrong with `s` as a text field, if anything. Control characters (C0, DEL,
+/// C1; NUL among them, which PostgreSQL cannot store) are refused everywhere, except
+/// line breaks and tabs in `multi_line` fields. `display` names are also refused
+/// characters that hide or reorder text (`is_hidden_or_bidi`), except a zero-width
+/// (non-)joiner between two non-ASCII characters: Persian and Indic words and emoji
+/// sequences need it there, and there it cannot hide inside an ASCII name.
+pub fn text_problem(s: &str, multi_line: bool, display: bool) -> Option<&'static str> {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_control() && !(multi_line && matches!(c, '\n' | '\r' | '\t')) {
+            return Some(if multi_line {
+                "must not contain control characters other than line breaks and tabs"
+            } else {
+                "must not contain control characters or line breaks"
+            });
+        }
+        if display && is_hidden_or_bidi(c) && !joins_in_context(&chars, i) {
+            return Some("must not contain invisible or text-direction characters");
+        }
+    }
+    None
+}
+
+fn joins_in_context(chars: &[char], i: usize) -> bool {
+    let visible_non_ascii =
+        |c: &char| !c.is_ascii() && !c.is_whitespace() && !c.is_control() && !is_hidden_or_bidi(*c);
+    matches!(chars[i], '\u{200C}' | '\u{200D}')
+        && i > 0
+        && chars.get(i - 1).is_some_and(visible_non_ascii)
+        && chars.get(i + 1).is_some_and(visible_non_ascii)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_and_line_breaks_only_in_multi_line_text() {
+        for bad in ["a\u{0}b", "\u{1b}[2J", "del\u{7f}", "c1\u{85}", "\u{9f}"] {
+            assert!(text_problem(bad, false, false).is_some(), "{bad:?}");
+            assert!(text_problem(bad, true, false).is_some(), "{bad:?}");
+        }
+        for breaks in ["two\nlines", "tab\there", "crlf\r\n"] {
+            assert!(text_problem(breaks, false, false).is_some(), "{breaks:?}");
+            assert_eq!(text_problem(breaks, true, false), None, "{breaks:?}");
+        }
+        for fine in ["", "Acme Corp", "Ünïcode — «ok»", "שלום", "名前", "emoji 🚀"] {
+            assert_eq!(text_problem(fine, false, true), None, "{fine:?}");
+        }
+    }
+
+    #[test]
+    fn names_refuse_hidden_and_direction_changing_characters() {
+        let hidden = [
+            '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}',
+            '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2060}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{FEFF}', '\u{E0000}', '\u{E0041}', '\u{E007F}',
+        ];
+        for c in hidden {
+            assert!(is_hidden_or_bidi(c), "{c:?}");
+            let name = format!("ad{c}min");
+            assert!(text_problem(&name, false, true).is_some(), "{name:?}");
+            // Descriptions may carry them (right-to-left text needs its marks).
+            assert_eq!(text_problem(&name, true, false), None, "{name:?}");
+        }
+        for c in ['a', ' ', '\u{00E9}', '\u{05D0}', '\u{2070}', '\u{E0080}', '\u{FEFE}'] {
+            assert!(!is_hidden_or_bidi(c), "{c:?}");
+        }
+        // Joiners inside Persian words and emoji sequences, not next to ASCII or at an end.
+        assert_eq!(text_problem("می\u{200C}خواهم", false, true), None);
+        assert_eq!(text_problem("👩\u{200D}💻 team", false, true), None);
+        for bad in ["\u{200D}👩", "👩\u{200D}", "a\u{200C}b", "👩\u{200D}\u{200D}💻"] {
+            assert!(text_problem(bad, false, true).is_some(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn slugs_follow_the_published_pattern() {
