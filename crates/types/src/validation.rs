@@ -87,7 +87,6 @@ pub fn password_problem(p: &str) -> Option<String> {
     }
 }
 
-
 /// A character that changes how text around it is laid out or hides in it: bidi
 /// embeddings, overrides, isolates and marks, zero-width characters, the other invisible
 /// format characters of U+2060–U+206F, and tag characters. In a name other people read
@@ -150,7 +149,14 @@ mod tests {
             assert!(text_problem(breaks, false, false).is_some(), "{breaks:?}");
             assert_eq!(text_problem(breaks, true, false), None, "{breaks:?}");
         }
-        for fine in ["", "Acme Corp", "Ünïcode — «ok»", "שלום", "名前", "emoji 🚀"] {
+        for fine in [
+            "",
+            "Acme Corp",
+            "Ünïcode — «ok»",
+            "שלום",
+            "名前",
+            "emoji 🚀",
+        ] {
             assert_eq!(text_problem(fine, false, true), None, "{fine:?}");
         }
     }
@@ -158,9 +164,26 @@ mod tests {
     #[test]
     fn names_refuse_hidden_and_direction_changing_characters() {
         let hidden = [
-            '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}',
-            '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2060}', '\u{2066}', '\u{2067}',
-            '\u{2068}', '\u{2069}', '\u{FEFF}', '\u{E0000}', '\u{E0041}', '\u{E007F}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{FEFF}',
+            '\u{E0000}',
+            '\u{E0041}',
+            '\u{E007F}',
         ];
         for c in hidden {
             assert!(is_hidden_or_bidi(c), "{c:?}");
@@ -169,13 +192,26 @@ mod tests {
             // Descriptions may carry them (right-to-left text needs its marks).
             assert_eq!(text_problem(&name, true, false), None, "{name:?}");
         }
-        for c in ['a', ' ', '\u{00E9}', '\u{05D0}', '\u{2070}', '\u{E0080}', '\u{FEFE}'] {
+        for c in [
+            'a',
+            ' ',
+            '\u{00E9}',
+            '\u{05D0}',
+            '\u{2070}',
+            '\u{E0080}',
+            '\u{FEFE}',
+        ] {
             assert!(!is_hidden_or_bidi(c), "{c:?}");
         }
         // Joiners inside Persian words and emoji sequences, not next to ASCII or at an end.
         assert_eq!(text_problem("می\u{200C}خواهم", false, true), None);
         assert_eq!(text_problem("👩\u{200D}💻 team", false, true), None);
-        for bad in ["\u{200D}👩", "👩\u{200D}", "a\u{200C}b", "👩\u{200D}\u{200D}💻"] {
+        for bad in [
+            "\u{200D}👩",
+            "👩\u{200D}",
+            "a\u{200C}b",
+            "👩\u{200D}\u{200D}💻",
+        ] {
             assert!(text_problem(bad, false, true).is_some(), "{bad:?}");
         }
     }

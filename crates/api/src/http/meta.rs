@@ -95,7 +95,9 @@ impl ClientMeta {
             .headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect());
+            // Visible ASCII and tabs only reach here; the tabs would only mislead logs
+            // and the audit CSV.
+            .map(|s| s.chars().filter(|c| !c.is_control()).take(512).collect());
         Self { ip, user_agent }
     }
 }

@@ -237,6 +237,14 @@ fn relay_events(
         .streaming(stream)
 }
 
+/// The shape of the ids `relay_events` mints for relayed requests (`gh-` and a simple UUID).
+/// Anything else names no relay and is not looked up: a caller's id is free text, and a
+/// NUL in it is a database error on PostgreSQL.
+fn is_relay_id(id: &str) -> bool {
+    id.strip_prefix("gh-")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Sends a client's answer to the relayed request `relay_id` to the upstream that asked,
 /// if `principal` was the one asked: from this replica's memory, else from the database
 /// (the answer may reach any replica; the upstream session does not care which).
@@ -611,7 +619,7 @@ async fn post(
             .or(msg.error.map(|e| ("error", e)))
         {
             if let Some(relay_id) = id.as_ref().and_then(Value::as_str)
-                && relay_id.starts_with("gh-")
+                && is_relay_id(relay_id)
                 && let Err(e) = answer_relayed(&st, relay_id, &principal, member, value).await
             {
                 tracing::warn!(error = %e, "relaying an answer upstream failed");

@@ -9,6 +9,7 @@ use crate::{
 };
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_types::validation::is_hidden_or_bidi;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::OnConflict};
 use serde::Deserialize;
 use serde_json::json;
@@ -220,7 +221,8 @@ pub async fn register(
         .as_deref()
         .unwrap_or("MCP client")
         .chars()
-        .filter(|c| !c.is_control())
+        // Already refused in the request (`http::input`); kept as the stored rule.
+        .filter(|c| !c.is_control() && !is_hidden_or_bidi(*c))
         .take(100)
         .collect();
     let now = st.clock.now();
@@ -477,7 +479,10 @@ pub async fn resolve(st: &AppState, client_id: &str) -> Result<oauth_client::Mod
                         .unwrap_or_default()
                 })
                 .chars()
-                .filter(|c| !c.is_control())
+                // Shown on the consent page: a document we fetched cannot be refused
+                // field by field like a request (`http::input`), so what would hide or
+                // reorder text is dropped.
+                .filter(|c| !c.is_control() && !is_hidden_or_bidi(*c))
                 .take(100)
                 .collect();
             let row = oauth_client::ActiveModel {

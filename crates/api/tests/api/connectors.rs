@@ -204,7 +204,7 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
     let r = owner
         .post(&base, json!({
             "name": " ", "url": "ftp://mcp.example.com/", "tool_prefix": "Bad-Prefix",
-            "credential_header": "Host", "credential": "line\r\nsecretvalue", "description": "x".repeat(1001),
+            "credential_header": "Host", "credential": "non-ascii-sécretvalue", "description": "x".repeat(1001),
         }))
         .await;
     let p = assert_problem(r, 422, "validation").await;
@@ -219,6 +219,13 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
             "credential_header"
         ]
     );
+    assert!(!p.detail.unwrap_or_default().contains("secretvalue"));
+    // A line break is refused before the handler runs (`http::input`), without echoing.
+    let r = owner
+        .post(&base, json!({"name": "ok", "url": "https://mcp.example.com/", "credential": "line\r\nsecretvalue"}))
+        .await;
+    let p = assert_problem(r, 422, "validation").await;
+    assert_eq!(fields(&p), ["credential"]);
     assert!(!p.detail.unwrap_or_default().contains("secretvalue"));
 
     for (body, field) in [

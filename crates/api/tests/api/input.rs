@@ -4,6 +4,59 @@
 use crate::helpers::*;
 use reqwest::Response;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Warnings and errors the in-process servers log (a refusal must log neither an ERROR
+/// nor a failed database call).
+#[derive(Clone, Default)]
+struct Logged(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+struct Text(String);
+impl tracing::field::Visit for Text {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logged {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *e.metadata().level() <= tracing::Level::WARN {
+            let mut t = Text(String::new());
+            e.record(&mut t);
+            self.0.lock().unwrap().push((*e.metadata().level(), t.0));
+        }
+    }
+}
+
+fn logged() -> Logged {
+    static LOGGED: OnceLock<Logged> = OnceLock::new();
+    LOGGED
+        .get_or_init(|| {
+            let l = Logged::default();
+            let _ = tracing::subscriber::set_global_default(
+                tracing_subscriber::registry().with(l.clone()),
+            );
+            l
+        })
+        .clone()
+}
+
+impl Logged {
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+    /// nextest runs each test in a process of its own; under `cargo test` other tests'
+    /// servers share the subscriber, so nothing is asserted there.
+    fn assert_none(&self, level: tracing::Level, what: &str) {
+        if std::env::var_os("NEXTEST").is_none() {
+            return;
+        }
+        let seen = self.0.lock().unwrap();
+        let hits: Vec<_> = seen.iter().filter(|(l, _)| *l <= level).collect();
+        assert!(hits.is_empty(), "{what}: {hits:?}");
+    }
+}
 
 /// A 422 problem whose errors name `field`.
 async fn refused(what: &str, r: Response, field: &str) {
@@ -43,6 +96,7 @@ fn plain() -> reqwest::Client {
 
 #[tokio::test]
 async fn nul_in_unauthenticated_bodies_is_refused_naming_the_field() {
+    let logs = logged();
     let app = spawn_app().await;
     app.signup("ada@example.com").await;
     let s = app.session();
@@ -106,17 +160,24 @@ async fn nul_in_unauthenticated_bodies_is_refused_naming_the_field() {
         )
         .await;
     assert_eq!(r.status(), 201);
+    logs.assert_none(tracing::Level::ERROR, "an ERROR was logged");
 }
 
 #[tokio::test]
 async fn nul_in_org_connector_key_and_member_inputs_is_refused_naming_the_field() {
+    let logs = logged();
     let app = spawn_app().await;
     let owner = app.signup("olga@example.com").await;
     let org = app.create_org(&owner, "Olga").await;
     let slug = &org.slug;
     let url = "https://mcp.example.com/mcp";
     let cases = [
-        ("POST", "/orgs".to_string(), json!({"name": "Acme\u{0}"}), "name"),
+        (
+            "POST",
+            "/orgs".to_string(),
+            json!({"name": "Acme\u{0}"}),
+            "name",
+        ),
         (
             "POST",
             "/orgs".to_string(),
@@ -217,10 +278,12 @@ async fn nul_in_org_connector_key_and_member_inputs_is_refused_naming_the_field(
     assert_eq!(orgs.len(), 1);
     let connectors: Vec<Value> = json(owner.get(&format!("/orgs/{slug}/connectors")).await).await;
     assert!(connectors.is_empty());
+    logs.assert_none(tracing::Level::ERROR, "an ERROR was logged");
 }
 
 #[tokio::test]
 async fn nul_in_oauth_parameters_is_refused_as_oauth_errors() {
+    let logs = logged();
     let app = spawn_app().await;
     let http = plain();
     let r = http
@@ -289,6 +352,7 @@ async fn nul_in_oauth_parameters_is_refused_as_oauth_errors() {
         .await
         .unwrap();
     refused("consent", r, "client_id").await;
+    logs.assert_none(tracing::Level::ERROR, "an ERROR was logged");
 }
 
 #[tokio::test]
@@ -300,7 +364,12 @@ async fn names_shown_to_others_refuse_invisible_and_direction_changing_character
     let url = "https://mcp.example.com/mcp";
     // Right-to-left override, zero-width space, tag letter, isolate, BOM, RTL mark.
     let cases = [
-        ("POST", "/orgs".to_string(), json!({"name": "Acme\u{202E}gnp.exe"}), "name"),
+        (
+            "POST",
+            "/orgs".to_string(),
+            json!({"name": "Acme\u{202E}gnp.exe"}),
+            "name",
+        ),
         (
             "PATCH",
             format!("/orgs/{slug}"),
@@ -360,7 +429,10 @@ async fn names_shown_to_others_refuse_invisible_and_direction_changing_character
 
     // Right-to-left text is welcome: only the invisible controls are refused.
     let r = owner
-        .post("/orgs", json!({"name": "שלום עולם", "description": "نص عربي\u{200F}"}))
+        .post(
+            "/orgs",
+            json!({"name": "שלום עולם", "description": "نص عربي\u{200F}"}),
+        )
         .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
 }
@@ -396,4 +468,95 @@ async fn descriptions_may_span_lines_but_names_may_not() {
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn a_nul_in_an_mcp_answer_id_reaches_no_database_query() {
+    let logs = logged();
+    let app = spawn_app().await;
+    let owner = app.signup("mona@example.com").await;
+    let org = app.create_org(&owner, "Mona").await;
+    let key = crate::mcp::key(&owner, &org.slug, json!(["mcp"])).await;
+    logs.clear(); // the start-up's warning about a generated master key
+    // An answer to a relayed request that never was: acknowledged and dropped. Its id
+    // is the caller's free text and used to be looked up (a database error on
+    // PostgreSQL, logged as a failed relay).
+    for id in ["gh-\u{0}", "gh-0123456789abcdef0123456789abcdef"] {
+        let r = plain()
+            .post(app.url(&format!("/mcp/{}", org.slug)))
+            .header("authorization", format!("Bearer {key}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": id, "result": {"content": []}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    }
+    // Tool arguments are the upstream's business: the gateway forwards them, line
+    // breaks included, and a NUL does not fail the request.
+    let r = plain()
+        .post(app.url(&format!("/mcp/{}", org.slug)))
+        .header("authorization", format!("Bearer {key}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x\u{0}", "arguments": {"text": "a\nb\u{0}"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().as_u16() < 500, "{}", r.status());
+    logs.assert_none(tracing::Level::WARN, "a warning was logged");
+}
+
+#[tokio::test]
+async fn a_metadata_documents_client_name_reaches_the_consent_page_without_hidden_characters() {
+    let app = spawn_app_with(|c| c.outbound.allow_loopback = true).await;
+    let owner = app.signup("cleo@example.com").await;
+    let org = app.create_org(&owner, "Cleo").await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let doc_url = format!(
+        "http://127.0.0.1:{}/client.json",
+        listener.local_addr().unwrap().port()
+    );
+    let doc = json!({
+        "client_id": doc_url,
+        "client_name": "Docs\u{202E}txt.exe\u{200B}\u{0}",
+        "redirect_uris": ["http://localhost/callback"],
+        "token_endpoint_auth_method": "none",
+    });
+    let server = actix_web::HttpServer::new(move || {
+        let d = doc.clone();
+        actix_web::App::new().route(
+            "/client.json",
+            actix_web::web::get().to(move || {
+                let d = d.clone();
+                async move { actix_web::HttpResponse::Ok().json(d) }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &doc_url)
+        .append_pair("redirect_uri", "http://localhost/callback")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEzTWRwXg",
+        )
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &app.url(&format!("/mcp/{}", org.slug)));
+    let r = owner.http.get(url.as_str()).send().await.unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    handle.stop(false).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Docstxt.exe"), "{html}");
+    assert!(
+        !html.contains(['\u{202E}', '\u{200B}', '\u{0}']),
+        "hidden characters on the consent page"
+    );
 }
