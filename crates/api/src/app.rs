@@ -9,7 +9,7 @@ use crate::{
 };
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use sea_orm::DatabaseConnection;
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -173,13 +173,22 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
 
 /// Builds the HTTP server on an already bound listener (port 0 in tests).
 pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
-    let state = web::Data::new(state);
+    server_with(web::Data::new(state), listener)
+}
+
+/// `server`, for a caller that keeps the state to flush after the server has stopped.
+pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     crate::mcp::health::spawn(state.clone());
     crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::tokens::spawn_refresher(state.clone());
     crate::oauth::batch::spawn(state.clone());
     crate::db::spawn_checkpointer(state.db.clone());
     let workers = state.config.workers;
+    let limits = state.config.server.clone();
+    let conns = http::limits::ConnLimiter::new(
+        limits.max_connections_per_ip,
+        state.trusted_proxies.clone(),
+    );
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
@@ -190,6 +199,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             .app_data(http::problem::query_config())
             .app_data(http::problem::path_config())
             .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
+            .wrap(middleware::from_fn(http::limits::slow_clients))
             .wrap(middleware::from_fn(http::cors::cors))
             .wrap(middleware::from_fn(http::middleware::request_context))
             .wrap(
@@ -209,6 +219,9 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             )
             .default_service(web::to(crate::dashboard::serve))
     })
+    .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
+    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
+    .on_connect(move |io, ext| conns.on_connect(io, ext))
     .listen(listener)?
     .shutdown_timeout(10);
     // 0 keeps actix's default, one worker per CPU.

@@ -3,6 +3,7 @@
 //! middleware for request ids and metrics.
 pub mod auth;
 pub mod cors;
+pub mod limits;
 pub mod meta;
 pub mod middleware;
 pub mod problem;
