@@ -31,7 +31,7 @@ pub struct AppState {
     /// Sessions with upstream MCP servers, reused across calls.
     pub upstreams: crate::mcp::client::UpstreamPool,
     /// MCP calls counted in memory, flushed to the database by the background task.
-    pub usage: crate::mcp::usage::UsageCounter,
+    pub usage: Arc<crate::mcp::usage::UsageCounter>,
     pub mcp_cache: crate::mcp::cache::McpCache,
     /// Authenticated API keys, kept current across replicas (see `key_cache`).
     pub keys: Arc<crate::key_cache::KeyCache>,
@@ -75,7 +75,7 @@ fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     match std::fs::read_to_string(&path) {
         Ok(k) => crate::crypto::decode_master_key(&k),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::db::private_dir(&config.data_dir)?;
             let key = crate::crypto::generate_master_key();
             write_private(&path, &key)?;
             tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
