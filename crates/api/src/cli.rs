@@ -80,8 +80,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientFaults {
         _: tracing_subscriber::layer::Context<'_, S>,
     ) -> bool {
         let meta = event.metadata();
-        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("actix_http::h1")
-        {
+        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("actix_http::h1") {
             return true;
         }
         struct Message(String);
