@@ -153,8 +153,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let state = actix_web::web::Data::new(state);
             crate::app::server_with(state.clone(), listener)?.await?;
             // The server stops on SIGTERM/SIGINT once in-flight requests are done (or
-            // after its shutdown timeout); what they counted is still in memory.
-            state.usage.flush_on_shutdown(&state.db).await;
+            // after its shutdown timeout); what they counted is still in memory. The
+            // pool's connections may belong to the stopped workers' runtimes (PostgreSQL
+            // sockets die with them), so the flush gets a connection of its own.
+            match crate::db::connect(&state.config.database_url(), 1).await {
+                Ok(db) => state.usage.flush_on_shutdown(&db).await,
+                Err(e) => tracing::error!(error = %e, "usage counts were lost at shutdown"),
+            }
             tracing::info!("gatehouse stopped");
         }
         Command::Migrate => {
