@@ -157,7 +157,8 @@ fn touch(st: &AppState, entry: &KeyEntry, now: DateTime<Utc>) {
     {
         return;
     }
-    let (db, id) = (st.db.clone(), entry.key.id);
+    let (db, id, usage) = (st.db.clone(), entry.key.id, st.usage.clone());
+    usage.touching(id, now);
     tokio::spawn(async move {
         let stale = now - Duration::seconds(LAST_USED_RESOLUTION_SECS);
         let res = api_key::Entity::update_many()
@@ -170,8 +171,9 @@ fn touch(st: &AppState, entry: &KeyEntry, now: DateTime<Utc>) {
             )
             .exec(&db)
             .await;
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "recording last_used_at failed");
+        match res {
+            Ok(_) => usage.touched(id, now),
+            Err(e) => tracing::warn!(error = %e, "recording last_used_at failed"),
         }
     });
 }

@@ -9,7 +9,7 @@ use crate::{
 };
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use sea_orm::DatabaseConnection;
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -31,7 +31,7 @@ pub struct AppState {
     /// Sessions with upstream MCP servers, reused across calls.
     pub upstreams: crate::mcp::client::UpstreamPool,
     /// MCP calls counted in memory, flushed to the database by the background task.
-    pub usage: crate::mcp::usage::UsageCounter,
+    pub usage: Arc<crate::mcp::usage::UsageCounter>,
     pub mcp_cache: crate::mcp::cache::McpCache,
     /// Authenticated API keys, kept current across replicas (see `key_cache`).
     pub keys: Arc<crate::key_cache::KeyCache>,
@@ -75,7 +75,7 @@ fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     match std::fs::read_to_string(&path) {
         Ok(k) => crate::crypto::decode_master_key(&k),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            crate::db::private_dir(&config.data_dir)?;
             let key = crate::crypto::generate_master_key();
             write_private(&path, &key)?;
             tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
@@ -173,13 +173,22 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
 
 /// Builds the HTTP server on an already bound listener (port 0 in tests).
 pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
-    let state = web::Data::new(state);
+    server_with(web::Data::new(state), listener)
+}
+
+/// `server`, for a caller that keeps the state to flush after the server has stopped.
+pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     crate::mcp::health::spawn(state.clone());
     crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::tokens::spawn_refresher(state.clone());
     crate::oauth::batch::spawn(state.clone());
     crate::db::spawn_checkpointer(state.db.clone());
     let workers = state.config.workers;
+    let limits = state.config.server.clone();
+    let conns = http::limits::ConnLimiter::new(
+        limits.max_connections_per_ip,
+        state.trusted_proxies.clone(),
+    );
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
@@ -192,6 +201,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             // Innermost: its refusals still get CORS headers and a request id.
             .wrap(middleware::from_fn(http::input::check_text))
             .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
+            .wrap(middleware::from_fn(http::limits::slow_clients))
             .wrap(middleware::from_fn(http::cors::cors))
             .wrap(middleware::from_fn(http::middleware::request_context))
             .wrap(
@@ -211,6 +221,9 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
             )
             .default_service(web::to(crate::dashboard::serve))
     })
+    .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
+    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
+    .on_connect(move |io, ext| conns.on_connect(io, ext))
     .listen(listener)?
     .shutdown_timeout(10);
     // 0 keeps actix's default, one worker per CPU.

@@ -50,20 +50,51 @@ enum AdminCommand {
 }
 
 fn init_tracing(config: &Config) {
-    use tracing_subscriber::{EnvFilter, fmt};
+    use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
     let filter =
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log_level));
     // Colours only for a terminal: escape codes in a log file or journal are noise.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+    let base = tracing_subscriber::registry()
+        .with(filter)
+        .with(ClientFaults);
     let _ = if config.log_format == "json" {
-        builder.json().try_init()
+        base.with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init()
     } else {
-        builder.try_init()
+        base.with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
+            .try_init()
     };
+}
+
+/// Drops the ERROR line actix-http writes for each connection a client ends badly (a
+/// malformed or oversized request head, a request not sent in time, a reset): anyone
+/// can cause them, so a flood would fill the log. The client gets its 4xx; actix's
+/// own `trace` line (`RUST_LOG=actix_http=trace`) still tells what happened.
+struct ClientFaults;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientFaults {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("actix_http::h1") {
+            return true;
+        }
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        !(m.0.starts_with("stream error") || m.0.starts_with("MAX_BUFFER_SIZE"))
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -119,7 +150,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let state = AppState::from_config(config).await?;
             crate::db::migrate(&state.db).await?;
             tracing::info!(address = %listener.local_addr()?, public_url = %state.public_url, "gatehouse listening");
-            crate::app::server(state, listener)?.await?;
+            let state = actix_web::web::Data::new(state);
+            crate::app::server_with(state.clone(), listener)?.await?;
+            // The server stops on SIGTERM/SIGINT once in-flight requests are done (or
+            // after its shutdown timeout); what they counted is still in memory. The
+            // pool's connections may belong to the stopped workers' runtimes (PostgreSQL
+            // sockets die with them), so the flush gets a connection of its own.
+            match crate::db::connect(&state.config.database_url(), 1).await {
+                Ok(db) => state.usage.flush_on_shutdown(&db).await,
+                Err(e) => tracing::error!(error = %e, "usage counts were lost at shutdown"),
+            }
+            tracing::info!("gatehouse stopped");
         }
         Command::Migrate => {
             let db = crate::db::connect(&config.database_url(), 1).await?;

@@ -50,6 +50,36 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub mcp: McpConfig,
     pub oauth: OAuthConfig,
+    /// Limits on client connections (slow or too many).
+    pub server: ServerConfig,
+}
+
+/// How long a client may take to send its request, and how many connections one
+/// address may hold: a slow or greedy client must not tie up the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// A client must send its request head within this, or get 408 and lose the connection.
+    pub header_timeout_ms: u64,
+    /// A client must send its whole request body within this of the head, or get 408
+    /// and lose the connection.
+    pub body_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this.
+    pub keep_alive_secs: u64,
+    /// Open connections one client address may hold; more are refused at once.
+    /// 0: no cap. Addresses in `trusted_proxies` are exempt.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 30_000,
+            keep_alive_secs: 5,
+            max_connections_per_ip: 128,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +161,7 @@ impl Default for Config {
             mcp: McpConfig::default(),
             oauth: OAuthConfig::default(),
             outbound: OutboundConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }

@@ -13,7 +13,16 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         if let Some(dir) = std::path::Path::new(file).parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)?;
+            private_dir(dir)?;
+        }
+        // The database holds password hashes and session tokens: owner only. SQLite
+        // gives its -wal and -shm files the database file's mode.
+        if !file.is_empty() && !file.starts_with(':') && !file.starts_with("file:") {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(file)?;
         }
     }
     let mut opts = ConnectOptions::new(url.to_string());
@@ -42,6 +51,15 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     Ok(Database::connect(opts).await?)
+}
+
+/// Creates a directory (and its missing parents) readable by its owner only.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
 }
 
 /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction

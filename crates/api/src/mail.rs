@@ -34,7 +34,14 @@ impl MailService {
                     .build(),
             ),
             None => {
-                std::fs::create_dir_all(&outbox)?;
+                // Messages hold live links (password reset, invitations): owner only,
+                // also for an outbox an earlier version created world-readable.
+                crate::db::private_dir(&outbox)?;
+                #[cfg(unix)]
+                std::fs::set_permissions(
+                    &outbox,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                )?;
                 Mailer::File(AsyncFileTransport::<Tokio1Executor>::new(outbox))
             }
         };

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cors;
 pub mod input;
+pub mod limits;
 pub mod meta;
 pub mod middleware;
 pub mod problem;

@@ -33,6 +33,8 @@ pub enum ErrorKind {
     InsufficientScope,
     ToolNameCollision,
     PayloadTooLarge,
+    RequestTimeout,
+    MethodNotImplemented,
     Unavailable,
     Internal,
 }
@@ -65,6 +67,8 @@ impl ErrorKind {
             ErrorKind::InsufficientScope => "insufficient-scope",
             ErrorKind::ToolNameCollision => "tool-name-collision",
             ErrorKind::PayloadTooLarge => "payload-too-large",
+            ErrorKind::RequestTimeout => "request-timeout",
+            ErrorKind::MethodNotImplemented => "method-not-implemented",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
         }
@@ -94,6 +98,8 @@ impl ErrorKind {
             ErrorKind::TokenExpired | ErrorKind::InvitationRevoked => StatusCode::GONE,
             ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::MethodNotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,6 +136,8 @@ impl ErrorKind {
                 "Two connectors would expose a tool under the same name"
             }
             ErrorKind::PayloadTooLarge => "The request body is too large",
+            ErrorKind::RequestTimeout => "The request was not received in time",
+            ErrorKind::MethodNotImplemented => "This server does not implement that method",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",
         }
@@ -211,7 +219,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.kind.status().is_server_error() {
+        // A method we do not implement is the client's doing, not ours.
+        if self.kind.status().is_server_error() && self.kind != ErrorKind::MethodNotImplemented {
             tracing::error!(error = %self, "request failed");
         }
         let mut resp = HttpResponse::build(self.kind.status());

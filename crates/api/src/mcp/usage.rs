@@ -16,9 +16,57 @@ type Key = (Uuid, chrono::NaiveDate, Uuid, Uuid);
 #[derive(Default)]
 pub struct UsageCounter {
     pending: Mutex<HashMap<Key, (i64, i64)>>,
+    /// `last_used_at` writes of API keys not yet known to have landed (`api_keys::touch`
+    /// writes off the request path, in a task a stopping worker may drop).
+    touches: Mutex<HashMap<Uuid, DateTime<Utc>>>,
 }
 
 impl UsageCounter {
+    /// Notes a `last_used_at` about to be written, for `flush_on_shutdown`.
+    pub fn touching(&self, key: Uuid, at: DateTime<Utc>) {
+        if let Ok(mut m) = self.touches.lock() {
+            m.insert(key, at);
+        }
+    }
+
+    /// The write of `touching(key, at)` has landed.
+    pub fn touched(&self, key: Uuid, at: DateTime<Utc>) {
+        if let Ok(mut m) = self.touches.lock()
+            && m.get(&key) == Some(&at)
+        {
+            m.remove(&key);
+        }
+    }
+
+    /// Writes what is still in memory once the server has stopped: the counts of the
+    /// last calls, and `last_used_at` writes that may not have landed.
+    pub async fn flush_on_shutdown(&self, db: &sea_orm::DatabaseConnection) {
+        use crate::entity::api_key;
+        use sea_orm::{ColumnTrait, QueryFilter};
+        if let Err(e) = self.flush(db).await {
+            tracing::error!(error = %e, "usage counts were lost at shutdown");
+        }
+        let touches = match self.touches.lock() {
+            Ok(mut m) => std::mem::take(&mut *m),
+            Err(_) => return,
+        };
+        for (id, at) in touches {
+            let res = api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(at)))
+                .filter(api_key::Column::Id.eq(id))
+                .filter(
+                    api_key::Column::LastUsedAt
+                        .is_null()
+                        .or(api_key::Column::LastUsedAt.lt(at)),
+                )
+                .exec(db)
+                .await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "recording last_used_at at shutdown failed");
+            }
+        }
+    }
+
     pub fn record(&self, org: Uuid, key: Uuid, connector: Uuid, at: DateTime<Utc>, error: bool) {
         if let Ok(mut m) = self.pending.lock() {
             let e = m.entry((org, at.date_naive(), key, connector)).or_default();

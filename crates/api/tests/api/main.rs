@@ -22,5 +22,6 @@ mod members;
 mod oauth;
 mod ops;
 mod orgs;
+mod server;
 mod sessions;
 mod tenancy;
