@@ -220,6 +220,6 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
     Ok(server.run())
 }
 
-async fn api_not_found() -> actix_web::HttpResponse {
-    http::ApiError::not_found("route").into()
+async fn api_not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    http::methods::not_routed(&req)
 }

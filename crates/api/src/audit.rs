@@ -229,6 +229,7 @@ pub struct AuditQuery {
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u64>,
 }
 
@@ -367,7 +368,8 @@ pub async fn page<C: ConnectionTrait>(
 }
 
 /// List audit events of the organization.
-#[utoipa::path(
+#[utoipa::path(operation_id = "listAuditEvents", security(("session" = []), ("apiKey" = [])),
+    
     tag = "audit",
     params(("slug" = String, Path), AuditQuery),
     responses((status = 200, body = AuditPage), (status = 404, body = gatehouse_types::Problem))
@@ -481,7 +483,8 @@ pub fn export_stream(
 }
 
 /// Export the filtered audit log as CSV or JSON, streamed.
-#[utoipa::path(
+#[utoipa::path(operation_id = "exportAuditEvents", security(("session" = []), ("apiKey" = [])),
+    
     tag = "audit",
     params(("slug" = String, Path), ExportQuery),
     responses(

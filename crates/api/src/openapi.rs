@@ -1,11 +1,18 @@
 //! The OpenAPI 3.1 document, derived from the handlers and types. `openapi.yaml` at the
 //! repository root is this output checked in; a test fails when they differ.
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        Content, HttpMethod, Ref, RefOr, Response,
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gatehouse API", description = "Organization settings of the Gatehouse MCP gateway. Errors are RFC 9457 problem documents (`application/problem+json`)."),
     servers((url = "/api/v1")),
+    modifiers(&Truthful),
     paths(
         crate::accounts::signup, crate::accounts::verify_email, crate::accounts::resend_verification,
         crate::accounts::login, crate::accounts::logout, crate::accounts::password_reset_request,
@@ -40,6 +47,163 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+/// Completes every operation with what the shared machinery (authentication, the org
+/// guard, the JSON/query/path extractors) can answer, so handlers declare only their own
+/// outcomes and the document cannot forget a status the server really sends:
+/// - security schemes; an operation's `security(...)` decides 401 (and 403 for a
+///   cookie-authenticated write: the Origin check);
+/// - `/orgs/{slug}/…`: 403 (role, API-key scope, IP allowlist) and 404 (not a member);
+/// - a path `{id}`: 404 (a malformed id names nothing); a JSON body: 400 (unreadable,
+///   wrong Content-Type), 413 and 422; query parameters: 422;
+/// - 503 (`Retry-After`) on operations that read the database (SQLite busy);
+/// - every 4xx/5xx is `application/problem+json` with the `Problem` schema.
+struct Truthful;
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+impl Modify for Truthful {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::http::auth::SESSION_COOKIE,
+                "The browser session from `POST /auth/login`. Writes (POST, PATCH, DELETE) \
+                 with the cookie must carry an `Origin` (or `Referer`) equal to the server's \
+                 public URL, or get 403 `csrf-rejected`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("gk_…")
+                    .description(Some(
+                        "An API key of the organization in the path, as `Authorization: \
+                         Bearer <key>` (or `ApiKey <key>`). It acts as an admin limited by its \
+                         scopes: `read` for GET, `write` for changes.",
+                    ))
+                    .build(),
+            ),
+        );
+        for (path, item) in api.paths.paths.iter_mut() {
+            let ops = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Patch, &mut item.patch),
+                (HttpMethod::Delete, &mut item.delete),
+            ];
+            for (method, op) in ops {
+                if let Some(op) = op.as_mut() {
+                    complete(path, &method, op);
+                }
+            }
+        }
+    }
+}
+
+fn complete(path: &str, method: &HttpMethod, op: &mut utoipa::openapi::path::Operation) {
+    let schemes: Vec<String> = op
+        .security
+        .iter()
+        .flatten()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .filter_map(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+        .flatten()
+        .collect();
+    let write = !matches!(method, HttpMethod::Get);
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+    let mut add = |status: u16| {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| Response::new("").into());
+    };
+    if !schemes.is_empty() {
+        // A missing, unknown or expired credential; an optional session still answers
+        // 401 when the cookie it carries has expired.
+        add(401);
+        if write && schemes.iter().any(|s| s == "session") {
+            add(403);
+        }
+        add(503);
+    }
+    if path.starts_with("/orgs/{slug}") {
+        add(403);
+        add(404);
+    }
+    if path.contains("{id}") || path.contains("{user_id}") {
+        add(404);
+    }
+    if op.request_body.is_some() {
+        add(400);
+        add(413);
+        add(422);
+        add(503);
+    }
+    if has_query {
+        add(422);
+    }
+    for (status, resp) in op.responses.responses.iter_mut() {
+        let (RefOr::T(resp), Ok(code)) = (resp, status.parse::<u16>()) else {
+            continue;
+        };
+        if resp.description.is_empty() {
+            resp.description = actix_web::http::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or_default()
+                .to_string();
+        }
+        if code < 400 {
+            continue;
+        }
+        resp.content.clear();
+        resp.content.insert(
+            PROBLEM_JSON.to_string(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+        let string = || {
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .build()
+        };
+        let integer = || {
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .minimum(Some(0))
+                .build()
+        };
+        match code {
+            401 => {
+                resp.headers.insert(
+                    "WWW-Authenticate".into(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(string())
+                        .description(Some("`Session` when a credential is missing or expired"))
+                        .build(),
+                );
+            }
+            429 | 503 => {
+                resp.headers.insert(
+                    "Retry-After".into(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(integer())
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            _ => {}
+        }
+    }
+}
 
 pub fn yaml() -> anyhow::Result<String> {
     Ok(ApiDoc::openapi().to_yaml()?)

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cors;
 pub mod meta;
+pub mod methods;
 pub mod middleware;
 pub mod problem;
 
