@@ -88,6 +88,7 @@ impl Modify for Truthful {
                     .build(),
             ),
         );
+        constrain(components);
         for (path, item) in api.paths.paths.iter_mut() {
             let ops = [
                 (HttpMethod::Get, &mut item.get),
@@ -102,6 +103,238 @@ impl Modify for Truthful {
                 }
             }
         }
+    }
+}
+
+/// Text without control characters (what `char::is_control` refuses).
+const TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// The same with at least one character that is not white space (the server trims).
+const NON_BLANK: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+const SLUG: &str = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$";
+
+/// The server's field rules that JSON Schema can state: (schema, property, minLength,
+/// maxLength, pattern, minItems, maxItems). Rules it cannot state (an address that must
+/// be deliverable, a URL on a public address, a token that must exist) stay prose.
+type Rule = (
+    &'static str,
+    &'static str,
+    Option<usize>,
+    Option<usize>,
+    Option<&'static str>,
+    Option<usize>,
+    Option<usize>,
+);
+fn rules() -> Vec<Rule> {
+    use gatehouse_types::validation::*;
+    let pw = (Some(PASSWORD_MIN_CHARS), Some(PASSWORD_MAX_CHARS));
+    vec![
+        ("SignupRequest", "password", pw.0, pw.1, None, None, None),
+        (
+            "SignupRequest",
+            "email",
+            Some(1),
+            Some(320),
+            None,
+            None,
+            None,
+        ),
+        (
+            "SignupRequest",
+            "display_name",
+            None,
+            None,
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "PasswordResetConfirm",
+            "new_password",
+            pw.0,
+            pw.1,
+            None,
+            None,
+            None,
+        ),
+        (
+            "ChangePasswordRequest",
+            "new_password",
+            pw.0,
+            pw.1,
+            None,
+            None,
+            None,
+        ),
+        (
+            "UpdateMeRequest",
+            "display_name",
+            None,
+            None,
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "AcceptInvitationRequest",
+            "password",
+            pw.0,
+            pw.1,
+            None,
+            None,
+            None,
+        ),
+        (
+            "AcceptInvitationRequest",
+            "display_name",
+            None,
+            None,
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "CreateOrgRequest",
+            "name",
+            Some(1),
+            Some(ORG_NAME_MAX_CHARS),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateOrgRequest",
+            "slug",
+            Some(1),
+            Some(SLUG_MAX_LEN),
+            Some(SLUG),
+            None,
+            None,
+        ),
+        (
+            "UpdateOrgRequest",
+            "name",
+            Some(1),
+            Some(ORG_NAME_MAX_CHARS),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateApiKeyRequest",
+            "name",
+            Some(1),
+            Some(crate::api_keys::NAME_MAX_CHARS),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateApiKeyRequest",
+            "scopes",
+            None,
+            None,
+            None,
+            Some(1),
+            None,
+        ),
+        (
+            "CreateOAuthClientRequest",
+            "name",
+            Some(1),
+            Some(100),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateOAuthClientRequest",
+            "redirect_uris",
+            None,
+            None,
+            None,
+            Some(1),
+            Some(10),
+        ),
+        (
+            "CreateConnectorRequest",
+            "name",
+            Some(1),
+            Some(64),
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "CreateConnectorRequest",
+            "tool_prefix",
+            None,
+            Some(32),
+            Some("^[a-z0-9_]{0,32}$"),
+            None,
+            None,
+        ),
+        (
+            "UpdateConnectorRequest",
+            "name",
+            Some(1),
+            Some(64),
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "UpdateConnectorRequest",
+            "tool_prefix",
+            None,
+            Some(32),
+            Some("^[a-z0-9_]{0,32}$"),
+            None,
+            None,
+        ),
+        (
+            "UpdateSecuritySettings",
+            "ip_allowlist",
+            None,
+            None,
+            None,
+            None,
+            Some(crate::security::MAX_RANGES),
+        ),
+        ("IpRange", "label", None, Some(100), Some(TEXT), None, None),
+    ]
+}
+
+fn constrain(components: &mut utoipa::openapi::Components) {
+    use utoipa::openapi::schema::Schema;
+    for (schema, prop, min_len, max_len, pattern, min_items, max_items) in rules() {
+        let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(schema) else {
+            panic!("openapi: no schema {schema}");
+        };
+        match obj.properties.get_mut(prop) {
+            Some(RefOr::T(Schema::Object(p))) => {
+                p.min_length = min_len.or(p.min_length);
+                p.max_length = max_len.or(p.max_length);
+                p.pattern = pattern.map(str::to_string).or(p.pattern.take());
+            }
+            Some(RefOr::T(Schema::Array(a))) => {
+                a.min_items = min_items.or(a.min_items);
+                a.max_items = max_items.or(a.max_items);
+            }
+            _ => panic!("openapi: no property {schema}.{prop}"),
+        }
+    }
+    // Ownership moves only by transfer: these take `admin` or `member`, not `owner`.
+    for schema in ["UpdateMemberRequest", "CreateInvitationRequest"] {
+        let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(schema) else {
+            panic!("openapi: no schema {schema}");
+        };
+        obj.properties.insert(
+            "role".into(),
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some(["admin", "member"]))
+                .into(),
+        );
     }
 }
 

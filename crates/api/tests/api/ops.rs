@@ -180,12 +180,24 @@ async fn a_known_path_asked_with_a_wrong_method_gets_405_with_allow() {
         ("PUT", "/me".to_string(), "GET, PATCH"),
         ("DELETE", "/auth/login".to_string(), "POST"),
         ("GET", "/auth/logout".to_string(), "POST"),
-        ("POST", format!("/orgs/{}/api-keys/{id}", org.slug), "DELETE"),
-        ("PUT", format!("/orgs/{}/connectors/{id}", org.slug), "DELETE, GET, PATCH"),
+        (
+            "POST",
+            format!("/orgs/{}/api-keys/{id}", org.slug),
+            "DELETE",
+        ),
+        (
+            "PUT",
+            format!("/orgs/{}/connectors/{id}", org.slug),
+            "DELETE, GET, PATCH",
+        ),
         ("DELETE", format!("/orgs/{}", org.slug), "GET, PATCH"),
     ] {
         let r = owner.call(method, &path, None).await;
-        assert_eq!(r.headers().get("allow").map(|v| v.to_str().unwrap()), Some(allow), "{method} {path}");
+        assert_eq!(
+            r.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
         assert_problem(r, 405, "method-not-allowed").await;
     }
     // Routes outside the API too, and an unknown path stays 404.
@@ -218,7 +230,10 @@ async fn the_openapi_document_describes_errors_auth_and_limits() {
             let method = method.as_str().unwrap();
             let id = op["operationId"].as_str().unwrap();
             assert!(ids.insert(id.to_string()), "operationId {id} twice");
-            assert!(id.chars().next().unwrap().is_ascii_lowercase() && !id.contains('_'), "{id}");
+            assert!(
+                id.chars().next().unwrap().is_ascii_lowercase() && !id.contains('_'),
+                "{id}"
+            );
             for (status, resp) in op["responses"].as_mapping().unwrap() {
                 let status: u16 = status.as_str().unwrap().parse().unwrap();
                 if status >= 400 {
@@ -234,7 +249,10 @@ async fn the_openapi_document_describes_errors_auth_and_limits() {
             let has = |s: &str| op["responses"][s].is_mapping();
             if path.starts_with("/orgs/{slug}") {
                 assert!(has("401") && has("403") && has("404"), "{method} {path}");
-                assert!(op["security"].as_sequence().unwrap().len() == 2, "{method} {path}");
+                assert!(
+                    op["security"].as_sequence().unwrap().len() == 2,
+                    "{method} {path}"
+                );
             }
             if op["requestBody"].is_mapping() {
                 assert!(has("400") && has("413") && has("422"), "{method} {path}");
