@@ -40,6 +40,20 @@ st_run() {
 # Every org route runs against the org the run signed in to; other slugs are 404s.
 [parameters]
 "path.slug" = "$slug"
+
+# Rules JSON Schema cannot state, so a schema-valid value may still be refused (with a
+# 4xx problem document): each operation below may answer these to valid-looking input.
+# Tokens that must exist (emailed links): 400 token-invalid, 410 expired.
+[[operations]]
+include-operation-id-regex = "^(verifyEmail|confirmPasswordReset|lookupInvitation|acceptInvitation)\$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "410", "429"]
+# An email address must parse (RFC 5321/5322); a connector URL must be http(s) on a public
+# address and its credential header a header name; redirect URIs https or loopback http;
+# an expiry in the future; CIDRs that parse; usage \`from\` not after \`to\`; a slug not
+# reserved, a name that yields a slug.
+[[operations]]
+include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg)\$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 TOML
   say "schemathesis on $db as $auth at $base"
   # --checks all; phases: examples, coverage (boundary and negative values), fuzzing,

@@ -54,10 +54,19 @@ static ROUTES: LazyLock<Vec<(ResourceDef, Vec<String>)>> = LazyLock::new(|| {
 });
 
 /// The methods a known path serves, or `None` for an unknown path.
+/// A path without parameters wins over a template that also matches it, as in OpenAPI
+/// (`/me/sessions/revoke-others` is not `/me/sessions/{id}`).
 pub fn allowed(path: &str) -> Option<Vec<String>> {
-    let mut methods: Vec<String> = ROUTES
+    let matching: Vec<_> = ROUTES
         .iter()
         .filter(|(def, _)| def.is_match(path))
+        .collect();
+    let exact = matching
+        .iter()
+        .any(|(def, _)| !def.is_prefix() && def.pattern() == Some(path));
+    let mut methods: Vec<String> = matching
+        .iter()
+        .filter(|(def, _)| !exact || def.pattern() == Some(path))
         .flat_map(|(_, m)| m.iter().cloned())
         .collect();
     methods.sort();
@@ -99,6 +108,8 @@ mod tests {
         );
         assert_eq!(allowed("/api/v1/me"), v(&["GET", "PATCH"]));
         assert_eq!(allowed("/authorize"), v(&["GET", "POST"]));
+        assert_eq!(allowed("/api/v1/me/sessions/revoke-others"), v(&["POST"]));
+        assert_eq!(allowed("/api/v1/me/sessions/abc"), v(&["DELETE"]));
         assert_eq!(allowed("/api/v1/nothing"), None);
         assert_eq!(allowed("/api/v1/orgs/acme/api-keys/x/y"), None);
     }
