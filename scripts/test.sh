@@ -11,6 +11,9 @@
 #   6. run 3: the dashboard in headless Chromium (scripts/browser-test.sh) against
 #      `gatehouse serve` on SQLite and on PostgreSQL; builds the dashboard first
 #      (installs the wasm toolchain once, see scripts/dashboard.sh).
+#   7. run 4: schemathesis (scripts/schemathesis.sh) against `gatehouse serve` on SQLite
+#      and on PostgreSQL, as an org owner and with an API key: the server against
+#      openapi.yaml, every check on; each of the four runs counts as one test.
 #
 # Both runs always execute; the script fails if either does. The last line of
 # output is always "N passed, N failed", summed over both runs.
@@ -26,9 +29,10 @@
 #   GATEHOUSE_TEST_PG_URL=postgres://user:pass@host:port/postgres   use this server
 #   GATEHOUSE_TEST_SKIP_POSTGRES=1   skip the PostgreSQL run (not for CI!)
 #   GATEHOUSE_TEST_SKIP_BROWSER=1    skip the browser run (not for CI!)
+#   GATEHOUSE_TEST_SKIP_SCHEMATHESIS=1  skip the schemathesis run (not for CI!)
 #   GATEHOUSE_TOOLS_DIR              where cargo-nextest gets installed if missing
 #                                    (default ~/.cache/gatehouse/tools)
-# Logs: target/test-logs/{build,sqlite,postgres,browser}.log
+# Logs: target/test-logs/{build,sqlite,postgres,browser,schemathesis}.log
 set -euo pipefail
 
 # ---------------------------------------------------------------------------
@@ -275,6 +279,20 @@ main() {
         TIME_browser=$((SECONDS - t0))
     fi
 
+    # Run 4: schemathesis against the live server (skipped when test arguments narrow the run).
+    local schemathesis=1 RC_schemathesis=0 TIME_schemathesis=0
+    if [[ ${GATEHOUSE_TEST_SKIP_SCHEMATHESIS:-0} == 1 || $# -gt 0 ]]; then
+        schemathesis=0
+    else
+        say "schemathesis (the API against openapi.yaml)"
+        local t1=$SECONDS
+        set +e
+        bash scripts/schemathesis.sh "$pg_url" 2>&1 | tee "$logdir/schemathesis.log"
+        RC_schemathesis=${PIPESTATUS[0]}
+        set -e
+        TIME_schemathesis=$((SECONDS - t1))
+    fi
+
     # Summary.
     local total_p=0 total_f=0 status=0 p f note
     printf '\n==================== test summary ====================\n'
@@ -305,6 +323,19 @@ main() {
         [[ $RC_browser -eq 0 ]] || status=1
     else
         printf 'browser:    SKIPPED\n'
+    fi
+    if [[ $schemathesis == 1 ]]; then
+        p=$(grep -c '^schemathesis [a-z]* [a-z]*: passed$' "$logdir/schemathesis.log" || true)
+        f=$(grep -c '^schemathesis [a-z]* [a-z]*: FAILED$' "$logdir/schemathesis.log" || true)
+        if [[ $RC_schemathesis -ne 0 && $f -eq 0 ]]; then f=1; fi
+        printf 'schemathesis: %2d passed, %4d failed  (%ss, log %s, reports target/schemathesis/)\n' \
+            "$p" "$f" "$TIME_schemathesis" "$logdir/schemathesis.log"
+        grep -E '^schemathesis [a-z]+ [a-z]+: ' "$logdir/schemathesis.log" | sed 's/^/  /' || true
+        total_p=$((total_p + p))
+        total_f=$((total_f + f))
+        [[ $RC_schemathesis -eq 0 ]] || status=1
+    else
+        printf 'schemathesis: SKIPPED\n'
     fi
     if [[ $status -ne 0 ]]; then
         printf 'result:     FAILED\n'

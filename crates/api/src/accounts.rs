@@ -203,7 +203,8 @@ fn with_session(
 }
 
 /// Create an account and sign in. A verification link is emailed.
-#[utoipa::path(tag = "accounts", request_body = SignupRequest,
+#[utoipa::path(operation_id = "signup",
+    tag = "accounts", request_body = SignupRequest,
     responses((status = 201, body = User), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/auth/signup")]
 pub async fn signup(
@@ -266,7 +267,8 @@ pub async fn signup(
 }
 
 /// Confirm an email address with the token from the verification email.
-#[utoipa::path(tag = "accounts", request_body = TokenRequest,
+#[utoipa::path(operation_id = "verifyEmail",
+    tag = "accounts", request_body = TokenRequest,
     responses((status = 200, body = User), (status = 400, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/auth/verify-email")]
 pub async fn verify_email(
@@ -301,7 +303,8 @@ pub async fn verify_email(
 }
 
 /// Send the verification email again.
-#[utoipa::path(tag = "accounts", responses((status = 202, body = Accepted)))]
+#[utoipa::path(operation_id = "resendVerificationEmail", security(("session" = [])),
+    tag = "accounts", responses((status = 202, body = Accepted)))]
 #[post("/auth/verify-email/resend")]
 pub async fn resend_verification(
     me: CurrentUser,
@@ -329,7 +332,8 @@ pub async fn resend_verification(
 
 /// Log in with email and password. Repeated failures per account and per client
 /// address are throttled (429 with `Retry-After`).
-#[utoipa::path(tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(operation_id = "login",
+    tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = User), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/auth/login")]
 pub async fn login(
@@ -426,7 +430,8 @@ pub async fn login(
 }
 
 /// End the current session.
-#[utoipa::path(tag = "accounts", responses((status = 204)))]
+#[utoipa::path(operation_id = "logout", security((), ("session" = [])),
+    tag = "accounts", responses((status = 204)))]
 #[post("/auth/logout")]
 pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpResponse> {
     if let Some(me) = me.0 {
@@ -456,7 +461,8 @@ pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpRes
 
 /// Ask for a password-reset link. The answer is the same whether or not the address
 /// has an account.
-#[utoipa::path(tag = "accounts", request_body = PasswordResetRequest, responses((status = 202, body = Accepted)))]
+#[utoipa::path(operation_id = "requestPasswordReset",
+    tag = "accounts", request_body = PasswordResetRequest, responses((status = 202, body = Accepted)))]
 #[post("/auth/password-reset/request")]
 pub async fn password_reset_request(
     body: web::Json<PasswordResetRequest>,
@@ -494,7 +500,8 @@ pub async fn password_reset_request(
 }
 
 /// Set a new password with the token from the reset email. Ends every session.
-#[utoipa::path(tag = "accounts", request_body = PasswordResetConfirm,
+#[utoipa::path(operation_id = "confirmPasswordReset",
+    tag = "accounts", request_body = PasswordResetConfirm,
     responses((status = 204), (status = 400, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/auth/password-reset/confirm")]
 pub async fn password_reset_confirm(
@@ -542,14 +549,16 @@ pub async fn password_reset_confirm(
 }
 
 /// The signed-in user.
-#[utoipa::path(tag = "accounts", responses((status = 200, body = User), (status = 401, body = gatehouse_types::Problem)))]
+#[utoipa::path(operation_id = "getMe", security(("session" = [])),
+    tag = "accounts", responses((status = 200, body = User), (status = 401, body = gatehouse_types::Problem)))]
 #[get("/me")]
 pub async fn get_me(me: CurrentUser) -> web::Json<User> {
     web::Json(to_api(&me.user))
 }
 
 /// Update the signed-in user's profile.
-#[utoipa::path(tag = "accounts", request_body = UpdateMeRequest, responses((status = 200, body = User), (status = 422, body = gatehouse_types::Problem)))]
+#[utoipa::path(operation_id = "updateMe", security(("session" = [])),
+    tag = "accounts", request_body = UpdateMeRequest, responses((status = 200, body = User), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/me")]
 pub async fn update_me(
     me: CurrentUser,
@@ -590,7 +599,8 @@ pub async fn update_me(
 }
 
 /// Change the password; every other session of the user ends.
-#[utoipa::path(tag = "accounts", request_body = ChangePasswordRequest,
+#[utoipa::path(operation_id = "changePassword", security(("session" = [])),
+    tag = "accounts", request_body = ChangePasswordRequest,
     responses((status = 204), (status = 401, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/me/password")]
 pub async fn change_password(

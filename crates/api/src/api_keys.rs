@@ -189,7 +189,8 @@ fn require_user(admin: &OrgAdmin) -> ApiResult<Uuid> {
 }
 
 /// The organization's API keys, newest first, revoked ones included.
-#[utoipa::path(tag = "api-keys", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "listApiKeys", security(("session" = []), ("apiKey" = [])),
+    tag = "api-keys", params(("slug" = String, Path)),
     responses((status = 200, body = Vec<ApiKey>), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/api-keys")]
 pub async fn list(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<ApiKey>>> {
@@ -218,7 +219,8 @@ async fn active_name_taken<C: ConnectionTrait>(
 }
 
 /// Create a key. The response holds the full key; it is never shown again.
-#[utoipa::path(tag = "api-keys", params(("slug" = String, Path)), request_body = CreateApiKeyRequest,
+#[utoipa::path(operation_id = "createApiKey", security(("session" = []), ("apiKey" = [])),
+    tag = "api-keys", params(("slug" = String, Path)), request_body = CreateApiKeyRequest,
     responses((status = 201, body = CreatedApiKey), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/api-keys")]
 pub async fn create(
@@ -289,7 +291,8 @@ pub async fn create(
 }
 
 /// Revoke a key. The next request with it, on any replica, gets 401.
-#[utoipa::path(tag = "api-keys", params(("slug" = String, Path), ("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "revokeApiKey", security(("session" = []), ("apiKey" = [])),
+    tag = "api-keys", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/api-keys/{id}")]
 pub async fn revoke(

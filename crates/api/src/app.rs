@@ -235,6 +235,6 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
     Ok(server.run())
 }
 
-async fn api_not_found() -> actix_web::HttpResponse {
-    http::ApiError::not_found("route").into()
+async fn api_not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    http::methods::not_routed(&req)
 }

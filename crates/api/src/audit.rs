@@ -225,10 +225,13 @@ pub struct AuditQuery {
     /// Actor id (a user or API key id).
     pub actor: Option<Uuid>,
     /// Exact action (`member.added`) or a prefix ending in a dot (`member.`).
+    #[param(min_length = 1, max_length = 64, pattern = r"^[a-z._]*\**$")]
     pub action: Option<String>,
     /// From the previous page's `next_cursor`.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Page size, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u64>,
 }
 
@@ -236,10 +239,12 @@ pub struct AuditQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `csv` or `json`.
+    #[param(pattern = "^(csv|json)$")]
     pub format: String,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub actor: Option<Uuid>,
+    #[param(min_length = 1, max_length = 64, pattern = r"^[a-z._]*\**$")]
     pub action: Option<String>,
 }
 
@@ -367,7 +372,7 @@ pub async fn page<C: ConnectionTrait>(
 }
 
 /// List audit events of the organization.
-#[utoipa::path(
+#[utoipa::path(operation_id = "listAuditEvents", security(("session" = []), ("apiKey" = [])),
     tag = "audit",
     params(("slug" = String, Path), AuditQuery),
     responses((status = 200, body = AuditPage), (status = 404, body = gatehouse_types::Problem))
@@ -481,7 +486,7 @@ pub fn export_stream(
 }
 
 /// Export the filtered audit log as CSV or JSON, streamed.
-#[utoipa::path(
+#[utoipa::path(operation_id = "exportAuditEvents", security(("session" = []), ("apiKey" = [])),
     tag = "audit",
     params(("slug" = String, Path), ExportQuery),
     responses(

@@ -353,7 +353,8 @@ fn seal(st: &AppState, credential: &str) -> ApiResult<String> {
 }
 
 /// The organization's connectors, oldest first.
-#[utoipa::path(tag = "connectors", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "listConnectors", security(("session" = []), ("apiKey" = [])),
+    tag = "connectors", params(("slug" = String, Path)),
     responses((status = 200, body = Vec<Connector>), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/connectors")]
 pub async fn list(
@@ -380,7 +381,8 @@ async fn find<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ApiResult<c
 }
 
 /// One connector.
-#[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "getConnector", security(("session" = []), ("apiKey" = [])),
+    tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 200, body = Connector), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/connectors/{id}")]
 pub async fn get_one(
@@ -399,7 +401,8 @@ pub async fn get_one(
 
 /// Add an upstream MCP server. Its URL must reach a public address; its health is
 /// `unknown` until the first check.
-#[utoipa::path(tag = "connectors", params(("slug" = String, Path)), request_body = CreateConnectorRequest,
+#[utoipa::path(operation_id = "createConnector", security(("session" = []), ("apiKey" = [])),
+    tag = "connectors", params(("slug" = String, Path)), request_body = CreateConnectorRequest,
     responses((status = 201, body = Connector), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/connectors")]
 pub async fn create(
@@ -505,7 +508,8 @@ pub async fn create(
 /// `credential: ""` removes the credential; `idle_timeout_secs: null` or
 /// `call_timeout_secs: null` returns to the server's default. New timeouts apply to calls
 /// that start within a few seconds.
-#[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)), request_body = UpdateConnectorRequest,
+#[utoipa::path(operation_id = "updateConnector", security(("session" = []), ("apiKey" = [])),
+    tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)), request_body = UpdateConnectorRequest,
     responses((status = 200, body = Connector), (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/connectors/{id}")]
 pub async fn update(
@@ -712,7 +716,8 @@ pub async fn update(
 }
 
 /// Remove a connector; its tools leave the MCP endpoint at once.
-#[utoipa::path(tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "deleteConnector", security(("session" = []), ("apiKey" = [])),
+    tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/connectors/{id}")]
 pub async fn remove(

@@ -21,8 +21,12 @@ fn is_backend_path(path: &str) -> bool {
 
 pub async fn serve(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let path = req.path();
-    if is_backend_path(path) || !(req.method() == Method::GET || req.method() == Method::HEAD) {
-        return crate::http::ApiError::not_found("route").into();
+    // A route's path asked with a method it does not serve is no dashboard page either.
+    if is_backend_path(path)
+        || !(req.method() == Method::GET || req.method() == Method::HEAD)
+        || crate::http::methods::allowed(path).is_some()
+    {
+        return crate::http::methods::not_routed(&req);
     }
     // /_admin/_settings[/_section] is the address older documentation uses.
     if let Some(rest) = path.strip_prefix("/_admin/_settings") {

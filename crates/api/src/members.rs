@@ -30,7 +30,8 @@ use uuid::Uuid;
 pub const INVITATION_TTL_DAYS: i64 = 7;
 
 /// Members with their users, oldest first.
-#[utoipa::path(tag = "members", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "listMembers", security(("session" = []), ("apiKey" = [])),
+    tag = "members", params(("slug" = String, Path)),
     responses((status = 200, body = Vec<Member>), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/members")]
 pub async fn list(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<Member>>> {
@@ -71,7 +72,8 @@ async fn find_member<C: ConnectionTrait>(
 
 /// Change a member's role to `admin` or `member`. The owner's role changes only by
 /// transferring ownership, and nobody changes their own role.
-#[utoipa::path(tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)), request_body = UpdateMemberRequest,
+#[utoipa::path(operation_id = "updateMember", security(("session" = []), ("apiKey" = [])),
+    tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)), request_body = UpdateMemberRequest,
     responses((status = 200, body = Member), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/members/{user_id}")]
 pub async fn update(
@@ -133,7 +135,8 @@ pub async fn update(
 
 /// Remove a member; their access ends with their next request. Any member may remove
 /// themselves (leave); the owner cannot be removed.
-#[utoipa::path(tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)),
+#[utoipa::path(operation_id = "removeMember", security(("session" = []), ("apiKey" = [])),
+    tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/members/{user_id}")]
 pub async fn remove(
@@ -205,7 +208,8 @@ fn invitation_to_api(i: &invitation::Model, now: DateTime<Utc>) -> Invitation {
 }
 
 /// Invitations of the organization, newest first.
-#[utoipa::path(tag = "members", params(("slug" = String, Path)), responses((status = 200, body = Vec<Invitation>)))]
+#[utoipa::path(operation_id = "listInvitations", security(("session" = []), ("apiKey" = [])),
+    tag = "members", params(("slug" = String, Path)), responses((status = 200, body = Vec<Invitation>)))]
 #[get("/orgs/{slug}/invitations")]
 pub async fn list_invitations(
     admin: OrgAdmin,
@@ -224,7 +228,8 @@ pub async fn list_invitations(
 
 /// Invite an email address with a role. A pending invitation for the same address is
 /// replaced (its link stops working) and a new email is sent.
-#[utoipa::path(tag = "members", params(("slug" = String, Path)), request_body = CreateInvitationRequest,
+#[utoipa::path(operation_id = "createInvitation", security(("session" = []), ("apiKey" = [])),
+    tag = "members", params(("slug" = String, Path)), request_body = CreateInvitationRequest,
     responses((status = 201, body = Invitation), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/invitations")]
 pub async fn create_invitation(
@@ -325,7 +330,8 @@ pub async fn create_invitation(
 }
 
 /// Revoke a pending invitation; its link stops working.
-#[utoipa::path(tag = "members", params(("slug" = String, Path), ("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "revokeInvitation", security(("session" = []), ("apiKey" = [])),
+    tag = "members", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/invitations/{id}")]
 pub async fn revoke_invitation(
@@ -403,7 +409,8 @@ async fn usable_invitation<C: ConnectionTrait>(
 }
 
 /// What an invitation link is for, before accepting it.
-#[utoipa::path(tag = "members", request_body = TokenRequest,
+#[utoipa::path(operation_id = "lookupInvitation",
+    tag = "members", request_body = TokenRequest,
     responses((status = 200, body = InvitationPreview), (status = 404, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/invitations/lookup")]
 pub async fn lookup(
@@ -426,7 +433,8 @@ pub async fn lookup(
 /// invited one. Not signed in: with the password of the invited address's account, or
 /// with a new password that creates that account. Either way a session is started when
 /// there was none.
-#[utoipa::path(tag = "members", request_body = AcceptInvitationRequest,
+#[utoipa::path(operation_id = "acceptInvitation", security((), ("session" = [])),
+    tag = "members", request_body = AcceptInvitationRequest,
     responses((status = 200, body = Organization), (status = 401, body = gatehouse_types::Problem), (status = 403, body = gatehouse_types::Problem),
         (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
 #[post("/invitations/accept")]

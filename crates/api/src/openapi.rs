@@ -1,11 +1,18 @@
 //! The OpenAPI 3.1 document, derived from the handlers and types. `openapi.yaml` at the
 //! repository root is this output checked in; a test fails when they differ.
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        Content, HttpMethod, Ref, RefOr, Response,
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gatehouse API", description = "Organization settings of the Gatehouse MCP gateway. Errors are RFC 9457 problem documents (`application/problem+json`)."),
     servers((url = "/api/v1")),
+    modifiers(&Truthful),
     paths(
         crate::accounts::signup, crate::accounts::verify_email, crate::accounts::resend_verification,
         crate::accounts::login, crate::accounts::logout, crate::accounts::password_reset_request,
@@ -41,6 +48,416 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
+/// Completes every operation with what the shared machinery (authentication, the org
+/// guard, the JSON/query/path extractors) can answer, so handlers declare only their own
+/// outcomes and the document cannot forget a status the server really sends:
+/// - security schemes; an operation's `security(...)` decides 401 (and 403 for a
+///   cookie-authenticated write: the Origin check);
+/// - `/orgs/{slug}/…`: 403 (role, API-key scope, IP allowlist) and 404 (not a member);
+/// - a path `{id}`: 404 (a malformed id names nothing); a JSON body: 400 (unreadable,
+///   wrong Content-Type), 413 and 422; query parameters: 422;
+/// - 503 (`Retry-After`) on operations that read the database (SQLite busy);
+/// - every 4xx/5xx is `application/problem+json` with the `Problem` schema.
+struct Truthful;
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+impl Modify for Truthful {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::http::auth::SESSION_COOKIE,
+                "The browser session from `POST /auth/login`. Writes (POST, PATCH, DELETE) \
+                 with the cookie must carry an `Origin` (or `Referer`) equal to the server's \
+                 public URL, or get 403 `csrf-rejected`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("gk_…")
+                    .description(Some(
+                        "An API key of the organization in the path, as `Authorization: \
+                         Bearer <key>` (or `ApiKey <key>`). It acts as an admin limited by its \
+                         scopes: `read` for GET, `write` for changes.",
+                    ))
+                    .build(),
+            ),
+        );
+        let missed = constrain(components);
+        if !missed.is_empty() {
+            tracing::error!(?missed, "openapi: field rules without a field");
+        }
+        for (path, item) in api.paths.paths.iter_mut() {
+            let ops = [
+                (HttpMethod::Get, &mut item.get),
+                (HttpMethod::Post, &mut item.post),
+                (HttpMethod::Put, &mut item.put),
+                (HttpMethod::Patch, &mut item.patch),
+                (HttpMethod::Delete, &mut item.delete),
+            ];
+            for (method, op) in ops {
+                if let Some(op) = op.as_mut() {
+                    complete(path, &method, op);
+                }
+            }
+        }
+    }
+}
+
+/// Text without control characters (what `char::is_control` refuses).
+const TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// The same with at least one character that is not white space (the server trims).
+const NON_BLANK: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+const SLUG: &str = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$";
+
+/// The server's field rules that JSON Schema can state: (schema, property, minLength,
+/// maxLength, pattern, minItems, maxItems). Rules it cannot state (an address that must
+/// be deliverable, a URL on a public address, a token that must exist) stay prose.
+type Rule = (
+    &'static str,
+    &'static str,
+    Option<usize>,
+    Option<usize>,
+    Option<&'static str>,
+    Option<usize>,
+    Option<usize>,
+);
+fn rules() -> Vec<Rule> {
+    use gatehouse_types::validation::*;
+    let pw = (Some(PASSWORD_MIN_CHARS), Some(PASSWORD_MAX_CHARS));
+    vec![
+        ("SignupRequest", "password", pw.0, pw.1, None, None, None),
+        (
+            "SignupRequest",
+            "email",
+            Some(1),
+            Some(320),
+            None,
+            None,
+            None,
+        ),
+        (
+            "SignupRequest",
+            "display_name",
+            None,
+            None,
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "PasswordResetConfirm",
+            "new_password",
+            pw.0,
+            pw.1,
+            None,
+            None,
+            None,
+        ),
+        (
+            "ChangePasswordRequest",
+            "new_password",
+            pw.0,
+            pw.1,
+            None,
+            None,
+            None,
+        ),
+        (
+            "UpdateMeRequest",
+            "display_name",
+            None,
+            None,
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "AcceptInvitationRequest",
+            "password",
+            pw.0,
+            pw.1,
+            None,
+            None,
+            None,
+        ),
+        (
+            "AcceptInvitationRequest",
+            "display_name",
+            None,
+            None,
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "CreateOrgRequest",
+            "name",
+            Some(1),
+            Some(ORG_NAME_MAX_CHARS),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateOrgRequest",
+            "slug",
+            Some(1),
+            Some(SLUG_MAX_LEN),
+            Some(SLUG),
+            None,
+            None,
+        ),
+        (
+            "UpdateOrgRequest",
+            "name",
+            Some(1),
+            Some(ORG_NAME_MAX_CHARS),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateApiKeyRequest",
+            "name",
+            Some(1),
+            Some(crate::api_keys::NAME_MAX_CHARS),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateApiKeyRequest",
+            "scopes",
+            None,
+            None,
+            None,
+            Some(1),
+            None,
+        ),
+        (
+            "CreateOAuthClientRequest",
+            "name",
+            Some(1),
+            Some(100),
+            Some(NON_BLANK),
+            None,
+            None,
+        ),
+        (
+            "CreateOAuthClientRequest",
+            "redirect_uris",
+            None,
+            None,
+            None,
+            Some(1),
+            Some(10),
+        ),
+        (
+            "CreateConnectorRequest",
+            "name",
+            Some(1),
+            Some(64),
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "CreateConnectorRequest",
+            "tool_prefix",
+            None,
+            Some(32),
+            Some("^[a-z0-9_]{0,32}$"),
+            None,
+            None,
+        ),
+        (
+            "UpdateConnectorRequest",
+            "name",
+            Some(1),
+            Some(64),
+            Some(TEXT),
+            None,
+            None,
+        ),
+        (
+            "UpdateConnectorRequest",
+            "tool_prefix",
+            None,
+            Some(32),
+            Some("^[a-z0-9_]{0,32}$"),
+            None,
+            None,
+        ),
+        (
+            "UpdateSecuritySettings",
+            "ip_allowlist",
+            None,
+            None,
+            None,
+            None,
+            Some(crate::security::MAX_RANGES),
+        ),
+        ("IpRange", "label", None, Some(100), Some(TEXT), None, None),
+    ]
+}
+
+/// Returns the rules that found no schema or property to apply to (a renamed field);
+/// the unit test below keeps that list empty.
+fn constrain(components: &mut utoipa::openapi::Components) -> Vec<String> {
+    use utoipa::openapi::schema::Schema;
+    let mut missed = Vec::new();
+    for (schema, prop, min_len, max_len, pattern, min_items, max_items) in rules() {
+        let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(schema) else {
+            missed.push(schema.to_string());
+            continue;
+        };
+        match obj.properties.get_mut(prop) {
+            Some(RefOr::T(Schema::Object(p))) => {
+                p.min_length = min_len.or(p.min_length);
+                p.max_length = max_len.or(p.max_length);
+                p.pattern = pattern.map(str::to_string).or(p.pattern.take());
+            }
+            Some(RefOr::T(Schema::Array(a))) => {
+                a.min_items = min_items.or(a.min_items);
+                a.max_items = max_items.or(a.max_items);
+            }
+            _ => missed.push(format!("{schema}.{prop}")),
+        }
+    }
+    // Ownership moves only by transfer: these take `admin` or `member`, not `owner`.
+    for schema in ["UpdateMemberRequest", "CreateInvitationRequest"] {
+        let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(schema) else {
+            missed.push(schema.to_string());
+            continue;
+        };
+        obj.properties.insert(
+            "role".into(),
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some(["admin", "member"]))
+                .into(),
+        );
+    }
+    missed
+}
+
+fn complete(path: &str, method: &HttpMethod, op: &mut utoipa::openapi::path::Operation) {
+    let schemes: Vec<String> = op
+        .security
+        .iter()
+        .flatten()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .filter_map(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+        .flatten()
+        .collect();
+    let write = !matches!(method, HttpMethod::Get);
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+    let mut add = |status: u16| {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| Response::new("").into());
+    };
+    if !schemes.is_empty() {
+        // A missing, unknown or expired credential; an optional session still answers
+        // 401 when the cookie it carries has expired.
+        add(401);
+        if write && schemes.iter().any(|s| s == "session") {
+            add(403);
+        }
+        add(503);
+    }
+    if path.starts_with("/orgs/{slug}") {
+        add(403);
+        add(404);
+    }
+    if path.contains("{id}") || path.contains("{user_id}") {
+        add(404);
+    }
+    if op.request_body.is_some() {
+        add(400);
+        add(413);
+        add(422);
+        add(503);
+    }
+    if has_query {
+        add(422);
+    }
+    for (status, resp) in op.responses.responses.iter_mut() {
+        let (RefOr::T(resp), Ok(code)) = (resp, status.parse::<u16>()) else {
+            continue;
+        };
+        if resp.description.is_empty() {
+            resp.description = actix_web::http::StatusCode::from_u16(code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or_default()
+                .to_string();
+        }
+        if code < 400 {
+            continue;
+        }
+        resp.content.clear();
+        resp.content.insert(
+            PROBLEM_JSON.to_string(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+        let string = || {
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .build()
+        };
+        let integer = || {
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .minimum(Some(0))
+                .build()
+        };
+        match code {
+            401 => {
+                resp.headers.insert(
+                    "WWW-Authenticate".into(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(string())
+                        .description(Some("`Session` when a credential is missing or expired"))
+                        .build(),
+                );
+            }
+            429 | 503 => {
+                resp.headers.insert(
+                    "Retry-After".into(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(integer())
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 pub fn yaml() -> anyhow::Result<String> {
     Ok(ApiDoc::openapi().to_yaml()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_field_rule_finds_its_field() {
+        use utoipa::OpenApi;
+        let mut doc = super::ApiDoc::openapi();
+        let missed = super::constrain(doc.components.get_or_insert_with(Default::default));
+        assert!(missed.is_empty(), "{missed:?}");
+    }
 }

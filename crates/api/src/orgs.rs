@@ -96,7 +96,8 @@ fn slug_taken(e: sea_orm::DbErr) -> ApiError {
 }
 
 /// Create an organization; the caller becomes its owner.
-#[utoipa::path(tag = "orgs", request_body = CreateOrgRequest,
+#[utoipa::path(operation_id = "createOrg", security(("session" = [])),
+    tag = "orgs", request_body = CreateOrgRequest,
     responses((status = 201, body = Organization), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs")]
 pub async fn create(
@@ -208,7 +209,8 @@ async fn derive_free_slug<C: ConnectionTrait>(db: &C, name: &str) -> ApiResult<S
 }
 
 /// The organizations the caller belongs to.
-#[utoipa::path(tag = "orgs", responses((status = 200, body = Vec<Organization>)))]
+#[utoipa::path(operation_id = "listOrgs", security(("session" = [])),
+    tag = "orgs", responses((status = 200, body = Vec<Organization>)))]
 #[get("/orgs")]
 pub async fn list(
     me: CurrentUser,
@@ -230,7 +232,8 @@ pub async fn list(
 
 /// One organization. Members see its name and their membership; owners and admins
 /// also its details.
-#[utoipa::path(tag = "orgs", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "getOrg", security(("session" = []), ("apiKey" = [])),
+    tag = "orgs", params(("slug" = String, Path)),
     responses((status = 200, body = Organization), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}")]
 pub async fn get_one(m: OrgMember) -> web::Json<Organization> {
@@ -244,7 +247,8 @@ fn change(changes: &mut Map<String, Value>, field: &str, from: &str, to: &str) {
 }
 
 /// Update name and description. The slug cannot be changed (`slug-immutable`).
-#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = UpdateOrgRequest,
+#[utoipa::path(operation_id = "updateOrg", security(("session" = []), ("apiKey" = [])),
+    tag = "orgs", params(("slug" = String, Path)), request_body = UpdateOrgRequest,
     responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}")]
 pub async fn update(
@@ -311,7 +315,8 @@ pub async fn update(
 }
 
 /// Hand ownership to an admin; the previous owner becomes an admin.
-#[utoipa::path(tag = "orgs", params(("slug" = String, Path)), request_body = TransferOwnershipRequest,
+#[utoipa::path(operation_id = "transferOwnership", security(("session" = []), ("apiKey" = [])),
+    tag = "orgs", params(("slug" = String, Path)), request_body = TransferOwnershipRequest,
     responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/transfer-ownership")]
 pub async fn transfer_ownership(

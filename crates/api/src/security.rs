@@ -77,7 +77,8 @@ fn settings(org: &organization::Model) -> ApiResult<SecuritySettings> {
 }
 
 /// Security settings of the organization.
-#[utoipa::path(tag = "security", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "getSecuritySettings", security(("session" = []), ("apiKey" = [])),
+    tag = "security", params(("slug" = String, Path)),
     responses((status = 200, body = SecuritySettings), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/settings/security")]
 pub async fn get_security(admin: OrgAdmin) -> ApiResult<web::Json<SecuritySettings>> {
@@ -87,7 +88,8 @@ pub async fn get_security(admin: OrgAdmin) -> ApiResult<web::Json<SecuritySettin
 /// Change security settings. A shorter session timeout applies to members' sessions at
 /// their next request; an allowlist applies to the next request on every replica. A
 /// list that would lock the caller out is refused unless `confirm_lockout` is true.
-#[utoipa::path(tag = "security", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
+#[utoipa::path(operation_id = "updateSecuritySettings", security(("session" = []), ("apiKey" = [])),
+    tag = "security", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
     responses((status = 200, body = SecuritySettings), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/settings/security")]
 pub async fn update_security(
@@ -194,7 +196,8 @@ pub async fn update_security(
 }
 
 /// The caller's address as the server sees it (after trusted proxies).
-#[utoipa::path(tag = "security", responses((status = 200, body = CallerIp)))]
+#[utoipa::path(operation_id = "getMyIp",
+    tag = "security", responses((status = 200, body = CallerIp)))]
 #[get("/me/ip")]
 pub async fn my_ip(meta: ClientMeta) -> web::Json<CallerIp> {
     web::Json(CallerIp {
@@ -203,7 +206,8 @@ pub async fn my_ip(meta: ClientMeta) -> web::Json<CallerIp> {
 }
 
 /// Ranges to add with one click.
-#[utoipa::path(tag = "security", responses((status = 200, body = Vec<IpPreset>)))]
+#[utoipa::path(operation_id = "listIpAllowlistPresets",
+    tag = "security", responses((status = 200, body = Vec<IpPreset>)))]
 #[get("/ip-allowlist/presets")]
 pub async fn presets() -> web::Json<Vec<IpPreset>> {
     web::Json(vec![IpPreset {

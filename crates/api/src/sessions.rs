@@ -162,7 +162,8 @@ fn to_api(s: session::Model, current: Uuid) -> SessionInfo {
 }
 
 /// List the caller's active sessions.
-#[utoipa::path(tag = "sessions", responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = gatehouse_types::Problem)))]
+#[utoipa::path(operation_id = "listSessions", security(("session" = [])),
+    tag = "sessions", responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = gatehouse_types::Problem)))]
 #[get("/me/sessions")]
 pub async fn list(
     me: CurrentUser,
@@ -180,7 +181,8 @@ pub async fn list(
 }
 
 /// Revoke one of the caller's sessions (the current one logs out).
-#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
+#[utoipa::path(operation_id = "revokeSession", security(("session" = [])),
+    tag = "sessions", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/me/sessions/{id}")]
 pub async fn revoke(
     me: CurrentUser,
@@ -220,7 +222,8 @@ pub async fn revoke(
 }
 
 /// Revoke every session of the caller except the current one.
-#[utoipa::path(tag = "sessions", responses((status = 200, body = RevokedCount)))]
+#[utoipa::path(operation_id = "revokeOtherSessions", security(("session" = [])),
+    tag = "sessions", responses((status = 200, body = RevokedCount)))]
 #[post("/me/sessions/revoke-others")]
 pub async fn revoke_others(
     me: CurrentUser,

@@ -289,6 +289,15 @@ fn nullable_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, 
         fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
             Ok(Some(i64::try_from(v).unwrap_or(i64::MAX)))
         }
+        // JSON (and JSON Schema's `integer`) does not tell 600 from 600.0.
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v.fract() == 0.0 {
+                // `as` saturates: a huge value becomes i64::MAX and fails the range check.
+                Ok(Some(v as i64))
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+            }
+        }
     }
     d.deserialize_any(Secs)
 }

@@ -6,6 +6,7 @@ pub mod cors;
 pub mod input;
 pub mod limits;
 pub mod meta;
+pub mod methods;
 pub mod middleware;
 pub mod problem;
 

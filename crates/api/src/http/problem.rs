@@ -17,6 +17,7 @@ pub enum ErrorKind {
     Forbidden,
     InsufficientRole,
     NotFound,
+    MethodNotAllowed,
     EmailTaken,
     SlugTaken,
     SlugImmutable,
@@ -51,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::InsufficientRole => "insufficient-role",
             ErrorKind::NotFound => "not-found",
+            ErrorKind::MethodNotAllowed => "method-not-allowed",
             ErrorKind::EmailTaken => "email-taken",
             ErrorKind::SlugTaken => "slug-taken",
             ErrorKind::SlugImmutable => "slug-immutable",
@@ -88,6 +90,7 @@ impl ErrorKind {
             | ErrorKind::IpNotAllowed
             | ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::EmailTaken
             | ErrorKind::SlugTaken
             | ErrorKind::Conflict
@@ -116,6 +119,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "Not allowed",
             ErrorKind::InsufficientRole => "Your role in this organization does not allow this",
             ErrorKind::NotFound => "Not found",
+            ErrorKind::MethodNotAllowed => "Method not allowed",
             ErrorKind::EmailTaken => "An account with this email already exists",
             ErrorKind::SlugTaken => "This slug is already in use",
             ErrorKind::SlugImmutable => "The organization slug cannot be changed",

@@ -144,7 +144,8 @@ pub struct UsageQuery {
 
 /// MCP usage per day, API key and connector. Counts reach the database within a few
 /// seconds of the calls.
-#[utoipa::path(tag = "mcp", params(("slug" = String, Path), UsageQuery),
+#[utoipa::path(operation_id = "getUsage", security(("session" = []), ("apiKey" = [])),
+    tag = "mcp", params(("slug" = String, Path), UsageQuery),
     responses((status = 200, body = Vec<gatehouse_types::UsageRow>), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/usage")]
 pub async fn get_usage(

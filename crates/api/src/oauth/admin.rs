@@ -80,7 +80,8 @@ async fn revoke_org_refresh_tokens<C: ConnectionTrait>(
 }
 
 /// The clients connected to the org (through grants) and those its admins created.
-#[utoipa::path(tag = "oauth", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "listOAuthClients", security(("session" = []), ("apiKey" = [])),
+    tag = "oauth", params(("slug" = String, Path)),
     responses((status = 200, body = Vec<OAuthClient>), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/oauth/clients")]
 pub async fn list_clients(
@@ -121,7 +122,8 @@ pub async fn list_clients(
 
 /// Creates a client with a static id and secret (shown once). As the product promises,
 /// this revokes every refresh token of the organization.
-#[utoipa::path(tag = "oauth", params(("slug" = String, Path)), request_body = CreateOAuthClientRequest,
+#[utoipa::path(operation_id = "createOAuthClient", security(("session" = []), ("apiKey" = [])),
+    tag = "oauth", params(("slug" = String, Path)), request_body = CreateOAuthClientRequest,
     responses((status = 201, body = CreatedOAuthClient), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/oauth/clients")]
 pub async fn create_client(
@@ -182,7 +184,8 @@ pub async fn create_client(
 
 /// Deletes an admin-created client, or disconnects a registered one from this org
 /// (its grants here are revoked). Either way every refresh token of the org is revoked.
-#[utoipa::path(tag = "oauth", params(("slug" = String, Path), ("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "deleteOAuthClient", security(("session" = []), ("apiKey" = [])),
+    tag = "oauth", params(("slug" = String, Path), ("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/oauth/clients/{id}")]
 pub async fn delete_client(
@@ -235,7 +238,8 @@ fn settings(org: &organization::Model) -> OAuthSettings {
     }
 }
 
-#[utoipa::path(tag = "oauth", params(("slug" = String, Path)),
+#[utoipa::path(operation_id = "getOAuthSettings", security(("session" = []), ("apiKey" = [])),
+    tag = "oauth", params(("slug" = String, Path)),
     responses((status = 200, body = OAuthSettings), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/oauth/settings")]
 pub async fn get_settings(admin: OrgAdmin) -> web::Json<OAuthSettings> {
@@ -243,7 +247,8 @@ pub async fn get_settings(admin: OrgAdmin) -> web::Json<OAuthSettings> {
 }
 
 /// Changes the refresh-token lifetime; tokens already issued keep theirs.
-#[utoipa::path(tag = "oauth", params(("slug" = String, Path)), request_body = UpdateOAuthSettings,
+#[utoipa::path(operation_id = "updateOAuthSettings", security(("session" = []), ("apiKey" = [])),
+    tag = "oauth", params(("slug" = String, Path)), request_body = UpdateOAuthSettings,
     responses((status = 200, body = OAuthSettings), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/oauth/settings")]
 pub async fn update_settings(

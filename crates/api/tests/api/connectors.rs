@@ -907,3 +907,32 @@ async fn another_orgs_member_gets_404_on_a_connectors_timeouts() {
     assert_eq!(stored_timeouts(&app, c.id).await, (None, Some(600)));
     assert_eq!(audit(&bob, &b.slug).await.items.len(), audited);
 }
+
+/// JSON has one number type, and the document's `integer` admits `600.0`: a whole number
+/// written with a fraction is that number of seconds; a real fraction is still refused.
+#[tokio::test]
+async fn a_timeout_written_as_a_whole_float_is_accepted() {
+    let app = spawn_app().await;
+    let owner = app.signup("flo@example.com").await;
+    let org = app.create_org(&owner, "Flo").await;
+    let c = create(
+        &owner,
+        &org.slug,
+        json!({"name": "Float", "url": "https://float.example.com/mcp", "enabled": false,
+               "idle_timeout_secs": 30.0, "call_timeout_secs": 86400.0}),
+    )
+    .await;
+    assert_eq!(
+        (c.idle_timeout_secs, c.call_timeout_secs),
+        (Some(30), Some(86400))
+    );
+    let one = format!("/orgs/{}/connectors/{}", org.slug, c.id);
+    let r: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": 45.0})).await).await;
+    assert_eq!(r.idle_timeout_secs, Some(45));
+    assert_problem(
+        owner.patch(&one, json!({"idle_timeout_secs": 1.5})).await,
+        422,
+        "validation",
+    )
+    .await;
+}

@@ -169,3 +169,102 @@ async fn a_body_over_any_payload_limit_is_a_problem_document() {
         .unwrap();
     assert_problem(r, 413, "payload-too-large").await;
 }
+
+#[tokio::test]
+async fn a_known_path_asked_with_a_wrong_method_gets_405_with_allow() {
+    let app = spawn_app().await;
+    let owner = app.signup("mona@example.com").await;
+    let org = app.create_org(&owner, "Mona").await;
+    let id = "0190a2b4-0000-7000-8000-000000000000";
+    for (method, path, allow) in [
+        ("PUT", "/me".to_string(), "GET, PATCH"),
+        ("DELETE", "/auth/login".to_string(), "POST"),
+        ("GET", "/auth/logout".to_string(), "POST"),
+        (
+            "POST",
+            format!("/orgs/{}/api-keys/{id}", org.slug),
+            "DELETE",
+        ),
+        (
+            "PUT",
+            format!("/orgs/{}/connectors/{id}", org.slug),
+            "DELETE, GET, PATCH",
+        ),
+        ("DELETE", format!("/orgs/{}", org.slug), "GET, PATCH"),
+    ] {
+        let r = owner.call(method, &path, None).await;
+        assert_eq!(
+            r.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_problem(r, 405, "method-not-allowed").await;
+    }
+    // Routes outside the API too, and an unknown path stays 404.
+    let http = reqwest::Client::new();
+    let r = http.post(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.headers()["allow"], "GET");
+    assert_problem(r, 405, "method-not-allowed").await;
+    let r = http.get(app.url("/token")).send().await.unwrap();
+    assert_eq!(r.headers()["allow"], "POST");
+    assert_problem(r, 405, "method-not-allowed").await;
+    assert_problem(owner.call("PUT", "/nope", None).await, 404, "not-found").await;
+}
+
+/// What third parties build on: errors are problem documents, operations have unique
+/// ids and say who may call them, and parameters carry the server's limits.
+#[tokio::test]
+async fn the_openapi_document_describes_errors_auth_and_limits() {
+    let doc: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["apiKey"]["scheme"], "bearer");
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        let path = path.as_str().unwrap();
+        for (method, op) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_string()), "operationId {id} twice");
+            assert!(
+                id.chars().next().unwrap().is_ascii_lowercase() && !id.contains('_'),
+                "{id}"
+            );
+            for (status, resp) in op["responses"].as_mapping().unwrap() {
+                let status: u16 = status.as_str().unwrap().parse().unwrap();
+                if status >= 400 {
+                    let content = resp["content"].as_mapping().unwrap();
+                    assert_eq!(content.len(), 1, "{method} {path} {status}");
+                    assert_eq!(
+                        content["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            let has = |s: &str| op["responses"][s].is_mapping();
+            if path.starts_with("/orgs/{slug}") {
+                assert!(has("401") && has("403") && has("404"), "{method} {path}");
+                assert!(
+                    op["security"].as_sequence().unwrap().len() == 2,
+                    "{method} {path}"
+                );
+            }
+            if op["requestBody"].is_mapping() {
+                assert!(has("400") && has("413") && has("422"), "{method} {path}");
+            }
+        }
+    }
+    let limit = doc["paths"]["/orgs/{slug}/audit-logs"]["get"]["parameters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 200);
+}
