@@ -167,6 +167,16 @@ pub async fn check_text(
         if form {
             findings.pairs(&body);
         } else if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+            // Every API body is an object; serde would fill a struct from an array
+            // (`[null, null]` read as a PATCH with every member absent).
+            if !v.is_object() && req.path().starts_with("/api/v1/") {
+                let resp = ApiError::with_detail(
+                    ErrorKind::Validation,
+                    "the request body must be a JSON object",
+                )
+                .error_response();
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
             // Whatever the declared type: `/register` reads JSON from any body. What is
             // not JSON is left to the extractor to refuse.
             findings.walk(&v, "", "");

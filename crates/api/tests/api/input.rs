@@ -471,6 +471,21 @@ async fn descriptions_may_span_lines_but_names_may_not() {
 }
 
 #[tokio::test]
+async fn an_api_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
+    // serde fills a struct from an array: `[null, null]` was a PATCH that answered 200.
+    let app = spawn_app().await;
+    let owner = app.signup("arvo@example.com").await;
+    let org: Value = json(owner.post("/orgs", json!({"name": "Arvo"})).await).await;
+    let slug = org["slug"].as_str().unwrap();
+    for body in [json!([null, null]), json!(["Renamed"]), json!("Renamed"), json!(7)] {
+        let r = owner.patch(&format!("/orgs/{slug}"), body.clone()).await;
+        assert_problem(r, 422, "validation").await;
+    }
+    let got: Value = json(owner.get(&format!("/orgs/{slug}")).await).await;
+    assert_eq!(got["name"], "Arvo", "{got}");
+}
+
+#[tokio::test]
 async fn a_nul_in_an_mcp_answer_id_reaches_no_database_query() {
     let logs = logged();
     let app = spawn_app().await;
