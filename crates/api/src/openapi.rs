@@ -109,10 +109,26 @@ impl Modify for Truthful {
     }
 }
 
-/// Text without control characters (what `char::is_control` refuses).
-const TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// A name other people see: no control characters (what `char::is_control` refuses) and
+/// none of the characters that hide or reorder text (`validation::is_hidden_or_bidi`;
+/// the tag block lies outside the Basic Multilingual Plane, which a pattern portable
+/// between ECMA-262 and Python cannot name, so it stays prose).
+macro_rules! name_chars {
+    () => {
+        "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\ufeff"
+    };
+}
+const TEXT: &str = concat!("^[^", name_chars!(), "]*$");
 /// The same with at least one character that is not white space (the server trims).
-const NON_BLANK: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+const NON_BLANK: &str = concat!(
+    "^[^",
+    name_chars!(),
+    "]*[^\\s",
+    name_chars!(),
+    "][^",
+    name_chars!(),
+    "]*$"
+);
 const SLUG: &str = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$";
 
 /// The server's field rules that JSON Schema can state: (schema, property, minLength,
