@@ -23,3 +23,4 @@ mod ops;
 mod orgs;
 mod sessions;
 mod tenancy;
+mod throttle;
