@@ -257,12 +257,15 @@ pub async fn signup(
     txn.commit().await?;
     st.mail
         .send_in_background(verification_email(&st, &u.email, &verify));
-    Ok(with_session(
+    let mut res = with_session(
         &st,
         &session,
         actix_web::http::StatusCode::CREATED,
         to_api(&u),
-    ))
+    );
+    res.add_cookie(&device_cookie(&st, u.id))
+        .map_err(ApiError::internal)?;
+    Ok(res)
 }
 
 /// Confirm an email address with the token from the verification email.

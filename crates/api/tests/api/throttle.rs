@@ -65,3 +65,127 @@ async fn a_parallel_burst_of_guesses_gets_at_most_the_limit_evaluated_across_rep
     );
     assert_problem(right, 429, "too-many-attempts").await;
 }
+
+#[tokio::test]
+async fn a_strangers_guesses_lock_the_account_but_not_the_devices_its_user_signed_in_on() {
+    let app = spawn_app_with(|c| c.login.account_max_failures = 3).await;
+    app.signup("kim@example.com").await;
+    app.signup("lee@example.com").await;
+    // Kim signed in on a laptop before; the laptop keeps its device cookie.
+    let laptop = app.login_session("kim@example.com").await;
+    laptop.s.post("/auth/logout", serde_json::json!({})).await;
+    for _ in 0..3 {
+        assert_problem(
+            app.login("kim@example.com", "a stranger's guess").await,
+            401,
+            "invalid-credentials",
+        )
+        .await;
+    }
+    // A new browser is locked out, even with the right password…
+    assert_problem(
+        app.login("kim@example.com", PASSWORD).await,
+        429,
+        "too-many-attempts",
+    )
+    .await;
+    // …a cookie with a forged signature does not help…
+    let forged = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .header("origin", &app.base)
+        .header(
+            "cookie",
+            "gatehouse_device=0192f0c4a5b67d8e9f0a1b2c3d4e5f60.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .json(&serde_json::json!({"email": "kim@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(forged, 429, "too-many-attempts").await;
+    // …but the laptop signs in.
+    let r = laptop
+        .s
+        .post(
+            "/auth/login",
+            serde_json::json!({"email": "kim@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get_all("set-cookie").iter().any(|c| c
+            .to_str()
+            .unwrap()
+            .starts_with("gatehouse_device=")
+            && c.to_str().unwrap().contains("HttpOnly")),
+        "the device cookie is renewed"
+    );
+    // The laptop's cookie is Kim's: for Lee's account it is just another browser.
+    for _ in 0..3 {
+        app.login("lee@example.com", "a stranger's guess").await;
+    }
+    let r = laptop
+        .s
+        .post(
+            "/auth/login",
+            serde_json::json!({"email": "lee@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(r, 429, "too-many-attempts").await;
+    // A known device still gets only the limit of wrong guesses per window.
+    for _ in 0..3 {
+        let r = laptop
+            .s
+            .post(
+                "/auth/login",
+                serde_json::json!({"email": "kim@example.com", "password": "kim mistyped it"}),
+            )
+            .await;
+        assert_problem(r, 401, "invalid-credentials").await;
+    }
+    let r = laptop
+        .s
+        .post(
+            "/auth/login",
+            serde_json::json!({"email": "kim@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(r, 429, "too-many-attempts").await;
+}
+
+#[tokio::test]
+async fn a_password_reset_lifts_the_account_lock_for_new_devices() {
+    let app = spawn_app_with(|c| c.login.account_max_failures = 2).await;
+    app.signup("max@example.com").await;
+    for _ in 0..2 {
+        app.login("max@example.com", "a stranger's guess").await;
+    }
+    assert_problem(
+        app.login("max@example.com", PASSWORD).await,
+        429,
+        "too-many-attempts",
+    )
+    .await;
+    let s = app.session();
+    s.post(
+        "/auth/password-reset/request",
+        serde_json::json!({"email": "max@example.com"}),
+    )
+    .await;
+    let token = app
+        .wait_for_mail("max@example.com", "reset-password")
+        .await
+        .token("reset-password");
+    let r = s
+        .post(
+            "/auth/password-reset/confirm",
+            serde_json::json!({"token": token, "new_password": "a fresh passphrase here"}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        app.login("max@example.com", "a fresh passphrase here")
+            .await
+            .status(),
+        200
+    );
+}
