@@ -180,6 +180,31 @@ async fn consume_token<C: ConnectionTrait>(
         .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))
 }
 
+/// Whether the mail limits let one more email to `to` go out now (see
+/// `throttle::reserve_mail`). A refusal is logged without the address.
+async fn mail_allowed(
+    st: &AppState,
+    to: &str,
+    requester_ip: Option<&str>,
+    what: &'static str,
+) -> ApiResult<Result<(), u64>> {
+    match throttle::reserve_mail(
+        &st.db,
+        &st.config.mail_limit,
+        to,
+        requester_ip,
+        st.clock.now(),
+    )
+    .await?
+    {
+        throttle::Reservation::Granted { .. } => Ok(Ok(())),
+        throttle::Reservation::Refused { retry_after } => {
+            tracing::info!(email = what, "email not sent: mail rate limit reached");
+            Ok(Err(retry_after))
+        }
+    }
+}
+
 fn verification_email(st: &AppState, to: &str, token: &str) -> Email {
     Email {
         to: to.to_string(),
@@ -230,6 +255,7 @@ pub async fn signup(
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
+    let requester = meta.ip.clone().unwrap_or_else(|| "unknown".into());
     let u = insert_user(&txn, &email, &display_name, hash, None, now).await?;
     let verify = issue_token(
         &txn,
@@ -255,8 +281,14 @@ pub async fn signup(
     )
     .await?;
     txn.commit().await?;
-    st.mail
-        .send_in_background(verification_email(&st, &u.email, &verify));
+    // Over the limit the account is still created; the user can ask for the link again.
+    if mail_allowed(&st, &u.email, Some(&requester), "verification")
+        .await?
+        .is_ok()
+    {
+        st.mail
+            .send_in_background(verification_email(&st, &u.email, &verify));
+    }
     let mut res = with_session(
         &st,
         &session,
@@ -303,14 +335,26 @@ pub async fn verify_email(
     Ok(web::Json(to_api(&u)))
 }
 
-/// Send the verification email again.
-#[utoipa::path(tag = "accounts", responses((status = 202, body = Accepted)))]
+/// Send the verification email again (emails to one address are limited per hour: 429
+/// with `Retry-After`).
+#[utoipa::path(tag = "accounts", responses((status = 202, body = Accepted), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/auth/verify-email/resend")]
 pub async fn resend_verification(
     me: CurrentUser,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     if me.user.email_verified_at.is_none() {
+        // The requester is signed in and asks for mail to their own address: a 429
+        // tells them to wait, and reveals nothing.
+        if let Err(secs) = mail_allowed(&st, &me.user.email, None, "verification").await? {
+            return Err(ApiError {
+                retry_after: Some(secs),
+                detail: Some(format!(
+                    "too many emails to this address; try again in {secs} seconds"
+                )),
+                ..ApiError::new(ErrorKind::TooManyAttempts)
+            });
+        }
         let now = st.clock.now();
         let txn = crate::db::begin(&st.db).await?;
         let token = issue_token(
@@ -539,10 +583,12 @@ pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpRes
 }
 
 /// Ask for a password-reset link. The answer is the same whether or not the address
-/// has an account.
+/// has an account, and whether or not the mail limits (per address, per client) let the
+/// email go out.
 #[utoipa::path(tag = "accounts", request_body = PasswordResetRequest, responses((status = 202, body = Accepted)))]
 #[post("/auth/password-reset/request")]
 pub async fn password_reset_request(
+    meta: ClientMeta,
     body: web::Json<PasswordResetRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
@@ -555,6 +601,15 @@ pub async fn password_reset_request(
     let Some(u) = find_by_email(&st.db, &email).await? else {
         return Ok(accepted);
     };
+    // Over a limit the answer stays the same (it must not tell whether the address has
+    // an account); the email is simply not sent.
+    let requester = meta.ip.as_deref().unwrap_or("unknown");
+    if mail_allowed(&st, &u.email, Some(requester), "password_reset")
+        .await?
+        .is_err()
+    {
+        return Ok(accepted);
+    }
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let token = issue_token(

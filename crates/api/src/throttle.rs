@@ -9,7 +9,10 @@
 //! database serialises the updates of one row (PostgreSQL re-checks the WHERE clause
 //! against the row a concurrent update committed; SQLite has one writer). A successful
 //! login gives its slot back (`release`).
-use crate::{config::LoginThrottleConfig, entity::login_throttle as lt};
+use crate::{
+    config::{LoginThrottleConfig, MailLimitConfig},
+    entity::login_throttle as lt,
+};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Set,
@@ -55,6 +58,29 @@ impl Limit {
             ..Self::account(cfg)
         }
     }
+}
+
+/// Whether one more email to `to` may go out, counted per recipient and, for requests
+/// anyone can make, per requesting client address. Once a limit is used up it stays
+/// shut for a whole window.
+pub async fn reserve_mail<C: ConnectionTrait>(
+    db: &C,
+    cfg: &MailLimitConfig,
+    to: &str,
+    requester_ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Reservation, sea_orm::DbErr> {
+    let limit = |max| Limit {
+        max,
+        window_seconds: cfg.window_seconds,
+        lockout_seconds: cfg.window_seconds,
+    };
+    let mut keys = Vec::with_capacity(2);
+    if let Some(ip) = requester_ip {
+        keys.push((mail_by_key(ip), limit(cfg.per_requester)));
+    }
+    keys.push((mail_to_key(to), limit(cfg.per_recipient)));
+    reserve_all(db, &keys, now).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

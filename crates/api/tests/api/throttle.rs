@@ -189,3 +189,141 @@ async fn a_password_reset_lifts_the_account_lock_for_new_devices() {
         200
     );
 }
+
+/// Lets mail sent in the background arrive before counting.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+#[tokio::test]
+async fn password_reset_emails_are_limited_per_address_with_the_same_answer() {
+    let app = spawn_app_with(|c| c.mail_limit.per_recipient = 3).await;
+    app.signup("nia@example.com").await;
+    let s = app.session();
+    let ghost = s
+        .post(
+            "/auth/password-reset/request",
+            serde_json::json!({"email": "ghost@example.com"}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    for _ in 0..30 {
+        let r = s
+            .post(
+                "/auth/password-reset/request",
+                serde_json::json!({"email": "nia@example.com"}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+        assert_eq!(r.text().await.unwrap(), ghost, "no account enumeration");
+    }
+    settle().await;
+    // The sign-up's verification email counts too: 1 + 2 resets.
+    assert_eq!(app.mail_count("nia@example.com"), 3);
+    // The limit is per address: another account still gets its email.
+    app.signup("oli@example.com").await;
+    s.post(
+        "/auth/password-reset/request",
+        serde_json::json!({"email": "oli@example.com"}),
+    )
+    .await;
+    app.wait_for_mail("oli@example.com", "reset-password").await;
+    // A new window after an hour.
+    app.advance(Duration::from_secs(3601));
+    s.post(
+        "/auth/password-reset/request",
+        serde_json::json!({"email": "nia@example.com"}),
+    )
+    .await;
+    settle().await;
+    assert_eq!(app.mail_count("nia@example.com"), 4);
+}
+
+#[tokio::test]
+async fn one_client_causes_a_limited_number_of_emails_whatever_the_addresses() {
+    let app = spawn_app_with(|c| c.mail_limit.per_requester = 4).await;
+    // Three sign-ups from this client: three verification emails.
+    for name in ["pia", "quin", "rae"] {
+        app.signup(&format!("{name}@example.com")).await;
+    }
+    let s = app.session();
+    for name in ["pia", "quin", "rae", "pia", "quin", "rae"] {
+        let r = s
+            .post(
+                "/auth/password-reset/request",
+                serde_json::json!({"email": format!("{name}@example.com")}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    settle().await;
+    let total = |app: &TestApp| {
+        ["pia", "quin", "rae", "sam"]
+            .iter()
+            .map(|n| app.mail_count(&format!("{n}@example.com")))
+            .sum::<usize>()
+    };
+    assert_eq!(total(&app), 4, "3 verifications + 1 reset");
+    // Sign-ups beyond the limit still work; only the email is held back.
+    app.signup("sam@example.com").await;
+    settle().await;
+    assert_eq!(total(&app), 4);
+}
+
+#[tokio::test]
+async fn invitations_to_one_address_are_limited_and_a_refused_one_writes_nothing() {
+    let app = spawn_app_with(|c| c.mail_limit.per_recipient = 2).await;
+    let owner = app.signup("tess@example.com").await;
+    let org = app.create_org(&owner.s, "Limits").await;
+    let path = format!("/orgs/{}/invitations", org.slug);
+    for _ in 0..2 {
+        let r = owner
+            .s
+            .post(
+                &path,
+                serde_json::json!({"email": "uma@example.com", "role": "member"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let r = owner
+        .s
+        .post(
+            &path,
+            serde_json::json!({"email": "uma@example.com", "role": "member"}),
+        )
+        .await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 3600, "{retry}");
+    assert_problem(r, 429, "too-many-attempts").await;
+    settle().await;
+    assert_eq!(app.mail_count("uma@example.com"), 2);
+    // The refused request replaced nothing: the second invitation is still pending.
+    let list: serde_json::Value = json(owner.s.get(&path).await).await;
+    let pending = list
+        .as_array()
+        .or_else(|| list["items"].as_array())
+        .unwrap()
+        .iter()
+        .filter(|i| i["email"] == "uma@example.com" && i["status"] == "pending")
+        .count();
+    assert_eq!(pending, 1);
+    // A request that fails sends nothing and uses up no email (Tess's verification
+    // email took one of her two).
+    for _ in 0..3 {
+        let r = owner
+            .s
+            .post(
+                &path,
+                serde_json::json!({"email": "tess@example.com", "role": "member"}),
+            )
+            .await;
+        assert_problem(r, 409, "already-member").await;
+    }
+}
