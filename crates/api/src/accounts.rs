@@ -180,6 +180,31 @@ async fn consume_token<C: ConnectionTrait>(
         .ok_or_else(|| ApiError::new(ErrorKind::TokenInvalid))
 }
 
+/// Whether the mail limits let one more email to `to` go out now (see
+/// `throttle::reserve_mail`). A refusal is logged without the address.
+async fn mail_allowed(
+    st: &AppState,
+    to: &str,
+    requester_ip: Option<&str>,
+    what: &'static str,
+) -> ApiResult<Result<(), u64>> {
+    match throttle::reserve_mail(
+        &st.db,
+        &st.config.mail_limit,
+        to,
+        requester_ip,
+        st.clock.now(),
+    )
+    .await?
+    {
+        throttle::Reservation::Granted { .. } => Ok(Ok(())),
+        throttle::Reservation::Refused { retry_after } => {
+            tracing::info!(email = what, "email not sent: mail rate limit reached");
+            Ok(Err(retry_after))
+        }
+    }
+}
+
 fn verification_email(st: &AppState, to: &str, token: &str) -> Email {
     Email {
         to: to.to_string(),
@@ -231,6 +256,7 @@ pub async fn signup(
         .map_err(ApiError::internal)?;
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
+    let requester = meta.ip.clone().unwrap_or_else(|| "unknown".into());
     let u = insert_user(&txn, &email, &display_name, hash, None, now).await?;
     let verify = issue_token(
         &txn,
@@ -256,14 +282,23 @@ pub async fn signup(
     )
     .await?;
     txn.commit().await?;
-    st.mail
-        .send_in_background(verification_email(&st, &u.email, &verify));
-    Ok(with_session(
+    // Over the limit the account is still created; the user can ask for the link again.
+    if mail_allowed(&st, &u.email, Some(&requester), "verification")
+        .await?
+        .is_ok()
+    {
+        st.mail
+            .send_in_background(verification_email(&st, &u.email, &verify));
+    }
+    let mut res = with_session(
         &st,
         &session,
         actix_web::http::StatusCode::CREATED,
         to_api(&u),
-    ))
+    );
+    res.add_cookie(&device_cookie(&st, u.id))
+        .map_err(ApiError::internal)?;
+    Ok(res)
 }
 
 /// Confirm an email address with the token from the verification email.
@@ -302,15 +337,27 @@ pub async fn verify_email(
     Ok(web::Json(to_api(&u)))
 }
 
-/// Send the verification email again.
+/// Send the verification email again (emails to one address are limited per hour: 429
+/// with `Retry-After`).
 #[utoipa::path(operation_id = "resendVerificationEmail", security(("session" = [])),
-    tag = "accounts", responses((status = 202, body = Accepted)))]
+    tag = "accounts", responses((status = 202, body = Accepted), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/auth/verify-email/resend")]
 pub async fn resend_verification(
     me: CurrentUser,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     if me.user.email_verified_at.is_none() {
+        // The requester is signed in and asks for mail to their own address: a 429
+        // tells them to wait, and reveals nothing.
+        if let Err(secs) = mail_allowed(&st, &me.user.email, None, "verification").await? {
+            return Err(ApiError {
+                retry_after: Some(secs),
+                detail: Some(format!(
+                    "too many emails to this address; try again in {secs} seconds"
+                )),
+                ..ApiError::new(ErrorKind::TooManyAttempts)
+            });
+        }
         let now = st.clock.now();
         let txn = crate::db::begin(&st.db).await?;
         let token = issue_token(
@@ -330,8 +377,66 @@ pub async fn resend_verification(
     }))
 }
 
-/// Log in with email and password. Repeated failures per account and per client
-/// address are throttled (429 with `Retry-After`).
+/// The cookie that marks a browser where a user has signed in before. Its attempts
+/// count against a limit of their own and are not stopped by the account's lock, so a
+/// stranger's wrong guesses cannot lock a user out of the devices they already use.
+pub const DEVICE_COOKIE: &str = "gatehouse_device";
+const DEVICE_COOKIE_DAYS: i64 = 180;
+const DEVICE_MAC_PURPOSE: &str = "device-cookie";
+
+/// `{nonce}.{mac}`, the MAC binding the nonce to the user: stateless, and useless for
+/// any other account.
+fn device_cookie(st: &AppState, user_id: Uuid) -> actix_web::cookie::Cookie<'static> {
+    // Unique per device; the MAC, not the nonce, is what cannot be forged.
+    let nonce = Uuid::now_v7().simple().to_string();
+    let mac = st.cipher.mac(
+        DEVICE_MAC_PURPOSE,
+        device_mac_input(user_id, &nonce).as_bytes(),
+    );
+    actix_web::cookie::Cookie::build(DEVICE_COOKIE, format!("{nonce}.{mac}"))
+        .path("/api/v1/auth")
+        .http_only(true)
+        .secure(st.secure_cookies)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .max_age(actix_web::cookie::time::Duration::days(DEVICE_COOKIE_DAYS))
+        .finish()
+}
+
+fn device_mac_input(user_id: Uuid, nonce: &str) -> String {
+    format!("{user_id}\0{nonce}")
+}
+
+/// The nonce of the request's device cookie when it was issued to `user_id`.
+fn known_device(req: &HttpRequest, st: &AppState, user_id: Uuid) -> Option<String> {
+    let c = req.cookie(DEVICE_COOKIE)?;
+    let (nonce, mac) = c.value().split_once('.')?;
+    if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let want = st.cipher.mac(
+        DEVICE_MAC_PURPOSE,
+        device_mac_input(user_id, nonce).as_bytes(),
+    );
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        want.as_bytes(),
+        mac.as_bytes(),
+    ))
+    .then(|| nonce.to_string())
+}
+
+fn too_many_attempts(secs: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(secs),
+        detail: Some(format!(
+            "too many failed logins; try again in {secs} seconds"
+        )),
+        ..ApiError::new(ErrorKind::TooManyAttempts)
+    }
+}
+
+/// Log in with email and password. Attempts are counted before the password is
+/// checked, per account and per client address (or per known device), and throttled
+/// (429 with `Retry-After`) beyond the configured limits.
 #[utoipa::path(operation_id = "login",
     tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = User), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
@@ -346,30 +451,55 @@ pub async fn login(
     let body = body.into_inner();
     let now = st.clock.now();
     let email = normalize_email(&body.email).unwrap_or_else(|| body.email.trim().to_lowercase());
-    let account_key = throttle::account_key(&email);
-    let ip_key = throttle::ip_key(meta.ip.as_deref().unwrap_or("unknown"));
-    if let Some(secs) =
-        throttle::locked_for(&st.db, &[account_key.clone(), ip_key.clone()], now).await?
-    {
-        return Err(ApiError {
-            retry_after: Some(secs),
-            detail: Some(format!(
-                "too many failed logins; try again in {secs} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        });
-    }
+    let cfg = &st.config.login;
     let found = find_by_email(&st.db, &email).await?;
+    // A known device has its own counter instead of the account's and the address's
+    // (it is bound to this one account, so it cannot spray others).
+    let device = found
+        .as_ref()
+        .and_then(|u| known_device(&req, &st, u.id).map(|n| throttle::device_key(u.id, &n)));
+    let keys: Vec<(String, throttle::Limit)> = match &device {
+        Some(k) => vec![(k.clone(), throttle::Limit::account(cfg))],
+        None => vec![
+            (throttle::account_key(&email), throttle::Limit::account(cfg)),
+            (
+                throttle::ip_key(meta.ip.as_deref().unwrap_or("unknown")),
+                throttle::Limit::ip(cfg),
+            ),
+        ],
+    };
+    // Count the attempt before the slow hash: concurrent guesses cannot all pass a
+    // check made before any of them is recorded.
+    let mut locked = Vec::with_capacity(keys.len());
+    for (i, (key, limit)) in keys.iter().enumerate() {
+        match throttle::reserve(&st.db, key, *limit, now).await? {
+            throttle::Reservation::Granted { locked: l } => locked.push(l),
+            throttle::Reservation::Refused { retry_after } => {
+                for (taken, _) in &keys[..i] {
+                    throttle::release(&st.db, taken).await?;
+                }
+                return Err(too_many_attempts(retry_after));
+            }
+        }
+    }
     let hash = found
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| crypto::DUMMY_PASSWORD_HASH.clone());
     let ok = crypto::verify_password_blocking(body.password, hash).await && found.is_some();
-    let cfg = &st.config.login;
     let txn = crate::db::begin(&st.db).await?;
     match found {
         Some(u) if ok => {
-            throttle::clear(&txn, &account_key).await?;
+            // The right password: the slots go back and the account's failures are
+            // forgotten.
+            throttle::clear(&txn, &throttle::account_key(&email)).await?;
+            for (key, _) in &keys {
+                if key.starts_with("ip:") {
+                    throttle::release(&txn, key).await?;
+                } else {
+                    throttle::clear(&txn, key).await?;
+                }
+            }
             let (token, session_id) = sessions::create(&txn, u.id, &meta, now).await?;
             let ctx = Context {
                 actor: Actor::User {
@@ -387,19 +517,12 @@ pub async fn login(
             )
             .await?;
             txn.commit().await?;
-            Ok(with_session(
-                &st,
-                &token,
-                actix_web::http::StatusCode::OK,
-                to_api(&u),
-            ))
+            let mut res = with_session(&st, &token, actix_web::http::StatusCode::OK, to_api(&u));
+            res.add_cookie(&device_cookie(&st, u.id))
+                .map_err(ApiError::internal)?;
+            Ok(res)
         }
         other => {
-            let locked_account =
-                throttle::record_failure(&txn, &account_key, cfg.account_max_failures, cfg, now)
-                    .await?;
-            let locked_ip =
-                throttle::record_failure(&txn, &ip_key, cfg.ip_max_failures, cfg, now).await?;
             let ctx = Context {
                 actor: Actor::System,
                 meta,
@@ -412,9 +535,14 @@ pub async fn login(
                 }
                 None => audit::record(&txn, &ctx, now, event).await?,
             }
-            if locked_account || locked_ip {
-                let lock = Event::new(None, action::LOGIN_THROTTLED)
-                    .meta(json!({"email": email, "account_locked": locked_account, "ip_locked": locked_ip}));
+            if locked.iter().any(|l| *l) {
+                let lock_meta = match &device {
+                    Some(_) => json!({"email": email, "device_locked": true}),
+                    None => {
+                        json!({"email": email, "account_locked": locked[0], "ip_locked": locked[1]})
+                    }
+                };
+                let lock = Event::new(None, action::LOGIN_THROTTLED).meta(lock_meta);
                 match &other {
                     Some(u) => {
                         audit::record_for_user(&txn, &ctx, now, u.id, lock.target("user", u.id))
@@ -460,11 +588,13 @@ pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpRes
 }
 
 /// Ask for a password-reset link. The answer is the same whether or not the address
-/// has an account.
+/// has an account, and whether or not the mail limits (per address, per client) let the
+/// email go out.
 #[utoipa::path(operation_id = "requestPasswordReset",
     tag = "accounts", request_body = PasswordResetRequest, responses((status = 202, body = Accepted)))]
 #[post("/auth/password-reset/request")]
 pub async fn password_reset_request(
+    meta: ClientMeta,
     body: web::Json<PasswordResetRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
@@ -477,6 +607,15 @@ pub async fn password_reset_request(
     let Some(u) = find_by_email(&st.db, &email).await? else {
         return Ok(accepted);
     };
+    // Over a limit the answer stays the same (it must not tell whether the address has
+    // an account); the email is simply not sent.
+    let requester = meta.ip.as_deref().unwrap_or("unknown");
+    if mail_allowed(&st, &u.email, Some(requester), "password_reset")
+        .await?
+        .is_err()
+    {
+        return Ok(accepted);
+    }
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let token = issue_token(

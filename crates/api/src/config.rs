@@ -43,6 +43,8 @@ pub struct Config {
     /// The built dashboard (Trunk's `dist`).
     pub dashboard_dir: PathBuf,
     pub login: LoginThrottleConfig,
+    /// Limits on the emails anyone can cause (password resets, sign-up verification).
+    pub mail_limit: MailLimitConfig,
     /// CIDRs of reverse proxies whose `X-Forwarded-For`/`Forwarded` headers are
     /// believed. Empty: the socket peer is the client.
     pub trusted_proxies: Vec<String>,
@@ -104,6 +106,27 @@ impl Default for LoginThrottleConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailLimitConfig {
+    /// Emails to one address within the window (resets, verification, invitations).
+    pub per_recipient: i32,
+    /// Emails that requests from one client address cause within the window (password
+    /// resets and sign-ups, which need no account).
+    pub per_requester: i32,
+    pub window_seconds: i64,
+}
+
+impl Default for MailLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_recipient: 5,
+            per_requester: 20,
+            window_seconds: 3600,
+        }
+    }
+}
+
 /// Which addresses outbound requests may reach. By default only public unicast
 /// addresses: an org admin types the URL, and it must not become a way into our own
 /// network (SSRF).
@@ -157,6 +180,7 @@ impl Default for Config {
             log_level: "info".into(),
             dashboard_dir: "frontend/dist".into(),
             login: LoginThrottleConfig::default(),
+            mail_limit: MailLimitConfig::default(),
             trusted_proxies: Vec::new(),
             mcp: McpConfig::default(),
             oauth: OAuthConfig::default(),

@@ -11,7 +11,7 @@ use crate::{
     },
     mail::Email,
     orgs::set_role,
-    sessions,
+    sessions, throttle,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -227,10 +227,11 @@ pub async fn list_invitations(
 }
 
 /// Invite an email address with a role. A pending invitation for the same address is
-/// replaced (its link stops working) and a new email is sent.
+/// replaced (its link stops working) and a new email is sent; emails to one address are
+/// limited per hour (429 with `Retry-After`).
 #[utoipa::path(operation_id = "createInvitation", security(("session" = []), ("apiKey" = [])),
     tag = "members", params(("slug" = String, Path)), request_body = CreateInvitationRequest,
-    responses((status = 201, body = Invitation), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
+    responses((status = 201, body = Invitation), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/invitations")]
 pub async fn create_invitation(
     admin: OrgAdmin,
@@ -252,69 +253,93 @@ pub async fn create_invitation(
     v.finish()?;
     let email = email.unwrap_or_default();
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    if let Some(existing) = accounts::find_by_email(&txn, &email).await? {
-        let member = membership::Entity::find()
-            .filter(membership::Column::OrgId.eq(m.org.id))
-            .filter(membership::Column::UserId.eq(existing.id))
-            .one(&txn)
-            .await?;
-        if member.is_some() {
-            return Err(ApiError::with_detail(
-                ErrorKind::AlreadyMember,
-                format!("{email} is already a member"),
-            ));
-        }
+    // Counted before the write, given back when nothing is sent: re-sending an
+    // invitation must not become a way to flood an address.
+    if let throttle::Reservation::Refused { retry_after } =
+        throttle::reserve_mail(&st.db, &st.config.mail_limit, &email, None, now).await?
+    {
+        return Err(ApiError {
+            retry_after: Some(retry_after),
+            detail: Some(format!(
+                "too many emails to {email}; try again in {retry_after} seconds"
+            )),
+            ..ApiError::new(ErrorKind::TooManyAttempts)
+        });
     }
-    let replaced = invitation::Entity::find()
-        .filter(invitation::Column::OrgId.eq(m.org.id))
-        .filter(invitation::Column::Email.eq(email.as_str()))
-        .filter(invitation::Column::AcceptedAt.is_null())
-        .filter(invitation::Column::RevokedAt.is_null())
-        .all(&txn)
-        .await?;
-    for old in &replaced {
-        invitation::Entity::update_many()
-            .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
-            .filter(invitation::Column::Id.eq(old.id))
-            .exec(&txn)
+    let created: ApiResult<(invitation::Model, String)> = async {
+        let txn = crate::db::begin(&st.db).await?;
+        if let Some(existing) = accounts::find_by_email(&txn, &email).await? {
+            let member = membership::Entity::find()
+                .filter(membership::Column::OrgId.eq(m.org.id))
+                .filter(membership::Column::UserId.eq(existing.id))
+                .one(&txn)
+                .await?;
+            if member.is_some() {
+                return Err(ApiError::with_detail(
+                    ErrorKind::AlreadyMember,
+                    format!("{email} is already a member"),
+                ));
+            }
+        }
+        let replaced = invitation::Entity::find()
+            .filter(invitation::Column::OrgId.eq(m.org.id))
+            .filter(invitation::Column::Email.eq(email.as_str()))
+            .filter(invitation::Column::AcceptedAt.is_null())
+            .filter(invitation::Column::RevokedAt.is_null())
+            .all(&txn)
             .await?;
+        for old in &replaced {
+            invitation::Entity::update_many()
+                .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
+                .filter(invitation::Column::Id.eq(old.id))
+                .exec(&txn)
+                .await?;
+            audit::record(
+                &txn,
+                &m.ctx(),
+                now,
+                Event::new(m.org.id, action::INVITATION_REVOKED)
+                    .target("invitation", old.id)
+                    .meta(json!({"email": old.email, "reason": "replaced"})),
+            )
+            .await?;
+        }
+        let token = crypto::generate_token(TokenKind::Invitation);
+        let inv = invitation::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(m.org.id),
+            email: Set(email.clone()),
+            role: Set(body.role.as_str().into()),
+            token_hash: Set(crypto::hash_token(&token)),
+            invited_by: Set(m.user_id()),
+            created_at: Set(now),
+            expires_at: Set(now + Duration::days(INVITATION_TTL_DAYS)),
+            accepted_at: Set(None),
+            accepted_by: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
         audit::record(
             &txn,
             &m.ctx(),
             now,
-            Event::new(m.org.id, action::INVITATION_REVOKED)
-                .target("invitation", old.id)
-                .meta(json!({"email": old.email, "reason": "replaced"})),
+            Event::new(m.org.id, action::INVITATION_CREATED)
+                .target("invitation", inv.id)
+                .meta(json!({"email": email, "role": body.role.as_str()})),
         )
         .await?;
+        txn.commit().await?;
+        Ok((inv, token))
     }
-    let token = crypto::generate_token(TokenKind::Invitation);
-    let inv = invitation::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        org_id: Set(m.org.id),
-        email: Set(email.clone()),
-        role: Set(body.role.as_str().into()),
-        token_hash: Set(crypto::hash_token(&token)),
-        invited_by: Set(m.user_id()),
-        created_at: Set(now),
-        expires_at: Set(now + Duration::days(INVITATION_TTL_DAYS)),
-        accepted_at: Set(None),
-        accepted_by: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
-    audit::record(
-        &txn,
-        &m.ctx(),
-        now,
-        Event::new(m.org.id, action::INVITATION_CREATED)
-            .target("invitation", inv.id)
-            .meta(json!({"email": email, "role": body.role.as_str()})),
-    )
-    .await?;
-    txn.commit().await?;
+    .await;
+    let (inv, token) = match created {
+        Ok(v) => v,
+        Err(e) => {
+            throttle::release(&st.db, &throttle::mail_to_key(&email)).await?;
+            return Err(e);
+        }
+    };
     let inviter = m.label();
     st.mail.send_in_background(Email {
         to: email,

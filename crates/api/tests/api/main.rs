@@ -25,3 +25,4 @@ mod orgs;
 mod server;
 mod sessions;
 mod tenancy;
+mod throttle;
