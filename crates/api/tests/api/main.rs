@@ -21,5 +21,6 @@ mod members;
 mod oauth;
 mod ops;
 mod orgs;
+mod replicas;
 mod sessions;
 mod tenancy;
