@@ -117,7 +117,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 anyhow::anyhow!("cannot listen on {} ({e}); set GATEHOUSE_BIND", config.bind)
             })?;
             let state = AppState::from_config(config).await?;
-            crate::db::migrate(&state.db).await?;
             tracing::info!(address = %listener.local_addr()?, public_url = %state.public_url, "gatehouse listening");
             crate::app::server(state, listener)?.await?;
         }
@@ -128,7 +127,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin { command } => {
             let state = AppState::from_config(config).await?;
-            crate::db::migrate(&state.db).await?;
             match command {
                 AdminCommand::RotateSigningKey => {
                     let kid = crate::oauth::tokens::rotate(&state).await?;

@@ -183,3 +183,95 @@ async fn replicas_started_at_the_same_moment_on_a_fresh_database_all_become_read
         assert_problem(get_org().await.unwrap(), 401, "authentication-required").await;
     }
 }
+
+/// Every row of every table, sorted: equal snapshots mean nothing was written.
+async fn snapshot(db_url: &str) -> Vec<(String, Vec<String>)> {
+    use sea_orm::{ConnectionTrait, FromQueryResult, JsonValue, Statement};
+    let db = sea_orm::Database::connect(db_url).await.unwrap();
+    let backend = db.get_database_backend();
+    let list = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'"
+        }
+        _ => "SELECT name FROM sqlite_master WHERE type = 'table'",
+    };
+    let mut out = Vec::new();
+    for t in db
+        .query_all_raw(Statement::from_string(backend, list))
+        .await
+        .unwrap()
+    {
+        let name: String = t.try_get("", "name").unwrap();
+        let mut rows: Vec<String> = JsonValue::find_by_statement(Statement::from_string(
+            backend,
+            format!("SELECT * FROM \"{name}\""),
+        ))
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+        rows.sort();
+        out.push((name, rows));
+    }
+    out.sort();
+    db.close().await.ok();
+    out
+}
+
+#[tokio::test]
+async fn a_replica_with_another_master_key_or_none_refuses_to_start_and_writes_nothing() {
+    let key = gatehouse::crypto::generate_master_key();
+    let dirs = tempfile::tempdir().unwrap();
+    let db = FreshDatabase::new().await;
+    let mut first = Server::start(&db.url, &dirs.path().join("first"), Some(&key));
+    first.ready().await.unwrap();
+    // A credential sealed under the key, and a connector whose health a replica writes.
+    let (owner, slug) = owner_with_org(&first, "keys@example.com").await;
+    let r = owner
+        .post(
+            &format!("/orgs/{slug}/connectors"),
+            json!({"name": "Tools", "url": "http://127.0.0.1:9/mcp", "credential": "sk-test-credential-1234"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    first.kill();
+    let before = snapshot(&db.url).await;
+    assert!(
+        before
+            .iter()
+            .any(|(t, rows)| t == "instance_settings" && rows.len() == 1),
+        "the first start stores the check value: {before:?}"
+    );
+
+    let other = gatehouse::crypto::generate_master_key();
+    let mut wrong = Server::start(&db.url, &dirs.path().join("wrong"), Some(&other));
+    let status = wrong.exit_status().await;
+    let log = wrong.log();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("is not the one this database's secrets are encrypted under")
+            && log.contains("Start every replica with the same key: GATEHOUSE_MASTER_KEY"),
+        "{log}"
+    );
+    assert!(!log.contains(&other) && !log.contains(&key), "{log}");
+
+    // No key at all: it is not made up (a new key could decrypt nothing).
+    let none_dir = dirs.path().join("none");
+    let mut none = Server::start(&db.url, &none_dir, None);
+    let status = none.exit_status().await;
+    let log = none.log();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("no master key is configured"), "{log}");
+    assert!(!none_dir.join("master.key").exists());
+
+    assert_eq!(snapshot(&db.url).await, before, "a refused replica wrote");
+
+    // The right key, from a key file this time, starts.
+    let right_dir = dirs.path().join("right");
+    std::fs::create_dir_all(&right_dir).unwrap();
+    std::fs::write(right_dir.join("master.key"), &key).unwrap();
+    let mut right = Server::start(&db.url, &right_dir, None);
+    right.ready().await.unwrap();
+}
