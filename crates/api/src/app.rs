@@ -63,9 +63,7 @@ fn origin_of(url: &str) -> String {
 
 /// The configured master key and where it came from: `master_key`, `master_key_file`,
 /// or `{data_dir}/master.key` when that exists. `None`: none is configured.
-pub(crate) fn configured_master_key(
-    config: &Config,
-) -> anyhow::Result<Option<([u8; 32], String)>> {
+pub(crate) fn configured_master_key(config: &Config) -> anyhow::Result<Option<([u8; 32], String)>> {
     use secrecy::ExposeSecret;
     if let Some(k) = &config.master_key {
         let key = crate::crypto::decode_master_key(k.expose_secret())?;
