@@ -249,7 +249,11 @@ async fn a_replica_with_another_master_key_or_none_refuses_to_start_and_writes_n
         before
             .iter()
             .any(|(t, rows)| t == "instance_settings" && rows.len() == 1),
-        "the first start stores the check value: {before:?}"
+        "the first start stores the check value: {:?}",
+        before
+            .iter()
+            .map(|(t, rows)| (t, rows.len()))
+            .collect::<Vec<_>>()
     );
 
     let other = gatehouse::crypto::generate_master_key();
