@@ -11,6 +11,7 @@ mod m20261124_000006_create_oauth;
 mod m20261207_000007_add_client_assertions;
 mod m20261207_000008_add_connector_templates_and_timeouts;
 mod m20261207_000009_create_mcp_relays;
+mod m20261215_000010_create_instance_settings;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_add_client_assertions::Migration),
             Box::new(m20261207_000008_add_connector_templates_and_timeouts::Migration),
             Box::new(m20261207_000009_create_mcp_relays::Migration),
+            Box::new(m20261215_000010_create_instance_settings::Migration),
         ]
     }
 }

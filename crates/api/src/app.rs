@@ -61,30 +61,72 @@ fn origin_of(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
-/// Reads the master key from configuration, a key file, or generates one into the
-/// data directory on first start.
-fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+/// The configured master key and where it came from: `master_key`, `master_key_file`,
+/// or `{data_dir}/master.key` when that exists. `None`: none is configured.
+pub(crate) fn configured_master_key(config: &Config) -> anyhow::Result<Option<([u8; 32], String)>> {
     use secrecy::ExposeSecret;
     if let Some(k) = &config.master_key {
-        return crate::crypto::decode_master_key(k.expose_secret());
+        let key = crate::crypto::decode_master_key(k.expose_secret())?;
+        return Ok(Some((key, "GATEHOUSE_MASTER_KEY".into())));
     }
-    let path = config
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("master.key"));
+    let path = master_key_path(config);
     match std::fs::read_to_string(&path) {
-        Ok(k) => crate::crypto::decode_master_key(&k),
+        Ok(k) => Ok(Some((
+            crate::crypto::decode_master_key(&k)?,
+            format!("the key file {}", path.display()),
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
-            crate::db::private_dir(&config.data_dir)?;
-            let key = crate::crypto::generate_master_key();
-            write_private(&path, &key)?;
-            tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
-            crate::crypto::decode_master_key(&key)
+            Ok(None)
         }
         Err(e) => Err(anyhow::anyhow!(
             "cannot read the master key at {}: {e}",
             path.display()
         )),
+    }
+}
+
+pub(crate) fn master_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"))
+}
+
+/// Generates `{data_dir}/master.key` (first start without a configured key). Another
+/// process sharing the directory may be doing the same: then its key is used.
+pub(crate) fn generate_master_key_file(config: &Config) -> anyhow::Result<[u8; 32]> {
+    let path = master_key_path(config);
+    crate::db::private_dir(&config.data_dir)?;
+    let key = crate::crypto::generate_master_key();
+    match write_private(&path, &key) {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
+            crate::crypto::decode_master_key(&key)
+        }
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            // The other process may still be writing it.
+            for _ in 0..50 {
+                if let Ok(Some((k, _))) = configured_master_key(config) {
+                    return Ok(k);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            configured_master_key(config)?
+                .map(|(k, _)| k)
+                .ok_or_else(|| anyhow::anyhow!("cannot read the master key at {}", path.display()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The configured master key, or a new one (tests, and support commands' old path).
+fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    match configured_master_key(config)? {
+        Some((k, _)) => Ok(k),
+        None => generate_master_key_file(config),
     }
 }
 
@@ -102,20 +144,31 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 }
 
 impl AppState {
+    /// Connects, applies pending migrations, and checks the master key against the
+    /// database's check value (`instance::master_key`) before anything else writes.
     pub async fn from_config(config: Config) -> anyhow::Result<AppState> {
         let db =
             crate::db::connect(&config.database_url(), config.database_max_connections).await?;
-        Self::with_db(config, db)
+        crate::db::migrate(&db).await?;
+        let key = crate::instance::master_key(&config, &db).await?;
+        Self::with_key(config, db, key)
     }
 
+    /// On an already migrated database, with the configured (or a new) master key,
+    /// unchecked.
     pub fn with_db(config: Config, db: DatabaseConnection) -> anyhow::Result<AppState> {
+        let key = master_key(&config)?;
+        Self::with_key(config, db, key)
+    }
+
+    fn with_key(config: Config, db: DatabaseConnection, key: [u8; 32]) -> anyhow::Result<AppState> {
         let public_url = config.public_url();
         let mail = MailService::new(
             config.smtp_url.as_deref(),
             config.data_dir.join("outbox"),
             &config.mail_from,
         )?;
-        let cipher = Cipher::new(master_key(&config)?);
+        let cipher = Cipher::new(key);
         let trusted_proxies = config
             .trusted_proxies
             .iter()

@@ -148,7 +148,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 anyhow::anyhow!("cannot listen on {} ({e}); set GATEHOUSE_BIND", config.bind)
             })?;
             let state = AppState::from_config(config).await?;
-            crate::db::migrate(&state.db).await?;
             tracing::info!(address = %listener.local_addr()?, public_url = %state.public_url, "gatehouse listening");
             let state = actix_web::web::Data::new(state);
             crate::app::server_with(state.clone(), listener)?.await?;
@@ -169,7 +168,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin { command } => {
             let state = AppState::from_config(config).await?;
-            crate::db::migrate(&state.db).await?;
             match command {
                 AdminCommand::RotateSigningKey => {
                     let kid = crate::oauth::tokens::rotate(&state).await?;

@@ -93,9 +93,62 @@ pub fn spawn_checkpointer(db: DatabaseConnection) {
     });
 }
 
+/// Key of the PostgreSQL advisory lock that serializes migrations ("gatehous").
+const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
+
+/// Applies pending migrations, one replica at a time: replicas started together on a
+/// fresh database otherwise all create the same tables, and all but one fail
+/// (PostgreSQL: duplicate key in `pg_type`; SQLite: table already exists).
+///
+/// All of it runs in one transaction that first takes the lock: on PostgreSQL a
+/// transaction-scoped advisory lock (held by the transaction's own session, released at
+/// commit, rollback or disconnect), on SQLite the write lock (`BEGIN EXCLUSIVE`). The
+/// replicas that waited then find nothing left to do. DDL is transactional on both, so
+/// a failed migration leaves the schema as it was.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
-    Ok(())
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return Ok(migrate_locked(db).await?);
+    }
+    // SQLite's busy handler gives up after `busy_timeout`, shorter than another
+    // replica's migration may take, and is not called at all for SQLITE_PROTOCOL, which
+    // processes opening a new WAL database together can get: try again a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match migrate_locked(db).await {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "waiting for another replica's migrations");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
+async fn migrate_locked(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => {
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Exclusive),
+                ..Default::default()
+            })
+            .await?
+        }
+        sea_orm::DatabaseBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await?;
+            txn
+        }
+        _ => db.begin().await?,
+    };
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}
+
+/// SQLITE_BUSY (5) or SQLITE_PROTOCOL (15).
+fn is_busy(e: &DbErr) -> bool {
+    let msg = e.to_string();
+    msg.contains("(code: 5)") || msg.contains("(code: 15)") || msg.contains("database is locked")
 }
 
 pub async fn ping(db: &DatabaseConnection) -> bool {

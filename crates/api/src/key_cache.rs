@@ -83,6 +83,12 @@ struct ShmWatch {
     /// Kept open so that SQLite keeps the `-shm` file (it removes it when the last
     /// connection closes). Never used otherwise.
     keep_open: Mutex<rusqlite::Connection>,
+    /// The descriptor the map was made from, never closed: closing any descriptor of a
+    /// file drops every POSIX lock this process holds on it, SQLite's included. Without
+    /// its read lock on the `-shm` file, another process's next connection takes itself
+    /// for the first one and truncates that file: the map's page vanishes (SIGBUS on
+    /// the next read) and the processes' WAL indexes diverge (SQLITE_PROTOCOL).
+    _shm_file: std::mem::ManuallyDrop<std::fs::File>,
 }
 
 const WALINDEX_VERSION: u32 = 3_007_000;
@@ -107,7 +113,7 @@ impl ShmWatch {
         // loads: other connections write it concurrently, which is the point. The file
         // is at least one 32 KiB region long once a read has used it (as ours just did),
         // and SQLite only truncates it for a first connection, which there is not while
-        // `keep_open` is open.
+        // `keep_open` is open and holds its lock (see `_shm_file`).
         let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(4096).map(&file) }) else {
             return Err(conn);
         };
@@ -115,6 +121,7 @@ impl ShmWatch {
             map,
             seen: AtomicU64::new(TORN),
             keep_open: Mutex::new(conn),
+            _shm_file: std::mem::ManuallyDrop::new(file),
         };
         if watch.word(0) != WALINDEX_VERSION {
             let ShmWatch { keep_open, .. } = watch;

@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod db;
 pub mod entity;
 pub mod http;
+pub mod instance;
 pub mod janitor;
 pub mod key_cache;
 pub mod mail;

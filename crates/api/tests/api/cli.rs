@@ -13,6 +13,11 @@ fn gatehouse(app: &TestApp, dir: &std::path::Path) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GATEHOUSE_DATABASE_URL", &app.db_url)
         .env("GATEHOUSE_DATA_DIR", dir)
+        // The server's key: a command with another is refused (`instance::master_key`).
+        .env(
+            "GATEHOUSE_MASTER_KEY_FILE",
+            app.data_dir().join("master.key"),
+        )
         .current_dir(dir);
     c
 }
@@ -124,7 +129,7 @@ async fn migrate_is_idempotent_and_the_schema_goes_down_and_up_again() {
 
 #[tokio::test]
 async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
-    let app = spawn_app().await; // only for its fresh database
+    let db = FreshDatabase::new().await;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -137,8 +142,8 @@ async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(dir.path());
     cmd.env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"));
-    if app.backend == "postgres" {
-        cmd.env("GATEHOUSE_DATABASE_URL", &app.db_url);
+    if db.backend == "postgres" {
+        cmd.env("GATEHOUSE_DATABASE_URL", &db.url);
     }
     let mut child = cmd
         .stdout(Stdio::null())
@@ -186,7 +191,7 @@ async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
         log.contains("generated a new master encryption key"),
         "{log}"
     );
-    if app.backend == "sqlite" {
+    if db.backend == "sqlite" {
         assert!(dir.path().join("data/gatehouse.db").exists());
     }
     // Quoted-printable, as lettre encodes long lines.

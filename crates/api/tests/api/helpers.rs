@@ -104,29 +104,63 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     /// Thousands of runs' databases used to pile up in the test cluster until the disk
-    /// was full. Runs on a thread of its own: `drop` cannot await, and the test's
-    /// runtime may be shutting down.
+    /// was full.
     fn drop(&mut self) {
-        let Some((admin, name)) = self.pg_database.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(conn) = sea_orm::Database::connect(admin.as_str()).await {
-                    // FORCE ends the connections the server's pool still holds.
-                    let _ = conn
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    conn.close().await.ok();
-                }
-            });
-        })
-        .join();
+        if let Some((admin, name)) = self.pg_database.take() {
+            drop_pg_database(admin, name);
+        }
     }
+}
+
+/// A database no server has touched yet (not even migrated), for tests that start the
+/// binary on it; a PostgreSQL one is dropped with this.
+pub struct FreshDatabase {
+    pub url: String,
+    pub backend: &'static str,
+    pg_database: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl FreshDatabase {
+    pub async fn new() -> FreshDatabase {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, backend, pg_database) = test_database(dir.path()).await;
+        FreshDatabase {
+            url,
+            backend,
+            pg_database,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_database.take() {
+            drop_pg_database(admin, name);
+        }
+    }
+}
+
+/// Runs on a thread of its own: `drop` cannot await, and the test's runtime may be
+/// shutting down.
+fn drop_pg_database(admin: String, name: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(conn) = sea_orm::Database::connect(admin.as_str()).await {
+                // FORCE ends the connections the server's pool still holds.
+                let _ = conn
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                conn.close().await.ok();
+            }
+        });
+    })
+    .join();
 }
 
 fn start_smtp() -> (u16, Arc<Mutex<Vec<Mail>>>) {
