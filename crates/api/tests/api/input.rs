@@ -477,7 +477,12 @@ async fn an_api_body_that_is_not_a_json_object_is_refused_and_changes_nothing() 
     let owner = app.signup("arvo@example.com").await;
     let org: Value = json(owner.post("/orgs", json!({"name": "Arvo"})).await).await;
     let slug = org["slug"].as_str().unwrap();
-    for body in [json!([null, null]), json!(["Renamed"]), json!("Renamed"), json!(7)] {
+    for body in [
+        json!([null, null]),
+        json!(["Renamed"]),
+        json!("Renamed"),
+        json!(7),
+    ] {
         let r = owner.patch(&format!("/orgs/{slug}"), body.clone()).await;
         assert_problem(r, 422, "validation").await;
     }
