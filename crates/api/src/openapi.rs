@@ -88,7 +88,10 @@ impl Modify for Truthful {
                     .build(),
             ),
         );
+        let bodies = request_schemas(&api.paths);
+        let components = api.components.get_or_insert_with(Default::default);
         let missed = constrain(components);
+        plain_text(components, &bodies);
         if !missed.is_empty() {
             tracing::error!(?missed, "openapi: field rules without a field");
         }
@@ -129,7 +132,8 @@ const NON_BLANK: &str = concat!(
     name_chars!(),
     "]*$"
 );
-const SLUG: &str = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$";
+/// A slug, or empty (like absent: derived from the name).
+const SLUG_OR_EMPTY: &str = "^([a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?)?$";
 
 /// The server's field rules that JSON Schema can state: (schema, property, minLength,
 /// maxLength, pattern, minItems, maxItems). Rules it cannot state (an address that must
@@ -223,9 +227,9 @@ fn rules() -> Vec<Rule> {
         (
             "CreateOrgRequest",
             "slug",
-            Some(1),
+            None,
             Some(SLUG_MAX_LEN),
-            Some(SLUG),
+            Some(SLUG_OR_EMPTY),
             None,
             None,
         ),
@@ -361,6 +365,81 @@ fn constrain(components: &mut utoipa::openapi::Components) -> Vec<String> {
         );
     }
     missed
+}
+
+/// The schemas of JSON request bodies and the schemas their properties refer to.
+fn request_schemas(paths: &utoipa::openapi::Paths) -> Vec<String> {
+    let mut names = Vec::new();
+    for item in paths.paths.values() {
+        let ops = [&item.post, &item.put, &item.patch, &item.delete, &item.get];
+        for op in ops.into_iter().flatten() {
+            let Some(body) = &op.request_body else {
+                continue;
+            };
+            for content in body.content.values() {
+                if let Some(RefOr::Ref(r)) = &content.schema {
+                    names.push(ref_name(r));
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn ref_name(r: &Ref) -> String {
+    r.ref_location.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// Text without control characters, as `http::input` refuses them in every body; line
+/// breaks and tabs are allowed in descriptions.
+const NO_CONTROLS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+const NO_CONTROLS_BUT_LINES: &str =
+    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
+
+/// Every free-text property of a request body (no pattern, format or enum of its own)
+/// states the control characters the server refuses.
+fn plain_text(components: &mut utoipa::openapi::Components, bodies: &[String]) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    let mut todo: Vec<String> = bodies.to_vec();
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(&name) else {
+            continue;
+        };
+        for (prop, schema) in obj.properties.iter_mut() {
+            match schema {
+                RefOr::T(Schema::Object(p)) => {
+                    let text = match &p.schema_type {
+                        SchemaType::Type(t) => *t == Type::String,
+                        SchemaType::Array(ts) => ts.contains(&Type::String),
+                        SchemaType::AnyValue => false,
+                    };
+                    if text && p.pattern.is_none() && p.format.is_none() && p.enum_values.is_none() {
+                        let pattern = if prop == "description" {
+                            NO_CONTROLS_BUT_LINES
+                        } else {
+                            NO_CONTROLS
+                        };
+                        p.pattern = Some(pattern.to_string());
+                    }
+                }
+                RefOr::T(Schema::Array(a)) => {
+                    if let utoipa::openapi::schema::ArrayItems::RefOrSchema(item) = &a.items
+                        && let RefOr::Ref(r) = item.as_ref()
+                    {
+                        todo.push(ref_name(r));
+                    }
+                }
+                RefOr::Ref(r) => todo.push(ref_name(r)),
+                _ => {}
+            }
+        }
+    }
 }
 
 fn complete(path: &str, method: &HttpMethod, op: &mut utoipa::openapi::path::Operation) {

@@ -194,6 +194,9 @@ pub struct ToolIssue {
 
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Unknown members are refused (422), not ignored: a misspelt field is a mistake the
+// caller should hear about, and the document says `additionalProperties: false`.
+#[serde(deny_unknown_fields)]
 pub struct CreateConnectorRequest {
     /// 1 to 64 characters, unique in the organization (ignoring case).
     pub name: String,
@@ -231,6 +234,7 @@ pub struct CreateConnectorRequest {
 /// Absent fields stay as they are.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateConnectorRequest {
     #[serde(default)]
     pub name: Option<String>,

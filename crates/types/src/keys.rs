@@ -33,6 +33,7 @@ impl ApiKeyScope {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// 1 to 64 characters, e.g. `claude-prod`; unique among the org's active keys.
     pub name: String,
@@ -95,6 +96,7 @@ pub struct CreatedApiKey {
 /// One allowed range of client addresses.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct IpRange {
     /// IPv4 or IPv6 CIDR, e.g. `203.0.113.0/24` or `2001:db8::/32`; a bare address means
     /// that address alone.

@@ -51,6 +51,7 @@ pub struct OAuthSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateOAuthSettings {
     /// Applies to refresh tokens issued after the change.
     pub refresh_token_lifetime: RefreshTokenLifetime,
@@ -86,6 +87,7 @@ pub struct OAuthClient {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateOAuthClientRequest {
     pub name: String,
     /// https, or http on a loopback address.

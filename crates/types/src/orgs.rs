@@ -35,6 +35,7 @@ impl Role {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateOrgRequest {
     pub name: String,
     /// Derived from the name when absent. Immutable once created.
@@ -46,6 +47,7 @@ pub struct CreateOrgRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateOrgRequest {
     #[serde(default)]
     pub name: Option<String>,
@@ -98,6 +100,7 @@ pub struct SecuritySettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateSecuritySettings {
     #[serde(default)]
     pub session_timeout_minutes: Option<i32>,
@@ -111,6 +114,7 @@ pub struct UpdateSecuritySettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct TransferOwnershipRequest {
     /// An admin of the organization.
     pub user_id: Uuid,
@@ -128,6 +132,7 @@ pub struct Member {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     /// `admin` or `member`; ownership moves only by transfer.
     pub role: Role,
@@ -135,6 +140,7 @@ pub struct UpdateMemberRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateInvitationRequest {
     pub email: String,
     pub role: Role,
@@ -178,6 +184,7 @@ pub struct InvitationPreview {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AcceptInvitationRequest {
     pub token: String,
     /// Without a session: the password of the existing account, or of the new account

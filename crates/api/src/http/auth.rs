@@ -217,6 +217,10 @@ pub async fn org_guard(
             }
         }
     }
+    if req.extensions().contains::<super::input::NotAnObject>() {
+        let resp = actix_web::ResponseError::error_response(&super::input::NotAnObject::refusal());
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
     Ok(next.call(req).await?.map_into_left_body())
 }
 

@@ -117,6 +117,19 @@ fn refusal(path: &str, findings: Findings) -> HttpResponse {
     v.into_error().error_response()
 }
 
+/// Marks an `/api/v1` request whose JSON body is not an object.
+#[derive(Clone, Copy)]
+pub struct NotAnObject;
+
+impl NotAnObject {
+    pub fn refusal() -> ApiError {
+        ApiError::with_detail(
+            ErrorKind::Validation,
+            "the request body must be a JSON object",
+        )
+    }
+}
+
 fn is_mcp(path: &str) -> bool {
     path == "/mcp" || path.starts_with("/mcp/")
 }
@@ -144,7 +157,12 @@ pub async fn check_text(
     // The raw path holds no control bytes (the HTTP parser refuses them); escapes may.
     if req.path().contains('%') {
         let decoded = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
-        findings.check(|| "path".into(), "", &decoded);
+        // A path with a control character names nothing that exists: 404, as for any
+        // other unknown path (not a field error the document would have to list).
+        if decoded.chars().any(char::is_control) {
+            let resp = ApiError::not_found("resource").error_response();
+            return Ok(req.into_response(resp).map_into_right_body());
+        }
     }
     if !req.query_string().is_empty() {
         findings.pairs(req.query_string().as_bytes());
@@ -159,7 +177,16 @@ pub async fn check_text(
     });
     if findings.0.is_empty() && has_body && !is_mcp(req.path()) {
         let mut payload = req.take_payload();
-        let Some(body) = read_body(&mut payload, known).await? else {
+        // A body that fails to arrive (cut off, timed out) is answered here rather than
+        // passed up as an error: `limits::slow_clients` turns a late one into its 408.
+        let body = match read_body(&mut payload, known).await {
+            Ok(b) => b,
+            Err(e) => {
+                let resp = e.error_response();
+                return Ok(req.into_response(resp).map_into_right_body());
+            }
+        };
+        let Some(body) = body else {
             let resp = ApiError::new(ErrorKind::PayloadTooLarge).error_response();
             return Ok(req.into_response(resp).map_into_right_body());
         };
@@ -169,13 +196,10 @@ pub async fn check_text(
         } else if let Ok(v) = serde_json::from_slice::<Value>(&body) {
             // Every API body is an object; serde would fill a struct from an array
             // (`[null, null]` read as a PATCH with every member absent).
+            // Refused by `auth::org_guard`, once the org is found: an outsider gets 404
+            // whatever the body.
             if !v.is_object() && req.path().starts_with("/api/v1/") {
-                let resp = ApiError::with_detail(
-                    ErrorKind::Validation,
-                    "the request body must be a JSON object",
-                )
-                .error_response();
-                return Ok(req.into_response(resp).map_into_right_body());
+                req.extensions_mut().insert(NotAnObject);
             }
             // Whatever the declared type: `/register` reads JSON from any body. What is
             // not JSON is left to the extractor to refuse.
