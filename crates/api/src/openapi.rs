@@ -389,7 +389,11 @@ fn request_schemas(paths: &utoipa::openapi::Paths) -> Vec<String> {
 }
 
 fn ref_name(r: &Ref) -> String {
-    r.ref_location.rsplit('/').next().unwrap_or_default().to_string()
+    r.ref_location
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Text without control characters, as `http::input` refuses them in every body; line
@@ -419,7 +423,8 @@ fn plain_text(components: &mut utoipa::openapi::Components, bodies: &[String]) {
                         SchemaType::Array(ts) => ts.contains(&Type::String),
                         SchemaType::AnyValue => false,
                     };
-                    if text && p.pattern.is_none() && p.format.is_none() && p.enum_values.is_none() {
+                    if text && p.pattern.is_none() && p.format.is_none() && p.enum_values.is_none()
+                    {
                         let pattern = if prop == "description" {
                             NO_CONTROLS_BUT_LINES
                         } else {

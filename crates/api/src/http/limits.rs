@@ -98,25 +98,16 @@ fn has_body(req: &ServiceRequest) -> bool {
             .is_some_and(|v| v.trim() != "0")
 }
 
-/// Answers methods no route serves with 501 before anything reads the request, and
+/// Answers CONNECT with 501 before anything reads the request (its body never ends), and
 /// puts the body under a deadline: a body that missed it gets 408. A connection whose
 /// request body was not read to its end is closed after the response.
 pub async fn slow_clients(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let known = matches!(
-        *req.method(),
-        Method::GET
-            | Method::HEAD
-            | Method::POST
-            | Method::PUT
-            | Method::PATCH
-            | Method::DELETE
-            | Method::OPTIONS
-            // Known and bodiless: routing answers 405 with `Allow`.
-            | Method::TRACE
-    );
+    // CONNECT makes the rest of the connection its body (a tunnel): answered at once.
+    // Any other method, known or not, is routed: 405 with `Allow` on a known path.
+    let known = *req.method() != Method::CONNECT;
     if !known {
         let mut res = ApiError::with_detail(
             ErrorKind::MethodNotImplemented,

@@ -471,7 +471,7 @@ async fn descriptions_may_span_lines_but_names_may_not() {
 }
 
 #[tokio::test]
-async fn an_api_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
+async fn an_api_body_that_is_not_an_object_of_known_members_is_refused_and_changes_nothing() {
     // serde fills a struct from an array: `[null, null]` was a PATCH that answered 200.
     let app = spawn_app().await;
     let owner = app.signup("arvo@example.com").await;
@@ -486,6 +486,11 @@ async fn an_api_body_that_is_not_a_json_object_is_refused_and_changes_nothing() 
         let r = owner.patch(&format!("/orgs/{slug}"), body.clone()).await;
         assert_problem(r, 422, "validation").await;
     }
+    // A misspelt member is refused too, not ignored with a 200 that changed nothing.
+    let r = owner
+        .patch(&format!("/orgs/{slug}"), json!({"nmae": "Renamed"}))
+        .await;
+    assert_problem(r, 422, "validation").await;
     let got: Value = json(owner.get(&format!("/orgs/{slug}")).await).await;
     assert_eq!(got["name"], "Arvo", "{got}");
 }
