@@ -54,11 +54,6 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 [[operations]]
 include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg)\$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
-# The stateful phase links POST /orgs's `id` (an org's) to this operation's `user_id` (a
-# member's): its 404 "member not found" is right, not a lost resource.
-[[operations]]
-include-operation-id-regex = "^transferOwnership\$"
-checks.ensure_resource_availability.enabled = false
 TOML
   say "schemathesis on $db as $auth at $base"
   # --checks all; phases: examples, coverage (boundary and negative values), fuzzing,

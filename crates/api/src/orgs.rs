@@ -317,7 +317,7 @@ pub async fn update(
 /// Hand ownership to an admin; the previous owner becomes an admin.
 #[utoipa::path(operation_id = "transferOwnership", security(("session" = []), ("apiKey" = [])),
     tag = "orgs", params(("slug" = String, Path)), request_body = TransferOwnershipRequest,
-    responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
+    responses((status = 200, body = Organization), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[post("/orgs/{slug}/transfer-ownership")]
 pub async fn transfer_ownership(
     owner: OrgOwner,
@@ -335,7 +335,15 @@ pub async fn transfer_ownership(
         .filter(membership::Column::UserId.eq(body.user_id))
         .one(&txn)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or_else(|| {
+            // The org in the path exists; what is wrong is a field of the body.
+            let mut v = crate::http::problem::Validation::default();
+            v.push(
+                "user_id",
+                "must be an admin of this organization; this user is not a member",
+            );
+            v.into_error()
+        })?;
     if target.role != Role::Admin.as_str() {
         return Err(ApiError::conflict(
             "ownership can only be transferred to an admin; promote the member first",

@@ -336,8 +336,19 @@ pub fn query_config() -> actix_web::web::QueryConfig {
 
 pub fn path_config() -> actix_web::web::PathConfig {
     // A malformed id in the path names nothing that exists.
-    actix_web::web::PathConfig::default()
-        .error_handler(|_err, _req| ApiError::not_found("resource").into())
+    actix_web::web::PathConfig::default().error_handler(|err, req| {
+        // `DELETE /me/sessions/revoke-others` reaches `DELETE /me/sessions/{id}`: a
+        // path that is a route of its own, asked with a method it does not serve.
+        let method = req.method().as_str();
+        if super::methods::allowed(req.path()).is_some_and(|m| !m.iter().any(|a| a == method)) {
+            return actix_web::error::InternalError::from_response(
+                err,
+                super::methods::not_routed(req),
+            )
+            .into();
+        }
+        ApiError::not_found("resource").into()
+    })
 }
 
 impl std::error::Error for ApiError {}

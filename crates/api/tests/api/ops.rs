@@ -194,6 +194,8 @@ async fn a_known_path_asked_with_a_wrong_method_gets_405_with_allow() {
         // Methods no route serves at all are the same case (schemathesis tries these).
         ("TRACE", "/me".to_string(), "GET, PATCH"),
         ("QUERY", "/auth/login".to_string(), "POST"),
+        // A route of its own that a template also matches (`DELETE /me/sessions/{id}`).
+        ("DELETE", "/me/sessions/revoke-others".to_string(), "POST"),
     ] {
         let r = owner.call(method, &path, None).await;
         assert_eq!(

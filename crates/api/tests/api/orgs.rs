@@ -345,8 +345,8 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     let stranger = app.signup("dee@example.com").await;
     assert_problem(
         ann.post(&path, json!({"user_id": stranger.user.id})).await,
-        404,
-        "not-found",
+        422,
+        "validation",
     )
     .await;
     assert!(
