@@ -50,9 +50,9 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 # An email address must parse (RFC 5321/5322); a connector URL must be http(s) on a public
 # address and its credential header a header name; redirect URIs https or loopback http;
 # an expiry in the future; CIDRs that parse; usage \`from\` not after \`to\`; a slug not
-# reserved, a name that yields a slug.
+# reserved, a name that yields a slug; a new owner who is an admin of the org.
 [[operations]]
-include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg)\$"
+include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg|transferOwnership)\$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 TOML
   say "schemathesis on $db as $auth at $base"
