@@ -252,7 +252,6 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
             .app_data(http::problem::query_config())
             .app_data(http::problem::path_config())
             // Innermost: its refusals still get CORS headers and a request id.
-            .wrap(middleware::from_fn(http::input::check_text))
             .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
             .wrap(middleware::from_fn(http::limits::slow_clients))
             .wrap(middleware::from_fn(http::cors::cors))

@@ -520,62 +520,71 @@ impl Outbound {
             idle: self.timeout,
             overall: self.timeout,
         });
-        let deadline = tokio::time::Instant::now() + limits.overall;
+        let now = tokio::time::Instant::now();
+        let deadline = now + limits.overall;
         let idle = limits.idle;
-        let exchange = async {
-            let resp = tokio::time::timeout(idle, self.fast_client().request(req))
+        // One timer per wait (the nearer of the idle limit and the overall deadline), and
+        // none for a frame that is already buffered: timers are a measurable share of a
+        // forwarded call.
+        let resp =
+            tokio::time::timeout_at(deadline.min(now + idle), self.fast_client().request(req))
                 .await
                 .map_err(|_| OutboundError::Timeout)?
                 .map_err(hyper_error)?;
-            let (parts, mut body) = resp.into_parts();
-            let events = parts.status.is_success()
-                && parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.starts_with("text/event-stream"));
-            if follow_events && events {
-                return Ok(FastResponse {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body: FastBody::Events {
-                        body,
-                        deadline,
-                        idle,
-                    },
-                });
-            }
-            let declared = parts
+        let (parts, mut body) = resp.into_parts();
+        let events = parts.status.is_success()
+            && parts
                 .headers
-                .get(http::header::CONTENT_LENGTH)
+                .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > limit as u64) {
-                return Err(OutboundError::TooLarge { limit });
-            }
-            let mut buf = BytesMut::new();
-            while let Some(frame) = tokio::time::timeout(idle, body.frame())
-                .await
-                .map_err(|_| OutboundError::Timeout)?
-            {
-                let frame = frame
-                    .map_err(|e| OutboundError::Request(format!("reading the answer: {e}")))?;
-                if let Ok(chunk) = frame.into_data() {
-                    if buf.len() + chunk.len() > limit {
-                        return Err(OutboundError::TooLarge { limit });
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-            }
-            Ok(FastResponse {
+                .is_some_and(|t| t.starts_with("text/event-stream"));
+        if follow_events && events {
+            return Ok(FastResponse {
                 status: parts.status,
                 headers: parts.headers,
-                body: FastBody::Whole(buf.freeze()),
-            })
-        };
-        tokio::time::timeout_at(deadline, exchange)
-            .await
-            .map_err(|_| OutboundError::Timeout)?
+                body: FastBody::Events {
+                    body,
+                    deadline,
+                    idle,
+                },
+            });
+        }
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(OutboundError::TooLarge { limit });
+        }
+        let mut buf = BytesMut::new();
+        loop {
+            let frame = match futures_util::FutureExt::now_or_never(body.frame()) {
+                Some(f) => f,
+                None => tokio::time::timeout_at(
+                    deadline.min(tokio::time::Instant::now() + idle),
+                    body.frame(),
+                )
+                .await
+                .map_err(|_| OutboundError::Timeout)?,
+            };
+            let Some(frame) = frame else {
+                break;
+            };
+            let frame =
+                frame.map_err(|e| OutboundError::Request(format!("reading the answer: {e}")))?;
+            if let Ok(chunk) = frame.into_data() {
+                if buf.len() + chunk.len() > limit {
+                    return Err(OutboundError::TooLarge { limit });
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+        Ok(FastResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: FastBody::Whole(buf.freeze()),
+        })
     }
 
     /// This thread's client. Pass every URL through `check_url` first.

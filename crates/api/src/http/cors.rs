@@ -73,14 +73,19 @@ pub fn allowed_hosts(public_url: &str, extra: &[String]) -> Vec<String> {
 }
 
 /// `Host` without its port, lowercase, without a trailing dot.
-fn normalize_host(host: &str) -> String {
+/// The name part of a Host value: no port, no trailing dot (case left as sent).
+fn host_name(host: &str) -> &str {
     let host = host.trim();
     let name = if host.starts_with('[') {
         host.split_inclusive(']').next().unwrap_or(host)
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    name.trim_end_matches('.').to_ascii_lowercase()
+    name.trim_end_matches('.')
+}
+
+fn normalize_host(host: &str) -> String {
+    host_name(host).to_ascii_lowercase()
 }
 
 fn host_allowed(req: &ServiceRequest, st: &AppState) -> bool {
@@ -105,7 +110,11 @@ fn host_allowed(req: &ServiceRequest, st: &AppState) -> bool {
             .and_then(|v| v.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
     });
-    host.is_some_and(|h| st.mcp_hosts.contains(&normalize_host(h)))
+    // Compared without allocating: this runs on every MCP request.
+    host.is_some_and(|h| {
+        let name = host_name(h);
+        st.mcp_hosts.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 fn add_cors(headers: &mut header::HeaderMap) {

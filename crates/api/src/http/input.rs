@@ -12,10 +12,8 @@
 use super::{ApiError, ErrorKind, problem::Validation};
 use actix_web::{
     Error, HttpMessage, HttpResponse, ResponseError,
-    body::{EitherBody, MessageBody},
-    dev::{Payload, ServiceRequest, ServiceResponse},
+    dev::{Payload, ServiceRequest},
     http::header,
-    middleware::Next,
     web::{Bytes, BytesMut},
 };
 use futures_util::StreamExt;
@@ -149,10 +147,11 @@ async fn read_body(payload: &mut Payload, known: Option<usize>) -> Result<Option
     Ok(Some(buf.freeze()))
 }
 
-pub async fn check_text(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+/// Screens a request's path, query and (outside `/mcp`) body before any handler runs:
+/// `Some(answer)` refuses it. Called by `limits::slow_clients` (one middleware layer
+/// fewer on every request), after the body is under its deadline; a body that fails to
+/// arrive is answered here, and turned into 408 there when it was late.
+pub async fn screen(req: &mut ServiceRequest) -> Option<HttpResponse> {
     let mut findings = Findings::default();
     // The raw path holds no control bytes (the HTTP parser refuses them); escapes may.
     if req.path().contains('%') {
@@ -160,8 +159,7 @@ pub async fn check_text(
         // A path with a control character names nothing that exists: 404, as for any
         // other unknown path (not a field error the document would have to list).
         if decoded.chars().any(char::is_control) {
-            let resp = ApiError::not_found("resource").error_response();
-            return Ok(req.into_response(resp).map_into_right_body());
+            return Some(ApiError::not_found("resource").error_response());
         }
     }
     if !req.query_string().is_empty() {
@@ -177,18 +175,12 @@ pub async fn check_text(
     });
     if findings.0.is_empty() && has_body && !is_mcp(req.path()) {
         let mut payload = req.take_payload();
-        // A body that fails to arrive (cut off, timed out) is answered here rather than
-        // passed up as an error: `limits::slow_clients` turns a late one into its 408.
         let body = match read_body(&mut payload, known).await {
             Ok(b) => b,
-            Err(e) => {
-                let resp = e.error_response();
-                return Ok(req.into_response(resp).map_into_right_body());
-            }
+            Err(e) => return Some(e.error_response()),
         };
         let Some(body) = body else {
-            let resp = ApiError::new(ErrorKind::PayloadTooLarge).error_response();
-            return Ok(req.into_response(resp).map_into_right_body());
+            return Some(ApiError::new(ErrorKind::PayloadTooLarge).error_response());
         };
         let form = req.content_type() == "application/x-www-form-urlencoded";
         if form {
@@ -208,10 +200,9 @@ pub async fn check_text(
         req.set_payload(Payload::from(body));
     }
     if findings.0.is_empty() {
-        return Ok(next.call(req).await?.map_into_left_body());
+        return None;
     }
-    let resp = refusal(req.path(), findings);
-    Ok(req.into_response(resp).map_into_right_body())
+    Some(refusal(req.path(), findings))
 }
 
 #[cfg(test)]

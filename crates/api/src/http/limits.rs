@@ -35,7 +35,10 @@ struct Body {
 /// The request payload, failing once its deadline has passed before its end.
 struct Deadline {
     body: Rc<Body>,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    /// Started when the body first stalls: a body that arrived with its head (nearly
+    /// every API and MCP request) costs no timer.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Stream for Deadline {
@@ -53,7 +56,11 @@ impl Stream for Deadline {
             }
             Poll::Ready(Some(item)) => Poll::Ready(Some(item)),
             Poll::Pending => {
-                if self.sleep.as_mut().poll(cx).is_pending() {
+                let timeout = self.timeout;
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if sleep.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 self.body.timed_out.set(true);
@@ -118,7 +125,14 @@ pub async fn slow_clients(
         return Ok(req.into_response(res).map_into_right_body());
     }
     if !has_body(&req) {
-        return Ok(next.call(req).await?.map_into_left_body());
+        if let Some(refused) = super::input::screen(&mut req).await {
+            return Ok(req.into_response(refused).map_into_right_body());
+        }
+        return Ok(next
+            .call(req)
+            .await?
+            .map_body(|_, b| EitherBody::left(b))
+            .map_into_left_body());
     }
     let timeout = req
         .app_data::<actix_web::web::Data<crate::app::AppState>>()
@@ -133,10 +147,16 @@ pub async fn slow_clients(
     req.set_payload(Payload::Stream {
         payload: Box::pin(Deadline {
             body: body.clone(),
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            timeout,
+            sleep: None,
         }),
     });
-    let res = next.call(req).await?;
+    let res = match super::input::screen(&mut req).await {
+        Some(refused) => req
+            .into_response(refused)
+            .map_body(|_, b| EitherBody::right(b)),
+        None => next.call(req).await?.map_body(|_, b| EitherBody::left(b)),
+    };
     if body.finished.get() && !body.timed_out.get() {
         return Ok(res.map_into_left_body());
     }

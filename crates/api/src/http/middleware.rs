@@ -25,7 +25,16 @@ fn new_id() -> String {
     NEXT_ID.with(|c| {
         let (prefix, n) = c.get();
         c.set((prefix, n.wrapping_add(1)));
-        format!("{prefix:016x}{n:08x}")
+        // `format!("{prefix:016x}{n:08x}")` without `core::fmt`, on every request.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(24);
+        for shift in (0..16).rev() {
+            out.push(HEX[((prefix >> (shift * 4)) & 0xf) as usize] as char);
+        }
+        for shift in (0..8).rev() {
+            out.push(HEX[((n >> (shift * 4)) & 0xf) as usize] as char);
+        }
+        out
     })
 }
 
@@ -85,4 +94,19 @@ pub async fn request_context(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_24_hex_digits_and_distinct() {
+        let (a, b) = (super::new_id(), super::new_id());
+        assert_eq!(a.len(), 24);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, b);
+        assert_eq!(&a[..16], &b[..16]);
+    }
 }

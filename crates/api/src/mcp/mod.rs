@@ -741,7 +741,7 @@ async fn post(
         && let Some(request_id) = params().get("requestId").cloned()
         && let Some(request) = st
             .mcp_cache
-            .take_in_flight(&(principal.key_id(), request_id.to_string()))
+            .take_in_flight(&(principal.key_id(), in_flight_id(&request_id)))
     {
         let reason = params()
             .get("reason")
@@ -1163,7 +1163,7 @@ async fn forward(
     // the call ends (with the relayed stream, if there is one).
     let in_flight = InFlightGuard {
         st: st.clone(),
-        key: (principal.key_id(), id.to_string()),
+        key: (principal.key_id(), in_flight_id(&id)),
     };
     let result = match upstream
         .request_or_follow(
@@ -1223,6 +1223,12 @@ async fn forward(
             )
         }
     }
+}
+
+/// A request id as the in-flight registry keys it: its JSON text (serde_json's writer,
+/// not `Display`, which goes through `core::fmt` on the hottest path).
+fn in_flight_id(id: &Value) -> String {
+    serde_json::to_string(id).unwrap_or_default()
 }
 
 /// A 2026-07-28 caller's params without the protocol's own `_meta` members (version,
