@@ -106,8 +106,9 @@ fn has_body(req: &ServiceRequest) -> bool {
 }
 
 /// Answers CONNECT with 501 before anything reads the request (its body never ends), and
-/// puts the body under a deadline: a body that missed it gets 408. A connection whose
-/// request body was not read to its end is closed after the response.
+/// puts the body under a deadline: a body that missed it gets 408. Then `input::screen`
+/// checks the request's text. A connection whose request body was not read to its end
+/// is closed after the response.
 pub async fn slow_clients(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
