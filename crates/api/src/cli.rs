@@ -1,5 +1,5 @@
 //! The `gatehouse` command line.
-use crate::{app::AppState, config::Config};
+use crate::{config::Config, state::AppState};
 use clap::{Parser, Subcommand};
 use std::{net::TcpListener, process::ExitCode};
 
@@ -147,10 +147,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let listener = TcpListener::bind(&config.bind).map_err(|e| {
                 anyhow::anyhow!("cannot listen on {} ({e}); set GATEHOUSE_BIND", config.bind)
             })?;
-            let state = AppState::from_config(config).await?;
+            let state =
+                AppState::from_config(config, std::sync::Arc::new(crate::clock::SystemClock))
+                    .await?;
             tracing::info!(address = %listener.local_addr()?, public_url = %state.public_url, "gatehouse listening");
             let state = actix_web::web::Data::new(state);
-            crate::app::server_with(state.clone(), listener)?.await?;
+            crate::server::server_with(state.clone(), listener)?.await?;
             // The server stops on SIGTERM/SIGINT once in-flight requests are done (or
             // after its shutdown timeout); what they counted is still in memory. The
             // pool's connections may belong to the stopped workers' runtimes (PostgreSQL
@@ -167,7 +169,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Admin { command } => {
-            let state = AppState::from_config(config).await?;
+            let state =
+                AppState::from_config(config, std::sync::Arc::new(crate::clock::SystemClock))
+                    .await?;
             match command {
                 AdminCommand::RotateSigningKey => {
                     let kid = crate::oauth::tokens::rotate(&state).await?;

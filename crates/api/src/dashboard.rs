@@ -1,5 +1,5 @@
 //! Serves the dashboard's built files, with `index.html` for client-side routes.
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, http::Method, web};
 
 const PLACEHOLDER: &str = r#"<!doctype html>

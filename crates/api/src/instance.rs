@@ -84,7 +84,7 @@ fn how_to_fix(config: &Config) -> String {
     format!(
         "Start every replica with the same key: GATEHOUSE_MASTER_KEY (32 bytes, base64), \
          GATEHOUSE_MASTER_KEY_FILE, or the file {}. Nothing was written.",
-        crate::app::master_key_path(config).display()
+        crate::state::master_key_path(config).display()
     )
 }
 
@@ -94,7 +94,7 @@ fn how_to_fix(config: &Config) -> String {
 /// none is configured for a database that has one.
 pub async fn master_key(config: &Config, db: &DatabaseConnection) -> anyhow::Result<[u8; 32]> {
     let stored = get(db, MASTER_KEY_CHECK).await?;
-    let (key, source) = match (crate::app::configured_master_key(config)?, &stored) {
+    let (key, source) = match (crate::state::configured_master_key(config)?, &stored) {
         (Some(k), _) => k,
         (None, Some(_)) => anyhow::bail!(
             "no master key is configured, and this database's secrets are encrypted under one. {}",
@@ -107,7 +107,7 @@ pub async fn master_key(config: &Config, db: &DatabaseConnection) -> anyhow::Res
                     how_to_fix(config)
                 );
             }
-            let key = crate::app::generate_master_key_file(config)?;
+            let key = crate::state::generate_master_key_file(config)?;
             (key, "a newly generated key".to_string())
         }
     };

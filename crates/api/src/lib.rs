@@ -5,8 +5,8 @@
 //! shared infrastructure.
 pub mod accounts;
 pub mod api_keys;
-pub mod app;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -27,6 +27,9 @@ pub mod openapi;
 pub mod ops;
 pub mod orgs;
 pub mod outbound;
+pub mod routes;
 pub mod security;
+pub mod server;
 pub mod sessions;
+pub mod state;
 pub mod throttle;

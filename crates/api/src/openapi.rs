@@ -68,7 +68,7 @@ impl Modify for Truthful {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::http::auth::SESSION_COOKIE,
+                crate::auth::extract::SESSION_COOKIE,
                 "The browser session from `POST /auth/login`. Writes (POST, PATCH, DELETE) \
                  with the cookie must carry an `Origin` (or `Referer`) equal to the server's \
                  public URL, or get 403 `csrf-rejected`.",

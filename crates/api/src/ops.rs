@@ -1,5 +1,5 @@
 //! Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{HttpResponse, get, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,

@@ -16,7 +16,7 @@
 //! cross-origin page can only have been given on purpose (browsers never attach one by
 //! themselves), so a foreign origin gains nothing it was not handed.
 use super::{ApiError, ErrorKind};
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{
     Error, HttpResponse,
     body::{EitherBody, MessageBody},

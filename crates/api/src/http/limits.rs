@@ -1,7 +1,7 @@
 //! Defences against slow and greedy clients: a deadline for the request body, a prompt
 //! answer to methods we never serve (a `CONNECT` would otherwise have its tunnel read as
 //! a body that never ends), and a cap on open connections per client address.
-//! The request head's deadline and keep-alive are actix settings (`app::server`).
+//! The request head's deadline and keep-alive are actix settings (`server::server_with`).
 use super::problem::{ApiError, ErrorKind};
 use actix_web::{
     Error, HttpMessage, ResponseError,
@@ -136,7 +136,7 @@ pub async fn slow_clients(
             .map_into_left_body());
     }
     let timeout = req
-        .app_data::<actix_web::web::Data<crate::app::AppState>>()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .map_or(Duration::from_secs(30), |st| {
             Duration::from_millis(st.config.server.body_timeout_ms)
         });

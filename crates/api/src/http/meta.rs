@@ -82,7 +82,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
 impl ClientMeta {
     pub fn from_request(req: &HttpRequest) -> Self {
         let proxies = req
-            .app_data::<web::Data<crate::app::AppState>>()
+            .app_data::<web::Data<crate::state::AppState>>()
             .map(|s| s.trusted_proxies.clone())
             .unwrap_or_default();
         let ip = req.peer_addr().map(|a| {

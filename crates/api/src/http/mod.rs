@@ -1,7 +1,5 @@
 //! HTTP plumbing shared by every feature: the error type and its problem+json mapping,
-//! the extractors for the authenticated principal and the org with its role, and
-//! middleware for request ids and metrics.
-pub mod auth;
+//! client metadata, and the edge middleware (request ids, CORS, limits, input screen).
 pub mod cors;
 pub mod input;
 pub mod limits;
@@ -10,6 +8,5 @@ pub mod methods;
 pub mod middleware;
 pub mod problem;
 
-pub use auth::{CurrentUser, MaybeUser, OrgAdmin, OrgMember, OrgOwner};
 pub use meta::ClientMeta;
 pub use problem::{ApiError, ApiResult, ErrorKind};

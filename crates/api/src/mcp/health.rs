@@ -2,9 +2,9 @@
 //! connector before checking it, so two replicas never check the same one at once.
 use super::client::Upstream;
 use crate::{
-    app::AppState,
     audit::{self, Context, Event, action},
     entity::connector,
+    state::AppState,
 };
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{

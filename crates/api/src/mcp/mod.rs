@@ -13,12 +13,11 @@ pub mod usage;
 use cache::ExposedTools;
 
 use crate::{
-    api_keys,
-    app::AppState,
-    crypto,
+    api_keys, crypto,
     entity::{connector, mcp_relay, mcp_session, organization},
     http::{ApiError, ClientMeta, ErrorKind},
     key_cache::{KeyEntry, OrgEntry},
+    state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use client::{LEGACY_PROTOCOL_VERSIONS, PROTOCOL_VERSIONS, Upstream, UpstreamError};

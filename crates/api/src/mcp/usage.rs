@@ -149,9 +149,9 @@ pub struct UsageQuery {
     responses((status = 200, body = Vec<gatehouse_types::UsageRow>), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/usage")]
 pub async fn get_usage(
-    admin: crate::http::OrgAdmin,
+    admin: crate::auth::OrgAdmin,
     q: actix_web::web::Query<UsageQuery>,
-    st: actix_web::web::Data<crate::app::AppState>,
+    st: actix_web::web::Data<crate::state::AppState>,
 ) -> crate::http::ApiResult<actix_web::web::Json<Vec<gatehouse_types::UsageRow>>> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
     // This replica's pending counts first, so a caller sees its own calls.

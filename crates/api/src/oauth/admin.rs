@@ -2,11 +2,12 @@
 //! creates for tools that cannot register, and the refresh-token lifetime.
 use super::{clients, token::revoke_grant, tokens};
 use crate::{
-    app::AppState,
     audit::{self, Event, action},
+    auth::OrgAdmin,
     crypto::{self, TokenKind},
     entity::{oauth_client, oauth_grant, oauth_refresh_token, organization},
-    http::{ApiError, ApiResult, ErrorKind, OrgAdmin, problem::Validation},
+    http::{ApiError, ApiResult, ErrorKind, problem::Validation},
+    state::AppState,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};

@@ -3,9 +3,9 @@
 //! (`jwks_uri`, fetched through the SSRF-safe outbound client, or inline `jwks`).
 use super::OAuthError;
 use crate::{
-    app::AppState,
     crypto,
     entity::{oauth_client, oauth_client_assertion},
+    state::AppState,
 };
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{

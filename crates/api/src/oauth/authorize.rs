@@ -3,11 +3,12 @@
 //! single-use code bound to client, redirect URI, PKCE challenge and resource.
 use super::{SCOPE_MCP, clients, mcp_url, slug_of_resource};
 use crate::{
-    app::AppState,
     audit::{self, Event},
+    auth::{CurrentUser, MaybeUser},
     crypto::{self, TokenKind},
     entity::{membership, oauth_client, oauth_code, organization},
-    http::{ClientMeta, MaybeUser, auth::CurrentUser},
+    http::ClientMeta,
+    state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use chrono::Duration;

@@ -5,13 +5,13 @@
 //! transaction keeps every check consistent with the write it guards.
 use super::OAuthError;
 use crate::{
-    app::AppState,
     audit::{self, Actor, Event},
     entity::{
         audit_event, membership, oauth_client, oauth_code, oauth_grant, oauth_refresh_token,
         organization, user,
     },
     http::ClientMeta,
+    state::AppState,
 };
 use chrono::{DateTime, Duration, Utc};
 use futures_util::FutureExt;

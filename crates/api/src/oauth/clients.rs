@@ -2,10 +2,10 @@
 //! redirect-URI rules, and client authentication at the token endpoint.
 use super::OAuthError;
 use crate::{
-    app::AppState,
     crypto::{self, TokenKind},
     entity::oauth_client,
     http::ClientMeta,
+    state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Duration, Utc};

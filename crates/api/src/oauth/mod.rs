@@ -11,7 +11,7 @@ pub mod clients;
 pub mod token;
 pub mod tokens;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{HttpResponse, ResponseError, get, http::StatusCode, web};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;

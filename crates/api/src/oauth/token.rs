@@ -1,11 +1,11 @@
 //! `/token` (authorization_code and refresh_token grants) and `/revoke` (RFC 7009).
 use super::{OAuthError, batch, clients, tokens};
 use crate::{
-    app::AppState,
     audit::{self, Actor, Event},
     crypto::{self, TokenKind},
     entity::{oauth_client, oauth_code, oauth_grant, oauth_refresh_token},
     http::ClientMeta,
+    state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};

@@ -3,8 +3,8 @@
 //! revocation set that lets the MCP endpoint refuse a revoked grant's tokens within
 //! seconds without a database round trip per request.
 use crate::{
-    app::AppState,
     entity::{oauth_grant, oauth_signing_key},
+    state::AppState,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};

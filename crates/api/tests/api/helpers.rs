@@ -3,7 +3,7 @@
 //! email, and typed helpers to drive it over HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse::{app::AppState, config::Config};
+use gatehouse::{config::Config, state::AppState};
 use gatehouse_types::{Organization, Problem, User};
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -234,10 +234,9 @@ pub async fn spawn_app_at(host: &str, adjust: impl FnOnce(&mut Config)) -> TestA
     adjust(&mut config);
     let db = gatehouse::db::connect(&db_url, 5).await.unwrap();
     gatehouse::db::migrate(&db).await.unwrap();
-    let mut state = AppState::with_db(config.clone(), db.clone()).unwrap();
     let clock = Arc::new(OffsetClock::default());
-    state.clock = clock.clone();
-    let server = gatehouse::app::server(state, listener).unwrap();
+    let state = AppState::with_db(config.clone(), db.clone(), clock.clone()).unwrap();
+    let server = gatehouse::server::server(state, listener).unwrap();
     tokio::spawn(server);
     TestApp {
         base,
@@ -292,10 +291,9 @@ impl TestApp {
             ..self.config.clone()
         };
         let db = gatehouse::db::connect(&self.db_url, 5).await.unwrap();
-        let mut state = AppState::with_db(config.clone(), db.clone()).unwrap();
         let clock = Arc::new(OffsetClock::default());
-        state.clock = clock.clone();
-        tokio::spawn(gatehouse::app::server(state, listener).unwrap());
+        let state = AppState::with_db(config.clone(), db.clone(), clock.clone()).unwrap();
+        tokio::spawn(gatehouse::server::server(state, listener).unwrap());
         TestApp {
             base,
             clock,

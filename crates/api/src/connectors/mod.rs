@@ -3,12 +3,13 @@
 //! credential (a header value) is encrypted under the master key and never leaves the
 //! server again: not in responses, logs or audit metadata.
 use crate::{
-    app::AppState,
     audit::{self, Event, action},
+    auth::OrgAdmin,
     config::McpConfig,
     entity::{connector, organization},
-    http::{ApiError, ApiResult, ErrorKind, OrgAdmin, problem::Validation},
+    http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     mcp::cache::catalog,
+    state::AppState,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use gatehouse_types::{

@@ -1,9 +1,10 @@
 //! Organization security settings: session timeout and the IP allowlist.
 use crate::{
-    app::AppState,
     audit::{self, Event, action},
+    auth::OrgAdmin,
     entity::organization,
-    http::{ApiError, ApiResult, ClientMeta, ErrorKind, OrgAdmin, problem::Validation},
+    http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
+    state::AppState,
 };
 use actix_web::{get, patch, web};
 use gatehouse_types::{

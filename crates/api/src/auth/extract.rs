@@ -2,12 +2,12 @@
 //! path with the caller's role in it. Tenancy is decided here and only here: the org is
 //! read once from the `{slug}` path segment, and a caller who is not a member gets 404,
 //! as if the org did not exist.
-use super::{ApiError, ClientMeta, ErrorKind};
+use crate::http::{ApiError, ClientMeta, ErrorKind};
 use crate::{
     api_keys::KeyPrincipal,
-    app::AppState,
     entity::{membership, organization, user},
     sessions,
+    state::AppState,
 };
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, http::header, web};
 use futures_util::future::LocalBoxFuture;
@@ -217,8 +217,12 @@ pub async fn org_guard(
             }
         }
     }
-    if req.extensions().contains::<super::input::NotAnObject>() {
-        let resp = actix_web::ResponseError::error_response(&super::input::NotAnObject::refusal());
+    if req
+        .extensions()
+        .contains::<crate::http::input::NotAnObject>()
+    {
+        let resp =
+            actix_web::ResponseError::error_response(&crate::http::input::NotAnObject::refusal());
         return Ok(req.into_response(resp).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())

@@ -2,11 +2,12 @@
 //! authenticates `Authorization: ApiKey <key>` (or `Bearer <key>`).
 use crate::key_cache::KeyEntry;
 use crate::{
-    app::AppState,
     audit::{self, Event, action},
+    auth::OrgAdmin,
     crypto::{self, TokenKind},
     entity::{api_key, organization},
-    http::{ApiError, ApiResult, ErrorKind, OrgAdmin, problem::Validation},
+    http::{ApiError, ApiResult, ErrorKind, problem::Validation},
+    state::AppState,
 };
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Duration, Utc};

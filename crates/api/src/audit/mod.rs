@@ -2,9 +2,10 @@
 //! change it describes. Later features (webhooks) read from this table instead of
 //! keeping a second account of events.
 use crate::{
-    app::AppState,
+    auth::OrgAdmin,
     entity::{audit_event, membership},
-    http::{ApiError, ApiResult, ClientMeta, OrgAdmin},
+    http::{ApiError, ApiResult, ClientMeta},
+    state::AppState,
 };
 use actix_web::{HttpResponse, get, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

@@ -1,17 +1,16 @@
 //! Members of an organization and invitations to join it.
 use crate::{
     accounts,
-    app::AppState,
     audit::{self, Actor, Context, Event, action},
+    auth::{MaybeUser, OrgAdmin, OrgMember},
     crypto::{self, TokenKind},
     entity::{invitation, membership, organization, user},
-    http::{
-        ApiError, ApiResult, ClientMeta, ErrorKind, MaybeUser, OrgAdmin, OrgMember,
-        problem::Validation,
-    },
+    http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
     mail::Email,
     orgs::set_role,
-    sessions, throttle,
+    sessions,
+    state::AppState,
+    throttle,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -470,7 +469,7 @@ pub async fn accept(
     body: web::Json<AcceptInvitationRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    crate::http::auth::check_origin(&req, &st.public_origin, false)?;
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
     let now = st.clock.now();
     let (inv, org) = usable_invitation(&st.db, body.token.trim(), now).await?;

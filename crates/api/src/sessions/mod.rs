@@ -2,11 +2,12 @@
 //! database. Sessions end when idle for longer than the strictest session timeout among
 //! the user's organizations, and in any case 30 days after they began.
 use crate::{
-    app::AppState,
     audit::{self, Event, action},
+    auth::{CurrentUser, extract::SESSION_COOKIE},
     crypto::{self, TokenKind},
     entity::{membership, organization, session, user},
-    http::{ApiError, ApiResult, ClientMeta, CurrentUser, ErrorKind, auth::SESSION_COOKIE},
+    http::{ApiError, ApiResult, ClientMeta, ErrorKind},
+    state::AppState,
 };
 use actix_web::{HttpResponse, cookie::Cookie, cookie::SameSite, delete, get, post, web};
 use chrono::{DateTime, Duration, Utc};

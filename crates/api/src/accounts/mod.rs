@@ -1,15 +1,15 @@
 //! Users: sign-up, email verification, login and logout, profile, password change and
 //! reset by email.
 use crate::{
-    app::AppState,
     audit::{self, Actor, Context, Event, action},
+    auth::{CurrentUser, MaybeUser},
     crypto::{self, TokenKind},
     entity::{user, user_token},
-    http::{
-        ApiError, ApiResult, ClientMeta, CurrentUser, ErrorKind, MaybeUser, problem::Validation,
-    },
+    http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
     mail::Email,
-    sessions, throttle,
+    sessions,
+    state::AppState,
+    throttle,
 };
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -238,7 +238,7 @@ pub async fn signup(
     body: web::Json<SignupRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    crate::http::auth::check_origin(&req, &st.public_origin, false)?;
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
     let mut v = Validation::default();
     let email = normalize_email(&body.email);
@@ -447,7 +447,7 @@ pub async fn login(
     body: web::Json<LoginRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    crate::http::auth::check_origin(&req, &st.public_origin, false)?;
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
     let now = st.clock.now();
     let email = normalize_email(&body.email).unwrap_or_else(|| body.email.trim().to_lowercase());

@@ -1,15 +1,8 @@
-//! Application state and the HTTP server.
-use crate::{
-    clock::{SharedClock, SystemClock},
-    config::Config,
-    crypto::Cipher,
-    http,
-    mail::MailService,
-    ops::Metrics,
-};
-use actix_web::{App, HttpServer, dev::Server, middleware, web};
+//! Application state: infrastructure handles plus the in-memory runtime of the areas
+//! that need one. Below every area; the server and the route table sit above.
+use crate::{clock::SharedClock, config::Config, crypto::Cipher, http, mail::MailService};
 use sea_orm::DatabaseConnection;
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -146,22 +139,31 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 impl AppState {
     /// Connects, applies pending migrations, and checks the master key against the
     /// database's check value (`instance::master_key`) before anything else writes.
-    pub async fn from_config(config: Config) -> anyhow::Result<AppState> {
+    pub async fn from_config(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
         let db =
             crate::db::connect(&config.database_url(), config.database_max_connections).await?;
         crate::db::migrate(&db).await?;
         let key = crate::instance::master_key(&config, &db).await?;
-        Self::with_key(config, db, key)
+        Self::build(config, db, key, clock)
     }
 
     /// On an already migrated database, with the configured (or a new) master key,
     /// unchecked.
-    pub fn with_db(config: Config, db: DatabaseConnection) -> anyhow::Result<AppState> {
+    pub fn with_db(
+        config: Config,
+        db: DatabaseConnection,
+        clock: SharedClock,
+    ) -> anyhow::Result<AppState> {
         let key = master_key(&config)?;
-        Self::with_key(config, db, key)
+        Self::build(config, db, key, clock)
     }
 
-    fn with_key(config: Config, db: DatabaseConnection, key: [u8; 32]) -> anyhow::Result<AppState> {
+    fn build(
+        config: Config,
+        db: DatabaseConnection,
+        key: [u8; 32],
+        clock: SharedClock,
+    ) -> anyhow::Result<AppState> {
         let public_url = config.public_url();
         let mail = MailService::new(
             config.smtp_url.as_deref(),
@@ -198,7 +200,7 @@ impl AppState {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
             config: Arc::new(config),
-            clock: Arc::new(SystemClock),
+            clock,
             mail,
             cipher,
             trusted_proxies,
@@ -208,85 +210,4 @@ impl AppState {
             mcp_cache: Default::default(),
         })
     }
-}
-
-/// Every route under `/api/v1`.
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    crate::accounts::routes(cfg);
-    crate::sessions::routes(cfg);
-    crate::orgs::routes(cfg);
-    crate::members::routes(cfg);
-    crate::audit::routes(cfg);
-    crate::api_keys::routes(cfg);
-    crate::security::routes(cfg);
-    crate::connectors::routes(cfg);
-    crate::oauth::admin::routes(cfg);
-    cfg.service(crate::mcp::usage::get_usage);
-}
-
-/// Builds the HTTP server on an already bound listener (port 0 in tests).
-pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
-    server_with(web::Data::new(state), listener)
-}
-
-/// `server`, for a caller that keeps the state to flush after the server has stopped.
-pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
-    crate::mcp::health::spawn(state.clone());
-    crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
-    crate::oauth::tokens::spawn_refresher(state.clone());
-    crate::oauth::batch::spawn(state.clone());
-    crate::db::spawn_checkpointer(state.db.clone());
-    let workers = state.config.workers;
-    let limits = state.config.server.clone();
-    let conns = http::limits::ConnLimiter::new(
-        limits.max_connections_per_ip,
-        state.trusted_proxies.clone(),
-    );
-    let metrics = web::Data::new(Metrics::new()?);
-    metrics.register(Box::new(state.keys.lookups.clone()))?;
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(metrics.clone())
-            .app_data(http::problem::json_config())
-            .app_data(http::problem::query_config())
-            .app_data(http::problem::path_config())
-            // Innermost: its refusals still get CORS headers and a request id.
-            .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
-            .wrap(middleware::from_fn(http::limits::slow_clients))
-            .wrap(middleware::from_fn(http::cors::cors))
-            .wrap(middleware::from_fn(http::middleware::request_context))
-            .wrap(
-                middleware::DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "same-origin"))
-                    .add(("X-Frame-Options", "DENY")),
-            )
-            .configure(crate::ops::routes)
-            .configure(crate::mcp::routes)
-            .configure(crate::oauth::routes)
-            .service(
-                web::scope("/api/v1")
-                    .wrap(middleware::from_fn(http::auth::org_guard))
-                    .configure(api_routes)
-                    .default_service(web::to(api_not_found)),
-            )
-            .default_service(web::to(crate::dashboard::serve))
-    })
-    .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
-    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
-    .on_connect(move |io, ext| conns.on_connect(io, ext))
-    .listen(listener)?
-    .shutdown_timeout(10);
-    // 0 keeps actix's default, one worker per CPU.
-    let server = if workers > 0 {
-        server.workers(workers)
-    } else {
-        server
-    };
-    Ok(server.run())
-}
-
-async fn api_not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    http::methods::not_routed(&req)
 }

@@ -2,13 +2,11 @@
 //! slug is immutable through the API; support renames it with `gatehouse admin
 //! rename-slug`.
 use crate::{
-    app::AppState,
     audit::{self, Context, Event, action},
+    auth::{CurrentUser, OrgAdmin, OrgMember, OrgOwner},
     entity::{membership, organization},
-    http::{
-        ApiError, ApiResult, CurrentUser, ErrorKind, OrgAdmin, OrgMember, OrgOwner,
-        problem::Validation,
-    },
+    http::{ApiError, ApiResult, ErrorKind, problem::Validation},
+    state::AppState,
 };
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};

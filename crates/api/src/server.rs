@@ -1,0 +1,59 @@
+//! The HTTP server: the edge middleware stack around the route table, and the
+//! background work each replica runs.
+use crate::{http, ops::Metrics, state::AppState};
+use actix_web::{App, HttpServer, dev::Server, middleware, web};
+use std::{net::TcpListener, time::Duration};
+
+/// Builds the HTTP server on an already bound listener (port 0 in tests).
+pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> {
+    server_with(web::Data::new(state), listener)
+}
+
+/// `server`, for a caller that keeps the state to flush after the server has stopped.
+pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
+    crate::mcp::health::spawn(state.clone());
+    crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
+    crate::oauth::tokens::spawn_refresher(state.clone());
+    crate::oauth::batch::spawn(state.clone());
+    crate::db::spawn_checkpointer(state.db.clone());
+    let workers = state.config.workers;
+    let limits = state.config.server.clone();
+    let conns = http::limits::ConnLimiter::new(
+        limits.max_connections_per_ip,
+        state.trusted_proxies.clone(),
+    );
+    let metrics = web::Data::new(Metrics::new()?);
+    metrics.register(Box::new(state.keys.lookups.clone()))?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(http::problem::json_config())
+            .app_data(http::problem::query_config())
+            .app_data(http::problem::path_config())
+            // Innermost: its refusals still get CORS headers and a request id.
+            .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
+            .wrap(middleware::from_fn(http::limits::slow_clients))
+            .wrap(middleware::from_fn(http::cors::cors))
+            .wrap(middleware::from_fn(http::middleware::request_context))
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin"))
+                    .add(("X-Frame-Options", "DENY")),
+            )
+            .configure(crate::routes::configure)
+    })
+    .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))
+    .keep_alive(Duration::from_secs(limits.keep_alive_secs))
+    .on_connect(move |io, ext| conns.on_connect(io, ext))
+    .listen(listener)?
+    .shutdown_timeout(10);
+    // 0 keeps actix's default, one worker per CPU.
+    let server = if workers > 0 {
+        server.workers(workers)
+    } else {
+        server
+    };
+    Ok(server.run())
+}
