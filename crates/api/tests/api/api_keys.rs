@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{ApiKey, ApiKeyStatus, AuditPage, CreatedApiKey, Member, Organization};
 use reqwest::RequestBuilder;
 use sea_orm::EntityTrait;
@@ -397,7 +397,7 @@ async fn bad_key_requests_name_their_fields_and_members_cannot_manage_keys() {
         .await;
     assert_problem(r, 422, "validation").await;
     let member = app
-        .add_member(&owner, &org.slug, "quo@example.com", "member")
+        .add_member(&owner, &org.slug, "quo@example.com", Role::Member)
         .await;
     assert_problem(
         member.get(&format!("/orgs/{}/api-keys", org.slug)).await,

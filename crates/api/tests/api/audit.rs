@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{AuditEvent, AuditPage};
 use serde_json::json;
 use std::collections::HashSet;
@@ -126,7 +126,7 @@ async fn filters_by_action_prefix_exact_action_actor_and_time() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 3).await;
     let other = app
-        .add_member(&owner, &slug, "wes@example.com", "admin")
+        .add_member(&owner, &slug, "wes@example.com", Role::Admin)
         .await;
     other
         .patch(&format!("/orgs/{slug}"), json!({"name": "By Wes"}))
@@ -325,7 +325,7 @@ async fn members_without_admin_rights_cannot_read_the_log() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 0).await;
     let member = app
-        .add_member(&owner, &slug, "xia@example.com", "member")
+        .add_member(&owner, &slug, "xia@example.com", Role::Member)
         .await;
     assert_problem(
         member.get(&format!("/orgs/{slug}/audit-logs")).await,

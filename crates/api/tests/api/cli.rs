@@ -1,5 +1,5 @@
 //! The `gatehouse` binary itself: zero-config start, migrations, support commands.
-use crate::helpers::*;
+use crate::support::*;
 use serde_json::json;
 use std::{
     io::Write,

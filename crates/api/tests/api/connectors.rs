@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse::entity::connector;
 use gatehouse_types::{AuditPage, Connector, HealthStatus};
 use sea_orm::EntityTrait;
@@ -546,10 +546,10 @@ async fn members_cannot_see_or_change_connectors() {
     )
     .await;
     let member = app
-        .add_member(&owner, &org.slug, "joe@example.com", "member")
+        .add_member(&owner, &org.slug, "joe@example.com", Role::Member)
         .await;
     let admin = app
-        .add_member(&owner, &org.slug, "kim@example.com", "admin")
+        .add_member(&owner, &org.slug, "kim@example.com", Role::Admin)
         .await;
     let one = format!("{base}/{}", c.id);
     for (method, path, body) in [

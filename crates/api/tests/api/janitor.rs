@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use serde_json::json;
 
 #[tokio::test]

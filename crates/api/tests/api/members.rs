@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{
     AuditPage, Invitation, InvitationPreview, InvitationStatus, Member, Organization, Problem,
     Role, User,
@@ -389,7 +389,7 @@ async fn invitations_refuse_members_the_owner_role_and_callers_who_are_not_admin
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
     let bo = app
-        .add_member(&ann, "acme", "bo@example.com", "member")
+        .add_member(&ann, "acme", "bo@example.com", Role::Member)
         .await;
 
     for email in ["ann@example.com", " BO@example.com"] {
@@ -454,10 +454,10 @@ async fn admins_move_others_between_admin_and_member_but_not_themselves_or_the_o
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
     let bo = app
-        .add_member(&ann, "acme", "bo@example.com", "member")
+        .add_member(&ann, "acme", "bo@example.com", Role::Member)
         .await;
     let cy = app
-        .add_member(&ann, "acme", "cy@example.com", "admin")
+        .add_member(&ann, "acme", "cy@example.com", Role::Admin)
         .await;
     let bo_path = format!("/orgs/acme/members/{}", bo.user.id);
 
@@ -545,10 +545,10 @@ async fn a_removed_member_loses_access_with_their_next_request_and_the_owner_can
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
     let bo = app
-        .add_member(&ann, "acme", "bo@example.com", "member")
+        .add_member(&ann, "acme", "bo@example.com", Role::Member)
         .await;
     let cy = app
-        .add_member(&ann, "acme", "cy@example.com", "admin")
+        .add_member(&ann, "acme", "cy@example.com", Role::Admin)
         .await;
     json::<Organization>(bo.get("/orgs/acme").await).await;
 
@@ -601,10 +601,10 @@ async fn a_member_can_leave_but_cannot_remove_others() {
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
     let bo = app
-        .add_member(&ann, "acme", "bo@example.com", "member")
+        .add_member(&ann, "acme", "bo@example.com", Role::Member)
         .await;
     let cy = app
-        .add_member(&ann, "acme", "cy@example.com", "member")
+        .add_member(&ann, "acme", "cy@example.com", Role::Member)
         .await;
 
     let r = bo

@@ -2,7 +2,7 @@
 //! registration, authorization with PKCE and consent, code exchange, MCP calls with the
 //! access token, refresh-token rotation and reuse detection, revocation, and metadata
 //! documents served by a local server.
-use crate::helpers::*;
+use crate::support::*;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
@@ -532,7 +532,7 @@ async fn wrong_verifier_redirect_audience_member_secret_and_expiry_are_refused()
 
     // Removing the member revokes their grants in the org at once.
     let member = app
-        .add_member(&owner, &org.slug, "rae@example.com", "member")
+        .add_member(&owner, &org.slug, "rae@example.com", Role::Member)
         .await;
     let t = granted(&app, &member, &c, &mcp).await;
     assert_eq!(

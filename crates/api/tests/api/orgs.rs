@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{AuditPage, Organization, Problem, Role, SecuritySettings};
 use serde_json::json;
 
@@ -201,10 +201,10 @@ async fn members_see_name_and_membership_while_admins_also_see_details() {
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
     let bo = app
-        .add_member(&ann, &org.slug, "bo@example.com", "member")
+        .add_member(&ann, &org.slug, "bo@example.com", Role::Member)
         .await;
     let cy = app
-        .add_member(&ann, &org.slug, "cy@example.com", "admin")
+        .add_member(&ann, &org.slug, "cy@example.com", Role::Admin)
         .await;
 
     let seen: Organization = json(bo.get("/orgs/acme").await).await;
@@ -291,7 +291,7 @@ async fn the_session_timeout_accepts_15_to_43200_minutes_and_only_admins_see_it(
     );
 
     let bo = app
-        .add_member(&ann, &org.slug, "bo@example.com", "member")
+        .add_member(&ann, &org.slug, "bo@example.com", Role::Member)
         .await;
     assert_problem(bo.get(&path).await, 403, "insufficient-role").await;
     assert_problem(
@@ -311,10 +311,10 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
     let bo = app
-        .add_member(&ann, &org.slug, "bo@example.com", "member")
+        .add_member(&ann, &org.slug, "bo@example.com", Role::Member)
         .await;
     let cy = app
-        .add_member(&ann, &org.slug, "cy@example.com", "admin")
+        .add_member(&ann, &org.slug, "cy@example.com", Role::Admin)
         .await;
     let path = format!("/orgs/{}/transfer-ownership", org.slug);
 

@@ -1,7 +1,7 @@
 //! Several `gatehouse` processes on one database, as replicas behind a load balancer
 //! are: starting together, refusing a master key that is not the database's, and
 //! keeping every acknowledged write through a SIGKILL.
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::{

@@ -1,8 +1,7 @@
 //! The HTTP server against slow and greedy clients, and what it keeps at shutdown.
 //! Slow clients connect from 127.0.0.2 so that the per-address cap, which they may
 //! fill, never stands between the test's own requests (from 127.0.0.1) and the server.
-use crate::helpers::*;
-use crate::mcp::{connector, key, start_upstream, wait_health};
+use crate::support::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -242,13 +241,13 @@ async fn rpc(
 #[tokio::test]
 async fn a_stopping_server_flushes_its_usage_counts_and_keeps_its_files_private() {
     use sea_orm::EntityTrait;
-    let app = crate::mcp::mcp_app().await;
+    let app = mcp_app().await;
     let owner = app.signup("sigterm@example.com").await;
     let org = app.create_org(&owner, "Sigterm").await;
     let up = start_upstream(vec!["echo"], None, false).await;
     let c = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
     wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
-    let auth = format!("Bearer {}", key(&owner, &org.slug, json!(["mcp"])).await);
+    let auth = format!("Bearer {}", mcp_key(&owner, &org.slug).await);
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

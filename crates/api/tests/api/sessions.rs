@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{RevokedCount, SessionInfo};
 use serde_json::json;
 

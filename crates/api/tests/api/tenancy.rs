@@ -2,7 +2,7 @@
 //! member of that org exactly as if the org did not exist, and changes nothing in it.
 //! `org_routes()` is the one list of those routes; a test fails when the OpenAPI
 //! document gains an org route that the list does not cover.
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{Invitation, Problem};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -275,10 +275,10 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
     let bob = app.signup("bob@example.com").await;
     let b = app.create_org(&bob, "Bob Co").await;
     let dave = app
-        .add_member(&bob, &b.slug, "dave@example.com", "admin")
+        .add_member(&bob, &b.slug, "dave@example.com", Role::Admin)
         .await;
     let carol = app
-        .add_member(&bob, &b.slug, "carol@example.com", "member")
+        .add_member(&bob, &b.slug, "carol@example.com", Role::Member)
         .await;
     let r = bob
         .post(

@@ -1,6 +1,6 @@
 //! Login throttling under concurrency, the known-device exemption from the account
 //! lock, and the limits on emails a stranger can cause.
-use crate::helpers::*;
+use crate::support::*;
 use futures_util::future::join_all;
 use sea_orm::{ConnectionTrait, Statement};
 use std::time::Duration;

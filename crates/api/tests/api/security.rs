@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use crate::support::*;
 use gatehouse_types::{CallerIp, IpPreset, SecuritySettings};
 use serde_json::json;
 

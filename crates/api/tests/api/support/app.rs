@@ -1,81 +1,20 @@
 //! `spawn_app()`: the real server on a random port with a fresh database (SQLite by
-//! default, PostgreSQL when `GATEHOUSE_TEST_DB=postgres`), a real SMTP server to catch
-//! email, and typed helpers to drive it over HTTP.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! default, PostgreSQL when `GATEHOUSE_TEST_DB=postgres`) and a real SMTP server to catch
+//! email; `Session`, a browser-like client of it.
 
 use gatehouse::{config::Config, state::AppState};
-use gatehouse_types::{Organization, Problem, User};
-use reqwest::{Client, Response, StatusCode};
+use super::mail::{Inbox, start_smtp};
+use gatehouse_types::{
+    AcceptInvitationRequest, CreateInvitationRequest, CreateOrgRequest, LoginRequest, Organization,
+    Role, SignupRequest, User,
+};
+use reqwest::{Client, Response};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::{Value, json};
-use std::{
-    net::TcpListener,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use serde_json::Value;
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 pub const PASSWORD: &str = "correct horse battery staple";
-
-/// A message as the SMTP server received it.
-#[derive(Clone, Debug)]
-pub struct Mail {
-    pub to: Vec<String>,
-    pub data: String,
-}
-
-impl Mail {
-    /// The first link in the message that contains `needle`.
-    pub fn link(&self, needle: &str) -> String {
-        let re = regex::Regex::new(r"https?://[^\s]+").unwrap();
-        let body = self.data.replace("=\r\n", "").replace("=3D", "=");
-        re.find_iter(&body)
-            .map(|m| m.as_str().to_string())
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no link with {needle} in {}", self.data))
-    }
-    /// The `token` query parameter of the first link containing `needle`.
-    pub fn token(&self, needle: &str) -> String {
-        let link = self.link(needle);
-        link.split("token=")
-            .nth(1)
-            .expect("token in link")
-            .to_string()
-    }
-}
-
-#[derive(Clone, Default)]
-struct Sink {
-    inbox: Arc<Mutex<Vec<Mail>>>,
-    to: Vec<String>,
-    buf: Vec<u8>,
-}
-
-impl mailin_embedded::Handler for Sink {
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.to = to.to_vec();
-        self.buf.clear();
-        mailin_embedded::response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.buf.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        let mail = Mail {
-            to: std::mem::take(&mut self.to),
-            data: String::from_utf8_lossy(&self.buf).into_owned(),
-        };
-        self.inbox.lock().unwrap().push(mail);
-        mailin_embedded::response::OK
-    }
-}
 
 /// The system clock plus an offset a test can move forward (expiry without waiting).
 #[derive(Default)]
@@ -96,7 +35,7 @@ pub struct TestApp {
     config: Config,
     pub db: DatabaseConnection,
     pub backend: &'static str,
-    inbox: Arc<Mutex<Vec<Mail>>>,
+    pub(super) inbox: Inbox,
     /// The PostgreSQL database this server created (admin URL, name); dropped with it.
     pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
@@ -161,22 +100,6 @@ fn drop_pg_database(admin: String, name: String) {
         });
     })
     .join();
-}
-
-fn start_smtp() -> (u16, Arc<Mutex<Vec<Mail>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let sink = Sink::default();
-    let inbox = sink.inbox.clone();
-    let mut server = mailin_embedded::Server::new(sink);
-    server
-        .with_name("test-smtp")
-        .with_num_threads(2)
-        .with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    (port, inbox)
 }
 
 /// The database URL, the backend, and for PostgreSQL the (admin URL, name) to drop.
@@ -396,104 +319,62 @@ impl TestApp {
 
     pub async fn signup(&self, email: &str) -> TestUser {
         let s = self.session();
-        let r = s
-            .post(
-                "/auth/signup",
-                json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED, "signup {email}");
-        let user = r.json().await.unwrap();
+        let req = SignupRequest {
+            email: email.into(),
+            password: PASSWORD.into(),
+            display_name: None,
+        };
+        let user = s.signup(&req).await.expect(201).await;
         TestUser { s, user }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.session()
-            .post("/auth/login", json!({"email": email, "password": password}))
-            .await
+        let req = LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        };
+        self.session().login(&req).await.into()
     }
 
     pub async fn login_session(&self, email: &str) -> TestUser {
         let s = self.session();
-        let r = s
-            .post("/auth/login", json!({"email": email, "password": PASSWORD}))
-            .await;
-        assert_eq!(r.status(), StatusCode::OK, "login {email}");
-        let user = r.json().await.unwrap();
+        let req = LoginRequest {
+            email: email.into(),
+            password: PASSWORD.into(),
+        };
+        let user = s.login(&req).await.expect(200).await;
         TestUser { s, user }
     }
 
-    /// Waits for a message to `to` whose text contains `needle` (mail is sent after the
-    /// response, so it may trail it by a moment).
-    pub async fn wait_for_mail(&self, to: &str, needle: &str) -> Mail {
-        for _ in 0..200 {
-            if let Some(m) = self
-                .inbox
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .find(|m| m.to.iter().any(|t| t == to) && m.data.contains(needle))
-            {
-                return m.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "no mail to {to} containing {needle:?}; inbox: {:?}",
-            self.inbox.lock().unwrap()
-        );
-    }
-
-    pub fn mail_count(&self, to: &str) -> usize {
-        self.inbox
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.to.iter().any(|t| t == to))
-            .count()
-    }
-
     pub async fn create_org(&self, owner: &Session, name: &str) -> Organization {
-        let r = owner.post("/orgs", json!({"name": name})).await;
-        assert_eq!(r.status(), StatusCode::CREATED, "create org {name}");
-        r.json().await.unwrap()
+        let req = CreateOrgRequest {
+            name: name.into(),
+            slug: None,
+            description: None,
+        };
+        owner.create_org(&req).await.expect(201).await
     }
 
     /// Invites `email` with `role` and accepts through the emailed link; returns the
     /// new member signed in.
-    pub async fn add_member(
-        &self,
-        admin: &Session,
-        slug: &str,
-        email: &str,
-        role: &str,
-    ) -> TestUser {
-        let r = admin
-            .post(
-                &format!("/orgs/{slug}/invitations"),
-                json!({"email": email, "role": role}),
-            )
-            .await;
-        assert_eq!(r.status(), StatusCode::CREATED);
+    pub async fn add_member(&self, admin: &Session, slug: &str, email: &str, role: Role) -> TestUser {
+        let req = CreateInvitationRequest {
+            email: email.into(),
+            role,
+        };
+        admin.invite(slug, &req).await.expect(201).await;
         let token = self
             .wait_for_mail(email, "/invitations/accept")
             .await
             .token("/invitations/accept");
         let s = self.session();
-        let r = s
-            .post(
-                "/invitations/accept",
-                json!({"token": token, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::OK,
-            "accept: {}",
-            r.text().await.unwrap_or_default()
-        );
-        let user = s.get("/me").await.json().await.unwrap();
+        let req = AcceptInvitationRequest {
+            token,
+            password: Some(PASSWORD.into()),
+            display_name: None,
+        };
+        s.accept_invitation(&req).await.expect(200).await;
+        let user = s.me().await.ok().await;
         TestUser { s, user }
     }
 
@@ -513,26 +394,6 @@ impl TestApp {
             ),
         }
     }
-}
-
-pub async fn problem(r: Response) -> Problem {
-    assert_eq!(
-        r.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/problem+json"),
-        "problem content type"
-    );
-    r.json().await.unwrap()
-}
-
-/// Asserts status and problem code.
-pub async fn assert_problem(r: Response, status: u16, code: &str) -> Problem {
-    let got = r.status().as_u16();
-    let p = problem(r).await;
-    assert_eq!((got, p.code.as_str()), (status, code), "{p:?}");
-    assert_eq!(p.type_, format!("https://gatehouse.dev/problems/{code}"));
-    p
 }
 
 pub async fn json<T: DeserializeOwned>(r: Response) -> T {

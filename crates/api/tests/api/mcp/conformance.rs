@@ -8,8 +8,7 @@
 //!
 //! Everything comes from npm, installed by scripts/mcp-conformance.sh (suite + SDK) and
 //! scripts/mcp-everything.sh; scripts/test.sh passes their paths in.
-use crate::helpers::*;
-use crate::mcp::{connector, key, mcp_app, server_everything, wait_health};
+use crate::support::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -401,7 +400,7 @@ async fn through_gateway(app: &TestApp, email: &str, upstream: &str) -> (String,
         .unwrap_or_else(|| panic!("connector not created: {c}"));
     assert_eq!(c["tool_prefix"], "", "{c}");
     wait_health(&owner, &org.slug, id, "healthy").await;
-    let key = key(&owner, &org.slug, json!(["mcp"])).await;
+    let key = mcp_key(&owner, &org.slug).await;
     (
         app.url(&format!("/mcp/{}", org.slug)),
         format!("Bearer {key}"),

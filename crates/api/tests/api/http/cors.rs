@@ -1,7 +1,7 @@
 //! CORS for browser-based MCP clients: preflights and bearer-token requests from any
 //! origin on the MCP endpoint and the OAuth endpoints, never with credentials; the
 //! Host check that keeps DNS-rebinding protection; no CORS on the cookie REST API.
-use crate::helpers::*;
+use crate::support::*;
 use serde_json::{Value, json};
 
 const FOREIGN: &str = "https://mcp-inspector.example";

@@ -2,9 +2,8 @@
 //! each get their own result, sessions are optional and expire when idle, every
 //! supported protocol version works on both sides (2026-07-28 statelessly, with its
 //! header checks), and health checks close the upstream sessions they open.
-use crate::helpers::*;
+use crate::support::*;
 // server-everything's SDK routes each answer by its request's JSON-RPC id.
-use crate::mcp::{connector, mcp_app, start_everything, wait_health};
 use crate::oauth::mcp_access_token;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -12,19 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const MODERN: &str = "2026-07-28";
-
-async fn key(owner: &TestUser, slug: &str) -> String {
-    let v: Value = json(
-        owner
-            .post(
-                &format!("/orgs/{slug}/api-keys"),
-                json!({"name": format!("k{}", uuid::Uuid::now_v7()), "scopes": ["mcp"]}),
-            )
-            .await,
-    )
-    .await;
-    v["secret"].as_str().unwrap().to_string()
-}
 
 /// A fresh app whose org (of a new owner) has server-everything as its one healthy
 /// connector, named "Everything" (tools `everything__…`); the child ends with the test.
@@ -141,7 +127,7 @@ async fn overlapping_slow_calls_of_different_callers_each_get_their_own_result()
     // the session id), each making two overlapping ~1 s calls that say which call they are.
     let mut callers = Vec::new();
     for _ in 0..2 {
-        let mut k = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+        let mut k = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
         k.initialize("2025-11-25").await;
         callers.push(k);
     }
@@ -194,7 +180,7 @@ async fn overlapping_slow_calls_of_different_callers_each_get_their_own_result()
 async fn a_session_id_is_optional_but_an_unknown_one_gets_404_and_sessions_expire_when_idle() {
     let (_everything, app, owner, org) =
         everything_org("sessionless@example.com", "Sessionless").await;
-    let secret = key(&owner, &org.slug).await;
+    let secret = mcp_key(&owner, &org.slug).await;
     let mut with = Caller::new(&app, &org.slug, &secret);
     with.initialize("2025-11-25").await;
 
@@ -256,7 +242,7 @@ async fn a_session_id_is_optional_but_an_unknown_one_gets_404_and_sessions_expir
 #[tokio::test]
 async fn clients_get_the_version_they_ask_for_and_2026_07_28_is_spoken_statelessly() {
     let (_everything, app, owner, org) = everything_org("versions@example.com", "Versions").await;
-    let secret = key(&owner, &org.slug).await;
+    let secret = mcp_key(&owner, &org.slug).await;
 
     for (asked, answered) in [
         ("2025-03-26", "2025-03-26"),
@@ -552,7 +538,7 @@ async fn upstreams_of_2025_03_26_and_2026_07_28_are_healthy_and_health_checks_cl
     wait_health(&owner, &org.slug, cn["id"].as_str().unwrap(), "healthy").await;
 
     // A client of either era reaches both.
-    let secret = key(&owner, &org.slug).await;
+    let secret = mcp_key(&owner, &org.slug).await;
     let mut legacy = Caller::new(&app, &org.slug, &secret);
     legacy.initialize("2025-11-25").await;
     let (_, v) = legacy
@@ -630,7 +616,7 @@ async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progr
     )
     .await;
     tokio::time::sleep(Duration::from_millis(2500)).await; // the tools cache's moment
-    let caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let caller = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     let call = |duration: f64, steps: u32, progress: bool| {
         let mut params = json!({"name": "everything__trigger-long-running-operation",
             "arguments": {"duration": duration, "steps": steps}});
@@ -684,7 +670,7 @@ async fn a_call_is_cut_after_silence_or_at_its_overall_limit_but_not_while_progr
 #[tokio::test]
 async fn templated_resources_completion_and_log_level_reach_the_upstream() {
     let (_everything, app, owner, org) = everything_org("templates@example.com", "Templates").await;
-    let mut caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let mut caller = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     let init = caller.initialize("2025-11-25").await;
     assert!(init["capabilities"]["completions"].is_object(), "{init}");
 
@@ -765,9 +751,9 @@ async fn next_message(
 #[tokio::test]
 async fn an_upstreams_request_reaches_the_calling_client_and_only_its_answer_goes_back() {
     let (_everything, app, owner, org) = everything_org("sampling@example.com", "Sampling").await;
-    let mut a = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let mut a = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     a.initialize("2025-11-25").await;
-    let mut b = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let mut b = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     b.initialize("2025-11-25").await;
 
     let mut resp = a
@@ -839,7 +825,7 @@ async fn catalog_changes_reach_listening_clients_of_either_era() {
     let b = connector(&owner, &org.slug, json!({"name": "New", "url": new_url})).await;
     wait_health(&owner, &org.slug, a["id"].as_str().unwrap(), "healthy").await;
     wait_health(&owner, &org.slug, b["id"].as_str().unwrap(), "healthy").await;
-    let secret = key(&owner, &org.slug).await;
+    let secret = mcp_key(&owner, &org.slug).await;
 
     // Before 2026-07-28: the GET stream.
     let mut legacy = reqwest::Client::new()
@@ -908,7 +894,7 @@ async fn catalog_changes_reach_listening_clients_of_either_era() {
     // Another org's key gets no stream of this org.
     let other = app.signup("listen-other@example.com").await;
     let other_org = app.create_org(&other, "Listen Other").await;
-    let other_key = key(&other, &other_org.slug).await;
+    let other_key = mcp_key(&other, &other_org.slug).await;
     let r = reqwest::Client::new()
         .get(app.url(&format!("/mcp/{}", org.slug)))
         .header("authorization", format!("Bearer {other_key}"))
@@ -927,7 +913,7 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_upstreams_own_id(
     let (old_url, old) = start_era_upstream(false).await;
     let c = connector(&owner, &org.slug, json!({"name": "Old", "url": old_url})).await;
     wait_health(&owner, &org.slug, c["id"].as_str().unwrap(), "healthy").await;
-    let mut caller = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+    let mut caller = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     caller.initialize("2025-11-25").await;
     let call = caller
         .post(&json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call",
@@ -936,7 +922,7 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_upstreams_own_id(
     let cancel = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // Another caller's cancellation of "its" request 42 does nothing here.
-        let other = Caller::new(&app, &org.slug, &key(&owner, &org.slug).await);
+        let other = Caller::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
         let cancelled = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
             "params": {"requestId": 42, "reason": "changed my mind"}});
         assert_eq!(other.post(&cancelled).send().await.unwrap().status(), 202);
@@ -968,7 +954,7 @@ async fn a_clients_cancellation_reaches_the_upstream_under_the_upstreams_own_id(
 #[tokio::test]
 async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_stream() {
     let (_everything, app, owner, org) = everything_org("updates@example.com", "Updates").await;
-    let secret = key(&owner, &org.slug).await;
+    let secret = mcp_key(&owner, &org.slug).await;
     let mut caller = Caller::new(&app, &org.slug, &secret);
     caller.initialize("2025-11-25").await;
     let (_, v) = caller.rpc(json!(1), "resources/list", json!({})).await;
@@ -1044,7 +1030,7 @@ async fn resource_updates_for_a_callers_subscriptions_reach_it_on_either_eras_st
 async fn an_answer_to_a_relayed_request_may_reach_another_replica() {
     let (_everything, app, owner, org) =
         everything_org("relay-replica@example.com", "Relay Replica").await;
-    let secret = key(&owner, &org.slug).await;
+    let secret = mcp_key(&owner, &org.slug).await;
     let a = Caller::new(&app, &org.slug, &secret);
     let mut resp = a
         .post(

@@ -3,8 +3,7 @@
 //! provider, run by Node from tests/e2e/mcp_oauth_client.mjs. It discovers everything
 //! from the endpoint's 401, registers, authorizes with PKCE and lists and calls tools;
 //! this test plays the browser at the consent page.
-use crate::helpers::*;
-use crate::mcp::{connector, mcp_app, start_upstream, wait_health};
+use crate::support::*;
 use crate::oauth::allow;
 use serde_json::{Value, json};
 use std::{collections::HashMap, process::Stdio, time::Duration};

@@ -5,9 +5,8 @@
 //! in front of the small test upstream, once with an API key and once through OAuth
 //! (discovery from the 401, registration, PKCE; this test plays the browser at the consent
 //! page), and reports every HTTP request it made, so the wire is checked too.
-use crate::helpers::*;
-use crate::mcp::{connector, key, mcp_app, start_upstream, wait_health};
-use crate::mcp_sdk::{SdkClient, consent};
+use crate::support::*;
+use super::sdk::{SdkClient, consent};
 use serde_json::{Value, json};
 use std::{collections::HashMap, time::Duration};
 
@@ -34,7 +33,7 @@ fn client_node_path() -> String {
 }
 
 /// An org with one healthy connector, "Alpha", in front of the test upstream's `echo`.
-async fn org_with_echo(app: &TestApp, email: &str) -> (TestUser, String, crate::mcp::TestUpstream) {
+async fn org_with_echo(app: &TestApp, email: &str) -> (TestUser, String, TestUpstream) {
     let owner = app.signup(email).await;
     let org = app.create_org(&owner, "Modern Org").await;
     let up = start_upstream(vec!["echo"], None, false).await;
@@ -135,7 +134,7 @@ fn assert_modern_wire(wire: &[Value], mcp_path: &str) -> Vec<(String, u64)> {
 async fn a_client_speaking_only_2026_07_28_uses_the_tools_with_an_api_key() {
     let app = mcp_app().await;
     let (owner, slug, _up) = org_with_echo(&app, "modern-key@example.com").await;
-    let secret = key(&owner, &slug, json!(["mcp"])).await;
+    let secret = mcp_key(&owner, &slug).await;
     let mcp_path = format!("/mcp/{slug}");
 
     let mut client = SdkClient::spawn_script(
@@ -265,7 +264,7 @@ async fn a_client_speaking_only_2026_07_28_connects_through_oauth_and_uses_the_t
 async fn every_2026_07_28_result_names_the_server_in_its_meta() {
     let app = mcp_app().await;
     let (owner, slug, _up) = org_with_echo(&app, "modern-meta@example.com").await;
-    let secret = key(&owner, &slug, json!(["mcp"])).await;
+    let secret = mcp_key(&owner, &slug).await;
     for method in ["server/discover", "tools/list"] {
         let v: Value = reqwest::Client::new()
             .post(app.url(&format!("/mcp/{slug}")))

@@ -1,172 +1,13 @@
 //! The org's MCP endpoint, end to end: an MCP client → the gateway → real upstream MCP
-//! servers on 127.0.0.1 (a small one written here with actix-web, and the official
-//! `@modelcontextprotocol/server-everything` from npm).
-use crate::helpers::*;
-use actix_web::{HttpRequest, HttpResponse, web};
+//! servers on 127.0.0.1 (`support::fake_mcp`).
+mod conformance;
+mod fidelity;
+mod modern;
+mod sdk;
+
+use crate::support::*;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A minimal upstream MCP server (Streamable HTTP, JSON answers or SSE).
-#[derive(Default)]
-struct UpstreamState {
-    tools: Vec<&'static str>,
-    /// The `Authorization` value it demands, if any.
-    credential: Option<String>,
-    /// Headers of every tools/call it received.
-    seen_auth: Vec<Option<String>>,
-    sse: bool,
-}
-
-pub(crate) struct TestUpstream {
-    pub(crate) url: String,
-    state: Arc<Mutex<UpstreamState>>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-async fn upstream_endpoint(
-    req: HttpRequest,
-    body: web::Json<Value>,
-    st: web::Data<Arc<Mutex<UpstreamState>>>,
-) -> HttpResponse {
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let msg = body.into_inner();
-    let (want, sse, tools) = {
-        let s = st.lock().unwrap();
-        (s.credential.clone(), s.sse, s.tools.clone())
-    };
-    if want.is_some() && want != auth {
-        return HttpResponse::Unauthorized().finish();
-    }
-    let method = msg["method"].as_str().unwrap_or_default();
-    let Some(id) = msg.get("id").cloned() else {
-        return HttpResponse::Accepted().finish();
-    };
-    if method != "initialize"
-        && req
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            != Some("up-session-1")
-    {
-        return HttpResponse::NotFound().finish();
-    }
-    let answer = match method {
-        "initialize" => json!({"jsonrpc": "2.0", "id": id, "result": {
-            "protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},
-            "serverInfo": {"name": "test-upstream", "version": "1"}}}),
-        "ping" => json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-        "tools/list" => {
-            json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools.iter().map(|t| json!({
-            "name": t, "description": format!("the {t} tool"), "inputSchema": {"type": "object"}})).collect::<Vec<_>>()}})
-        }
-        "tools/call" => {
-            st.lock().unwrap().seen_auth.push(auth);
-            match msg["params"]["name"].as_str() {
-                Some("fail") => {
-                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32042, "message": "upstream says no"}})
-                }
-                Some(name) => {
-                    json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text",
-                    "text": format!("{name}:{}", msg["params"]["arguments"])}], "isError": false}})
-                }
-                None => {
-                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "no name"}})
-                }
-            }
-        }
-        "prompts/list" if sse => {
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no prompts here"}})
-        }
-        "prompts/list" => {
-            json!({"jsonrpc": "2.0", "id": id, "result": {"prompts": [{"name": "greet", "arguments": [{"name": "who"}]}]}})
-        }
-        "prompts/get" => {
-            json!({"jsonrpc": "2.0", "id": id, "result": {"messages": [{"role": "user",
-            "content": {"type": "text", "text": format!("{}, {}", msg["params"]["name"].as_str().unwrap_or(""), msg["params"]["arguments"]["who"].as_str().unwrap_or(""))}}]}})
-        }
-        "resources/list" => {
-            json!({"jsonrpc": "2.0", "id": id, "result": {"resources": [{"uri": format!("test://{}/readme", if sse { "b" } else { "a" }), "name": "readme"}]}})
-        }
-        "resources/read" => {
-            json!({"jsonrpc": "2.0", "id": id, "result": {"contents": [{"uri": msg["params"]["uri"], "text": format!("contents of {}", msg["params"]["uri"].as_str().unwrap_or(""))}]}})
-        }
-        _ => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "nope"}}),
-    };
-    let mut resp = HttpResponse::Ok();
-    if method == "initialize" {
-        resp.insert_header(("mcp-session-id", "up-session-1"));
-    }
-    if sse {
-        // A caller that asked for progress gets some first, with a comment and an event
-        // without data around it.
-        let token = &msg["params"]["_meta"]["progressToken"];
-        let before = if method == "tools/call" && !token.is_null() {
-            let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
-                "params": {"progressToken": token, "progress": 1, "total": 2}});
-            format!(": keep-alive\n\nevent: message\r\ndata: {progress}\r\n\r\nid: 3\n\n")
-        } else {
-            String::new()
-        };
-        resp.content_type("text/event-stream")
-            .body(format!("{before}event: message\ndata: {answer}\n\n"))
-    } else {
-        resp.json(answer)
-    }
-}
-
-pub(crate) async fn start_upstream(
-    tools: Vec<&'static str>,
-    credential: Option<&str>,
-    sse: bool,
-) -> TestUpstream {
-    let state = Arc::new(Mutex::new(UpstreamState {
-        tools,
-        credential: credential.map(str::to_string),
-        sse,
-        ..Default::default()
-    }));
-    let data = web::Data::new(state.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = actix_web::HttpServer::new(move || {
-        // `/moved` redirects to `/mcp` on this origin; `/away` to the same port under
-        // another host name.
-        let to = |location: String| {
-            move || {
-                let location = location.clone();
-                async move {
-                    HttpResponse::TemporaryRedirect()
-                        .insert_header(("location", location))
-                        .finish()
-                }
-            }
-        };
-        actix_web::App::new()
-            .app_data(data.clone())
-            .route("/mcp", web::post().to(upstream_endpoint))
-            .route("/moved", web::post().to(to("/mcp".into())))
-            .route(
-                "/away",
-                web::post().to(to(format!("http://localhost:{port}/mcp"))),
-            )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    TestUpstream {
-        url: format!("http://127.0.0.1:{port}/mcp"),
-        state,
-        handle,
-    }
-}
 
 /// An MCP client speaking Streamable HTTP to the gateway.
 struct Client {
@@ -233,44 +74,6 @@ impl Client {
     }
 }
 
-pub(crate) async fn mcp_app() -> TestApp {
-    spawn_app_with(|c| {
-        c.outbound.allow_loopback = true;
-        c.mcp.health_interval_secs = 1;
-        c.mcp.health_poll_ms = 200;
-    })
-    .await
-}
-
-pub(crate) async fn key(owner: &TestUser, slug: &str, scopes: Value) -> String {
-    let v: Value = json(
-        owner
-            .post(
-                &format!("/orgs/{slug}/api-keys"),
-                json!({"name": format!("k{}", uuid::Uuid::now_v7()), "scopes": scopes}),
-            )
-            .await,
-    )
-    .await;
-    v["secret"].as_str().unwrap().to_string()
-}
-
-pub(crate) async fn connector(owner: &TestUser, slug: &str, body: Value) -> Value {
-    let r = owner.post(&format!("/orgs/{slug}/connectors"), body).await;
-    json(r).await
-}
-
-pub(crate) async fn wait_health(owner: &TestUser, slug: &str, id: &str, status: &str) -> Value {
-    for _ in 0..150 {
-        let c: Value = json(owner.get(&format!("/orgs/{slug}/connectors/{id}")).await).await;
-        if c["health"]["status"] == status {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("connector {id} never became {status}");
-}
-
 #[tokio::test]
 async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are_routed() {
     let app = mcp_app().await;
@@ -297,7 +100,7 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
     let mut c = Client::new(
         &app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     let init = c.initialize("2025-11-25").await;
     assert_eq!(init["protocolVersion"], "2025-11-25");
@@ -402,7 +205,7 @@ async fn org_with_one_connector(
     let mut c = Client::new(
         app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     c.initialize("2025-11-25").await;
     (owner, org.slug, c)
@@ -512,7 +315,7 @@ async fn an_upstream_that_goes_down_turns_unhealthy_and_its_tools_disappear() {
     let mut c = Client::new(
         &app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     c.initialize("2025-06-18").await;
     assert_eq!(c.tool_names().await, ["flaky__echo"]);
@@ -577,7 +380,7 @@ async fn an_upstream_that_redirects_is_followed_on_its_own_origin_only() {
     let mut c = Client::new(
         &app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     c.initialize("2025-11-25").await;
     assert_eq!(c.tool_names().await, ["echo"]);
@@ -601,7 +404,7 @@ async fn the_transport_follows_streamable_http() {
     let app = mcp_app().await;
     let owner = app.signup("mcp3@example.com").await;
     let org = app.create_org(&owner, "Transport").await;
-    let k = key(&owner, &org.slug, json!(["mcp"])).await;
+    let k = mcp_key(&owner, &org.slug).await;
     let mut c = Client::new(&app, &org.slug, &k);
     // Version negotiation: a supported version is kept, an unknown one gets our latest.
     assert_eq!(
@@ -737,7 +540,7 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
         )
     );
 
-    let read_only = key(&owner, &org.slug, json!(["read"])).await;
+    let read_only = key(&owner, &org.slug, &[gatehouse_types::ApiKeyScope::Read]).await;
     let r = send(Some(format!("Bearer {read_only}"))).await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(
@@ -749,7 +552,7 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
 
     let other_owner = app.signup("mcp5@example.com").await;
     let other = app.create_org(&other_owner, "Other").await;
-    let foreign = key(&other_owner, &other.slug, json!(["mcp"])).await;
+    let foreign = mcp_key(&other_owner, &other.slug).await;
     assert_eq!(
         send(Some(format!("Bearer {foreign}")))
             .await
@@ -758,7 +561,7 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
         401
     );
 
-    let good = key(&owner, &org.slug, json!(["mcp"])).await;
+    let good = mcp_key(&owner, &org.slug).await;
     let mut c = Client::new(&app, &org.slug, &good);
     c.initialize("2025-11-25").await;
     assert_eq!(c.rpc("ping", json!({})).await["result"], json!({}));
@@ -785,7 +588,7 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
     assert_eq!(r.status(), 401);
 
     // Expired keys are refused too.
-    let exp = key(&owner, &org.slug, json!(["mcp"])).await;
+    let exp = mcp_key(&owner, &org.slug).await;
     app.sql(&format!(
         "UPDATE api_keys SET expires_at = {} WHERE revoked_at IS NULL AND scopes = 'mcp'",
         app.minutes_ago(1)
@@ -797,7 +600,7 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
     );
 
     // The IP allowlist guards the endpoint as well.
-    let fresh = key(&owner, &org.slug, json!(["mcp"])).await;
+    let fresh = mcp_key(&owner, &org.slug).await;
     assert_eq!(
         send(Some(format!("ApiKey {fresh}")))
             .await
@@ -813,49 +616,6 @@ async fn only_a_live_mcp_key_of_this_org_from_an_allowed_address_gets_in() {
             .status(),
         403
     );
-}
-
-/// The official reference server, installed from npm by scripts/test.sh.
-pub(crate) fn server_everything() -> String {
-    let path = std::env::var("GATEHOUSE_TEST_MCP_EVERYTHING").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/gatehouse/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
-    });
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "{path} missing: run scripts/test.sh (it installs @modelcontextprotocol/server-everything) or set GATEHOUSE_TEST_MCP_EVERYTHING"
-    );
-    path
-}
-
-/// The official reference server on a free port, in Streamable HTTP mode; killed when
-/// the returned child is dropped.
-pub(crate) async fn start_everything() -> (tokio::process::Child, u16) {
-    let script = server_everything();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (child, port)
 }
 
 #[tokio::test]
@@ -874,7 +634,7 @@ async fn the_official_everything_server_works_through_the_gateway() {
     let mut c = Client::new(
         &app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     c.initialize("2025-11-25").await;
     let names = c.tool_names().await;
@@ -967,7 +727,7 @@ async fn a_connector_whose_new_tools_collide_keeps_its_other_tools_and_the_first
     let mut client = Client::new(
         &app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     client.initialize("2025-11-25").await;
     let mut names = client.tool_names().await;
@@ -1081,7 +841,7 @@ async fn six_connectors_without_a_prefix_expose_echo_once_across_health_checks()
     let mut client = Client::new(
         &app,
         &org.slug,
-        &key(&owner, &org.slug, json!(["mcp"])).await,
+        &mcp_key(&owner, &org.slug).await,
     );
     client.initialize("2025-11-25").await;
     let first: Value = json(

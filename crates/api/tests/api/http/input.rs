@@ -1,7 +1,7 @@
 //! Text input hygiene: control characters (NUL first: PostgreSQL cannot store it and
 //! answered 500) are refused in every body, query and path with a 4xx naming the field;
 //! invisible and direction-changing characters are refused in names other people see.
-use crate::helpers::*;
+use crate::support::*;
 use reqwest::Response;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -501,7 +501,7 @@ async fn a_nul_in_an_mcp_answer_id_reaches_no_database_query() {
     let app = spawn_app().await;
     let owner = app.signup("mona@example.com").await;
     let org = app.create_org(&owner, "Mona").await;
-    let key = crate::mcp::key(&owner, &org.slug, json!(["mcp"])).await;
+    let key = mcp_key(&owner, &org.slug).await;
     logs.clear(); // the start-up's warning about a generated master key
     // An answer to a relayed request that never was: acknowledged and dropped. Its id
     // is the caller's free text and used to be looked up (a database error on

@@ -1,0 +1,3 @@
+//! The HTTP edge every route shares (`src/http`): CORS and input screening.
+mod cors;
+mod input;
