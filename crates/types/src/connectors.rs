@@ -192,7 +192,7 @@ pub struct ToolIssue {
     pub message: String,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 // Unknown members are refused (422), not ignored: a misspelt field is a mistake the
 // caller should hear about, and the document says `additionalProperties: false`.

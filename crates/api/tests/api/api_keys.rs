@@ -1,22 +1,32 @@
 use crate::support::*;
-use gatehouse_types::{ApiKey, ApiKeyStatus, AuditPage, CreatedApiKey, Member, Organization};
-use reqwest::RequestBuilder;
+use gatehouse_types::{
+    ApiKey, ApiKeyStatus, CreateApiKeyRequest, CreatedApiKey, Member, UpdateOrgRequest,
+};
 use sea_orm::EntityTrait;
 use serde_json::json;
 use std::time::Duration;
 
-async fn create_key(owner: &TestUser, slug: &str, body: serde_json::Value) -> CreatedApiKey {
-    let r = owner.post(&format!("/orgs/{slug}/api-keys"), body).await;
-    assert_eq!(r.status(), 201);
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    r.json().await.unwrap()
+/// A key named `name` with the default scopes and no expiry.
+fn key_req(name: &str) -> CreateApiKeyRequest {
+    CreateApiKeyRequest {
+        name: name.into(),
+        scopes: None,
+        expires_at: None,
+    }
 }
 
-/// A program: no cookies, no Origin, just the key.
-fn program(app: &TestApp, method: reqwest::Method, path: &str, auth: &str) -> RequestBuilder {
-    reqwest::Client::new()
-        .request(method, app.url(&format!("/api/v1{path}")))
-        .header("authorization", auth)
+/// A key named `name` with `scopes`.
+fn scoped(name: &str, scopes: &[ApiKeyScope]) -> CreateApiKeyRequest {
+    CreateApiKeyRequest {
+        scopes: Some(scopes.to_vec()),
+        ..key_req(name)
+    }
+}
+
+async fn create_key(owner: &TestUser, slug: &str, req: &CreateApiKeyRequest) -> CreatedApiKey {
+    let r = owner.create_api_key(slug, req).await;
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    r.expect(201).await
 }
 
 #[tokio::test]
@@ -24,18 +34,16 @@ async fn a_key_is_shown_once_and_listed_only_by_prefix_and_last_characters() {
     let app = spawn_app().await;
     let owner = app.signup("kat@example.com").await;
     let org = app.create_org(&owner, "Kat").await;
-    let created = create_key(&owner, &org.slug, json!({"name": "claude-prod"})).await;
+    let created = create_key(&owner, &org.slug, &key_req("claude-prod")).await;
     let secret = &created.secret;
     assert!(secret.starts_with("gk_") && secret.len() >= 3 + 43);
-    assert_eq!(
-        created.api_key.scopes,
-        vec![gatehouse_types::ApiKeyScope::Mcp]
-    );
+    assert_eq!(created.api_key.scopes, vec![ApiKeyScope::Mcp]);
     assert!(secret.starts_with(&created.api_key.prefix));
     assert!(secret.ends_with(&created.api_key.last_four));
     let listed = owner
-        .get(&format!("/orgs/{}/api-keys", org.slug))
+        .api_keys(&org.slug)
         .await
+        .into_response()
         .text()
         .await
         .unwrap();
@@ -43,12 +51,7 @@ async fn a_key_is_shown_once_and_listed_only_by_prefix_and_last_characters() {
     let listed: Vec<ApiKey> = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed, vec![created.api_key.clone()]);
     assert_eq!(listed[0].created_by, Some(owner.user.id));
-    let p: AuditPage = json(
-        owner
-            .get(&format!("/orgs/{}/audit-logs?action=api_key.", org.slug))
-            .await,
-    )
-    .await;
+    let p = owner.events(&org.slug, "api_key.").await;
     assert_eq!(p.items[0].action, "api_key.created");
     assert_eq!(p.items[0].metadata["name"], "claude-prod");
     assert!(!serde_json::to_string(&p).unwrap().contains(secret.as_str()));
@@ -59,98 +62,48 @@ async fn management_scopes_open_the_rest_api_of_their_org_only() {
     let app = spawn_app().await;
     let owner = app.signup("leo@example.com").await;
     let org = app.create_org(&owner, "Leo").await;
-    let read = create_key(
-        &owner,
-        &org.slug,
-        json!({"name": "reader", "scopes": ["read"]}),
-    )
-    .await
-    .secret;
+    let read = create_key(&owner, &org.slug, &scoped("reader", &[ApiKeyScope::Read]))
+        .await
+        .secret;
     let write = create_key(
         &owner,
         &org.slug,
-        json!({"name": "writer", "scopes": ["read", "write"]}),
+        &scoped("writer", &[ApiKeyScope::Read, ApiKeyScope::Write]),
     )
     .await
     .secret;
-    let mcp = create_key(&owner, &org.slug, json!({"name": "mcp-only"}))
+    let mcp = create_key(&owner, &org.slug, &key_req("mcp-only"))
         .await
         .secret;
-    let members_path = format!("/orgs/{}/members", org.slug);
+    let renamed = UpdateOrgRequest {
+        name: Some("Renamed".into()),
+        ..Default::default()
+    };
 
     for auth in [format!("ApiKey {read}"), format!("Bearer {read}")] {
-        let r = program(&app, reqwest::Method::GET, &members_path, &auth)
-            .send()
-            .await
-            .unwrap();
-        let members: Vec<Member> = json(r).await;
+        let members: Vec<Member> = app.program(&auth).members(&org.slug).await.ok().await;
         assert_eq!(members.len(), 1);
     }
-    let r = program(
-        &app,
-        reqwest::Method::PATCH,
-        &format!("/orgs/{}", org.slug),
-        &format!("ApiKey {read}"),
-    )
-    .json(&json!({"name": "Renamed"}))
-    .send()
-    .await
-    .unwrap();
+    let r = app.key_client(&read).update_org(&org.slug, &renamed).await;
     assert_problem(r, 403, "insufficient-scope").await;
-    let r = program(
-        &app,
-        reqwest::Method::GET,
-        &members_path,
-        &format!("ApiKey {mcp}"),
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = app.key_client(&mcp).members(&org.slug).await;
     assert_problem(r, 403, "insufficient-scope").await;
 
-    let r = program(
-        &app,
-        reqwest::Method::PATCH,
-        &format!("/orgs/{}", org.slug),
-        &format!("ApiKey {write}"),
-    )
-    .json(&json!({"name": "Renamed"}))
-    .send()
-    .await
-    .unwrap();
-    let o: Organization = json(r).await;
+    let r = app.key_client(&write).update_org(&org.slug, &renamed).await;
+    let o = r.ok().await;
     assert_eq!(o.name, "Renamed");
-    let p: AuditPage = json(
-        owner
-            .get(&format!("/orgs/{}/audit-logs?action=org.updated", org.slug))
-            .await,
-    )
-    .await;
+    let p = owner.events(&org.slug, "org.updated").await;
     assert_eq!(p.items[0].actor.type_, "api_key");
     assert_eq!(p.items[0].actor.label.as_deref(), Some("writer"));
 
     // Keys cannot mint keys, and a key is no user.
-    let r = program(
-        &app,
-        reqwest::Method::POST,
-        &format!("/orgs/{}/api-keys", org.slug),
-        &format!("ApiKey {write}"),
-    )
-    .json(&json!({"name": "child"}))
-    .send()
-    .await
-    .unwrap();
+    let r = app
+        .key_client(&write)
+        .create_api_key(&org.slug, &key_req("child"))
+        .await;
     assert_problem(r, 403, "forbidden").await;
     assert_problem(
-        program(
-            &app,
-            reqwest::Method::GET,
-            "/me",
-            &format!("ApiKey {write}"),
-        )
-        .send()
-        .await
-        .unwrap(),
+        app.key_client(&write).me().await,
         401,
         "authentication-required",
     )
@@ -162,19 +115,11 @@ async fn management_scopes_open_the_rest_api_of_their_org_only() {
     let theirs = create_key(
         &other_owner,
         &other.slug,
-        json!({"name": "x", "scopes": ["read", "write"]}),
+        &scoped("x", &[ApiKeyScope::Read, ApiKeyScope::Write]),
     )
     .await
     .secret;
-    let r = program(
-        &app,
-        reqwest::Method::GET,
-        &members_path,
-        &format!("ApiKey {theirs}"),
-    )
-    .send()
-    .await
-    .unwrap();
+    let r = app.key_client(&theirs).members(&org.slug).await;
     assert_problem(r, 404, "not-found").await;
 }
 
@@ -184,17 +129,10 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
     let owner = app.signup("ned@example.com").await;
     let org = app.create_org(&owner, "Ned").await;
     let replica = app.replica().await;
-    let created = create_key(&owner, &org.slug, json!({"name": "ci", "scopes": ["read"]})).await;
+    let created = create_key(&owner, &org.slug, &scoped("ci", &[ApiKeyScope::Read])).await;
     let auth = format!("ApiKey {}", created.secret);
     let path = format!("/orgs/{}", org.slug);
-    assert_eq!(
-        program(&replica, reqwest::Method::GET, &path, &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(replica.program(&auth).get(&path).await.status(), 200);
 
     // A typo fails the checksum; a well-formed unknown key fails the look-up.
     let mut typo = created.secret.clone();
@@ -205,10 +143,7 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
         "Basic abc".into(),
     ] {
         assert_problem(
-            program(&app, reqwest::Method::GET, &path, &bad)
-                .send()
-                .await
-                .unwrap(),
+            app.program(&bad).get(&path).await,
             401,
             "authentication-required",
         )
@@ -217,46 +152,31 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
 
     assert_eq!(
         owner
-            .delete(&format!(
-                "/orgs/{}/api-keys/{}",
-                org.slug, created.api_key.id
-            ))
+            .revoke_api_key(&org.slug, created.api_key.id)
             .await
             .status(),
         204
     );
     for a in [&app, &replica] {
         assert_problem(
-            program(a, reqwest::Method::GET, &path, &auth)
-                .send()
-                .await
-                .unwrap(),
+            a.program(&auth).get(&path).await,
             401,
             "authentication-required",
         )
         .await;
     }
-    let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
+    let listed: Vec<ApiKey> = owner.api_keys(&org.slug).await.ok().await;
     assert_eq!(listed[0].status, ApiKeyStatus::Revoked);
     // Revoking twice is harmless; revoking what does not exist is 404.
     assert_eq!(
         owner
-            .delete(&format!(
-                "/orgs/{}/api-keys/{}",
-                org.slug, created.api_key.id
-            ))
+            .revoke_api_key(&org.slug, created.api_key.id)
             .await
             .status(),
         204
     );
     assert_problem(
-        owner
-            .delete(&format!(
-                "/orgs/{}/api-keys/{}",
-                org.slug,
-                uuid::Uuid::now_v7()
-            ))
-            .await,
+        owner.revoke_api_key(&org.slug, uuid::Uuid::now_v7()).await,
         404,
         "not-found",
     )
@@ -267,30 +187,23 @@ async fn a_revoked_or_expired_or_mangled_key_gets_401_at_once_on_every_replica()
     let expiring = create_key(
         &owner,
         &org.slug,
-        json!({"name": "temp", "scopes": ["read"], "expires_at": soon}),
+        &CreateApiKeyRequest {
+            expires_at: Some(soon),
+            ..scoped("temp", &[ApiKeyScope::Read])
+        },
     )
     .await;
     let auth = format!("ApiKey {}", expiring.secret);
-    assert_eq!(
-        program(&app, reqwest::Method::GET, &path, &auth)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.program(&auth).get(&path).await.status(), 200);
     let wait = (soon - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait + std::time::Duration::from_millis(50)).await;
     assert_problem(
-        program(&app, reqwest::Method::GET, &path, &auth)
-            .send()
-            .await
-            .unwrap(),
+        app.program(&auth).get(&path).await,
         401,
         "authentication-required",
     )
     .await;
-    let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
+    let listed: Vec<ApiKey> = owner.api_keys(&org.slug).await.ok().await;
     assert_eq!(
         listed.iter().find(|k| k.name == "temp").unwrap().status,
         ApiKeyStatus::Expired
@@ -302,27 +215,13 @@ async fn use_is_recorded_and_rotation_is_create_then_revoke() {
     let app = spawn_app().await;
     let owner = app.signup("ola@example.com").await;
     let org = app.create_org(&owner, "Ola").await;
-    let old = create_key(
-        &owner,
-        &org.slug,
-        json!({"name": "deploy", "scopes": ["read"]}),
-    )
-    .await;
+    let old = create_key(&owner, &org.slug, &scoped("deploy", &[ApiKeyScope::Read])).await;
     assert!(old.api_key.last_used_at.is_none());
-    program(
-        &app,
-        reqwest::Method::GET,
-        &format!("/orgs/{}", org.slug),
-        &format!("ApiKey {}", old.secret),
-    )
-    .send()
-    .await
-    .unwrap();
+    app.key_client(&old.secret).org(&org.slug).await;
     // Recorded off the request path: it lands shortly after the answer.
     let mut first_use = None;
     for _ in 0..100 {
-        let listed: Vec<ApiKey> =
-            json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
+        let listed: Vec<ApiKey> = owner.api_keys(&org.slug).await.ok().await;
         first_use = listed[0].last_used_at;
         if first_use.is_some() {
             break;
@@ -332,45 +231,17 @@ async fn use_is_recorded_and_rotation_is_create_then_revoke() {
     assert!(first_use.is_some());
     // Within the minute, further use writes nothing: the recorded time stays.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    program(
-        &app,
-        reqwest::Method::GET,
-        &format!("/orgs/{}", org.slug),
-        &format!("ApiKey {}", old.secret),
-    )
-    .send()
-    .await
-    .unwrap();
-    let listed: Vec<ApiKey> = json(owner.get(&format!("/orgs/{}/api-keys", org.slug)).await).await;
+    app.key_client(&old.secret).org(&org.slug).await;
+    let listed: Vec<ApiKey> = owner.api_keys(&org.slug).await.ok().await;
     assert_eq!(listed[0].last_used_at, first_use);
     // An active key's name is unique, so rotation names the new key differently…
-    let r = owner
-        .post(
-            &format!("/orgs/{}/api-keys", org.slug),
-            json!({"name": "deploy"}),
-        )
-        .await;
+    let r = owner.create_api_key(&org.slug, &key_req("deploy")).await;
     assert_problem(r, 409, "conflict").await;
-    let new = create_key(
-        &owner,
-        &org.slug,
-        json!({"name": "deploy-2", "scopes": ["read"]}),
-    )
-    .await;
-    owner
-        .delete(&format!("/orgs/{}/api-keys/{}", org.slug, old.api_key.id))
-        .await;
+    let new = create_key(&owner, &org.slug, &scoped("deploy-2", &[ApiKeyScope::Read])).await;
+    owner.revoke_api_key(&org.slug, old.api_key.id).await;
     // …and after revoking the old one its name is free again.
-    create_key(&owner, &org.slug, json!({"name": "deploy"})).await;
-    let r = program(
-        &app,
-        reqwest::Method::GET,
-        &format!("/orgs/{}", org.slug),
-        &format!("ApiKey {}", new.secret),
-    )
-    .send()
-    .await
-    .unwrap();
+    create_key(&owner, &org.slug, &key_req("deploy")).await;
+    let r = app.key_client(&new.secret).org(&org.slug).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -380,15 +251,19 @@ async fn bad_key_requests_name_their_fields_and_members_cannot_manage_keys() {
     let owner = app.signup("pam@example.com").await;
     let org = app.create_org(&owner, "Pam").await;
     let past = chrono::Utc::now() - chrono::Duration::hours(1);
-    let r = owner
-        .post(
-            &format!("/orgs/{}/api-keys", org.slug),
-            json!({"name": " ", "scopes": [], "expires_at": past}),
-        )
-        .await;
-    let p = assert_problem(r, 422, "validation").await;
-    let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["name", "scopes", "expires_at"]);
+    let req = CreateApiKeyRequest {
+        name: " ".into(),
+        scopes: Some(vec![]),
+        expires_at: Some(past),
+    };
+    let p = assert_problem(
+        owner.create_api_key(&org.slug, &req).await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(fields(&p), ["name", "scopes", "expires_at"]);
+    // No such scope: raw JSON, as no typed request can say it.
     let r = owner
         .post(
             &format!("/orgs/{}/api-keys", org.slug),
@@ -399,19 +274,9 @@ async fn bad_key_requests_name_their_fields_and_members_cannot_manage_keys() {
     let member = app
         .add_member(&owner, &org.slug, "quo@example.com", Role::Member)
         .await;
+    assert_problem(member.api_keys(&org.slug).await, 403, "insufficient-role").await;
     assert_problem(
-        member.get(&format!("/orgs/{}/api-keys", org.slug)).await,
-        403,
-        "insufficient-role",
-    )
-    .await;
-    assert_problem(
-        member
-            .post(
-                &format!("/orgs/{}/api-keys", org.slug),
-                json!({"name": "x"}),
-            )
-            .await,
+        member.create_api_key(&org.slug, &key_req("x")).await,
         403,
         "insufficient-role",
     )
@@ -436,7 +301,7 @@ async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_on
     let app = spawn_app().await;
     let owner = app.signup("lou@example.com").await;
     let org = app.create_org(&owner, "Lou").await;
-    let created = create_key(&owner, &org.slug, json!({"name": "ci", "scopes": ["read"]})).await;
+    let created = create_key(&owner, &org.slug, &scoped("ci", &[ApiKeyScope::Read])).await;
     let path = format!("/orgs/{}", org.slug);
     let before = key_lookups(&app).await;
     let mut typo = created.secret.clone();
@@ -449,10 +314,7 @@ async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_on
         format!("{}A", created.secret),
     ] {
         assert_problem(
-            program(&app, reqwest::Method::GET, &path, &format!("ApiKey {bad}"))
-                .send()
-                .await
-                .unwrap(),
+            app.program(&format!("ApiKey {bad}")).get(&path).await,
             401,
             "authentication-required",
         )
@@ -470,10 +332,7 @@ async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_on
     // its `last_used_at` write are let settle before counting.
     let auth = format!("ApiKey {}", created.secret);
     let call = || async {
-        let r = program(&app, reqwest::Method::GET, &path, &auth)
-            .send()
-            .await
-            .unwrap();
+        let r = app.program(&auth).get(&path).await;
         assert_eq!(r.status(), 200);
     };
     call().await;

@@ -97,11 +97,7 @@ async fn tools_of_healthy_connectors_are_listed_under_their_prefix_and_calls_are
     let cb = wait_health(&owner, &org.slug, cb["id"].as_str().unwrap(), "healthy").await;
     assert_eq!(cb["tool_count"], 1);
 
-    let mut c = Client::new(
-        &app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut c = Client::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     let init = c.initialize("2025-11-25").await;
     assert_eq!(init["protocolVersion"], "2025-11-25");
     let mut names = c.tool_names().await;
@@ -202,11 +198,7 @@ async fn org_with_one_connector(
     let org = app.create_org(&owner, "One Connector").await;
     let c1 = connector(&owner, &org.slug, json!({"name": "Up", "url": up.url})).await;
     wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
-    let mut c = Client::new(
-        app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut c = Client::new(app, &org.slug, &mcp_key(&owner, &org.slug).await);
     c.initialize("2025-11-25").await;
     (owner, org.slug, c)
 }
@@ -312,11 +304,7 @@ async fn an_upstream_that_goes_down_turns_unhealthy_and_its_tools_disappear() {
     let c1 = connector(&owner, &org.slug, json!({"name": "Flaky", "url": up.url})).await;
     let id = c1["id"].as_str().unwrap().to_string();
     wait_health(&owner, &org.slug, &id, "healthy").await;
-    let mut c = Client::new(
-        &app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut c = Client::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     c.initialize("2025-06-18").await;
     assert_eq!(c.tool_names().await, ["flaky__echo"]);
     up.handle.stop(false).await;
@@ -377,11 +365,7 @@ async fn an_upstream_that_redirects_is_followed_on_its_own_origin_only() {
             .contains("redirect"),
         "{refused}"
     );
-    let mut c = Client::new(
-        &app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut c = Client::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     c.initialize("2025-11-25").await;
     assert_eq!(c.tool_names().await, ["echo"]);
     // Without a prefix the params go upstream exactly as sent.
@@ -631,11 +615,7 @@ async fn the_official_everything_server_works_through_the_gateway() {
     )
     .await;
     wait_health(&owner, &org.slug, c1["id"].as_str().unwrap(), "healthy").await;
-    let mut c = Client::new(
-        &app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut c = Client::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     c.initialize("2025-11-25").await;
     let names = c.tool_names().await;
     assert!(names.contains(&"everything__echo".to_string()), "{names:?}");
@@ -724,11 +704,7 @@ async fn a_connector_whose_new_tools_collide_keeps_its_other_tools_and_the_first
     let (ida, idb) = (ca["id"].as_str().unwrap(), cb["id"].as_str().unwrap());
     wait_health(&owner, &org.slug, ida, "healthy").await;
     wait_health(&owner, &org.slug, idb, "healthy").await;
-    let mut client = Client::new(
-        &app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut client = Client::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     client.initialize("2025-11-25").await;
     let mut names = client.tool_names().await;
     names.sort();
@@ -838,11 +814,7 @@ async fn six_connectors_without_a_prefix_expose_echo_once_across_health_checks()
     for id in &ids {
         wait_health(&owner, &org.slug, id, "healthy").await;
     }
-    let mut client = Client::new(
-        &app,
-        &org.slug,
-        &mcp_key(&owner, &org.slug).await,
-    );
+    let mut client = Client::new(&app, &org.slug, &mcp_key(&owner, &org.slug).await);
     client.initialize("2025-11-25").await;
     let first: Value = json(
         owner

@@ -5,8 +5,8 @@
 //! in front of the small test upstream, once with an API key and once through OAuth
 //! (discovery from the 401, registration, PKCE; this test plays the browser at the consent
 //! page), and reports every HTTP request it made, so the wire is checked too.
-use crate::support::*;
 use super::sdk::{SdkClient, consent};
+use crate::support::*;
 use serde_json::{Value, json};
 use std::{collections::HashMap, time::Duration};
 

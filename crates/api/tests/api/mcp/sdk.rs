@@ -3,8 +3,8 @@
 //! provider, run by Node from tests/e2e/mcp_oauth_client.mjs. It discovers everything
 //! from the endpoint's 401, registers, authorizes with PKCE and lists and calls tools;
 //! this test plays the browser at the consent page.
-use crate::support::*;
 use crate::oauth::allow;
+use crate::support::*;
 use serde_json::{Value, json};
 use std::{collections::HashMap, process::Stdio, time::Duration};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};

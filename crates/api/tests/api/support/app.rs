@@ -2,8 +2,8 @@
 //! default, PostgreSQL when `GATEHOUSE_TEST_DB=postgres`) and a real SMTP server to catch
 //! email; `Session`, a browser-like client of it.
 
-use gatehouse::{config::Config, state::AppState};
 use super::mail::{Inbox, start_smtp};
+use gatehouse::{config::Config, state::AppState};
 use gatehouse_types::{
     AcceptInvitationRequest, CreateInvitationRequest, CreateOrgRequest, LoginRequest, Organization,
     Role, SignupRequest, User,
@@ -357,7 +357,13 @@ impl TestApp {
 
     /// Invites `email` with `role` and accepts through the emailed link; returns the
     /// new member signed in.
-    pub async fn add_member(&self, admin: &Session, slug: &str, email: &str, role: Role) -> TestUser {
+    pub async fn add_member(
+        &self,
+        admin: &Session,
+        slug: &str,
+        email: &str,
+        role: Role,
+    ) -> TestUser {
         let req = CreateInvitationRequest {
             email: email.into(),
             role,

@@ -238,12 +238,15 @@ impl Session {
     pub async fn api_keys(&self, slug: &str) -> Reply<Vec<ApiKey>> {
         self.get_as(&format!("/orgs/{slug}/api-keys")).await
     }
-    pub async fn create_api_key(&self, slug: &str, req: &CreateApiKeyRequest) -> Reply<CreatedApiKey> {
+    pub async fn create_api_key(
+        &self,
+        slug: &str,
+        req: &CreateApiKeyRequest,
+    ) -> Reply<CreatedApiKey> {
         self.post_as(&format!("/orgs/{slug}/api-keys"), req).await
     }
     pub async fn revoke_api_key(&self, slug: &str, id: Uuid) -> Reply<()> {
-        self.delete_as(&format!("/orgs/{slug}/api-keys/{id}"))
-            .await
+        self.delete_as(&format!("/orgs/{slug}/api-keys/{id}")).await
     }
 
     // Connectors.
@@ -255,8 +258,7 @@ impl Session {
         slug: &str,
         req: &CreateConnectorRequest,
     ) -> Reply<Connector> {
-        self.post_as(&format!("/orgs/{slug}/connectors"), req)
-            .await
+        self.post_as(&format!("/orgs/{slug}/connectors"), req).await
     }
     pub async fn connector(&self, slug: &str, id: Uuid) -> Reply<Connector> {
         self.get_as(&format!("/orgs/{slug}/connectors/{id}")).await

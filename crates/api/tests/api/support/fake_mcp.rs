@@ -251,4 +251,3 @@ pub async fn start_everything() -> (tokio::process::Child, u16) {
     }
     (child, port)
 }
-
