@@ -15,12 +15,7 @@ async fn create(owner: &TestUser, slug: &str, body: Value) -> Connector {
 /// The org's connector events from people; the health checker's own events (it may run
 /// during a test) are left out.
 async fn audit(owner: &TestUser, slug: &str) -> AuditPage {
-    let mut p: AuditPage = json(
-        owner
-            .get(&format!("/orgs/{slug}/audit-logs?action=mcp."))
-            .await,
-    )
-    .await;
+    let mut p = owner.events(slug, "mcp.").await;
     p.items.retain(|e| e.action != "mcp.health_changed");
     p
 }
@@ -31,10 +26,6 @@ fn same(a: &Connector, b: &Connector) -> bool {
         health: a.health.clone(),
         ..b.clone()
     } == *a
-}
-
-fn fields(p: &gatehouse_types::Problem) -> Vec<&str> {
-    p.errors.iter().map(|e| e.field.as_str()).collect()
 }
 
 #[tokio::test]

@@ -1,21 +1,8 @@
 use crate::support::*;
 use gatehouse_types::{
-    AuditPage, Invitation, InvitationPreview, InvitationStatus, Member, Organization, Problem,
-    Role, User,
+    Invitation, InvitationPreview, InvitationStatus, Member, Organization, Role, User,
 };
 use serde_json::json;
-
-fn fields(p: &Problem) -> Vec<&str> {
-    p.errors.iter().map(|e| e.field.as_str()).collect()
-}
-
-async fn events(u: &TestUser, slug: &str, action: &str) -> AuditPage {
-    json(
-        u.get(&format!("/orgs/{slug}/audit-logs?action={action}"))
-            .await,
-    )
-    .await
-}
 
 /// Invites `email` and returns the token from the email it receives.
 async fn invite(
@@ -150,10 +137,10 @@ async fn an_emailed_invitation_link_creates_a_verified_account_and_signs_it_in()
         InvitationStatus::Accepted
     );
 
-    let created = events(&ann, "acme", "invitation.created").await;
+    let created = ann.events("acme", "invitation.created").await;
     assert_eq!(created.items.len(), 1);
     assert_eq!(created.items[0].metadata["email"], "new@example.com");
-    let added = events(&ann, "acme", "member.added").await;
+    let added = ann.events("acme", "member.added").await;
     let targets: Vec<_> = added
         .items
         .iter()
@@ -162,10 +149,7 @@ async fn an_emailed_invitation_link_creates_a_verified_account_and_signs_it_in()
     assert_eq!(targets, [me.id.to_string(), ann.user.id.to_string()]);
     assert_eq!(added.items[0].metadata["invited_by"], json!(ann.user.id));
     assert_eq!(
-        events(&ann, "acme", "invitation.accepted")
-            .await
-            .items
-            .len(),
+        ann.events("acme", "invitation.accepted").await.items.len(),
         1
     );
 }
@@ -314,7 +298,7 @@ async fn expired_revoked_and_unknown_invitation_links_are_refused() {
         InvitationStatus::Revoked
     );
     assert_eq!(
-        events(&ann, "acme", "invitation.revoked").await.items.len(),
+        ann.events("acme", "invitation.revoked").await.items.len(),
         1
     );
     let members: Vec<Member> = json(ann.get("/orgs/acme/members").await).await;
@@ -468,7 +452,7 @@ async fn admins_move_others_between_admin_and_member_but_not_themselves_or_the_o
     assert_eq!(m.role, Role::Member);
     assert_problem(bo.get("/orgs/acme/members").await, 403, "insufficient-role").await;
 
-    let log = events(&ann, "acme", "member.role_changed").await;
+    let log = ann.events("acme", "member.role_changed").await;
     let changes: Vec<_> = log
         .items
         .iter()
@@ -531,10 +515,7 @@ async fn admins_move_others_between_admin_and_member_but_not_themselves_or_the_o
     let roles: Vec<_> = members.iter().map(|m| m.role).collect();
     assert_eq!(roles, [Role::Owner, Role::Member, Role::Admin]);
     assert_eq!(
-        events(&ann, "acme", "member.role_changed")
-            .await
-            .items
-            .len(),
+        ann.events("acme", "member.role_changed").await.items.len(),
         2
     );
 }
@@ -571,7 +552,7 @@ async fn a_removed_member_loses_access_with_their_next_request_and_the_owner_can
     assert_problem(cy.delete(&owner).await, 409, "conflict").await;
     assert_problem(ann.delete(&owner).await, 409, "conflict").await;
 
-    let removed = events(&ann, "acme", "member.removed").await;
+    let removed = ann.events("acme", "member.removed").await;
     assert_eq!(removed.items.len(), 1);
     let e = &removed.items[0];
     assert_eq!(e.actor.id, Some(cy.user.id));
@@ -583,9 +564,9 @@ async fn a_removed_member_loses_access_with_their_next_request_and_the_owner_can
         (e.metadata["email"].clone(), e.metadata["left"].clone()),
         (json!("bo@example.com"), json!(false))
     );
-    assert_eq!(events(&ann, "acme", "member.added").await.items.len(), 3);
+    assert_eq!(ann.events("acme", "member.added").await.items.len(), 3);
     assert_eq!(
-        events(&ann, "acme", "invitation.created").await.items.len(),
+        ann.events("acme", "invitation.created").await.items.len(),
         2
     );
     let members: Vec<Member> = json(ann.get("/orgs/acme/members").await).await;
@@ -622,7 +603,7 @@ async fn a_member_can_leave_but_cannot_remove_others() {
         .await;
     assert_eq!(r.status(), 204);
     assert_problem(bo.get("/orgs/acme").await, 404, "not-found").await;
-    let left = events(&ann, "acme", "member.removed").await;
+    let left = ann.events("acme", "member.removed").await;
     assert_eq!(left.items.len(), 1);
     assert_eq!(left.items[0].actor.id, Some(bo.user.id));
     assert_eq!(left.items[0].metadata["left"], json!(true));

@@ -1,19 +1,6 @@
 use crate::support::*;
-use gatehouse_types::{AuditPage, Organization, Problem, Role, SecuritySettings};
+use gatehouse_types::{Organization, SecuritySettings};
 use serde_json::json;
-
-/// The field names of a validation problem.
-fn fields(p: &Problem) -> Vec<&str> {
-    p.errors.iter().map(|e| e.field.as_str()).collect()
-}
-
-async fn events(u: &TestUser, slug: &str, action: &str) -> AuditPage {
-    json(
-        u.get(&format!("/orgs/{slug}/audit-logs?action={action}"))
-            .await,
-    )
-    .await
-}
 
 #[tokio::test]
 async fn the_creator_owns_a_new_org_whose_slug_comes_from_its_name_unless_given() {
@@ -42,7 +29,7 @@ async fn the_creator_owns_a_new_org_whose_slug_comes_from_its_name_unless_given(
 
     let got: Organization = json(ann.get("/orgs/acme-corp").await).await;
     assert_eq!((got.id, got.membership.role), (first.id, Role::Owner));
-    let created = events(&ann, "acme-corp", "org.created").await;
+    let created = ann.events("acme-corp", "org.created").await;
     assert_eq!(created.items.len(), 1);
     assert_eq!(created.items[0].metadata["slug"], "acme-corp");
 }
@@ -160,7 +147,7 @@ async fn updating_name_and_description_is_audited_with_before_and_after() {
     .await;
     assert_eq!(same.name, "Acme Ltd");
 
-    let log = events(&ann, &org.slug, "org.updated").await;
+    let log = ann.events(&org.slug, "org.updated").await;
     assert_eq!(log.items.len(), 1, "a no-op update writes no event");
     let e = &log.items[0];
     assert_eq!(e.actor.id, Some(ann.user.id));
@@ -192,7 +179,7 @@ async fn a_patch_with_another_slug_is_refused_whole_and_changes_nothing() {
     assert_eq!(now.name, "Acme", "no partial write");
     assert_eq!(now, before);
     assert_problem(ann.get("/orgs/acme-2").await, 404, "not-found").await;
-    assert!(events(&ann, "acme", "org.updated").await.items.is_empty());
+    assert!(ann.events("acme", "org.updated").await.items.is_empty());
 }
 
 #[tokio::test]
@@ -284,7 +271,7 @@ async fn the_session_timeout_accepts_15_to_43200_minutes_and_only_admins_see_it(
         let s: SecuritySettings = json(ann.get(&path).await).await;
         assert_eq!(s.session_timeout_minutes, ok);
     }
-    let log = events(&ann, &org.slug, "org.security_updated").await;
+    let log = ann.events(&org.slug, "org.security_updated").await;
     assert_eq!(
         log.items[0].metadata["changes"]["session_timeout_minutes"],
         json!({"from": 15, "to": 43200})
@@ -350,7 +337,7 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     )
     .await;
     assert!(
-        events(&ann, &org.slug, "org.ownership_transferred")
+        ann.events(&org.slug, "org.ownership_transferred")
             .await
             .items
             .is_empty()
@@ -370,7 +357,7 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     )
     .await;
 
-    let log = events(&cy, &org.slug, "org.ownership_transferred").await;
+    let log = cy.events(&org.slug, "org.ownership_transferred").await;
     assert_eq!(log.items.len(), 1);
     let e = &log.items[0];
     assert_eq!(e.actor.id, Some(ann.user.id));

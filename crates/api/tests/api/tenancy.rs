@@ -3,7 +3,9 @@
 //! `org_routes()` is the one list of those routes; a test fails when the OpenAPI
 //! document gains an org route that the list does not cover.
 use crate::support::*;
-use gatehouse_types::{Invitation, Problem};
+use gatehouse_types::{
+    CreateApiKeyRequest, CreateInvitationRequest, CreateOAuthClientRequest, Problem,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -231,20 +233,6 @@ fn unexpected(answers: &[(String, u16, Option<Problem>)], status: u16, code: &st
         .collect()
 }
 
-/// A program calling with an API key instead of a session cookie.
-fn key_session(app: &TestApp, secret: &str) -> Session {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("Authorization", format!("ApiKey {secret}").parse().unwrap());
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
-    Session {
-        http,
-        base: app.base.clone(),
-    }
-}
-
 /// Everything about an org its owner can read.
 async fn snapshot(owner: &Session, slug: &str) -> Value {
     let mut state = serde_json::Map::new();
@@ -272,84 +260,63 @@ async fn snapshot(owner: &Session, slug: &str) -> Value {
 async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
     let alice = app.signup("alice@example.com").await;
     app.create_org(&alice, "Alice Co").await;
-    let bob = app.signup("bob@example.com").await;
-    let b = app.create_org(&bob, "Bob Co").await;
-    let dave = app
-        .add_member(&bob, &b.slug, "dave@example.com", Role::Admin)
-        .await;
-    let carol = app
-        .add_member(&bob, &b.slug, "carol@example.com", Role::Member)
-        .await;
-    let r = bob
-        .post(
-            &format!("/orgs/{}/invitations", b.slug),
-            json!({"email": "erin@example.com", "role": "member"}),
+    // The fixture's connector is disabled, so no health check changes org B while the
+    // tests compare snapshots.
+    let b = OrgFixture::named(app, "bob", "Bob Co").await;
+    let inv = b
+        .owner
+        .invite(
+            b.slug(),
+            &CreateInvitationRequest {
+                email: "erin@example.com".into(),
+                role: Role::Member,
+            },
         )
+        .await
+        .expect(201)
         .await;
-    assert_eq!(r.status(), 201);
-    let inv: Invitation = r.json().await.unwrap();
-    let r = bob
-        .post(
-            &format!("/orgs/{}/api-keys", b.slug),
-            json!({"name": "bob-key"}),
+    let oauth_client = b
+        .owner
+        .create_oauth_client(
+            b.slug(),
+            &CreateOAuthClientRequest {
+                name: "Bob tool".into(),
+                redirect_uris: vec!["https://bob.example.com/cb".into()],
+            },
         )
-        .await;
-    assert_eq!(r.status(), 201);
-    let key: Value = r.json().await.unwrap();
-    let api_key = key["api_key"]["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .expect("api key id");
-    // Disabled, so that no health check changes org B while the tests compare snapshots.
-    let r = bob
-        .post(
-            &format!("/orgs/{}/connectors", b.slug),
-            json!({"name": "Bob MCP", "url": "https://bob.example.com/mcp", "enabled": false}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let connector = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .expect("connector id");
-    let r = bob
-        .post(
-            &format!("/orgs/{}/oauth/clients", b.slug),
-            json!({"name": "Bob tool", "redirect_uris": ["https://bob.example.com/cb"]}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let oauth_client = r.json::<Value>().await.unwrap()["client"]["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .expect("oauth client id");
+        .await
+        .expect(201)
+        .await
+        .client
+        .id;
     let ids = Ids {
         oauth_client,
-        admin: dave.user.id,
-        member: carol.user.id,
+        admin: b.admin.user.id,
+        member: b.member.user.id,
         invitation: inv.id,
-        api_key,
-        connector,
+        api_key: b.key.api_key.id,
+        connector: b.connector.id,
     };
-    (alice, bob, b.slug, ids)
+    let slug = b.org.slug.clone();
+    (alice, b.owner, slug, ids)
 }
 
 #[tokio::test]
 async fn a_member_or_api_key_of_another_org_gets_404_on_every_org_route_and_changes_nothing() {
     let app = spawn_app().await;
     let (alice, bob, slug_b, ids) = two_orgs(&app).await;
-    let r = alice
-        .post(
-            "/orgs/alice-co/api-keys",
-            json!({"name": "alice-key", "scopes": ["read", "write"]}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let secret = r.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let alice_key = key_session(&app, &secret);
+    let req = CreateApiKeyRequest {
+        name: "alice-key".into(),
+        scopes: Some(vec![ApiKeyScope::Read, ApiKeyScope::Write]),
+        expires_at: None,
+    };
+    let secret = alice
+        .create_api_key("alice-co", &req)
+        .await
+        .expect(201)
+        .await
+        .secret;
+    let alice_key = app.key_client(&secret);
     json::<Value>(alice_key.get("/orgs/alice-co/members").await).await;
     let before = snapshot(&bob, &slug_b).await;
 

@@ -20,12 +20,13 @@ pub struct OrgFixture {
 
 impl OrgFixture {
     pub async fn new(app: &TestApp) -> OrgFixture {
-        Self::named(app, "fixture").await
+        Self::named(app, "fixture", "Fixture Org").await
     }
 
-    pub async fn named(app: &TestApp, tag: &str) -> OrgFixture {
+    /// The org named `name`; its people's addresses begin with `tag`.
+    pub async fn named(app: &TestApp, tag: &str, name: &str) -> OrgFixture {
         let owner = app.signup(&format!("{tag}-owner@example.com")).await;
-        let org = app.create_org(&owner, &format!("{tag} org")).await;
+        let org = app.create_org(&owner, name).await;
         let admin = app
             .add_member(
                 &owner,
