@@ -1,18 +1,29 @@
 use crate::support::*;
-use gatehouse_types::{CallerIp, IpPreset, SecuritySettings};
-use serde_json::json;
+use gatehouse_types::{CallerIp, IpRange, SecuritySettings, UpdateSecuritySettings};
+
+/// Ranges from (CIDR, label) pairs.
+fn ranges(items: &[(&str, &str)]) -> Vec<IpRange> {
+    items
+        .iter()
+        .map(|(cidr, label)| IpRange {
+            cidr: cidr.to_string(),
+            label: label.to_string(),
+        })
+        .collect()
+}
 
 async fn set_list(
     u: &TestUser,
     slug: &str,
-    list: serde_json::Value,
+    list: Vec<IpRange>,
     confirm: bool,
-) -> reqwest::Response {
-    u.patch(
-        &format!("/orgs/{slug}/settings/security"),
-        json!({"ip_allowlist": list, "confirm_lockout": confirm}),
-    )
-    .await
+) -> Reply<SecuritySettings> {
+    let req = UpdateSecuritySettings {
+        ip_allowlist: Some(list),
+        confirm_lockout: confirm,
+        ..Default::default()
+    };
+    u.update_security_settings(slug, &req).await
 }
 
 #[tokio::test]
@@ -20,10 +31,10 @@ async fn the_lockout_guard_refuses_a_list_without_the_callers_address_unless_con
     let app = spawn_app().await;
     let owner = app.signup("ray@example.com").await;
     let org = app.create_org(&owner, "Ray").await;
-    let ip: CallerIp = json(owner.get("/me/ip").await).await;
+    let ip = owner.my_ip().await.ok().await;
     assert_eq!(ip.ip, "127.0.0.1");
 
-    let office = json!([{"cidr": "203.0.113.0/24", "label": "office"}]);
+    let office = ranges(&[("203.0.113.0/24", "office")]);
     let p = assert_problem(
         set_list(&owner, &org.slug, office.clone(), false).await,
         409,
@@ -32,17 +43,12 @@ async fn the_lockout_guard_refuses_a_list_without_the_callers_address_unless_con
     .await;
     assert!(p.detail.unwrap().contains("127.0.0.1"));
     // Nothing was saved.
-    let s: SecuritySettings = json(
-        owner
-            .get(&format!("/orgs/{}/settings/security", org.slug))
-            .await,
-    )
-    .await;
+    let s = owner.security_settings(&org.slug).await.ok().await;
     assert!(s.ip_allowlist.is_empty());
 
     // Including the caller's address, host bits are normalized away.
-    let ok = json!([{"cidr": "203.0.113.9/24", "label": "office"}, {"cidr": "127.0.0.1", "label": "me"}]);
-    let s: SecuritySettings = json(set_list(&owner, &org.slug, ok, false).await).await;
+    let ok = ranges(&[("203.0.113.9/24", "office"), ("127.0.0.1", "me")]);
+    let s = set_list(&owner, &org.slug, ok, false).await.ok().await;
     assert_eq!(s.ip_allowlist[0].cidr, "203.0.113.0/24");
     assert_eq!(s.ip_allowlist[1].cidr, "127.0.0.1/32");
     assert_eq!(
@@ -54,7 +60,7 @@ async fn the_lockout_guard_refuses_a_list_without_the_callers_address_unless_con
     );
 
     // Confirmed: saved, and the very next request is refused, on every route of the org.
-    let s: SecuritySettings = json(set_list(&owner, &org.slug, office, true).await).await;
+    let s = set_list(&owner, &org.slug, office, true).await.ok().await;
     assert_eq!(s.ip_allowlist.len(), 1);
     let p = assert_problem(
         owner.get(&format!("/orgs/{}", org.slug)).await,
@@ -78,8 +84,7 @@ async fn the_lockout_guard_refuses_a_list_without_the_callers_address_unless_con
         owner.get(&format!("/orgs/{}", other.slug)).await.status(),
         200
     );
-    let p: gatehouse_types::AuditPage =
-        json(owner.get(&format!("/orgs/{}/audit-logs", other.slug)).await).await;
+    let p = owner.audit_log(&other.slug, "").await.ok().await;
     assert!(p.items.iter().all(|e| e.org_id == Some(other.id)));
 }
 
@@ -88,32 +93,34 @@ async fn api_keys_and_other_replicas_obey_the_list_at_once() {
     let app = spawn_app().await;
     let owner = app.signup("sal@example.com").await;
     let org = app.create_org(&owner, "Sal").await;
-    let key: gatehouse_types::CreatedApiKey = json(
-        owner
-            .post(
-                &format!("/orgs/{}/api-keys", org.slug),
-                json!({"name": "k", "scopes": ["read"]}),
-            )
-            .await,
-    )
-    .await;
+    let key = owner
+        .create_api_key(
+            &org.slug,
+            &gatehouse_types::CreateApiKeyRequest {
+                name: "k".into(),
+                scopes: Some(vec![ApiKeyScope::Read]),
+                expires_at: None,
+            },
+        )
+        .await
+        .ok()
+        .await;
     let replica = app.replica().await;
     let get = |base: &TestApp| {
-        reqwest::Client::new()
-            .get(base.url(&format!("/api/v1/orgs/{}", org.slug)))
-            .header("authorization", format!("ApiKey {}", key.secret))
-            .send()
+        let client = base.key_client(&key.secret);
+        let slug = org.slug.clone();
+        async move { client.org(&slug).await }
     };
-    assert_eq!(get(&replica).await.unwrap().status(), 200);
+    assert_eq!(get(&replica).await.status(), 200);
     set_list(
         &owner,
         &org.slug,
-        json!([{"cidr": "2001:db8::/32", "label": "v6 office"}]),
+        ranges(&[("2001:db8::/32", "v6 office")]),
         true,
     )
     .await;
-    assert_problem(get(&replica).await.unwrap(), 403, "ip-not-allowed").await;
-    assert_problem(get(&app).await.unwrap(), 403, "ip-not-allowed").await;
+    assert_problem(get(&replica).await, 403, "ip-not-allowed").await;
+    assert_problem(get(&app).await, 403, "ip-not-allowed").await;
     // An outsider still gets 404: the allowlist is not revealed to non-members.
     let outsider = app.signup("tom@example.com").await;
     assert_problem(
@@ -129,25 +136,24 @@ async fn ipv6_clients_are_matched_against_ipv6_ranges() {
     let app = spawn_app_at("[::1]", |_| {}).await;
     let owner = app.signup("uli@example.com").await;
     let org = app.create_org(&owner, "Uli").await;
-    let ip: CallerIp = json(owner.get("/me/ip").await).await;
+    let ip = owner.my_ip().await.ok().await;
     assert_eq!(ip.ip, "::1");
     let r = set_list(
         &owner,
         &org.slug,
-        json!([{"cidr": "127.0.0.0/8", "label": "v4 loopback"}]),
+        ranges(&[("127.0.0.0/8", "v4 loopback")]),
         false,
     )
     .await;
     assert_problem(r, 409, "allowlist-excludes-caller").await;
-    let s: SecuritySettings = json(
-        set_list(
-            &owner,
-            &org.slug,
-            json!([{"cidr": "::1/128", "label": "v6 loopback"}]),
-            false,
-        )
-        .await,
+    let s = set_list(
+        &owner,
+        &org.slug,
+        ranges(&[("::1/128", "v6 loopback")]),
+        false,
     )
+    .await
+    .ok()
     .await;
     assert_eq!(s.ip_allowlist[0].cidr, "::1/128");
     assert_eq!(
@@ -157,7 +163,7 @@ async fn ipv6_clients_are_matched_against_ipv6_ranges() {
     set_list(
         &owner,
         &org.slug,
-        json!([{"cidr": "2001:db8::/32", "label": "elsewhere"}]),
+        ranges(&[("2001:db8::/32", "elsewhere")]),
         true,
     )
     .await;
@@ -207,7 +213,10 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .http
         .patch(app.url(&format!("/api/v1/orgs/{}/settings/security", org.slug)))
         .header("x-forwarded-for", "203.0.113.5")
-        .json(&json!({"ip_allowlist": [{"cidr": "203.0.113.0/24", "label": "office"}]}))
+        .json(&UpdateSecuritySettings {
+            ip_allowlist: Some(ranges(&[("203.0.113.0/24", "office")])),
+            ..Default::default()
+        })
         .send()
         .await
         .unwrap();
@@ -245,43 +254,37 @@ async fn malformed_ranges_are_refused_by_position_and_presets_offer_anthropic() 
     let r = set_list(
         &owner,
         &org.slug,
-        json!([{"cidr": "127.0.0.1"}, {"cidr": "10.0.0.0/33"}, {"cidr": "example.com"}]),
+        ranges(&[("127.0.0.1", ""), ("10.0.0.0/33", ""), ("example.com", "")]),
         false,
     )
     .await;
     let p = assert_problem(r, 422, "validation").await;
-    let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["ip_allowlist[1].cidr", "ip_allowlist[2].cidr"]);
+    assert_eq!(fields(&p), ["ip_allowlist[1].cidr", "ip_allowlist[2].cidr"]);
     let many: Vec<_> = (0..101)
-        .map(|i| json!({"cidr": format!("10.0.{i}.0/24")}))
+        .map(|i| IpRange {
+            cidr: format!("10.0.{i}.0/24"),
+            label: String::new(),
+        })
         .collect();
     assert_problem(
-        set_list(&owner, &org.slug, json!(many), true).await,
+        set_list(&owner, &org.slug, many, true).await,
         422,
         "validation",
     )
     .await;
 
-    let presets: Vec<IpPreset> = json(owner.get("/ip-allowlist/presets").await).await;
+    let presets = owner.ip_presets().await.ok().await;
     let anthropic = presets.iter().find(|p| p.id == "anthropic").unwrap();
     assert_eq!(anthropic.ranges[0].cidr, "160.79.104.0/21");
     // One click: the preset plus the caller's own address.
     let mut list = anthropic.ranges.clone();
-    list.push(gatehouse_types::IpRange {
+    list.push(IpRange {
         cidr: "127.0.0.1".into(),
         label: "me".into(),
     });
-    let s: SecuritySettings = json(set_list(&owner, &org.slug, json!(list), false).await).await;
+    let s = set_list(&owner, &org.slug, list, false).await.ok().await;
     assert_eq!(s.ip_allowlist.len(), 2);
-    let p: gatehouse_types::AuditPage = json(
-        owner
-            .get(&format!(
-                "/orgs/{}/audit-logs?action=org.ip_allowlist_updated",
-                org.slug
-            ))
-            .await,
-    )
-    .await;
+    let p = owner.events(&org.slug, "org.ip_allowlist_updated").await;
     assert_eq!(p.items.len(), 1);
     assert_eq!(p.items[0].metadata["to"][0]["cidr"], "160.79.104.0/21");
 }
