@@ -2,7 +2,7 @@
 # Installs the official MCP conformance suite (@modelcontextprotocol/conformance) and the
 # MCP TypeScript SDK (@modelcontextprotocol/sdk) from the npm registry into a cache
 # folder, once, and prints their node_modules folder on the last line. The conformance
-# test (crates/api/tests/api/conformance.rs) runs the suite's CLI from there
+# test (crates/api/tests/api/mcp/conformance.rs) runs the suite's CLI from there
 # (@modelcontextprotocol/conformance/dist/index.js), and our fixture server
 # (crates/api/tests/e2e/conformance_server.mjs) with it as NODE_PATH.
 set -euo pipefail
