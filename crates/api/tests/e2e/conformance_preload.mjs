@@ -1,5 +1,5 @@
 // Preloaded into the conformance CLI (`node --import <this> .../conformance/dist/index.js`)
-// by tests/api/conformance.rs, for two things the CLI cannot do itself:
+// by tests/api/mcp/conformance.rs, for two things the CLI cannot do itself:
 //
 // 1. Run on Node 20 (Debian's and CI's): the CLI imports `globSync` from `fs` (Node >= 22)
 //    for its `tier-check` command only; on older Node the import alone kills the process.

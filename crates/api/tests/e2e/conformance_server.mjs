@@ -1,4 +1,4 @@
-// The backend for the conformance test (tests/api/conformance.rs): an MCP server that
+// The backend for the conformance test (tests/api/mcp/conformance.rs): an MCP server that
 // implements what every server scenario of `@modelcontextprotocol/conformance` expects
 // (its tools, resources, prompts, completion, logging, sampling and elicitation requests,
 // SSE resumability, DNS-rebinding protection), written by us on the official TypeScript

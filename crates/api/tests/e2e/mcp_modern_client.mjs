@@ -1,5 +1,5 @@
 // A client that speaks only MCP 2026-07-28, for the end-to-end tests in
-// tests/api/mcp_modern.rs: the official TypeScript SDK v2 client (@modelcontextprotocol/client,
+// tests/api/mcp/modern.rs: the official TypeScript SDK v2 client (@modelcontextprotocol/client,
 // installed by scripts/mcp-modern-client.sh), its version negotiation pinned to 2026-07-28
 // (`versionNegotiation: { mode: { pin } }`: `server/discover` must offer it, no `initialize`
 // fallback). With GATEHOUSE_MCP_KEY set it sends that API key as a bearer token; without it,

@@ -1,4 +1,4 @@
-// An independent MCP client for the OAuth end-to-end test (tests/api/mcp_sdk.rs): the
+// An independent MCP client for the OAuth end-to-end test (tests/api/mcp/sdk.rs): the
 // official TypeScript SDK, installed by scripts/mcp-sdk-client.sh, with its own OAuth
 // client provider. It finds our authorization server from the endpoint's 401, registers,
 // and starts authorization with PKCE; the test plays the browser and hands the code back.
