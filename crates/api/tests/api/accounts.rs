@@ -1,6 +1,8 @@
 use crate::support::*;
-use gatehouse_types::User;
-use serde_json::json;
+use gatehouse_types::{
+    ChangePasswordRequest, PasswordResetConfirm, PasswordResetRequest, SignupRequest,
+    UpdateMeRequest,
+};
 
 fn set_cookie(r: &reqwest::Response) -> String {
     r.headers()
@@ -25,10 +27,10 @@ async fn signup_sets_a_protected_session_cookie_and_the_emailed_link_verifies_th
     let app = spawn_app().await;
     let s = app.session();
     let r = s
-        .post(
-            "/auth/signup",
-            json!({"email": "  Alice@Example.COM ", "password": PASSWORD, "display_name": "Alice"}),
-        )
+        .signup(&SignupRequest {
+            display_name: Some("Alice".into()),
+            ..signup_req("  Alice@Example.COM ", PASSWORD)
+        })
         .await;
     assert_eq!(r.status(), 201);
     let cookie = set_cookie(&r);
@@ -40,27 +42,26 @@ async fn signup_sets_a_protected_session_cookie_and_the_emailed_link_verifies_th
         !cookie.contains("Secure"),
         "plain-http public URL: no Secure flag"
     );
-    let user: User = r.json().await.unwrap();
+    let user = r.ok().await;
     assert_eq!(user.email, "alice@example.com");
     assert!(!user.email_verified);
 
     let mail = app.wait_for_mail("alice@example.com", "verify-email").await;
     assert!(mail.link("verify-email").starts_with(&app.base));
     let token = mail.token("verify-email");
-    let me: User = json(s.post("/auth/verify-email", json!({"token": token})).await).await;
+    let me = s.verify_email(&token_req(&token)).await.ok().await;
     assert!(me.email_verified);
-    let me: User = json(s.get("/me").await).await;
+    let me = s.me().await.ok().await;
     assert!(me.email_verified);
     // Single use.
     assert_problem(
-        s.post("/auth/verify-email", json!({"token": token})).await,
+        s.verify_email(&token_req(&token)).await,
         400,
         "token-invalid",
     )
     .await;
     assert_problem(
-        s.post("/auth/verify-email", json!({"token": "ghv_nonsense"}))
-            .await,
+        s.verify_email(&token_req("ghv_nonsense")).await,
         400,
         "token-invalid",
     )
@@ -71,36 +72,19 @@ async fn signup_sets_a_protected_session_cookie_and_the_emailed_link_verifies_th
 async fn signup_rejects_bad_input_naming_every_field_and_writes_nothing() {
     let app = spawn_app().await;
     let s = app.session();
-    let r = s
-        .post(
-            "/auth/signup",
-            json!({"email": "not-an-email", "password": "elevenchars"}),
-        )
-        .await;
+    let r = s.signup(&signup_req("not-an-email", "elevenchars")).await;
     let p = assert_problem(r, 422, "validation").await;
-    let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["email", "password"]);
+    assert_eq!(fields(&p), ["email", "password"]);
     let r = s
-        .post(
-            "/auth/signup",
-            json!({"email": "a@example.com", "password": "x".repeat(1025)}),
-        )
+        .signup(&signup_req("a@example.com", &"x".repeat(1025)))
         .await;
     assert_problem(r, 422, "validation").await;
     // 12 and 1024 characters are the inclusive limits.
-    let r = s
-        .post(
-            "/auth/signup",
-            json!({"email": "b@example.com", "password": "twelve chars"}),
-        )
-        .await;
+    let r = s.signup(&signup_req("b@example.com", "twelve chars")).await;
     assert_eq!(r.status(), 201);
     let r = app
         .session()
-        .post(
-            "/auth/signup",
-            json!({"email": "c@example.com", "password": "é".repeat(1024)}),
-        )
+        .signup(&signup_req("c@example.com", &"é".repeat(1024)))
         .await;
     assert_eq!(r.status(), 201);
     assert_problem(
@@ -117,10 +101,7 @@ async fn an_email_is_unique_whatever_its_case() {
     app.signup("dup@example.com").await;
     let r = app
         .session()
-        .post(
-            "/auth/signup",
-            json!({"email": "DUP@example.com", "password": PASSWORD}),
-        )
+        .signup(&signup_req("DUP@example.com", PASSWORD))
         .await;
     assert_problem(r, 409, "email-taken").await;
 }
@@ -144,16 +125,11 @@ async fn login_accepts_the_right_password_only_and_logout_ends_the_session_serve
     .await;
 
     let s = app.session();
-    let r = s
-        .post(
-            "/auth/login",
-            json!({"email": "BOB@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let r = s.login(&login_req("BOB@example.com", PASSWORD)).await;
     assert_eq!(r.status(), 200);
     let token = session_token(&r);
-    assert_eq!(s.get("/me").await.status(), 200);
-    let r = s.post("/auth/logout", json!({})).await;
+    assert_eq!(s.me().await.status(), 200);
+    let r = s.logout().await;
     assert_eq!(r.status(), 204);
     assert!(set_cookie(&r).contains("Max-Age=0"));
     // The old token is dead on the server, not just forgotten by the browser.
@@ -227,21 +203,19 @@ async fn changing_the_password_ends_other_sessions_but_keeps_this_one() {
     let app = spawn_app().await;
     let me = app.signup("erin@example.com").await;
     let laptop = app.login_session("erin@example.com").await;
-    let r = me.post("/me/password", json!({"current_password": "not my password", "new_password": "a brand new passphrase"})).await;
+    let change = |current: &str, new: &str| ChangePasswordRequest {
+        current_password: current.into(),
+        new_password: new.into(),
+    };
+    let r = me
+        .change_password(&change("not my password", "a brand new passphrase"))
+        .await;
     let p = assert_problem(r, 401, "invalid-credentials").await;
     assert_eq!(p.errors[0].field, "current_password");
-    let r = me
-        .post(
-            "/me/password",
-            json!({"current_password": PASSWORD, "new_password": "short"}),
-        )
-        .await;
+    let r = me.change_password(&change(PASSWORD, "short")).await;
     assert_problem(r, 422, "validation").await;
     let r = me
-        .post(
-            "/me/password",
-            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
-        )
+        .change_password(&change(PASSWORD, "a brand new passphrase"))
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(me.get("/me").await.status(), 200);
@@ -265,40 +239,29 @@ async fn password_reset_answers_alike_for_unknown_addresses_and_its_link_works_o
     let app = spawn_app().await;
     let old = app.signup("frank@example.com").await;
     let s = app.session();
-    let unknown = s
-        .post(
-            "/auth/password-reset/request",
-            json!({"email": "ghost@example.com"}),
-        )
-        .await;
+    let reset = |email: &str| PasswordResetRequest {
+        email: email.into(),
+    };
+    let unknown = s.request_password_reset(&reset("ghost@example.com")).await;
     assert_eq!(unknown.status(), 202);
-    let unknown_body = unknown.text().await.unwrap();
-    let known = s
-        .post(
-            "/auth/password-reset/request",
-            json!({"email": "Frank@example.com"}),
-        )
-        .await;
+    let unknown_body = unknown.into_response().text().await.unwrap();
+    let known = s.request_password_reset(&reset("Frank@example.com")).await;
     assert_eq!(known.status(), 202);
-    assert_eq!(known.text().await.unwrap(), unknown_body);
+    assert_eq!(known.into_response().text().await.unwrap(), unknown_body);
 
     let token = app
         .wait_for_mail("frank@example.com", "reset-password")
         .await
         .token("reset-password");
     assert_eq!(app.mail_count("ghost@example.com"), 0);
-    let r = s
-        .post(
-            "/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "short"}),
-        )
-        .await;
+    let confirm = |new: &str| PasswordResetConfirm {
+        token: token.clone(),
+        new_password: new.into(),
+    };
+    let r = s.confirm_password_reset(&confirm("short")).await;
     assert_problem(r, 422, "validation").await;
     let r = s
-        .post(
-            "/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "reset to this passphrase"}),
-        )
+        .confirm_password_reset(&confirm("reset to this passphrase"))
         .await;
     assert_eq!(r.status(), 204);
     // Every session ended; the new password works; the link is spent.
@@ -310,10 +273,7 @@ async fn password_reset_answers_alike_for_unknown_addresses_and_its_link_works_o
         200
     );
     let r = s
-        .post(
-            "/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "and another passphrase"}),
-        )
+        .confirm_password_reset(&confirm("and another passphrase"))
         .await;
     assert_problem(r, 400, "token-invalid").await;
 }
@@ -323,10 +283,9 @@ async fn a_reset_link_expires_after_thirty_minutes() {
     let app = spawn_app().await;
     app.signup("gina@example.com").await;
     let s = app.session();
-    s.post(
-        "/auth/password-reset/request",
-        json!({"email": "gina@example.com"}),
-    )
+    s.request_password_reset(&PasswordResetRequest {
+        email: "gina@example.com".into(),
+    })
     .await;
     let token = app
         .wait_for_mail("gina@example.com", "reset-password")
@@ -338,10 +297,10 @@ async fn a_reset_link_expires_after_thirty_minutes() {
     ))
     .await;
     let r = s
-        .post(
-            "/auth/password-reset/confirm",
-            json!({"token": token, "new_password": "reset to this passphrase"}),
-        )
+        .confirm_password_reset(&PasswordResetConfirm {
+            token,
+            new_password: "reset to this passphrase".into(),
+        })
         .await;
     assert_problem(r, 410, "token-expired").await;
     assert_eq!(app.login("gina@example.com", PASSWORD).await.status(), 200);
@@ -355,7 +314,7 @@ async fn cookie_authenticated_writes_from_another_origin_are_refused() {
         .http
         .post(app.url("/api/v1/orgs"))
         .header("origin", "https://evil.example")
-        .json(&json!({"name": "X"}))
+        .json(&org_req("X"))
         .send()
         .await
         .unwrap();
@@ -364,17 +323,14 @@ async fn cookie_authenticated_writes_from_another_origin_are_refused() {
     let token = {
         let r = app
             .session()
-            .post(
-                "/auth/login",
-                json!({"email": "hank@example.com", "password": PASSWORD}),
-            )
+            .login(&login_req("hank@example.com", PASSWORD))
             .await;
         session_token(&r)
     };
     let bare = reqwest::Client::new()
         .post(app.url("/api/v1/orgs"))
         .header("cookie", format!("gatehouse_session={token}"))
-        .json(&json!({"name": "X"}))
+        .json(&org_req("X"))
         .send()
         .await
         .unwrap();
@@ -383,7 +339,7 @@ async fn cookie_authenticated_writes_from_another_origin_are_refused() {
         .post(app.url("/api/v1/orgs"))
         .header("cookie", format!("gatehouse_session={token}"))
         .header("referer", app.url("/orgs/new"))
-        .json(&json!({"name": "X"}))
+        .json(&org_req("X"))
         .send()
         .await
         .unwrap();
@@ -400,7 +356,7 @@ async fn cookie_authenticated_writes_from_another_origin_are_refused() {
     let r = reqwest::Client::new()
         .post(app.url("/api/v1/auth/login"))
         .header("origin", "https://evil.example")
-        .json(&json!({"email": "hank@example.com", "password": PASSWORD}))
+        .json(&login_req("hank@example.com", PASSWORD))
         .send()
         .await
         .unwrap();
@@ -413,7 +369,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
     let r = reqwest::Client::new()
         .post(app.url("/api/v1/auth/signup"))
         .header("origin", "https://gatehouse.example")
-        .json(&json!({"email": "ivy@example.com", "password": PASSWORD}))
+        .json(&signup_req("ivy@example.com", PASSWORD))
         .send()
         .await
         .unwrap();
@@ -431,27 +387,18 @@ async fn the_profile_can_be_renamed_and_is_audited() {
     let app = spawn_app().await;
     let me = app.signup("jane@example.com").await;
     let org = app.create_org(&me, "Jane Co").await;
-    let u: User = json(
-        me.patch("/me", json!({"display_name": "  Jane Doe "}))
-            .await,
-    )
-    .await;
+    let rename = |name: String| UpdateMeRequest {
+        display_name: Some(name),
+    };
+    let u = me.update_me(&rename("  Jane Doe ".into())).await.ok().await;
     assert_eq!(u.display_name, "Jane Doe");
     assert_problem(
-        me.patch("/me", json!({"display_name": "x".repeat(101)}))
-            .await,
+        me.update_me(&rename("x".repeat(101))).await,
         422,
         "validation",
     )
     .await;
-    let page: gatehouse_types::AuditPage = json(
-        me.get(&format!(
-            "/orgs/{}/audit-logs?action=user.updated",
-            org.slug
-        ))
-        .await,
-    )
-    .await;
+    let page = me.events(&org.slug, "user.updated").await;
     assert_eq!(page.items.len(), 1);
     assert_eq!(
         page.items[0].metadata["changes"]["display_name"]["to"],

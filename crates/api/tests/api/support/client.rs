@@ -320,3 +320,50 @@ impl Session {
             .await
     }
 }
+
+// The requests most tests build, with the optional fields left out.
+
+pub fn signup_req(email: &str, password: &str) -> SignupRequest {
+    SignupRequest {
+        email: email.into(),
+        password: password.into(),
+        display_name: None,
+    }
+}
+
+pub fn login_req(email: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        email: email.into(),
+        password: password.into(),
+    }
+}
+
+pub fn token_req(token: &str) -> TokenRequest {
+    TokenRequest {
+        token: token.into(),
+    }
+}
+
+pub fn org_req(name: &str) -> CreateOrgRequest {
+    CreateOrgRequest {
+        name: name.into(),
+        slug: None,
+        description: None,
+    }
+}
+
+pub fn invite_req(email: &str, role: Role) -> CreateInvitationRequest {
+    CreateInvitationRequest {
+        email: email.into(),
+        role,
+    }
+}
+
+/// An enabled connector (the server's default) with no credential.
+pub fn connector_req(name: &str, url: &str) -> CreateConnectorRequest {
+    CreateConnectorRequest {
+        name: name.into(),
+        url: url.into(),
+        ..Default::default()
+    }
+}
