@@ -402,7 +402,8 @@ impl TestApp {
     }
 }
 
-pub async fn json<T: DeserializeOwned>(r: Response) -> T {
+pub async fn json<T: DeserializeOwned>(r: impl Into<Response>) -> T {
+    let r: Response = r.into();
     let status = r.status();
     let text = r.text().await.unwrap();
     assert!(status.is_success(), "status {status}: {text}");
