@@ -1,6 +1,35 @@
 use crate::support::*;
-use gatehouse_types::{Organization, SecuritySettings};
+use gatehouse_types::{
+    CreateOrgRequest, Organization, TransferOwnershipRequest, UpdateOrgRequest,
+    UpdateSecuritySettings,
+};
 use serde_json::json;
+
+/// A new org `name` with the slug `slug`.
+fn with_slug(name: &str, slug: &str) -> CreateOrgRequest {
+    CreateOrgRequest {
+        slug: Some(slug.into()),
+        ..org_req(name)
+    }
+}
+
+fn rename(name: &str) -> UpdateOrgRequest {
+    UpdateOrgRequest {
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+fn timeout(minutes: i32) -> UpdateSecuritySettings {
+    UpdateSecuritySettings {
+        session_timeout_minutes: Some(minutes),
+        ..Default::default()
+    }
+}
+
+fn to(user_id: uuid::Uuid) -> TransferOwnershipRequest {
+    TransferOwnershipRequest { user_id }
+}
 
 #[tokio::test]
 async fn the_creator_owns_a_new_org_whose_slug_comes_from_its_name_unless_given() {
@@ -17,17 +46,17 @@ async fn the_creator_owns_a_new_org_whose_slug_comes_from_its_name_unless_given(
     let second = app.create_org(&ann, "Acme Corp").await;
     assert_eq!(second.slug, "acme-corp-2");
     let r = ann
-        .post(
-            "/orgs",
-            json!({"name": "Third", "slug": "my-team", "description": "  ours  "}),
-        )
+        .create_org(&CreateOrgRequest {
+            description: Some("  ours  ".into()),
+            ..with_slug("Third", "my-team")
+        })
         .await;
     assert_eq!(r.status(), 201);
-    let third: Organization = r.json().await.unwrap();
+    let third = r.ok().await;
     assert_eq!(third.slug, "my-team");
     assert_eq!(third.details.map(|d| d.description), Some("ours".into()));
 
-    let got: Organization = json(ann.get("/orgs/acme-corp").await).await;
+    let got: Organization = ann.org("acme-corp").await.ok().await;
     assert_eq!((got.id, got.membership.role), (first.id, Role::Owner));
     let created = ann.events("acme-corp", "org.created").await;
     assert_eq!(created.items.len(), 1);
@@ -40,14 +69,13 @@ async fn malformed_reserved_and_taken_slugs_are_refused() {
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
     for bad in ["Acme", "-acme", "acme-", "ac me", "a_b", &"a".repeat(49)] {
-        let r = ann.post("/orgs", json!({"name": "X", "slug": bad})).await;
+        let r = ann.create_org(&with_slug("X", bad)).await;
         let p = assert_problem(r, 422, "validation").await;
         assert_eq!(fields(&p), ["slug"], "{bad}");
     }
     for reserved in ["admin", "api", "settings"] {
         let p = assert_problem(
-            ann.post("/orgs", json!({"name": "X", "slug": reserved}))
-                .await,
+            ann.create_org(&with_slug("X", reserved)).await,
             422,
             "validation",
         )
@@ -55,13 +83,12 @@ async fn malformed_reserved_and_taken_slugs_are_refused() {
         assert_eq!(fields(&p), ["slug"], "{reserved}");
     }
     assert_problem(
-        ann.post("/orgs", json!({"name": "Other", "slug": "acme"}))
-            .await,
+        ann.create_org(&with_slug("Other", "acme")).await,
         409,
         "slug-taken",
     )
     .await;
-    let mine: Vec<Organization> = json(ann.get("/orgs").await).await;
+    let mine: Vec<Organization> = ann.orgs().await.ok().await;
     assert_eq!(mine.len(), 1, "no org was created by a refused request");
 }
 
@@ -70,19 +97,14 @@ async fn names_must_have_1_to_100_characters_and_descriptions_at_most_1000() {
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     for name in ["", "   ", &"n".repeat(101)] {
-        let p = assert_problem(
-            ann.post("/orgs", json!({"name": name})).await,
-            422,
-            "validation",
-        )
-        .await;
+        let p = assert_problem(ann.create_org(&org_req(name)).await, 422, "validation").await;
         assert_eq!(fields(&p), ["name"], "{name:?}");
     }
     let r = ann
-        .post(
-            "/orgs",
-            json!({"name": "Ok", "description": "d".repeat(1001)}),
-        )
+        .create_org(&CreateOrgRequest {
+            description: Some("d".repeat(1001)),
+            ..org_req("Ok")
+        })
         .await;
     assert_eq!(
         fields(&assert_problem(r, 422, "validation").await),
@@ -90,36 +112,40 @@ async fn names_must_have_1_to_100_characters_and_descriptions_at_most_1000() {
     );
 
     let r = ann
-        .post(
-            "/orgs",
-            json!({"name": "é".repeat(100), "slug": "long", "description": "d".repeat(1000)}),
-        )
+        .create_org(&CreateOrgRequest {
+            description: Some("d".repeat(1000)),
+            ..with_slug(&"é".repeat(100), "long")
+        })
         .await;
     assert_eq!(
         r.status(),
         201,
         "100 characters (not bytes) and 1000 characters are allowed"
     );
-    let r = ann
-        .patch("/orgs/long", json!({"name": "n".repeat(101)}))
-        .await;
+    let r = ann.update_org("long", &rename(&"n".repeat(101))).await;
     assert_eq!(
         fields(&assert_problem(r, 422, "validation").await),
         ["name"]
     );
     let r = ann
-        .patch("/orgs/long", json!({"description": "d".repeat(1001)}))
+        .update_org(
+            "long",
+            &UpdateOrgRequest {
+                description: Some("d".repeat(1001)),
+                ..Default::default()
+            },
+        )
         .await;
     assert_eq!(
         fields(&assert_problem(r, 422, "validation").await),
         ["description"]
     );
-    let r = ann.patch("/orgs/long", json!({"name": ""})).await;
+    let r = ann.update_org("long", &rename("")).await;
     assert_eq!(
         fields(&assert_problem(r, 422, "validation").await),
         ["name"]
     );
-    let org: Organization = json(ann.get("/orgs/long").await).await;
+    let org: Organization = ann.org("long").await.ok().await;
     assert_eq!(org.name, "é".repeat(100));
 }
 
@@ -128,23 +154,34 @@ async fn updating_name_and_description_is_audited_with_before_and_after() {
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
-    let path = format!("/orgs/{}", org.slug);
-    let updated: Organization = json(
-        ann.patch(&path, json!({"name": "Acme Ltd", "description": "Rockets"}))
-            .await,
-    )
-    .await;
+    let updated = ann
+        .update_org(
+            &org.slug,
+            &UpdateOrgRequest {
+                description: Some("Rockets".into()),
+                ..rename("Acme Ltd")
+            },
+        )
+        .await
+        .ok()
+        .await;
     assert_eq!(updated.name, "Acme Ltd");
     assert_eq!(updated.slug, "acme", "renaming keeps the slug");
     let details = updated.details.unwrap();
     assert_eq!(details.description, "Rockets");
     assert!(details.updated_at > org.details.unwrap().updated_at);
     // Sending the current slug along is allowed.
-    let same: Organization = json(
-        ann.patch(&path, json!({"name": "Acme Ltd", "slug": "acme"}))
-            .await,
-    )
-    .await;
+    let same = ann
+        .update_org(
+            &org.slug,
+            &UpdateOrgRequest {
+                slug: Some("acme".into()),
+                ..rename("Acme Ltd")
+            },
+        )
+        .await
+        .ok()
+        .await;
     assert_eq!(same.name, "Acme Ltd");
 
     let log = ann.events(&org.slug, "org.updated").await;
@@ -166,19 +203,23 @@ async fn a_patch_with_another_slug_is_refused_whole_and_changes_nothing() {
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     app.create_org(&ann, "Acme").await;
-    let before: Organization = json(ann.get("/orgs/acme").await).await;
+    let before: Organization = ann.org("acme").await.ok().await;
     let r = ann
-        .patch(
-            "/orgs/acme",
-            json!({"name": "Renamed", "description": "new", "slug": "acme-2"}),
+        .update_org(
+            "acme",
+            &UpdateOrgRequest {
+                name: Some("Renamed".into()),
+                description: Some("new".into()),
+                slug: Some("acme-2".into()),
+            },
         )
         .await;
     let p = assert_problem(r, 422, "slug-immutable").await;
     assert_eq!(fields(&p), ["slug"]);
-    let now: Organization = json(ann.get("/orgs/acme").await).await;
+    let now: Organization = ann.org("acme").await.ok().await;
     assert_eq!(now.name, "Acme", "no partial write");
     assert_eq!(now, before);
-    assert_problem(ann.get("/orgs/acme-2").await, 404, "not-found").await;
+    assert_problem(ann.org("acme-2").await, 404, "not-found").await;
     assert!(ann.events("acme", "org.updated").await.items.is_empty());
 }
 
@@ -194,25 +235,25 @@ async fn members_see_name_and_membership_while_admins_also_see_details() {
         .add_member(&ann, &org.slug, "cy@example.com", Role::Admin)
         .await;
 
-    let seen: Organization = json(bo.get("/orgs/acme").await).await;
+    let seen: Organization = bo.org("acme").await.ok().await;
     assert_eq!(
         (seen.id, seen.name.as_str(), seen.membership.role),
         (org.id, "Acme", Role::Member)
     );
     assert!(seen.details.is_none());
-    let raw: serde_json::Value = json(bo.get("/orgs/acme").await).await;
+    let raw: serde_json::Value = json(bo.org("acme").await).await;
     assert!(raw.get("details").is_none(), "{raw}");
     assert_problem(
-        bo.patch("/orgs/acme", json!({"name": "Bo's"})).await,
+        bo.update_org("acme", &rename("Bo's")).await,
         403,
         "insufficient-role",
     )
     .await;
 
-    let seen: Organization = json(cy.get("/orgs/acme").await).await;
+    let seen: Organization = cy.org("acme").await.ok().await;
     assert_eq!(seen.membership.role, Role::Admin);
     assert!(seen.details.is_some());
-    let listed: Vec<Organization> = json(bo.get("/orgs").await).await;
+    let listed: Vec<Organization> = bo.orgs().await.ok().await;
     assert!(
         listed[0].details.is_none(),
         "the list hides details from members too"
@@ -228,12 +269,12 @@ async fn the_org_list_shows_only_the_callers_orgs() {
     app.create_org(&ann, "Zeta").await;
     app.create_org(&ann, "Alpha").await;
     let bos = app.create_org(&bo, "Bo Co").await;
-    let mine: Vec<Organization> = json(ann.get("/orgs").await).await;
+    let mine: Vec<Organization> = ann.orgs().await.ok().await;
     let names: Vec<_> = mine.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["Alpha", "Zeta"]);
-    let theirs: Vec<Organization> = json(bo.get("/orgs").await).await;
+    let theirs: Vec<Organization> = bo.orgs().await.ok().await;
     assert_eq!(theirs.iter().map(|o| o.id).collect::<Vec<_>>(), [bos.id]);
-    let none: Vec<Organization> = json(loner.get("/orgs").await).await;
+    let none: Vec<Organization> = loner.orgs().await.ok().await;
     assert!(none.is_empty());
     assert_problem(
         app.session().get("/orgs").await,
@@ -248,13 +289,12 @@ async fn the_session_timeout_accepts_15_to_43200_minutes_and_only_admins_see_it(
     let app = spawn_app().await;
     let ann = app.signup("ann@example.com").await;
     let org = app.create_org(&ann, "Acme").await;
-    let path = format!("/orgs/{}/settings/security", org.slug);
-    let s: SecuritySettings = json(ann.get(&path).await).await;
+    let slug = org.slug.as_str();
+    let s = ann.security_settings(slug).await.ok().await;
     assert_eq!(s.session_timeout_minutes, 480);
     for bad in [14, 43201, 0, -1] {
         let p = assert_problem(
-            ann.patch(&path, json!({"session_timeout_minutes": bad}))
-                .await,
+            ann.update_security_settings(slug, &timeout(bad)).await,
             422,
             "validation",
         )
@@ -262,13 +302,13 @@ async fn the_session_timeout_accepts_15_to_43200_minutes_and_only_admins_see_it(
         assert_eq!(fields(&p), ["session_timeout_minutes"], "{bad}");
     }
     for ok in [15, 43200] {
-        let s: SecuritySettings = json(
-            ann.patch(&path, json!({"session_timeout_minutes": ok}))
-                .await,
-        )
-        .await;
+        let s = ann
+            .update_security_settings(slug, &timeout(ok))
+            .await
+            .ok()
+            .await;
         assert_eq!(s.session_timeout_minutes, ok);
-        let s: SecuritySettings = json(ann.get(&path).await).await;
+        let s = ann.security_settings(slug).await.ok().await;
         assert_eq!(s.session_timeout_minutes, ok);
     }
     let log = ann.events(&org.slug, "org.security_updated").await;
@@ -280,15 +320,14 @@ async fn the_session_timeout_accepts_15_to_43200_minutes_and_only_admins_see_it(
     let bo = app
         .add_member(&ann, &org.slug, "bo@example.com", Role::Member)
         .await;
-    assert_problem(bo.get(&path).await, 403, "insufficient-role").await;
+    assert_problem(bo.security_settings(slug).await, 403, "insufficient-role").await;
     assert_problem(
-        bo.patch(&path, json!({"session_timeout_minutes": 60}))
-            .await,
+        bo.update_security_settings(slug, &timeout(60)).await,
         403,
         "insufficient-role",
     )
     .await;
-    let s: SecuritySettings = json(ann.get(&path).await).await;
+    let s = ann.security_settings(slug).await.ok().await;
     assert_eq!(s.session_timeout_minutes, 43200);
 }
 
@@ -303,35 +342,35 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
     let cy = app
         .add_member(&ann, &org.slug, "cy@example.com", Role::Admin)
         .await;
-    let path = format!("/orgs/{}/transfer-ownership", org.slug);
+    let slug = org.slug.as_str();
 
     assert_problem(
-        cy.post(&path, json!({"user_id": cy.user.id})).await,
+        cy.transfer_ownership(slug, &to(cy.user.id)).await,
         403,
         "insufficient-role",
     )
     .await;
     assert_problem(
-        bo.post(&path, json!({"user_id": bo.user.id})).await,
+        bo.transfer_ownership(slug, &to(bo.user.id)).await,
         403,
         "insufficient-role",
     )
     .await;
     assert_problem(
-        ann.post(&path, json!({"user_id": bo.user.id})).await,
+        ann.transfer_ownership(slug, &to(bo.user.id)).await,
         409,
         "conflict",
     )
     .await;
     assert_problem(
-        ann.post(&path, json!({"user_id": ann.user.id})).await,
+        ann.transfer_ownership(slug, &to(ann.user.id)).await,
         409,
         "conflict",
     )
     .await;
     let stranger = app.signup("dee@example.com").await;
     assert_problem(
-        ann.post(&path, json!({"user_id": stranger.user.id})).await,
+        ann.transfer_ownership(slug, &to(stranger.user.id)).await,
         422,
         "validation",
     )
@@ -343,15 +382,19 @@ async fn only_the_owner_transfers_ownership_and_only_to_an_admin() {
             .is_empty()
     );
 
-    let mine: Organization = json(ann.post(&path, json!({"user_id": cy.user.id})).await).await;
+    let mine = ann
+        .transfer_ownership(slug, &to(cy.user.id))
+        .await
+        .ok()
+        .await;
     assert_eq!(mine.membership.role, Role::Admin);
-    let theirs: Organization = json(cy.get("/orgs/acme").await).await;
+    let theirs: Organization = cy.org("acme").await.ok().await;
     assert_eq!(theirs.membership.role, Role::Owner);
-    let again: Organization = json(ann.get("/orgs/acme").await).await;
+    let again: Organization = ann.org("acme").await.ok().await;
     assert_eq!(again.membership.role, Role::Admin);
     // The former owner is an ordinary admin now.
     assert_problem(
-        ann.post(&path, json!({"user_id": cy.user.id})).await,
+        ann.transfer_ownership(slug, &to(cy.user.id)).await,
         403,
         "insufficient-role",
     )
