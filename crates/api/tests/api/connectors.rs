@@ -1,15 +1,66 @@
 use crate::support::*;
 use gatehouse::entity::connector;
-use gatehouse_types::{AuditPage, Connector, HealthStatus};
+use gatehouse_types::{
+    AuditPage, Connector, CreateConnectorRequest, HealthStatus, UpdateConnectorRequest,
+};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 const SECRET: &str = "Bearer ghp_s3cretTokenValue123";
 
-async fn create(owner: &TestUser, slug: &str, body: Value) -> Connector {
+async fn create(owner: &TestUser, slug: &str, req: &CreateConnectorRequest) -> Connector {
+    owner.create_connector(slug, req).await.expect(201).await
+}
+
+/// `create` with a body the request type cannot express.
+async fn create_raw(owner: &TestUser, slug: &str, body: Value) -> Connector {
     let r = owner.post(&format!("/orgs/{slug}/connectors"), body).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     r.json().await.unwrap()
+}
+
+/// A connector created disabled (no health check runs on it).
+fn disabled(name: &str, url: &str) -> CreateConnectorRequest {
+    CreateConnectorRequest {
+        enabled: Some(false),
+        ..connector_req(name, url)
+    }
+}
+
+fn with_credential(name: &str, url: &str, credential: &str) -> CreateConnectorRequest {
+    CreateConnectorRequest {
+        credential: Some(credential.into()),
+        ..connector_req(name, url)
+    }
+}
+
+fn with_prefix(req: CreateConnectorRequest, prefix: &str) -> CreateConnectorRequest {
+    CreateConnectorRequest {
+        tool_prefix: Some(prefix.into()),
+        ..req
+    }
+}
+
+fn change() -> UpdateConnectorRequest {
+    UpdateConnectorRequest::default()
+}
+
+/// A change of the timeouts only: `Some(None)` returns one to the server's default.
+fn timeouts(idle: Option<Option<i64>>, call: Option<Option<i64>>) -> UpdateConnectorRequest {
+    UpdateConnectorRequest {
+        idle_timeout_secs: idle,
+        call_timeout_secs: call,
+        ..change()
+    }
+}
+
+/// A disabled connector with its own timeouts.
+fn timed(name: &str, url: &str, idle: Option<i64>, call: Option<i64>) -> CreateConnectorRequest {
+    CreateConnectorRequest {
+        idle_timeout_secs: idle,
+        call_timeout_secs: call,
+        ..disabled(name, url)
+    }
 }
 
 /// The org's connector events from people; the health checker's own events (it may run
@@ -33,12 +84,12 @@ async fn an_admin_adds_lists_changes_and_removes_a_connector_and_each_step_is_au
     let app = spawn_app().await;
     let owner = app.signup("cora@example.com").await;
     let org = app.create_org(&owner, "Cora").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
+    let slug = org.slug.as_str();
 
     let c = create(
         &owner,
-        &org.slug,
-        json!({"name": "GitHub Tools", "url": "https://mcp.example.com/mcp", "credential": SECRET}),
+        slug,
+        &with_credential("GitHub Tools", "https://mcp.example.com/mcp", SECRET),
     )
     .await;
     assert_eq!(c.name, "GitHub Tools");
@@ -49,42 +100,36 @@ async fn an_admin_adds_lists_changes_and_removes_a_connector_and_each_step_is_au
     assert_eq!(c.health.status, HealthStatus::Unknown);
     assert_eq!((c.tool_count, c.description.as_str()), (0, ""));
 
-    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    let listed = owner.connectors(slug).await.ok().await;
     assert!(listed.len() == 1 && same(&listed[0], &c), "{listed:?}");
-    let one: Connector = json(owner.get(&format!("{base}/{}", c.id)).await).await;
+    let one = owner.connector(slug, c.id).await.ok().await;
     assert!(same(&one, &c));
 
     let r = owner
-        .patch(
-            &format!("{base}/{}", c.id),
-            json!({"description": "Issues and PRs", "enabled": false}),
+        .update_connector(
+            slug,
+            c.id,
+            &UpdateConnectorRequest {
+                description: Some("Issues and PRs".into()),
+                enabled: Some(false),
+                ..change()
+            },
         )
         .await;
-    let changed: Connector = json(r).await;
+    let changed = r.ok().await;
     assert_eq!(
         (changed.description.as_str(), changed.enabled),
         ("Issues and PRs", false)
     );
     assert!(changed.has_credential);
 
-    assert_eq!(
-        owner.delete(&format!("{base}/{}", c.id)).await.status(),
-        204
-    );
+    owner.delete_connector(slug, c.id).await.no_content().await;
+    assert_problem(owner.connector(slug, c.id).await, 404, "not-found").await;
+    assert_problem(owner.delete_connector(slug, c.id).await, 404, "not-found").await;
     assert_problem(
-        owner.get(&format!("{base}/{}", c.id)).await,
-        404,
-        "not-found",
-    )
-    .await;
-    assert_problem(
-        owner.delete(&format!("{base}/{}", c.id)).await,
-        404,
-        "not-found",
-    )
-    .await;
-    assert_problem(
-        owner.get(&format!("{base}/not-a-uuid")).await,
+        owner
+            .get(&format!("/orgs/{slug}/connectors/not-a-uuid"))
+            .await,
         404,
         "not-found",
     )
@@ -115,10 +160,16 @@ async fn the_credential_is_encrypted_at_rest_and_never_returned_or_audited() {
     let org = app.create_org(&owner, "Dax").await;
     let base = format!("/orgs/{}/connectors", org.slug);
     let r = owner
-        .post(&base, json!({"name": "Linear", "url": "https://mcp.example.com/linear?tenant=1", "credential_header": "X-Api-Key", "credential": SECRET}))
+        .create_connector(
+            &org.slug,
+            &CreateConnectorRequest {
+                credential_header: Some("X-Api-Key".into()),
+                ..with_credential("Linear", "https://mcp.example.com/linear?tenant=1", SECRET)
+            },
+        )
         .await;
     assert_eq!(r.status(), 201);
-    let text = r.text().await.unwrap();
+    let text = r.into_response().text().await.unwrap();
     assert!(!text.contains("s3cret"), "{text}");
     let c: Connector = serde_json::from_str(&text).unwrap();
     assert_eq!(c.credential_header.as_deref(), Some("X-Api-Key"));
@@ -136,12 +187,16 @@ async fn the_credential_is_encrypted_at_rest_and_never_returned_or_audited() {
     app.sql("UPDATE connectors SET health_status = 'healthy' WHERE name = 'Linear'")
         .await;
     let r = owner
-        .patch(
-            &format!("{base}/{}", c.id),
-            json!({"credential": "Bearer another-s3cret"}),
+        .update_connector(
+            &org.slug,
+            c.id,
+            &UpdateConnectorRequest {
+                credential: Some("Bearer another-s3cret".into()),
+                ..change()
+            },
         )
         .await;
-    let text = r.text().await.unwrap();
+    let text = r.into_response().text().await.unwrap();
     assert!(!text.contains("s3cret"), "{text}");
     let c2: Connector = serde_json::from_str(&text).unwrap();
     assert_eq!(c2.health.status, HealthStatus::Unknown);
@@ -170,12 +225,18 @@ async fn the_credential_is_encrypted_at_rest_and_never_returned_or_audited() {
     assert_eq!(p.items[0].metadata["changed"], json!(["credential"]));
 
     // An empty credential removes it, and its header with it.
-    let c3: Connector = json(
-        owner
-            .patch(&format!("{base}/{}", c.id), json!({"credential": ""}))
-            .await,
-    )
-    .await;
+    let c3 = owner
+        .update_connector(
+            &org.slug,
+            c.id,
+            &UpdateConnectorRequest {
+                credential: Some(String::new()),
+                ..change()
+            },
+        )
+        .await
+        .ok()
+        .await;
     assert!(!c3.has_credential);
     assert_eq!(c3.credential_header, None);
     let row3 = connector::Entity::find_by_id(c.id)
@@ -191,12 +252,19 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
     let app = spawn_app().await;
     let owner = app.signup("eve@example.com").await;
     let org = app.create_org(&owner, "Eve").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
     let r = owner
-        .post(&base, json!({
-            "name": " ", "url": "ftp://mcp.example.com/", "tool_prefix": "Bad-Prefix",
-            "credential_header": "Host", "credential": "non-ascii-sécretvalue", "description": "x".repeat(1001),
-        }))
+        .create_connector(
+            &org.slug,
+            &CreateConnectorRequest {
+                name: " ".into(),
+                url: "ftp://mcp.example.com/".into(),
+                tool_prefix: Some("Bad-Prefix".into()),
+                credential_header: Some("Host".into()),
+                credential: Some("non-ascii-sécretvalue".into()),
+                description: Some("x".repeat(1001)),
+                ..Default::default()
+            },
+        )
         .await;
     let p = assert_problem(r, 422, "validation").await;
     assert_eq!(
@@ -213,52 +281,53 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
     assert!(!p.detail.unwrap_or_default().contains("secretvalue"));
     // A line break is refused before the handler runs (`http::input`), without echoing.
     let r = owner
-        .post(&base, json!({"name": "ok", "url": "https://mcp.example.com/", "credential": "line\r\nsecretvalue"}))
+        .create_connector(
+            &org.slug,
+            &with_credential("ok", "https://mcp.example.com/", "line\r\nsecretvalue"),
+        )
         .await;
     let p = assert_problem(r, 422, "validation").await;
     assert_eq!(fields(&p), ["credential"]);
     assert!(!p.detail.unwrap_or_default().contains("secretvalue"));
 
+    let ok = |url: &str| connector_req("ok", url);
+    let header = |h: &str| CreateConnectorRequest {
+        credential_header: Some(h.into()),
+        ..with_credential("ok", "https://mcp.example.com/", SECRET)
+    };
     for (body, field) in [
         (
-            json!({"name": "x".repeat(65), "url": "https://mcp.example.com/"}),
+            connector_req(&"x".repeat(65), "https://mcp.example.com/"),
             "name",
         ),
-        (json!({"name": "ok", "url": "not a url"}), "url"),
+        (ok("not a url"), "url"),
+        (ok("https://user:pw@mcp.example.com/"), "url"),
         (
-            json!({"name": "ok", "url": "https://user:pw@mcp.example.com/"}),
-            "url",
-        ),
-        (
-            json!({"name": "ok", "url": "https://mcp.example.com/", "tool_prefix": "a".repeat(33)}),
+            with_prefix(ok("https://mcp.example.com/"), &"a".repeat(33)),
             "tool_prefix",
         ),
-        (
-            json!({"name": "ok", "url": "https://mcp.example.com/", "credential": SECRET, "credential_header": "Mcp-Session-Id"}),
-            "credential_header",
-        ),
-        (
-            json!({"name": "ok", "url": "https://mcp.example.com/", "credential": SECRET, "credential_header": "bad header"}),
-            "credential_header",
-        ),
+        (header("Mcp-Session-Id"), "credential_header"),
+        (header("bad header"), "credential_header"),
     ] {
-        let p = assert_problem(owner.post(&base, body.clone()).await, 422, "validation").await;
-        assert_eq!(fields(&p), [field], "{body}");
+        let body_text = serde_json::to_string(&body).unwrap();
+        let r = owner.create_connector(&org.slug, &body).await;
+        let p = assert_problem(r, 422, "validation").await;
+        assert_eq!(fields(&p), [field], "{body_text}");
     }
 
     // An empty prefix is allowed: tools keep their upstream names.
     let c = create(
         &owner,
         &org.slug,
-        json!({"name": "Jira", "url": "https://jira.example.com/mcp", "tool_prefix": ""}),
+        &with_prefix(connector_req("Jira", "https://jira.example.com/mcp"), ""),
     )
     .await;
     assert_eq!(c.tool_prefix, "");
     let p = assert_problem(
         owner
-            .post(
-                &base,
-                json!({"name": "JIRA", "url": "https://other.example.com/mcp"}),
+            .create_connector(
+                &org.slug,
+                &connector_req("JIRA", "https://other.example.com/mcp"),
             )
             .await,
         409,
@@ -269,12 +338,16 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
     let other = create(
         &owner,
         &org.slug,
-        json!({"name": "Sentry", "url": "https://sentry.example.com/mcp"}),
+        &connector_req("Sentry", "https://sentry.example.com/mcp"),
     )
     .await;
+    let rename = |name: &str| UpdateConnectorRequest {
+        name: Some(name.into()),
+        ..change()
+    };
     assert_problem(
         owner
-            .patch(&format!("{base}/{}", other.id), json!({"name": "jira"}))
+            .update_connector(&org.slug, other.id, &rename("jira"))
             .await,
         409,
         "conflict",
@@ -282,9 +355,14 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
     .await;
     let p = assert_problem(
         owner
-            .patch(
-                &format!("{base}/{}", other.id),
-                json!({"url": "gopher://x", "tool_prefix": "UP"}),
+            .update_connector(
+                &org.slug,
+                other.id,
+                &UpdateConnectorRequest {
+                    url: Some("gopher://x".into()),
+                    tool_prefix: Some("UP".into()),
+                    ..change()
+                },
             )
             .await,
         422,
@@ -293,19 +371,15 @@ async fn invalid_fields_are_named_and_names_are_unique_ignoring_case() {
     .await;
     assert_eq!(fields(&p), ["url", "tool_prefix"]);
     // Renaming a connector to another case of its own name is fine.
-    let renamed: Connector = json(
-        owner
-            .patch(&format!("{base}/{}", other.id), json!({"name": "SENTRY"}))
-            .await,
-    )
-    .await;
+    let renamed = owner
+        .update_connector(&org.slug, other.id, &rename("SENTRY"))
+        .await
+        .ok()
+        .await;
     assert_eq!(renamed.name, "SENTRY");
     assert_problem(
         owner
-            .patch(
-                &format!("{base}/{}", uuid::Uuid::now_v7()),
-                json!({"name": "x"}),
-            )
+            .update_connector(&org.slug, uuid::Uuid::now_v7(), &rename("x"))
             .await,
         404,
         "not-found",
@@ -318,7 +392,6 @@ async fn urls_that_reach_internal_addresses_are_refused() {
     let app = spawn_app_with(|c| c.outbound.allow_loopback = false).await;
     let owner = app.signup("fay@example.com").await;
     let org = app.create_org(&owner, "Fay").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
     for url in [
         "http://127.0.0.1:8080/mcp",
         "http://localhost/mcp",
@@ -336,7 +409,7 @@ async fn urls_that_reach_internal_addresses_are_refused() {
     ] {
         let p = assert_problem(
             owner
-                .post(&base, json!({"name": "internal", "url": url}))
+                .create_connector(&org.slug, &connector_req("internal", url))
                 .await,
             422,
             "validation",
@@ -352,14 +425,18 @@ async fn urls_that_reach_internal_addresses_are_refused() {
     let c = create(
         &owner,
         &org.slug,
-        json!({"name": "public", "url": "https://203.0.113.10/mcp"}),
+        &connector_req("public", "https://203.0.113.10/mcp"),
     )
     .await;
     let p = assert_problem(
         owner
-            .patch(
-                &format!("{base}/{}", c.id),
-                json!({"url": "http://127.0.0.1/"}),
+            .update_connector(
+                &org.slug,
+                c.id,
+                &UpdateConnectorRequest {
+                    url: Some("http://127.0.0.1/".into()),
+                    ..change()
+                },
             )
             .await,
         422,
@@ -367,7 +444,7 @@ async fn urls_that_reach_internal_addresses_are_refused() {
     )
     .await;
     assert_eq!(fields(&p), ["url"]);
-    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    let listed = owner.connectors(&org.slug).await.ok().await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].url, "https://203.0.113.10/mcp");
 }
@@ -377,10 +454,27 @@ async fn a_save_that_would_expose_one_tool_name_twice_is_refused() {
     let app = spawn_app().await;
     let owner = app.signup("gil@example.com").await;
     let org = app.create_org(&owner, "Gil").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
     // Created disabled, so that the health checker leaves the tool lists set below alone.
-    let a = create(&owner, &org.slug, json!({"name": "Alpha", "url": "https://a.example.com/mcp", "tool_prefix": "x__", "enabled": false})).await;
-    let b = create(&owner, &org.slug, json!({"name": "Beta", "url": "https://b.example.com/mcp", "tool_prefix": "y__", "enabled": false})).await;
+    let a = create(
+        &owner,
+        &org.slug,
+        &with_prefix(disabled("Alpha", "https://a.example.com/mcp"), "x__"),
+    )
+    .await;
+    let b = create(
+        &owner,
+        &org.slug,
+        &with_prefix(disabled("Beta", "https://b.example.com/mcp"), "y__"),
+    )
+    .await;
+    let enabled = |on: bool| UpdateConnectorRequest {
+        enabled: Some(on),
+        ..change()
+    };
+    let prefix = |prefix: &str| UpdateConnectorRequest {
+        tool_prefix: Some(prefix.into()),
+        ..change()
+    };
     let tools = |names: &[&str]| {
         Value::Array(
             names
@@ -403,14 +497,13 @@ async fn a_save_that_would_expose_one_tool_name_twice_is_refused() {
     ))
     .await;
     for id in [a.id, b.id] {
-        json::<Connector>(
-            owner
-                .patch(&format!("{base}/{id}"), json!({"enabled": true}))
-                .await,
-        )
-        .await;
+        owner
+            .update_connector(&org.slug, id, &enabled(true))
+            .await
+            .ok()
+            .await;
     }
-    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    let listed = owner.connectors(&org.slug).await.ok().await;
     assert_eq!(
         listed.iter().map(|c| c.tool_count).collect::<Vec<_>>(),
         [2, 2]
@@ -418,7 +511,7 @@ async fn a_save_that_would_expose_one_tool_name_twice_is_refused() {
 
     let p = assert_problem(
         owner
-            .patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "x__"}))
+            .update_connector(&org.slug, b.id, &prefix("x__"))
             .await,
         409,
         "tool-name-collision",
@@ -430,41 +523,43 @@ async fn a_save_that_would_expose_one_tool_name_twice_is_refused() {
         "{detail}"
     );
     // Nothing changed.
-    let still: Connector = json(owner.get(&format!("{base}/{}", b.id)).await).await;
+    let still = owner.connector(&org.slug, b.id).await.ok().await;
     assert_eq!(still.tool_prefix, "y__");
 
     // A disabled connector exposes nothing, so it may share names; enabling it may not.
-    let off: Connector = json(
-        owner
-            .patch(&format!("{base}/{}", b.id), json!({"enabled": false}))
-            .await,
-    )
-    .await;
+    let off = owner
+        .update_connector(&org.slug, b.id, &enabled(false))
+        .await
+        .ok()
+        .await;
     assert!(!off.enabled);
-    let moved: Connector = json(
-        owner
-            .patch(&format!("{base}/{}", b.id), json!({"tool_prefix": "x__"}))
-            .await,
-    )
-    .await;
+    let moved = owner
+        .update_connector(&org.slug, b.id, &prefix("x__"))
+        .await
+        .ok()
+        .await;
     assert_eq!(moved.tool_prefix, "x__");
     assert_problem(
         owner
-            .patch(&format!("{base}/{}", b.id), json!({"enabled": true}))
+            .update_connector(&org.slug, b.id, &enabled(true))
             .await,
         409,
         "tool-name-collision",
     )
     .await;
-    let back: Connector = json(
-        owner
-            .patch(
-                &format!("{base}/{}", b.id),
-                json!({"tool_prefix": "z__", "enabled": true}),
-            )
-            .await,
-    )
-    .await;
+    let back = owner
+        .update_connector(
+            &org.slug,
+            b.id,
+            &UpdateConnectorRequest {
+                tool_prefix: Some("z__".into()),
+                enabled: Some(true),
+                ..change()
+            },
+        )
+        .await
+        .ok()
+        .await;
     assert!(back.enabled);
     let p = audit(&owner, &org.slug).await;
     assert_eq!(
@@ -478,48 +573,46 @@ async fn changing_the_url_resets_health_and_other_edits_keep_it() {
     let app = spawn_app().await;
     let owner = app.signup("hal@example.com").await;
     let org = app.create_org(&owner, "Hal").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
     let c = create(
         &owner,
         &org.slug,
-        json!({"name": "Docs", "url": "https://docs.example.com/mcp", "enabled": false}),
+        &disabled("Docs", "https://docs.example.com/mcp"),
     )
     .await;
     assert!(!c.enabled);
     app.sql(&format!("UPDATE connectors SET health_status = 'healthy', health_checked_at = {} WHERE name = 'Docs'", app.minutes_ago(0))).await;
-    let kept: Connector = json(
-        owner
-            .patch(
-                &format!("{base}/{}", c.id),
-                json!({"description": "Product docs"}),
-            )
-            .await,
-    )
-    .await;
+    let kept = owner
+        .update_connector(
+            &org.slug,
+            c.id,
+            &UpdateConnectorRequest {
+                description: Some("Product docs".into()),
+                ..change()
+            },
+        )
+        .await
+        .ok()
+        .await;
+    let to_url = |url: &str| UpdateConnectorRequest {
+        url: Some(url.into()),
+        ..change()
+    };
     assert_eq!(kept.health.status, HealthStatus::Healthy);
     assert!(kept.health.checked_at.is_some());
     // The same URL again is no change: nothing is audited.
     let before = audit(&owner, &org.slug).await.items.len();
-    let same: Connector = json(
-        owner
-            .patch(
-                &format!("{base}/{}", c.id),
-                json!({"url": "https://docs.example.com/mcp"}),
-            )
-            .await,
-    )
-    .await;
+    let same = owner
+        .update_connector(&org.slug, c.id, &to_url("https://docs.example.com/mcp"))
+        .await
+        .ok()
+        .await;
     assert_eq!(same.health.status, HealthStatus::Healthy);
     assert_eq!(audit(&owner, &org.slug).await.items.len(), before);
-    let moved: Connector = json(
-        owner
-            .patch(
-                &format!("{base}/{}", c.id),
-                json!({"url": "https://docs2.example.com/mcp"}),
-            )
-            .await,
-    )
-    .await;
+    let moved = owner
+        .update_connector(&org.slug, c.id, &to_url("https://docs2.example.com/mcp"))
+        .await
+        .ok()
+        .await;
     assert_eq!(moved.health.status, HealthStatus::Unknown);
     assert_eq!(moved.health.checked_at, None);
 }
@@ -529,11 +622,11 @@ async fn members_cannot_see_or_change_connectors() {
     let app = spawn_app().await;
     let owner = app.signup("ida@example.com").await;
     let org = app.create_org(&owner, "Ida").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
+    let slug = org.slug.as_str();
     let c = create(
         &owner,
-        &org.slug,
-        json!({"name": "Docs", "url": "https://docs.example.com/mcp", "credential": SECRET}),
+        slug,
+        &with_credential("Docs", "https://docs.example.com/mcp", SECRET),
     )
     .await;
     let member = app
@@ -542,29 +635,25 @@ async fn members_cannot_see_or_change_connectors() {
     let admin = app
         .add_member(&owner, &org.slug, "kim@example.com", Role::Admin)
         .await;
-    let one = format!("{base}/{}", c.id);
-    for (method, path, body) in [
-        ("GET", base.as_str(), None),
-        (
-            "POST",
-            base.as_str(),
-            Some(json!({"name": "Mine", "url": "https://mine.example.com/mcp"})),
-        ),
-        ("GET", one.as_str(), None),
-        ("PATCH", one.as_str(), Some(json!({"enabled": false}))),
-        ("DELETE", one.as_str(), None),
-    ] {
-        assert_problem(
-            member.call(method, path, body).await,
-            403,
-            "insufficient-role",
-        )
-        .await;
-    }
-    let listed: Vec<Connector> = json(admin.get(&base).await).await;
+    let refused = |r: reqwest::Response| assert_problem(r, 403, "insufficient-role");
+    refused(member.connectors(slug).await.into()).await;
+    let mine = connector_req("Mine", "https://mine.example.com/mcp");
+    refused(member.create_connector(slug, &mine).await.into()).await;
+    refused(member.connector(slug, c.id).await.into()).await;
+    let off = UpdateConnectorRequest {
+        enabled: Some(false),
+        ..change()
+    };
+    refused(member.update_connector(slug, c.id, &off).await.into()).await;
+    refused(member.delete_connector(slug, c.id).await.into()).await;
+    let listed = admin.connectors(slug).await.ok().await;
     assert_eq!(listed.len(), 1);
     assert!(listed[0].enabled);
-    let changed: Connector = json(admin.patch(&one, json!({"name": "Docs v2"})).await).await;
+    let rename = UpdateConnectorRequest {
+        name: Some("Docs v2".into()),
+        ..change()
+    };
+    let changed = admin.update_connector(slug, c.id, &rename).await.ok().await;
     assert_eq!(changed.name, "Docs v2");
 }
 
@@ -579,13 +668,13 @@ async fn a_name_without_ascii_letters_or_digits_gets_a_prefix_of_its_own() {
     let a = create(
         &owner,
         &org.slug,
-        json!({"name": "日本", "url": "https://a.example.com/mcp"}),
+        &connector_req("日本", "https://a.example.com/mcp"),
     )
     .await;
     let b = create(
         &owner,
         &org.slug,
-        json!({"name": "中文 ☃", "url": "https://b.example.com/mcp"}),
+        &connector_req("中文 ☃", "https://b.example.com/mcp"),
     )
     .await;
     for c in [&a, &b] {
@@ -597,14 +686,14 @@ async fn a_name_without_ascii_letters_or_digits_gets_a_prefix_of_its_own() {
     let bare = create(
         &owner,
         &org.slug,
-        json!({"name": "Ελλάδα", "url": "https://c.example.com/mcp", "tool_prefix": ""}),
+        &with_prefix(connector_req("Ελλάδα", "https://c.example.com/mcp"), ""),
     )
     .await;
     assert_eq!(bare.tool_prefix, "");
     let named = create(
         &owner,
         &org.slug,
-        json!({"name": "Jira Cloud", "url": "https://d.example.com/mcp"}),
+        &connector_req("Jira Cloud", "https://d.example.com/mcp"),
     )
     .await;
     assert_eq!(named.tool_prefix, "jira_cloud__");
@@ -639,13 +728,12 @@ async fn timeouts_are_set_read_back_cleared_and_audited() {
     .await;
     let owner = app.signup("tim@example.com").await;
     let org = app.create_org(&owner, "Tim").await;
-    let base = format!("/orgs/{}/connectors", org.slug);
 
     // None given: the server's defaults, shown as such.
     let plain = create(
         &owner,
         &org.slug,
-        json!({"name": "Plain", "url": "https://plain.example.com/mcp", "enabled": false}),
+        &disabled("Plain", "https://plain.example.com/mcp"),
     )
     .await;
     assert_eq!(
@@ -664,8 +752,7 @@ async fn timeouts_are_set_read_back_cleared_and_audited() {
     let c = create(
         &owner,
         &org.slug,
-        json!({"name": "Slow", "url": "https://slow.example.com/mcp", "enabled": false,
-               "idle_timeout_secs": 30, "call_timeout_secs": 3600}),
+        &timed("Slow", "https://slow.example.com/mcp", Some(30), Some(3600)),
     )
     .await;
     assert_eq!(
@@ -674,25 +761,33 @@ async fn timeouts_are_set_read_back_cleared_and_audited() {
     );
     assert_eq!(effective(&c), ((30, false), (3600, false)));
     assert_eq!(stored_timeouts(&app, c.id).await, (Some(30), Some(3600)));
-    let one = format!("{base}/{}", c.id);
-    let read: Connector = json(owner.get(&one).await).await;
+    let slug = org.slug.as_str();
+    let read = owner.connector(slug, c.id).await.ok().await;
     assert!(same(&read, &c), "{read:?}");
-    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    let listed = owner.connectors(slug).await.ok().await;
     assert!(listed.iter().any(|l| same(l, &c)), "{listed:?}");
+    let (by, id) = (&owner, c.id);
+    let patch = |req: UpdateConnectorRequest| async move {
+        by.update_connector(slug, id, &req).await.ok().await
+    };
 
     // One at a time; the other stays.
-    let r: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": 45})).await).await;
+    let r = patch(timeouts(Some(Some(45)), None)).await;
     assert_eq!(effective(&r), ((45, false), (3600, false)));
     // null goes back to the default; absent keeps.
-    let r: Connector = json(owner.patch(&one, json!({"call_timeout_secs": null})).await).await;
+    let r = patch(timeouts(None, Some(None))).await;
     assert_eq!((r.idle_timeout_secs, r.call_timeout_secs), (Some(45), None));
     assert_eq!(effective(&r), ((45, false), (777, true)));
-    let r: Connector = json(owner.patch(&one, json!({"description": "long jobs"})).await).await;
+    let r = patch(UpdateConnectorRequest {
+        description: Some("long jobs".into()),
+        ..change()
+    })
+    .await;
     assert_eq!(effective(&r), ((45, false), (777, true)));
     // The same value again is no change: not written, not audited (counted below).
-    let again: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": 45})).await).await;
+    let again = patch(timeouts(Some(Some(45)), None)).await;
     assert_eq!(again.updated_at, r.updated_at);
-    let r: Connector = json(owner.patch(&one, json!({"idle_timeout_secs": null})).await).await;
+    let r = patch(timeouts(Some(None), None)).await;
     assert_eq!((r.idle_timeout_secs, r.call_timeout_secs), (None, None));
     assert_eq!(effective(&r), ((77, true), (777, true)));
     assert_eq!(stored_timeouts(&app, c.id).await, (None, None));
@@ -783,55 +878,70 @@ async fn invalid_timeouts_are_refused_with_the_field_named_and_nothing_is_writte
         let p = problem(r).await;
         assert!((400..500).contains(&status), "{extra}: {status} {p:?}");
     }
-    let listed: Vec<Connector> = json(owner.get(&base).await).await;
+    let listed = owner.connectors(&org.slug).await.ok().await;
     assert!(listed.is_empty(), "{listed:?}");
 
     // Bounds are inclusive.
     let c = create(
         &owner,
         &org.slug,
-        json!({"name": "Edge", "url": "https://edge.example.com/mcp", "enabled": false,
-               "idle_timeout_secs": 3600, "call_timeout_secs": 86_400}),
+        &timed(
+            "Edge",
+            "https://edge.example.com/mcp",
+            Some(3600),
+            Some(86_400),
+        ),
     )
     .await;
     let one = format!("{base}/{}", c.id);
-    let r: Connector = json(
-        owner
-            .patch(
-                &one,
-                json!({"idle_timeout_secs": 1, "call_timeout_secs": 60}),
-            )
-            .await,
-    )
-    .await;
+    let r = owner
+        .update_connector(&org.slug, c.id, &timeouts(Some(Some(1)), Some(Some(60))))
+        .await
+        .ok()
+        .await;
     assert_eq!(effective(&r), ((1, false), (60, false)));
     let audited = audit(&owner, &org.slug).await.items.len();
 
     // Each refused whole: the other fields of the request are not written either.
+    let renamed = Some("Renamed".to_string());
     for (body, field) in [
         // Against the stored overall timeout (60).
         (
-            json!({"idle_timeout_secs": 61, "name": "Renamed"}),
+            UpdateConnectorRequest {
+                name: renamed.clone(),
+                ..timeouts(Some(Some(61)), None)
+            },
             "idle_timeout_secs",
         ),
         // Both in one request.
         (
-            json!({"idle_timeout_secs": 90, "call_timeout_secs": 30, "description": "x"}),
+            UpdateConnectorRequest {
+                description: Some("x".into()),
+                ..timeouts(Some(Some(90)), Some(Some(30)))
+            },
             "idle_timeout_secs",
         ),
         (
-            json!({"call_timeout_secs": 0, "enabled": true}),
+            UpdateConnectorRequest {
+                enabled: Some(true),
+                ..timeouts(None, Some(Some(0)))
+            },
             "call_timeout_secs",
         ),
         (
-            json!({"idle_timeout_secs": 4000, "name": "Renamed"}),
+            UpdateConnectorRequest {
+                name: renamed.clone(),
+                ..timeouts(Some(Some(4000)), None)
+            },
             "idle_timeout_secs",
         ),
     ] {
-        let p = assert_problem(owner.patch(&one, body.clone()).await, 422, "validation").await;
-        assert_eq!(fields(&p), [field], "{body}: {p:?}");
-        let now: Connector = json(owner.get(&one).await).await;
-        assert!(same(&now, &r), "{body}: {now:?}");
+        let body_text = serde_json::to_string(&body).unwrap();
+        let refused = owner.update_connector(&org.slug, c.id, &body).await;
+        let p = assert_problem(refused, 422, "validation").await;
+        assert_eq!(fields(&p), [field], "{body_text}: {p:?}");
+        let now = owner.connector(&org.slug, c.id).await.ok().await;
+        assert!(same(&now, &r), "{body_text}: {now:?}");
     }
     let p = assert_problem(
         owner.patch(&one, json!({"idle_timeout_secs": 2.5})).await,
@@ -845,15 +955,11 @@ async fn invalid_timeouts_are_refused_with_the_field_named_and_nothing_is_writte
     assert_eq!(audit(&owner, &org.slug).await.items.len(), audited);
 
     // Clearing the overall timeout leaves idle against the default: allowed.
-    let r: Connector = json(
-        owner
-            .patch(
-                &one,
-                json!({"call_timeout_secs": null, "idle_timeout_secs": 600}),
-            )
-            .await,
-    )
-    .await;
+    let r = owner
+        .update_connector(&org.slug, c.id, &timeouts(Some(Some(600)), Some(None)))
+        .await
+        .ok()
+        .await;
     assert_eq!(effective(&r), ((600, false), (900, true)));
 }
 
@@ -867,33 +973,27 @@ async fn another_orgs_member_gets_404_on_a_connectors_timeouts() {
     let c = create(
         &bob,
         &b.slug,
-        json!({"name": "Bob MCP", "url": "https://bob.example.com/mcp", "enabled": false,
-               "call_timeout_secs": 600}),
+        &timed("Bob MCP", "https://bob.example.com/mcp", None, Some(600)),
     )
     .await;
     let audited = audit(&bob, &b.slug).await.items.len();
+    let not_found = |r: reqwest::Response| async move {
+        let p = assert_problem(r, 404, "not-found").await;
+        // The same answer as for an org that does not exist: no existence oracle.
+        assert_eq!(p.detail.as_deref(), Some("organization not found"), "{p:?}");
+    };
     for slug in [b.slug.as_str(), "no-such-org"] {
-        let one = format!("/orgs/{slug}/connectors/{}", c.id);
-        for (method, body) in [
-            ("GET", None),
-            (
-                "PATCH",
-                Some(json!({"idle_timeout_secs": 5, "call_timeout_secs": 5})),
-            ),
-            ("PATCH", Some(json!({"call_timeout_secs": null}))),
+        not_found(alice.connector(slug, c.id).await.into()).await;
+        for body in [
+            timeouts(Some(Some(5)), Some(Some(5))),
+            timeouts(None, Some(None)),
             // Invalid too: tenancy is decided before the body is looked at.
-            ("PATCH", Some(json!({"idle_timeout_secs": 0}))),
+            timeouts(Some(Some(0)), None),
         ] {
-            let p = assert_problem(alice.call(method, &one, body).await, 404, "not-found").await;
-            // The same answer as for an org that does not exist: no existence oracle.
-            assert_eq!(p.detail.as_deref(), Some("organization not found"), "{p:?}");
+            not_found(alice.update_connector(slug, c.id, &body).await.into()).await;
         }
     }
-    let now: Connector = json(
-        bob.get(&format!("/orgs/{}/connectors/{}", b.slug, c.id))
-            .await,
-    )
-    .await;
+    let now = bob.connector(&b.slug, c.id).await.ok().await;
     assert!(same(&now, &c), "{now:?}");
     assert_eq!(stored_timeouts(&app, c.id).await, (None, Some(600)));
     assert_eq!(audit(&bob, &b.slug).await.items.len(), audited);
@@ -906,7 +1006,7 @@ async fn a_timeout_written_as_a_whole_float_is_accepted() {
     let app = spawn_app().await;
     let owner = app.signup("flo@example.com").await;
     let org = app.create_org(&owner, "Flo").await;
-    let c = create(
+    let c = create_raw(
         &owner,
         &org.slug,
         json!({"name": "Float", "url": "https://float.example.com/mcp", "enabled": false,
