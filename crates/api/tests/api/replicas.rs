@@ -123,12 +123,7 @@ impl Drop for Server {
 /// Signs up on `server` and creates an org; returns the signed-in session and the slug.
 async fn owner_with_org(server: &Server, email: &str) -> (Session, String) {
     let s = server.session();
-    let r = s
-        .post(
-            "/auth/signup",
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
+    let r = s.signup(&signup_req(email, PASSWORD)).await;
     assert_eq!(r.status(), StatusCode::CREATED, "signup");
     let org: Value = json(s.post("/orgs", json!({"name": "Replicas"})).await).await;
     let slug = org["slug"].as_str().unwrap().to_string();

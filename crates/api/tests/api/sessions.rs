@@ -1,6 +1,5 @@
 use crate::support::*;
-use gatehouse_types::{RevokedCount, SessionInfo};
-use serde_json::json;
+use gatehouse_types::{RevokedCount, SessionInfo, UpdateSecuritySettings};
 
 #[tokio::test]
 async fn sessions_are_listed_with_the_current_one_marked_and_can_be_revoked() {
@@ -9,12 +8,9 @@ async fn sessions_are_listed_with_the_current_one_marked_and_can_be_revoked() {
     let phone = {
         let s = app.session_with_agent("Phone/1.0");
         assert_eq!(
-            s.post(
-                "/auth/login",
-                json!({"email": "kim@example.com", "password": PASSWORD})
-            )
-            .await
-            .status(),
+            s.login(&login_req("kim@example.com", PASSWORD))
+                .await
+                .status(),
             200
         );
         s
@@ -68,7 +64,7 @@ async fn revoking_all_others_keeps_only_the_current_session() {
         app.login_session("ned@example.com").await,
         app.login_session("ned@example.com").await,
     ];
-    let r: RevokedCount = json(me.post("/me/sessions/revoke-others", json!({})).await).await;
+    let r: RevokedCount = json(me.revoke_other_sessions().await).await;
     assert_eq!(r.revoked, 2);
     for o in &others {
         assert_problem(o.get("/me").await, 401, "authentication-required").await;
@@ -84,18 +80,16 @@ async fn an_idle_session_ends_after_the_strictest_org_timeout() {
     let me = app.signup("olga@example.com").await;
     let relaxed = app.create_org(&me, "Relaxed").await;
     let strict = app.create_org(&me, "Strict").await;
+    let timeout = |minutes| UpdateSecuritySettings {
+        session_timeout_minutes: Some(minutes),
+        ..Default::default()
+    };
     let r = me
-        .patch(
-            &format!("/orgs/{}/settings/security", relaxed.slug),
-            json!({"session_timeout_minutes": 600}),
-        )
+        .update_security_settings(&relaxed.slug, &timeout(600))
         .await;
     assert_eq!(r.status(), 200);
     let r = me
-        .patch(
-            &format!("/orgs/{}/settings/security", strict.slug),
-            json!({"session_timeout_minutes": 30}),
-        )
+        .update_security_settings(&strict.slug, &timeout(30))
         .await;
     assert_eq!(r.status(), 200);
 

@@ -73,7 +73,7 @@ async fn a_strangers_guesses_lock_the_account_but_not_the_devices_its_user_signe
     app.signup("lee@example.com").await;
     // Kim signed in on a laptop before; the laptop keeps its device cookie.
     let laptop = app.login_session("kim@example.com").await;
-    laptop.s.post("/auth/logout", serde_json::json!({})).await;
+    laptop.s.logout().await;
     for _ in 0..3 {
         assert_problem(
             app.login("kim@example.com", "a stranger's guess").await,
@@ -97,7 +97,7 @@ async fn a_strangers_guesses_lock_the_account_but_not_the_devices_its_user_signe
             "cookie",
             "gatehouse_device=0192f0c4a5b67d8e9f0a1b2c3d4e5f60.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         )
-        .json(&serde_json::json!({"email": "kim@example.com", "password": PASSWORD}))
+        .json(&login_req("kim@example.com", PASSWORD))
         .send()
         .await
         .unwrap();
@@ -105,10 +105,7 @@ async fn a_strangers_guesses_lock_the_account_but_not_the_devices_its_user_signe
     // …but the laptop signs in.
     let r = laptop
         .s
-        .post(
-            "/auth/login",
-            serde_json::json!({"email": "kim@example.com", "password": PASSWORD}),
-        )
+        .login(&login_req("kim@example.com", PASSWORD))
         .await;
     assert_eq!(r.status(), 200);
     assert!(
@@ -125,29 +122,20 @@ async fn a_strangers_guesses_lock_the_account_but_not_the_devices_its_user_signe
     }
     let r = laptop
         .s
-        .post(
-            "/auth/login",
-            serde_json::json!({"email": "lee@example.com", "password": PASSWORD}),
-        )
+        .login(&login_req("lee@example.com", PASSWORD))
         .await;
     assert_problem(r, 429, "too-many-attempts").await;
     // A known device still gets only the limit of wrong guesses per window.
     for _ in 0..3 {
         let r = laptop
             .s
-            .post(
-                "/auth/login",
-                serde_json::json!({"email": "kim@example.com", "password": "kim mistyped it"}),
-            )
+            .login(&login_req("kim@example.com", "kim mistyped it"))
             .await;
         assert_problem(r, 401, "invalid-credentials").await;
     }
     let r = laptop
         .s
-        .post(
-            "/auth/login",
-            serde_json::json!({"email": "kim@example.com", "password": PASSWORD}),
-        )
+        .login(&login_req("kim@example.com", PASSWORD))
         .await;
     assert_problem(r, 429, "too-many-attempts").await;
 }
@@ -166,20 +154,17 @@ async fn a_password_reset_lifts_the_account_lock_for_new_devices() {
     )
     .await;
     let s = app.session();
-    s.post(
-        "/auth/password-reset/request",
-        serde_json::json!({"email": "max@example.com"}),
-    )
-    .await;
+    s.request_password_reset(&reset_req("max@example.com"))
+        .await;
     let token = app
         .wait_for_mail("max@example.com", "reset-password")
         .await
         .token("reset-password");
     let r = s
-        .post(
-            "/auth/password-reset/confirm",
-            serde_json::json!({"token": token, "new_password": "a fresh passphrase here"}),
-        )
+        .confirm_password_reset(&gatehouse_types::PasswordResetConfirm {
+            token,
+            new_password: "a fresh passphrase here".into(),
+        })
         .await;
     assert_eq!(r.status(), 204);
     assert_eq!(
@@ -201,42 +186,29 @@ async fn password_reset_emails_are_limited_per_address_with_the_same_answer() {
     app.signup("nia@example.com").await;
     let s = app.session();
     let ghost = s
-        .post(
-            "/auth/password-reset/request",
-            serde_json::json!({"email": "ghost@example.com"}),
-        )
+        .request_password_reset(&reset_req("ghost@example.com"))
         .await
         .text()
-        .await
-        .unwrap();
+        .await;
     for _ in 0..30 {
         let r = s
-            .post(
-                "/auth/password-reset/request",
-                serde_json::json!({"email": "nia@example.com"}),
-            )
+            .request_password_reset(&reset_req("nia@example.com"))
             .await;
         assert_eq!(r.status(), 202);
-        assert_eq!(r.text().await.unwrap(), ghost, "no account enumeration");
+        assert_eq!(r.text().await, ghost, "no account enumeration");
     }
     settle().await;
     // The sign-up's verification email counts too: 1 + 2 resets.
     assert_eq!(app.mail_count("nia@example.com"), 3);
     // The limit is per address: another account still gets its email.
     app.signup("oli@example.com").await;
-    s.post(
-        "/auth/password-reset/request",
-        serde_json::json!({"email": "oli@example.com"}),
-    )
-    .await;
+    s.request_password_reset(&reset_req("oli@example.com"))
+        .await;
     app.wait_for_mail("oli@example.com", "reset-password").await;
     // A new window after an hour.
     app.advance(Duration::from_secs(3601));
-    s.post(
-        "/auth/password-reset/request",
-        serde_json::json!({"email": "nia@example.com"}),
-    )
-    .await;
+    s.request_password_reset(&reset_req("nia@example.com"))
+        .await;
     settle().await;
     assert_eq!(app.mail_count("nia@example.com"), 4);
 }
@@ -251,10 +223,7 @@ async fn one_client_causes_a_limited_number_of_emails_whatever_the_addresses() {
     let s = app.session();
     for name in ["pia", "quin", "rae", "pia", "quin", "rae"] {
         let r = s
-            .post(
-                "/auth/password-reset/request",
-                serde_json::json!({"email": format!("{name}@example.com")}),
-            )
+            .request_password_reset(&reset_req(&format!("{name}@example.com")))
             .await;
         assert_eq!(r.status(), 202);
     }
@@ -281,19 +250,13 @@ async fn invitations_to_one_address_are_limited_and_a_refused_one_writes_nothing
     for _ in 0..2 {
         let r = owner
             .s
-            .post(
-                &path,
-                serde_json::json!({"email": "uma@example.com", "role": "member"}),
-            )
+            .invite(&org.slug, &invite_req("uma@example.com", Role::Member))
             .await;
         assert_eq!(r.status(), 201);
     }
     let r = owner
         .s
-        .post(
-            &path,
-            serde_json::json!({"email": "uma@example.com", "role": "member"}),
-        )
+        .invite(&org.slug, &invite_req("uma@example.com", Role::Member))
         .await;
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
@@ -319,10 +282,7 @@ async fn invitations_to_one_address_are_limited_and_a_refused_one_writes_nothing
     for _ in 0..3 {
         let r = owner
             .s
-            .post(
-                &path,
-                serde_json::json!({"email": "tess@example.com", "role": "member"}),
-            )
+            .invite(&org.slug, &invite_req("tess@example.com", Role::Member))
             .await;
         assert_problem(r, 409, "already-member").await;
     }

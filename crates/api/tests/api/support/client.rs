@@ -41,6 +41,10 @@ impl<T> Reply<T> {
     pub fn into_response(self) -> Response {
         self.resp
     }
+    /// The body as text, whatever the status.
+    pub async fn text(self) -> String {
+        self.resp.text().await.unwrap()
+    }
     /// Asserts `204 No Content`.
     pub async fn no_content(self) {
         let status = self.resp.status();
@@ -365,5 +369,11 @@ pub fn connector_req(name: &str, url: &str) -> CreateConnectorRequest {
         name: name.into(),
         url: url.into(),
         ..Default::default()
+    }
+}
+
+pub fn reset_req(email: &str) -> PasswordResetRequest {
+    PasswordResetRequest {
+        email: email.into(),
     }
 }
