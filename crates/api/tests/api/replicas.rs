@@ -2,8 +2,9 @@
 //! are: starting together, refusing a master key that is not the database's, and
 //! keeping every acknowledged write through a SIGKILL.
 use crate::support::*;
+use gatehouse_types::{CreateApiKeyRequest, CreateConnectorRequest};
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::{
     collections::HashSet,
     process::{Child, Command, Stdio},
@@ -120,14 +121,38 @@ impl Drop for Server {
     }
 }
 
+/// A key with the `read` scope.
+fn read_key(name: &str) -> CreateApiKeyRequest {
+    CreateApiKeyRequest {
+        name: name.into(),
+        scopes: Some(vec![ApiKeyScope::Read]),
+        expires_at: None,
+    }
+}
+
+/// A connector with a credential (sealed under the master key) on an address that
+/// does not answer.
+fn sealed_connector(name: String) -> CreateConnectorRequest {
+    CreateConnectorRequest {
+        name,
+        url: "http://127.0.0.1:9/mcp".into(),
+        credential: Some("sk-test-credential-1234".into()),
+        ..Default::default()
+    }
+}
+
+/// A request as the JSON the raw client below sends (it needs a timeout per request).
+fn body(req: &impl serde::Serialize) -> Value {
+    serde_json::to_value(req).unwrap()
+}
+
 /// Signs up on `server` and creates an org; returns the signed-in session and the slug.
 async fn owner_with_org(server: &Server, email: &str) -> (Session, String) {
     let s = server.session();
     let r = s.signup(&signup_req(email, PASSWORD)).await;
     assert_eq!(r.status(), StatusCode::CREATED, "signup");
-    let org: Value = json(s.post("/orgs", json!({"name": "Replicas"})).await).await;
-    let slug = org["slug"].as_str().unwrap().to_string();
-    (s, slug)
+    let org = s.create_org(&org_req("Replicas")).await.ok().await;
+    (s, org.slug)
 }
 
 #[tokio::test]
@@ -157,16 +182,12 @@ async fn replicas_started_at_the_same_moment_on_a_fresh_database_all_become_read
         }
         // They are one service: a key revoked on one is refused by another at once.
         let (owner, slug) = owner_with_org(&servers[0], "replicas@example.com").await;
-        let created: Value = json(
-            owner
-                .post(
-                    &format!("/orgs/{slug}/api-keys"),
-                    json!({"name": "ci", "scopes": ["read"]}),
-                )
-                .await,
-        )
-        .await;
-        let auth = format!("ApiKey {}", created["secret"].as_str().unwrap());
+        let created = owner
+            .create_api_key(&slug, &read_key("ci"))
+            .await
+            .ok()
+            .await;
+        let auth = format!("ApiKey {}", created.secret);
         let get_org = || {
             Client::new()
                 .get(format!("{}/api/v1/orgs/{slug}", servers[1].base))
@@ -174,10 +195,9 @@ async fn replicas_started_at_the_same_moment_on_a_fresh_database_all_become_read
                 .send()
         };
         assert_eq!(get_org().await.unwrap().status(), 200);
-        let id = created["api_key"]["id"].as_str().unwrap();
         assert_eq!(
             owner
-                .delete(&format!("/orgs/{slug}/api-keys/{id}"))
+                .revoke_api_key(&slug, created.api_key.id)
                 .await
                 .status(),
             204
@@ -232,10 +252,7 @@ async fn a_replica_with_another_master_key_or_none_refuses_to_start_and_writes_n
     // A credential sealed under the key, and a connector whose health a replica writes.
     let (owner, slug) = owner_with_org(&first, "keys@example.com").await;
     let r = owner
-        .post(
-            &format!("/orgs/{slug}/connectors"),
-            json!({"name": "Tools", "url": "http://127.0.0.1:9/mcp", "credential": "sk-test-credential-1234"}),
-        )
+        .create_connector(&slug, &sealed_connector("Tools".into()))
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     first.kill();
@@ -293,17 +310,20 @@ async fn write_until_killed(owner: Session, slug: String, tag: String, acked: Ac
             0 => (
                 "connector",
                 "connectors",
-                json!({"name": format!("c-{tag}-{i}"), "url": "http://127.0.0.1:9/mcp", "credential": "sk-test-credential-1234"}),
+                body(&sealed_connector(format!("c-{tag}-{i}"))),
             ),
             1 => (
                 "api_key",
                 "api-keys",
-                json!({"name": format!("k-{tag}-{i}"), "scopes": ["read"]}),
+                body(&read_key(&format!("k-{tag}-{i}"))),
             ),
             _ => (
                 "invitation",
                 "invitations",
-                json!({"email": format!("i-{tag}-{i}@example.com"), "role": "member"}),
+                body(&invite_req(
+                    &format!("i-{tag}-{i}@example.com"),
+                    Role::Member,
+                )),
             ),
         };
         let sent = owner
