@@ -1,7 +1,21 @@
 use crate::support::*;
-use gatehouse_types::{AuditEvent, AuditPage};
+use gatehouse_types::{AuditEvent, AuditPage, UpdateOrgRequest, UpdateSecuritySettings};
 use serde_json::json;
 use std::collections::HashSet;
+
+fn describe(description: &str) -> UpdateOrgRequest {
+    UpdateOrgRequest {
+        description: Some(description.into()),
+        ..Default::default()
+    }
+}
+
+fn rename(name: String) -> UpdateOrgRequest {
+    UpdateOrgRequest {
+        name: Some(name),
+        ..Default::default()
+    }
+}
 
 /// One page of the log (asserts success).
 async fn audit_page(u: &TestUser, slug: &str, query: &str) -> AuditPage {
@@ -14,10 +28,7 @@ async fn changes_are_recorded_with_actor_target_address_and_agent() {
     let owner = app.signup("sam@example.com").await;
     let org = app.create_org(&owner, "Sam Inc").await;
     owner
-        .patch(
-            &format!("/orgs/{}", org.slug),
-            json!({"description": "We build things"}),
-        )
+        .update_org(&org.slug, &describe("We build things"))
         .await;
     let p = audit_page(&owner, &org.slug, "").await;
     let actions: Vec<_> = p.items.iter().map(|e| e.action.as_str()).collect();
@@ -46,16 +57,22 @@ async fn a_refused_change_leaves_no_event_behind() {
     let org = app.create_org(&owner, "Tia").await;
     let before = audit_page(&owner, &org.slug, "").await.items.len();
     let r = owner
-        .patch(
-            &format!("/orgs/{}", org.slug),
-            json!({"name": "New", "slug": "new-slug"}),
+        .update_org(
+            &org.slug,
+            &UpdateOrgRequest {
+                slug: Some("new-slug".into()),
+                ..rename("New".into())
+            },
         )
         .await;
     assert_problem(r, 422, "slug-immutable").await;
     let r = owner
-        .patch(
-            &format!("/orgs/{}/settings/security", org.slug),
-            json!({"session_timeout_minutes": 5}),
+        .update_security_settings(
+            &org.slug,
+            &UpdateSecuritySettings {
+                session_timeout_minutes: Some(5),
+                ..Default::default()
+            },
         )
         .await;
     assert_problem(r, 422, "validation").await;
@@ -82,10 +99,7 @@ async fn org_with_events(app: &TestApp, n: usize) -> (TestUser, String) {
     let org = app.create_org(&owner, "Vic").await;
     for i in 0..n {
         let r = owner
-            .patch(
-                &format!("/orgs/{}", org.slug),
-                json!({"name": format!("Vic {i}")}),
-            )
+            .update_org(&org.slug, &rename(format!("Vic {i}")))
             .await;
         assert_eq!(r.status(), 200);
     }
@@ -129,9 +143,7 @@ async fn filters_by_action_prefix_exact_action_actor_and_time() {
     let other = app
         .add_member(&owner, &slug, "wes@example.com", Role::Admin)
         .await;
-    other
-        .patch(&format!("/orgs/{slug}"), json!({"name": "By Wes"}))
-        .await;
+    other.update_org(&slug, &rename("By Wes".into())).await;
 
     let member = audit_page(&owner, &slug, "action=member.").await;
     assert!(member.items.iter().all(|e| e.action.starts_with("member.")));
@@ -223,10 +235,7 @@ async fn export_streams_the_filtered_log_as_csv_and_json() {
     let app = spawn_app().await;
     let (owner, slug) = org_with_events(&app, 5).await;
     owner
-        .patch(
-            &format!("/orgs/{slug}"),
-            json!({"description": "=HYPERLINK(\"x\")"}),
-        )
+        .update_org(&slug, &describe("=HYPERLINK(\"x\")"))
         .await;
 
     let r = owner

@@ -1,6 +1,5 @@
 //! The `gatehouse` binary itself: zero-config start, migrations, support commands.
 use crate::support::*;
-use serde_json::json;
 use std::{
     io::Write,
     process::{Command, Stdio},
@@ -162,7 +161,7 @@ async fn serve_runs_with_no_configuration_and_writes_mail_to_the_outbox() {
     let r = client
         .post(format!("{base}/api/v1/auth/signup"))
         .header("origin", &base)
-        .json(&json!({"email": "outbox@example.com", "password": PASSWORD}))
+        .json(&signup_req("outbox@example.com", PASSWORD))
         .send()
         .await;
     let mut eml = None;
