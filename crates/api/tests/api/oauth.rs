@@ -3,6 +3,10 @@
 //! access token, refresh-token rotation and reuse detection, revocation, and metadata
 //! documents served by a local server.
 use crate::support::*;
+use gatehouse_types::{
+    CreateOAuthClientRequest, IpRange, OAuthClientKind, OAuthSettings, RefreshTokenLifetime,
+    UpdateOAuthSettings, UpdateSecuritySettings,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
@@ -391,18 +395,8 @@ async fn a_client_discovers_registers_authorizes_calls_refreshes_and_is_revoked(
     );
 
     // The audit log has the grants and the revocations.
-    let log: Value = json(
-        owner
-            .get(&format!("/orgs/{}/audit-logs?limit=100", org.slug))
-            .await,
-    )
-    .await;
-    let actions: Vec<&str> = log["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let log = owner.audit_log(&org.slug, "limit=100").await.ok().await;
+    let actions: Vec<&str> = log.items.iter().map(|e| e.action.as_str()).collect();
     for a in [
         "oauth.consent_granted",
         "oauth.grant_created",
@@ -543,7 +537,7 @@ async fn wrong_verifier_redirect_audience_member_secret_and_expiry_are_refused()
     );
     assert_eq!(
         owner
-            .delete(&format!("/orgs/{}/members/{}", org.slug, member.user.id))
+            .remove_member(&org.slug, member.user.id)
             .await
             .status(),
         204
@@ -668,32 +662,18 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
 
     // The org sees the client, and deleting it revokes its grants and the org's
     // refresh tokens.
-    let clients: Value = json(
-        owner
-            .get(&format!("/orgs/{}/oauth/clients", org.slug))
-            .await,
-    )
-    .await;
+    let clients = owner.oauth_clients(&org.slug).await.ok().await;
     let listed = clients
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|c| c["client_id"] == doc_url)
-        .expect("listed")
-        .clone();
-    assert_eq!(listed["kind"], "metadata_document");
+        .find(|c| c.client_id == doc_url)
+        .expect("listed");
+    assert_eq!(listed.kind, OAuthClientKind::MetadataDocument);
     assert_eq!(
-        listed["active_grants"], 2,
+        listed.active_grants, 2,
         "the first grant and the one made on the stale copy"
     );
-    assert_eq!(listed["redirect_hosts"], json!(["localhost"]));
-    let r = owner
-        .delete(&format!(
-            "/orgs/{}/oauth/clients/{}",
-            org.slug,
-            listed["id"].as_str().unwrap()
-        ))
-        .await;
+    assert_eq!(listed.redirect_hosts, ["localhost"]);
+    let r = owner.delete_oauth_client(&org.slug, listed.id).await;
     assert_eq!(r.status(), 204);
     assert!(
         c.exchange_refresh_token(t.refresh_token().unwrap())
@@ -702,19 +682,10 @@ async fn a_metadata_document_client_is_fetched_and_bound_to_its_redirect_uris() 
             .is_err()
     );
     // Disconnected, it is no longer listed for the org.
-    let clients: Value = json(
-        owner
-            .get(&format!("/orgs/{}/oauth/clients", org.slug))
-            .await,
-    )
-    .await;
+    let clients = owner.oauth_clients(&org.slug).await.ok().await;
     assert!(
-        !clients
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["client_id"] == doc_url),
-        "{clients}"
+        !clients.iter().any(|c| c.client_id == doc_url),
+        "{clients:?}"
     );
 }
 
@@ -724,15 +695,13 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
     let owner = app.signup("tia@example.com").await;
     let org = app.create_org(&owner, "Tia").await;
     let mcp = app.url(&format!("/mcp/{}", org.slug));
-    let s: Value = json(
-        owner
-            .get(&format!("/orgs/{}/oauth/settings", org.slug))
-            .await,
-    )
-    .await;
+    let s = owner.oauth_settings(&org.slug).await.ok().await;
     assert_eq!(
         s,
-        json!({"refresh_token_lifetime": "default", "refresh_token_days": 30})
+        OAuthSettings {
+            refresh_token_lifetime: RefreshTokenLifetime::Default,
+            refresh_token_days: 30
+        }
     );
     let reg = register(&app, "https://app.example.com/cb").await;
     let c = client(
@@ -745,9 +714,11 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
     let t = granted(&app, &owner, &c, &mcp).await;
 
     let r = owner
-        .patch(
-            &format!("/orgs/{}/oauth/settings", org.slug),
-            json!({"refresh_token_lifetime": "short"}),
+        .update_oauth_settings(
+            &org.slug,
+            &UpdateOAuthSettings {
+                refresh_token_lifetime: RefreshTokenLifetime::Short,
+            },
         )
         .await;
     assert_eq!(r.status(), 200);
@@ -759,20 +730,18 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
         .await
         .expect("still valid after a registration");
     let r = owner
-        .post(
-            &format!("/orgs/{}/oauth/clients", org.slug),
-            json!({"name": "CI tool", "redirect_uris": ["https://ci.example.com/cb"]}),
+        .create_oauth_client(
+            &org.slug,
+            &CreateOAuthClientRequest {
+                name: "CI tool".into(),
+                redirect_uris: vec!["https://ci.example.com/cb".into()],
+            },
         )
         .await;
     assert_eq!(r.status(), 201);
-    let created: Value = r.json().await.unwrap();
-    assert!(
-        created["client_secret"]
-            .as_str()
-            .unwrap()
-            .starts_with("ghcs_")
-    );
-    assert!(created["refresh_tokens_revoked"].as_u64().unwrap() >= 1);
+    let created = r.ok().await;
+    assert!(created.client_secret.starts_with("ghcs_"));
+    assert!(created.refresh_tokens_revoked >= 1);
     assert!(
         c.exchange_refresh_token(t.refresh_token().unwrap())
             .request_async(&http)
@@ -794,24 +763,23 @@ async fn admin_clients_revoke_the_orgs_refresh_tokens_and_settings_apply_to_new_
         .request_async(&http)
         .await
         .unwrap();
-    let log: Value = json(
-        owner
-            .get(&format!(
-                "/orgs/{}/audit-logs?action=oauth.grant_created",
-                org.slug
-            ))
-            .await,
-    )
-    .await;
-    assert_eq!(log["items"][0]["metadata"]["refresh_token_days"], 1);
+    let log = owner.events(&org.slug, "oauth.grant_created").await;
+    assert_eq!(log.items[0].metadata["refresh_token_days"], 1);
 
     // The org's IP allowlist guards the consent step and the MCP endpoint (bearer
     // tokens too), but not the token endpoint, which is not org-scoped.
     let (code, verifier) = authorize(&app, &owner, &c, &mcp).await;
     let r = owner
-        .patch(
-            &format!("/orgs/{}/settings/security", org.slug),
-            json!({"ip_allowlist": [{"cidr": "203.0.113.0/24", "label": "office"}], "confirm_lockout": true}),
+        .update_security_settings(
+            &org.slug,
+            &UpdateSecuritySettings {
+                ip_allowlist: Some(vec![IpRange {
+                    cidr: "203.0.113.0/24".into(),
+                    label: "office".into(),
+                }]),
+                confirm_lockout: true,
+                ..Default::default()
+            },
         )
         .await;
     assert_eq!(r.status(), 200);
@@ -1288,25 +1256,15 @@ async fn cursor_registers_with_a_private_use_scheme_and_is_sent_back_to_its_app(
     );
 
     // The org's list of connected clients names the app's scheme, not a web host.
-    let listed: Value = json(
-        owner
-            .get(&format!("/orgs/{}/oauth/clients", org.slug))
-            .await,
-    )
-    .await;
-    let cursor_client = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["client_id"] == id)
-        .expect("listed");
+    let listed = owner.oauth_clients(&org.slug).await.ok().await;
+    let cursor_client = listed.iter().find(|c| c.client_id == id).expect("listed");
     assert_eq!(
-        cursor_client["redirect_hosts"],
-        json!([
+        cursor_client.redirect_hosts,
+        [
             "cursor://anysphere.cursor-mcp",
             "localhost",
             "www.cursor.com"
-        ])
+        ]
     );
 
     // Exact match: another path under the same scheme is not Cursor's redirect.
