@@ -232,11 +232,11 @@ async fn expired_revoked_and_unknown_invitation_links_are_refused() {
     for garbage in ["garbage", "ghi_", typo.as_str()] {
         let r = app
             .session()
-            .accept_invitation(&accept(&garbage, Some(PASSWORD)))
+            .accept_invitation(&accept(garbage, Some(PASSWORD)))
             .await;
         assert_problem(r, 404, "not-found").await;
         assert_problem(
-            app.session().lookup_invitation(&token_req(&garbage)).await,
+            app.session().lookup_invitation(&token_req(garbage)).await,
             404,
             "not-found",
         )
