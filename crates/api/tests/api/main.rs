@@ -5,6 +5,7 @@
 mod helpers;
 mod input;
 mod janitor;
+mod jobs;
 
 mod accounts;
 mod allowlist;
