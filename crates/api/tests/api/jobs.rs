@@ -134,7 +134,7 @@ fn record(st: &AppState, payload: Value) -> BoxFuture<'_, anyhow::Result<()>> {
             r.runs += 1;
             r.runners.push(st.jobs.runner_id().to_string());
         }
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
         RECORDS
             .lock()
             .unwrap()
@@ -151,12 +151,12 @@ const RECORD: Kind = Kind {
     run: record,
 };
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_runners_on_one_database_run_each_job_exactly_once_and_never_together() {
     let app = spawn_app().await;
     let (a, b) = (state_on(&app, |_| {}).await, state_on(&app, |_| {}).await);
     let run = uuid::Uuid::now_v7().to_string();
-    const N: u64 = 48;
+    const N: u64 = 200;
     let txn = a.db.begin().await.unwrap();
     for n in 0..N {
         jobs::enqueue(
@@ -185,7 +185,19 @@ async fn two_runners_on_one_database_run_each_job_exactly_once_and_never_togethe
         }
         panic!("the queue did not drain");
     }
-    tokio::join!(drain(&a, &app), drain(&b, &app));
+    // Each runner on threads of its own, claiming in parallel.
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let app = Arc::new(app);
+    let tasks: Vec<_> = [a.clone(), b.clone(), a.clone(), b.clone()]
+        .into_iter()
+        .map(|st| {
+            let app = app.clone();
+            tokio::spawn(async move { drain(&st, &app).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
 
     let all = RECORDS.lock().unwrap();
     let mine: Vec<_> = all
