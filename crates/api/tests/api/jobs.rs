@@ -199,6 +199,9 @@ async fn two_runners_on_one_database_run_each_job_exactly_once_and_never_togethe
         t.await.unwrap();
     }
 
+    for j in jobs_of(&app, "test.record").await {
+        assert_eq!((j.status.as_str(), j.attempts), ("done", 1));
+    }
     let all = RECORDS.lock().unwrap();
     let mine: Vec<_> = all
         .as_ref()
@@ -221,9 +224,6 @@ async fn two_runners_on_one_database_run_each_job_exactly_once_and_never_togethe
         by(&a),
         by(&b)
     );
-    for j in jobs_of(&app, "test.record").await {
-        assert_eq!((j.status.as_str(), j.attempts), ("done", 1));
-    }
 }
 
 #[tokio::test]
