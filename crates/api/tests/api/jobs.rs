@@ -109,6 +109,65 @@ async fn an_invitation_committed_by_a_replica_that_never_sends_is_mailed_by_the_
     panic!("jobs not done: {:?}", jobs_of(&app, "mail").await);
 }
 
+/// The system clock plus seconds this test sets.
+#[derive(Default)]
+struct Later(std::sync::atomic::AtomicI64);
+
+impl gatehouse::clock::Clock for Later {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        gatehouse::clock::SystemClock.now()
+            + chrono::Duration::seconds(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+#[tokio::test]
+async fn a_job_held_by_a_replica_that_died_is_run_once_its_lease_has_run_out() {
+    use sea_orm::sea_query::Expr;
+    let app = spawn_app_with(|c| {
+        c.jobs.run = false;
+        c.jobs.poll_ms = 50;
+    })
+    .await;
+    app.signup("lena@example.com").await;
+    // Another replica claimed it and died: the row is running under its lease.
+    let until = chrono::Utc::now() + chrono::Duration::seconds(300);
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value("running"))
+        .col_expr(job::Column::Attempts, Expr::value(1))
+        .col_expr(job::Column::LockedBy, Expr::value(Some("runner-gone")))
+        .col_expr(job::Column::LockedUntil, Expr::value(Some(until)))
+        .filter(job::Column::Kind.eq("mail"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let clock = Arc::new(Later::default());
+    let mut config = app.config().clone();
+    config.jobs.run = true;
+    let db = gatehouse::db::connect(&app.db_url, 5).await.unwrap();
+    let next = AppState::with_db(config, db, clock.clone()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    tokio::spawn(gatehouse::server::server(next, listener).unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.mail_count("lena@example.com"),
+        0,
+        "taken under a live lease"
+    );
+
+    clock.0.store(301, std::sync::atomic::Ordering::Relaxed);
+    app.wait_for_mail("lena@example.com", "/verify-email").await;
+    for _ in 0..100 {
+        let j = jobs_of(&app, "mail").await.remove(0);
+        if j.status == "done" {
+            assert_eq!(j.attempts, 2, "the lost attempt counts");
+            assert!(j.locked_by.is_none());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not done: {:?}", jobs_of(&app, "mail").await);
+}
+
 /// Per test run (keyed by the payload's `run`): each job's runs, whether one is in
 /// progress, overlaps seen, and which runner ran it.
 #[derive(Default)]
