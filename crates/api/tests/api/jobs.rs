@@ -25,6 +25,23 @@ async fn jobs_of(app: &TestApp, kind: &str) -> Vec<job::Model> {
         .unwrap()
 }
 
+/// Waits until no job is pending or running (on SQLite every commit, a job's included,
+/// empties the key cache: tests that count look-ups let the queue settle first).
+pub async fn queue_settled(app: &TestApp) {
+    for _ in 0..250 {
+        let open = job::Entity::find()
+            .filter(job::Column::Status.is_in(["pending", "running"]))
+            .all(&app.db)
+            .await
+            .unwrap();
+        if open.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the job queue did not settle");
+}
+
 /// Another process state on `app`'s database and master key, with its own clock.
 async fn state_on(app: &TestApp, adjust: impl FnOnce(&mut gatehouse::config::Config)) -> AppState {
     let mut config = app.config().clone();
