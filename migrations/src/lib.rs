@@ -12,6 +12,7 @@ mod m20261207_000007_add_client_assertions;
 mod m20261207_000008_add_connector_templates_and_timeouts;
 mod m20261207_000009_create_mcp_relays;
 mod m20261215_000010_create_instance_settings;
+mod m20261220_000011_create_jobs;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_add_connector_templates_and_timeouts::Migration),
             Box::new(m20261207_000009_create_mcp_relays::Migration),
             Box::new(m20261215_000010_create_instance_settings::Migration),
+            Box::new(m20261220_000011_create_jobs::Migration),
         ]
     }
 }

@@ -54,6 +54,37 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// Limits on client connections (slow or too many).
     pub server: ServerConfig,
+    /// The durable job queue (emails): see `jobs`.
+    pub jobs: JobsConfig,
+}
+
+/// The durable job queue. Every replica may run it; a job is claimed by one at a time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// Claim and run queued jobs on this replica. Off: this replica only enqueues (its
+    /// own periodic maintenance still runs).
+    pub run: bool,
+    /// How often an idle runner looks for due jobs; an enqueue on the same replica
+    /// wakes it at once.
+    pub poll_ms: u64,
+    /// A claimed job not finished within this is presumed lost with its replica and
+    /// claimed again; a run is cut off at half of it.
+    pub lease_secs: u64,
+    /// Attempts before a job is given up and kept as `dead`; retries back off
+    /// exponentially from 15 seconds up to an hour.
+    pub max_attempts: i32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            run: true,
+            poll_ms: 1000,
+            lease_secs: 300,
+            max_attempts: 8,
+        }
+    }
 }
 
 /// How long a client may take to send its request, and how many connections one
@@ -186,6 +217,7 @@ impl Default for Config {
             oauth: OAuthConfig::default(),
             outbound: OutboundConfig::default(),
             server: ServerConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -248,8 +280,8 @@ pub struct McpConfig {
     pub health_interval_secs: u64,
     /// How often each replica looks for due checks.
     pub health_poll_ms: u64,
-    /// How often each replica adds its in-memory usage counts to the database (checked
-    /// every `health_poll_ms`). `GET …/usage` flushes first, so its caller sees its calls.
+    /// How often each replica adds its in-memory usage counts to the database.
+    /// `GET …/usage` flushes first, so its caller sees its calls.
     pub usage_flush_ms: u64,
     /// An upstream session unused this long is closed (DELETE) and dropped.
     pub upstream_idle_secs: u64,

@@ -34,7 +34,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
             .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             .row_buffer_size(1024)
             .busy_timeout(Duration::from_secs(10))
-            // Checkpoints run in the background (`spawn_checkpointer`), not inside
+            // Checkpoints run in the background (`checkpoint`), not inside
             // whichever commit crosses the WAL size limit.
             .pragma("wal_autocheckpoint", "0")
     });
@@ -73,24 +73,13 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
     .await
 }
 
-/// Copies the SQLite write-ahead log into the database file twice a second, without
-/// blocking writers (PASSIVE); the log starts over once it has been copied entirely.
-pub fn spawn_checkpointer(db: DatabaseConnection) {
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tick.tick().await;
-            if let Err(e) = db
-                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-                .await
-            {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-            }
-        }
-    });
+/// Copies the SQLite write-ahead log into the database file without blocking writers
+/// (PASSIVE); the log starts over once it has been copied entirely. The server runs it
+/// twice a second on SQLite (`server::periodic`).
+pub async fn checkpoint(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+        .await
+        .map(|_| ())
 }
 
 /// Key of the PostgreSQL advisory lock that serializes migrations ("gatehous").

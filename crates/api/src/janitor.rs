@@ -30,6 +30,21 @@ pub struct Swept {
     pub oauth_assertions: u64,
 }
 
+/// Every ten minutes on every replica (the deletes are idempotent).
+pub fn periodic() -> crate::jobs::Periodic {
+    crate::jobs::Periodic {
+        name: "janitor.sweep",
+        every: std::time::Duration::from_secs(600),
+        run: |st| {
+            Box::pin(async move {
+                let swept = sweep(&st.db, st.clock.now()).await?;
+                tracing::debug!(?swept, "swept expired rows");
+                Ok(())
+            })
+        },
+    }
+}
+
 /// A registered client that never got a grant is forgotten after this long.
 pub const IDLE_CLIENT_HOURS: i64 = 24;
 

@@ -18,6 +18,7 @@ pub mod entity;
 pub mod http;
 pub mod instance;
 pub mod janitor;
+pub mod jobs;
 pub mod key_cache;
 pub mod mail;
 pub mod mcp;

@@ -18,6 +18,7 @@ pub struct MailService {
     from: Mailbox,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Email {
     pub to: String,
     pub subject: String,
@@ -67,18 +68,5 @@ impl MailService {
             }
         }
         Ok(())
-    }
-
-    /// Sends after the response is on its way: a slow mail server delays nobody, and
-    /// the response time does not reveal whether an email was sent (no enumeration).
-    /// Failures are logged without the message body, which holds a secret link.
-    pub fn send_in_background(&self, email: Email) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let subject = email.subject.clone();
-            if let Err(e) = this.send(email).await {
-                tracing::error!(error = %e, subject, "sending email failed");
-            }
-        });
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP server: the edge middleware stack around the route table, and the
 //! background work each replica runs.
-use crate::{http, ops::Metrics, state::AppState};
+use crate::{http, jobs, ops::Metrics, state::AppState};
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use std::{net::TcpListener, time::Duration};
 
@@ -11,11 +11,11 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
 
 /// `server`, for a caller that keeps the state to flush after the server has stopped.
 pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
-    crate::mcp::health::spawn(state.clone());
+    crate::jobs::periodic::spawn(state.clone(), periodic(&state));
+    crate::jobs::queue::spawn(state.clone(), job_kinds());
+    // Not jobs: the key cache's LISTEN connection and the token endpoint's group commit.
     crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
-    crate::oauth::tokens::spawn_refresher(state.clone());
     crate::oauth::batch::spawn(state.clone());
-    crate::db::spawn_checkpointer(state.db.clone());
     let workers = state.config.workers;
     let limits = state.config.server.clone();
     let conns = http::limits::ConnLimiter::new(
@@ -56,4 +56,27 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
         server
     };
     Ok(server.run())
+}
+
+/// The kinds of queued jobs a replica runs.
+pub fn job_kinds() -> Vec<jobs::Kind> {
+    vec![jobs::mail::KIND]
+}
+
+/// Every area's periodic work, run on each replica (see `jobs::periodic`).
+fn periodic(st: &AppState) -> Vec<jobs::Periodic> {
+    let mut tasks = vec![
+        crate::janitor::periodic(),
+        crate::oauth::tokens::periodic(),
+        jobs::queue::periodic(),
+    ];
+    tasks.extend(crate::mcp::health::periodic(&st.config));
+    if st.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        tasks.push(jobs::Periodic {
+            name: "db.checkpoint",
+            every: Duration::from_millis(500),
+            run: |st| Box::pin(async move { Ok(crate::db::checkpoint(&st.db).await?) }),
+        });
+    }
+    tasks
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The token endpoint's group commit.
     pub batch: crate::oauth::batch::Batcher,
+    /// This replica's side of the durable job queue.
+    pub jobs: crate::jobs::Queue,
 }
 
 impl AppState {
@@ -191,6 +193,7 @@ impl AppState {
         Ok(AppState {
             write_lock,
             batch: Default::default(),
+            jobs: Default::default(),
             keys,
             oauth: Default::default(),
             oauth_limits,

@@ -6,6 +6,7 @@ use crate::{
     crypto::{self, TokenKind},
     entity::{user, user_token},
     http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
+    jobs,
     mail::Email,
     sessions,
     state::AppState,
@@ -182,20 +183,15 @@ async fn consume_token<C: ConnectionTrait>(
 
 /// Whether the mail limits let one more email to `to` go out now (see
 /// `throttle::reserve_mail`). A refusal is logged without the address.
-async fn mail_allowed(
+async fn mail_allowed<C: sea_orm::ConnectionTrait>(
     st: &AppState,
+    db: &C,
     to: &str,
     requester_ip: Option<&str>,
     what: &'static str,
 ) -> ApiResult<Result<(), u64>> {
-    match throttle::reserve_mail(
-        &st.db,
-        &st.config.mail_limit,
-        to,
-        requester_ip,
-        st.clock.now(),
-    )
-    .await?
+    match throttle::reserve_mail(db, &st.config.mail_limit, to, requester_ip, st.clock.now())
+        .await?
     {
         throttle::Reservation::Granted { .. } => Ok(Ok(())),
         throttle::Reservation::Refused { retry_after } => {
@@ -281,15 +277,14 @@ pub async fn signup(
         Event::new(None, action::USER_SIGNED_UP).target("user", u.id),
     )
     .await?;
-    txn.commit().await?;
     // Over the limit the account is still created; the user can ask for the link again.
-    if mail_allowed(&st, &u.email, Some(&requester), "verification")
+    if mail_allowed(&st, &txn, &u.email, Some(&requester), "verification")
         .await?
         .is_ok()
     {
-        st.mail
-            .send_in_background(verification_email(&st, &u.email, &verify));
+        jobs::mail::send(&st, &txn, verification_email(&st, &u.email, &verify)).await?;
     }
+    txn.commit().await?;
     let mut res = with_session(
         &st,
         &session,
@@ -349,7 +344,7 @@ pub async fn resend_verification(
     if me.user.email_verified_at.is_none() {
         // The requester is signed in and asks for mail to their own address: a 429
         // tells them to wait, and reveals nothing.
-        if let Err(secs) = mail_allowed(&st, &me.user.email, None, "verification").await? {
+        if let Err(secs) = mail_allowed(&st, &st.db, &me.user.email, None, "verification").await? {
             return Err(ApiError {
                 retry_after: Some(secs),
                 detail: Some(format!(
@@ -368,9 +363,8 @@ pub async fn resend_verification(
             now,
         )
         .await?;
+        jobs::mail::send(&st, &txn, verification_email(&st, &me.user.email, &token)).await?;
         txn.commit().await?;
-        st.mail
-            .send_in_background(verification_email(&st, &me.user.email, &token));
     }
     Ok(HttpResponse::Accepted().json(Accepted {
         message: "If the address is unverified, a new link is on its way.".into(),
@@ -610,7 +604,7 @@ pub async fn password_reset_request(
     // Over a limit the answer stays the same (it must not tell whether the address has
     // an account); the email is simply not sent.
     let requester = meta.ip.as_deref().unwrap_or("unknown");
-    if mail_allowed(&st, &u.email, Some(requester), "password_reset")
+    if mail_allowed(&st, &st.db, &u.email, Some(requester), "password_reset")
         .await?
         .is_err()
     {
@@ -626,15 +620,16 @@ pub async fn password_reset_request(
         now,
     )
     .await?;
-    txn.commit().await?;
-    st.mail.send_in_background(Email {
+    let email = Email {
         to: u.email.clone(),
         subject: "Reset your Gatehouse password".into(),
         body: format!(
             "Someone asked to reset the password of your Gatehouse account.\n\nSet a new password here:\n\n{}/reset-password?token={token}\n\nThe link works once and expires in {RESET_TTL_MINUTES} minutes. If it was not you, ignore this message; your password stays as it is.\n",
             st.public_url
         ),
-    });
+    };
+    jobs::mail::send(&st, &txn, email).await?;
+    txn.commit().await?;
     Ok(accepted)
 }
 

@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod connector;
 pub mod invitation;
+pub mod job;
 pub mod login_throttle;
 pub mod mcp_relay;
 pub mod mcp_session;

@@ -120,39 +120,31 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     Ok(())
 }
 
-/// Runs the checker (and the janitor, every ten minutes) until the process ends.
-pub fn spawn(st: actix_web::web::Data<AppState>) {
-    tokio::spawn(async move {
-        let tick = std::time::Duration::from_millis(Ord::max(st.config.mcp.health_poll_ms, 100));
-        let mut last_sweep: Option<std::time::Instant> = None;
-        let flush_every = std::time::Duration::from_millis(st.config.mcp.usage_flush_ms);
-        let mut last_flush = std::time::Instant::now();
-        loop {
-            if last_sweep.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600)) {
-                last_sweep = Some(std::time::Instant::now());
-                match crate::janitor::sweep(&st.db, st.clock.now()).await {
-                    Ok(s) => tracing::debug!(?s, "swept expired rows"),
-                    Err(e) => tracing::warn!(error = %e, "sweeping expired rows failed"),
-                }
-            }
-            if let Err(e) = run_once(&st).await {
-                tracing::warn!(error = %e, "connector health check round failed");
-            }
-            let upstream = Upstream {
-                outbound: &st.outbound,
-                cipher: &st.cipher,
-                pool: &st.upstreams,
-            };
-            upstream.close_idle(std::time::Duration::from_secs(
-                st.config.mcp.upstream_idle_secs,
-            ));
-            if last_flush.elapsed() >= flush_every {
-                last_flush = std::time::Instant::now();
-                if let Err(e) = st.usage.flush(&st.db).await {
-                    tracing::warn!(error = %e, "flushing usage counters failed");
-                }
-            }
-            tokio::time::sleep(tick).await;
-        }
-    });
+/// The checker, and the usage flush, on every replica.
+pub fn periodic(config: &crate::config::Config) -> Vec<crate::jobs::Periodic> {
+    use std::time::Duration;
+    vec![
+        crate::jobs::Periodic {
+            name: "mcp.health",
+            every: Duration::from_millis(Ord::max(config.mcp.health_poll_ms, 100)),
+            run: |st| {
+                Box::pin(async move {
+                    let round = run_once(st).await;
+                    let upstream = Upstream {
+                        outbound: &st.outbound,
+                        cipher: &st.cipher,
+                        pool: &st.upstreams,
+                    };
+                    upstream.close_idle(Duration::from_secs(st.config.mcp.upstream_idle_secs));
+                    round?;
+                    Ok(())
+                })
+            },
+        },
+        crate::jobs::Periodic {
+            name: "mcp.usage_flush",
+            every: Duration::from_millis(Ord::max(config.mcp.usage_flush_ms, 100)),
+            run: |st| Box::pin(async move { Ok(st.usage.flush(&st.db).await?) }),
+        },
+    ]
 }

@@ -6,6 +6,7 @@ use crate::{
     crypto::{self, TokenKind},
     entity::{invitation, membership, organization, user},
     http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
+    jobs,
     mail::Email,
     orgs::set_role,
     sessions,
@@ -265,7 +266,7 @@ pub async fn create_invitation(
             ..ApiError::new(ErrorKind::TooManyAttempts)
         });
     }
-    let created: ApiResult<(invitation::Model, String)> = async {
+    let created: ApiResult<invitation::Model> = async {
         let txn = crate::db::begin(&st.db).await?;
         if let Some(existing) = accounts::find_by_email(&txn, &email).await? {
             let member = membership::Entity::find()
@@ -328,28 +329,29 @@ pub async fn create_invitation(
                 .meta(json!({"email": email, "role": body.role.as_str()})),
         )
         .await?;
+        let inviter = m.label();
+        let invite = Email {
+            to: email.clone(),
+            subject: format!("You are invited to join {} on Gatehouse", m.org.name),
+            body: format!(
+                "{inviter} invited you to join the organization \"{}\" on Gatehouse as {}.\n\nAccept the invitation here:\n\n{}/invitations/accept?token={token}\n\nThe link works once and expires in {INVITATION_TTL_DAYS} days.\n",
+                m.org.name,
+                body.role.as_str(),
+                st.public_url
+            ),
+        };
+        jobs::mail::send(&st, &txn, invite).await?;
         txn.commit().await?;
-        Ok((inv, token))
+        Ok(inv)
     }
     .await;
-    let (inv, token) = match created {
+    let inv = match created {
         Ok(v) => v,
         Err(e) => {
             throttle::release(&st.db, &throttle::mail_to_key(&email)).await?;
             return Err(e);
         }
     };
-    let inviter = m.label();
-    st.mail.send_in_background(Email {
-        to: email,
-        subject: format!("You are invited to join {} on Gatehouse", m.org.name),
-        body: format!(
-            "{inviter} invited you to join the organization \"{}\" on Gatehouse as {}.\n\nAccept the invitation here:\n\n{}/invitations/accept?token={token}\n\nThe link works once and expires in {INVITATION_TTL_DAYS} days.\n",
-            m.org.name,
-            body.role.as_str(),
-            st.public_url
-        ),
-    });
     Ok(HttpResponse::Created().json(invitation_to_api(&inv, now)))
 }
 

@@ -230,15 +230,13 @@ pub async fn refresh(st: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn spawn_refresher(st: actix_web::web::Data<AppState>) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = refresh(&st).await {
-                tracing::warn!(error = %e, "refreshing OAuth keys and revocations failed");
-            }
-            tokio::time::sleep(REFRESH_EVERY).await;
-        }
-    });
+/// Reloads the signing keys and the revocation set on every replica.
+pub fn periodic() -> crate::jobs::Periodic {
+    crate::jobs::Periodic {
+        name: "oauth.refresh_keys",
+        every: REFRESH_EVERY,
+        run: |st| Box::pin(refresh(st)),
+    }
 }
 
 pub fn jwks(st: &AppState) -> Value {

@@ -329,7 +329,8 @@ async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_on
     // A valid key is read from the database, then served from the key cache. On
     // SQLite any commit empties the cache, and one commit can count twice (a writer
     // restarting the log publishes a header before its own), so the first use and
-    // its `last_used_at` write are let settle before counting.
+    // its `last_used_at` write (and the sign-up's email job) are let settle before
+    // counting.
     let auth = format!("ApiKey {}", created.secret);
     let call = || async {
         let r = app.program(&auth).get(&path).await;
@@ -351,6 +352,7 @@ async fn malformed_keys_are_refused_without_a_look_up_and_valid_ones_are_read_on
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(recorded, "the first use was not recorded");
+    crate::jobs::queue_settled(&app).await;
     let settled = key_lookups(&app).await;
     assert!(settled > before, "a valid key was never looked up");
     for _ in 0..20 {

@@ -17,6 +17,7 @@ mod cli;
 mod connectors;
 mod http;
 mod janitor;
+mod jobs;
 mod mcp;
 mod members;
 mod oauth;

@@ -180,6 +180,11 @@ impl TestApp {
         &self.config.data_dir
     }
 
+    /// This server's configuration (for a test that starts another process state on it).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Moves this server's clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock
