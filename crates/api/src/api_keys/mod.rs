@@ -2,7 +2,7 @@
 //! authenticates `Authorization: ApiKey <key>` (or `Bearer <key>`).
 use crate::key_cache::KeyEntry;
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event},
     auth::OrgAdmin,
     crypto::{self, TokenKind},
     entity::{api_key, organization},
@@ -16,7 +16,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::{Expr, ExprTrait},
 };
-use serde_json::json;
 use std::sync::{Arc, atomic::AtomicI64};
 use uuid::Uuid;
 
@@ -280,8 +279,19 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::API_KEY_CREATED).target("api_key", k.id)
-        .meta(json!({"name": name, "scopes": scopes, "prefix": k.display_prefix, "expires_at": k.expires_at}))).await?;
+    audit::record(
+        &txn,
+        &Context::from(&m),
+        now,
+        Event::ApiKeyCreated {
+            key_id: k.id,
+            name,
+            scopes,
+            prefix: k.display_prefix.clone(),
+            expires_at: k.expires_at,
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
@@ -319,11 +329,13 @@ pub async fn revoke(
             .await?;
         audit::record(
             &txn,
-            &m.ctx(),
+            &Context::from(&m),
             now,
-            Event::new(m.org.id, action::API_KEY_REVOKED)
-                .target("api_key", id)
-                .meta(json!({"name": k.name, "prefix": k.display_prefix})),
+            Event::ApiKeyRevoked {
+                key_id: id,
+                name: k.name.clone(),
+                prefix: k.display_prefix.clone(),
+            },
         )
         .await?;
     }

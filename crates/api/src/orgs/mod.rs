@@ -2,7 +2,7 @@
 //! slug is immutable through the API; support renames it with `gatehouse admin
 //! rename-slug`.
 use crate::{
-    audit::{self, Context, Event, action},
+    audit::{self, Context, Event, change},
     auth::{CurrentUser, OrgAdmin, OrgMember, OrgOwner},
     entity::{membership, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
@@ -10,6 +10,7 @@ use crate::{
 };
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use gatehouse_types::events::Change;
 use gatehouse_types::{
     CreateOrgRequest, MyMembership, OrgDetails, Organization, Role, TransferOwnershipRequest,
     UpdateOrgRequest,
@@ -22,7 +23,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set,
 };
-use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 pub fn to_api(org: &organization::Model, m: &membership::Model) -> Organization {
@@ -157,26 +157,28 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    let ctx = Context {
-        actor: me.actor(),
-        meta: me.meta.clone(),
-    };
+    let ctx = Context::from(&me).in_org(org.id);
     audit::record(
         &txn,
         &ctx,
         now,
-        Event::new(org.id, action::ORG_CREATED)
-            .target("org", org.id)
-            .meta(json!({"slug": org.slug, "name": org.name})),
+        Event::OrgCreated {
+            org_id: org.id,
+            slug: org.slug.clone(),
+            name: org.name.clone(),
+        },
     )
     .await?;
     audit::record(
         &txn,
         &ctx,
         now,
-        Event::new(org.id, action::MEMBER_ADDED)
-            .target("user", me.user.id)
-            .meta(json!({"email": me.user.email, "role": "owner"})),
+        Event::MemberAdded {
+            user_id: me.user.id,
+            email: me.user.email.clone(),
+            role: Role::Owner,
+            invitation: None,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -238,12 +240,6 @@ pub async fn get_one(m: OrgMember) -> web::Json<Organization> {
     web::Json(to_api(&m.org, &m.membership))
 }
 
-fn change(changes: &mut Map<String, Value>, field: &str, from: &str, to: &str) {
-    if from != to {
-        changes.insert(field.into(), json!({"from": from, "to": to}));
-    }
-}
-
 /// Update name and description. The slug cannot be changed (`slug-immutable`).
 #[utoipa::path(operation_id = "updateOrg", security(("session" = []), ("apiKey" = [])),
     tag = "orgs", params(("slug" = String, Path)), request_body = UpdateOrgRequest,
@@ -275,14 +271,13 @@ pub async fn update(
         .as_deref()
         .map(|d| check_description(&mut v, d));
     v.finish()?;
-    let mut changes = Map::new();
-    if let Some(n) = &name {
-        change(&mut changes, "name", &m.org.name, n);
-    }
-    if let Some(d) = &description {
-        change(&mut changes, "description", &m.org.description, d);
-    }
-    if changes.is_empty() {
+    let name_change = name
+        .as_ref()
+        .and_then(|n| change(m.org.name.clone(), n.clone()));
+    let description_change = description
+        .as_ref()
+        .and_then(|d| change(m.org.description.clone(), d.clone()));
+    if name_change.is_none() && description_change.is_none() {
         return Ok(web::Json(to_api(&m.org, &m.membership)));
     }
     let now = st.clock.now();
@@ -298,11 +293,13 @@ pub async fn update(
     let org = am.update(&txn).await?;
     audit::record(
         &txn,
-        &m.ctx(),
+        &Context::from(&m),
         now,
-        Event::new(org.id, action::ORG_UPDATED)
-            .target("org", org.id)
-            .meta(json!({"changes": changes})),
+        Event::OrgUpdated {
+            org_id: org.id,
+            name: name_change,
+            description: description_change,
+        },
     )
     .await?;
     // Cached API keys carry their org (name, slug).
@@ -349,8 +346,16 @@ pub async fn transfer_ownership(
     }
     set_role(&txn, &target, Role::Owner, now).await?;
     let me = set_role(&txn, &m.membership, Role::Admin, now).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::ORG_OWNERSHIP_TRANSFERRED).target("user", body.user_id)
-        .meta(json!({"from_user_id": m.user_id().unwrap_or_default(), "to_user_id": body.user_id}))).await?;
+    audit::record(
+        &txn,
+        &Context::from(&m),
+        now,
+        Event::OrgOwnershipTransferred {
+            from_user_id: m.user_id().unwrap_or_default(),
+            to_user_id: body.user_id,
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&m.org, &me)))
 }
@@ -388,11 +393,15 @@ pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organ
     let org = am.update(&txn).await.map_err(slug_taken)?;
     audit::record(
         &txn,
-        &Context::system(),
+        &Context::system().in_org(org.id),
         now,
-        Event::new(org.id, action::ORG_SLUG_CHANGED)
-            .target("org", org.id)
-            .meta(json!({"from": old, "to": new, "via": "cli"})),
+        Event::OrgSlugChanged {
+            org_id: org.id,
+            slug: Change {
+                from: old.to_string(),
+                to: new.to_string(),
+            },
+        },
     )
     .await?;
     // Cached API keys carry their org (name, slug).

@@ -1,6 +1,6 @@
 //! Organization security settings: session timeout and the IP allowlist.
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event, change},
     auth::OrgAdmin,
     entity::organization,
     http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
@@ -13,7 +13,6 @@ use gatehouse_types::{
 };
 use ipnet::IpNet;
 use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-use serde_json::json;
 use std::net::IpAddr;
 
 pub const MAX_RANGES: usize = 100;
@@ -181,13 +180,21 @@ pub async fn update_security(
     am.ip_allowlist = Set(serde_json::to_string(&list).map_err(ApiError::internal)?);
     am.updated_at = Set(now);
     let org = am.update(&txn).await?;
-    if timeout != old.session_timeout_minutes {
-        audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::ORG_SECURITY_UPDATED).target("org", org.id)
-            .meta(json!({"changes": {"session_timeout_minutes": {"from": old.session_timeout_minutes, "to": timeout}}}))).await?;
+    let ctx = Context::from(&m);
+    if let Some(c) = change(old.session_timeout_minutes, timeout) {
+        let event = Event::OrgSecurityUpdated {
+            org_id: org.id,
+            session_timeout_minutes: c,
+        };
+        audit::record(&txn, &ctx, now, event).await?;
     }
-    if list != old.ip_allowlist {
-        audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::IP_ALLOWLIST_UPDATED).target("org", org.id)
-            .meta(json!({"from": old.ip_allowlist, "to": list, "confirmed_lockout": body.confirm_lockout}))).await?;
+    if let Some(c) = change(old.ip_allowlist.clone(), list.clone()) {
+        let event = Event::IpAllowlistUpdated {
+            org_id: org.id,
+            ranges: c,
+            confirmed_lockout: body.confirm_lockout,
+        };
+        audit::record(&txn, &ctx, now, event).await?;
     }
     // Cached API keys carry the allowlist.
     let pending = st.keys.notify(&txn).await?;
