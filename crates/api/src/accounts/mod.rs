@@ -1,5 +1,7 @@
 //! Users: sign-up, email verification, login and logout, profile, password change and
 //! reset by email.
+pub mod service;
+
 use crate::{
     audit::{self, Context, Event},
     auth::{CurrentUser, MaybeUser},
@@ -239,24 +241,16 @@ pub async fn signup(
 ) -> ApiResult<HttpResponse> {
     crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
-    let mut v = Validation::default();
-    let email = normalize_email(&body.email);
-    if email.is_none() {
-        v.push("email", "not a valid email address");
-    }
-    if let Some(p) = password_problem(&body.password) {
-        v.push("password", p);
-    }
-    let display_name = clean_display_name(&mut v, body.display_name.as_deref());
-    v.finish()?;
-    let email = email.unwrap_or_default();
-    let hash = crypto::hash_password_blocking(body.password)
-        .await
-        .map_err(ApiError::internal)?;
+    let account = service::check_new_account(service::NewAccount {
+        email: &body.email,
+        password: body.password,
+        display_name: body.display_name.as_deref(),
+    })
+    .await?;
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let requester = meta.ip.clone().unwrap_or_else(|| "unknown".into());
-    let u = insert_user(&txn, &email, &display_name, hash, None, now).await?;
+    let u = service::create_account(&txn, account, None, now).await?;
     let verify = issue_token(
         &txn,
         u.id,
@@ -752,44 +746,6 @@ pub async fn change_password(
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Creates a user from the command line (support tooling), verified or not.
-pub async fn create_user_cli(
-    st: &AppState,
-    email: &str,
-    password: String,
-    display_name: &str,
-    verified: bool,
-) -> ApiResult<user::Model> {
-    let email = normalize_email(email)
-        .ok_or_else(|| ApiError::field("email", "not a valid email address"))?;
-    if let Some(p) = password_problem(&password) {
-        return Err(ApiError::field("password", p));
-    }
-    let hash = crypto::hash_password_blocking(password)
-        .await
-        .map_err(ApiError::internal)?;
-    let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let u = insert_user(
-        &txn,
-        &email,
-        display_name,
-        hash,
-        verified.then_some(now),
-        now,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Context::system(),
-        now,
-        Event::UserCreated { user_id: u.id },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(u)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -8,6 +8,7 @@ use crate::{
     entity::{api_key, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     state::AppState,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -315,20 +316,20 @@ pub async fn revoke(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
     let k = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::OrgId.eq(m.org.id))
-        .one(&txn)
+        .one(uow.txn())
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     if k.revoked_at.is_none() {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(Some(now)))
             .filter(api_key::Column::Id.eq(id))
-            .exec(&txn)
+            .exec(uow.txn())
             .await?;
         audit::record(
-            &txn,
+            uow.txn(),
             &Context::from(&m),
             now,
             Event::ApiKeyRevoked {
@@ -339,9 +340,8 @@ pub async fn revoke(
         )
         .await?;
     }
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
+    uow.touch_keys().await?;
+    uow.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

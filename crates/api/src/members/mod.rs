@@ -11,6 +11,7 @@ use crate::{
     sessions,
     state::AppState,
     throttle,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -157,8 +158,8 @@ pub async fn remove(
         ));
     }
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let target = find_member(&txn, m.org.id, user_id).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
+    let target = find_member(uow.txn(), m.org.id, user_id).await?;
     if target.role == Role::Owner.as_str() {
         return Err(ApiError::conflict(if leaving {
             "the owner cannot leave; transfer ownership first"
@@ -166,13 +167,13 @@ pub async fn remove(
             "the owner cannot be removed"
         }));
     }
-    let u = user::Entity::find_by_id(user_id).one(&txn).await?;
+    let u = user::Entity::find_by_id(user_id).one(uow.txn()).await?;
     membership::Entity::delete_by_id(target.id)
-        .exec(&txn)
+        .exec(uow.txn())
         .await?;
     let ctx = Context::from(&m);
     audit::record(
-        &txn,
+        uow.txn(),
         &ctx,
         now,
         Event::MemberRemoved {
@@ -185,9 +186,9 @@ pub async fn remove(
     .await?;
     // Their OAuth grants here end with the membership.
     let grants =
-        crate::oauth::admin::revoke_member_grants(&txn, m.org.id, user_id, now, &ctx).await?;
-    txn.commit().await?;
-    crate::oauth::tokens::mark_revoked(&st, grants);
+        crate::oauth::admin::revoke_member_grants(uow.txn(), m.org.id, user_id, now, &ctx).await?;
+    uow.after_commit(move |st| crate::oauth::tokens::mark_revoked(st, grants));
+    uow.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

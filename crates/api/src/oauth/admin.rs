@@ -8,6 +8,7 @@ use crate::{
     entity::{oauth_client, oauth_grant, oauth_refresh_token, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     state::AppState,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
@@ -210,15 +211,15 @@ pub async fn delete_client(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
     let client = oauth_client::Entity::find_by_id(id)
-        .one(&txn)
+        .one(uow.txn())
         .await?
         .ok_or_else(|| ApiError::not_found("OAuth client"))?;
     let grants = oauth_grant::Entity::find()
         .filter(oauth_grant::Column::OrgId.eq(m.org.id))
         .filter(oauth_grant::Column::ClientId.eq(client.id))
-        .all(&txn)
+        .all(uow.txn())
         .await?;
     let ours = client.org_id == Some(m.org.id);
     if !ours && grants.is_empty() {
@@ -226,12 +227,12 @@ pub async fn delete_client(
     }
     let ctx = Context::from(&m);
     for g in &grants {
-        revoke_grant(&txn, g, now, &ctx, GrantEndReason::ClientDeleted).await?;
+        revoke_grant(uow.txn(), g, now, &ctx, GrantEndReason::ClientDeleted).await?;
     }
-    let revoked = revoke_org_refresh_tokens(&txn, m.org.id, now).await?;
+    let revoked = revoke_org_refresh_tokens(uow.txn(), m.org.id, now).await?;
     if ours {
         oauth_client::Entity::delete_by_id(client.id)
-            .exec(&txn)
+            .exec(uow.txn())
             .await?;
     }
     let event = Event::OAuthClientDeleted {
@@ -241,9 +242,10 @@ pub async fn delete_client(
         grants_revoked: grants.len(),
         refresh_tokens_revoked: revoked,
     };
-    audit::record(&txn, &ctx, now, event).await?;
-    txn.commit().await?;
-    tokens::mark_revoked(&st, grants.iter().map(|g| g.id));
+    audit::record(uow.txn(), &ctx, now, event).await?;
+    let revoked_grants: Vec<_> = grants.iter().map(|g| g.id).collect();
+    uow.after_commit(move |st| tokens::mark_revoked(st, revoked_grants));
+    uow.commit().await?;
     st.oauth.clients.forget(&client.client_id);
     Ok(HttpResponse::NoContent().finish())
 }

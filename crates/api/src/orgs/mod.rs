@@ -1,8 +1,10 @@
 //! Organizations: create, read, update, security settings and ownership transfer. The
 //! slug is immutable through the API; support renames it with `gatehouse admin
 //! rename-slug`.
+pub mod service;
+
 use crate::{
-    audit::{self, Context, Event, change},
+    audit::{self, Context, Event},
     auth::{CurrentUser, OrgAdmin, OrgMember, OrgOwner},
     entity::{membership, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
@@ -10,7 +12,6 @@ use crate::{
 };
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use gatehouse_types::events::Change;
 use gatehouse_types::{
     CreateOrgRequest, MyMembership, OrgDetails, Organization, Role, TransferOwnershipRequest,
     UpdateOrgRequest,
@@ -250,7 +251,7 @@ pub async fn update(
     body: web::Json<UpdateOrgRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<Organization>> {
-    let m = admin.0;
+    let m = &admin.0;
     let body = body.into_inner();
     if body.slug.as_deref().is_some_and(|s| s != m.org.slug) {
         return Err(ApiError {
@@ -271,41 +272,7 @@ pub async fn update(
         .as_deref()
         .map(|d| check_description(&mut v, d));
     v.finish()?;
-    let name_change = name
-        .as_ref()
-        .and_then(|n| change(m.org.name.clone(), n.clone()));
-    let description_change = description
-        .as_ref()
-        .and_then(|d| change(m.org.description.clone(), d.clone()));
-    if name_change.is_none() && description_change.is_none() {
-        return Ok(web::Json(to_api(&m.org, &m.membership)));
-    }
-    let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let mut am = m.org.clone().into_active_model();
-    if let Some(n) = name {
-        am.name = Set(n);
-    }
-    if let Some(d) = description {
-        am.description = Set(d);
-    }
-    am.updated_at = Set(now);
-    let org = am.update(&txn).await?;
-    audit::record(
-        &txn,
-        &Context::from(&m),
-        now,
-        Event::OrgUpdated {
-            org_id: org.id,
-            name: name_change,
-            description: description_change,
-        },
-    )
-    .await?;
-    // Cached API keys carry their org (name, slug).
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
+    let org = service::update(&st, &admin, name, description).await?;
     Ok(web::Json(to_api(&org, &m.membership)))
 }
 
@@ -370,45 +337,6 @@ pub async fn set_role<C: ConnectionTrait>(
     am.role = Set(role.as_str().into());
     am.updated_at = Set(now);
     am.update(db).await
-}
-
-/// Support-only slug change (`gatehouse admin rename-slug`).
-pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organization::Model> {
-    if let Some(p) = slug_problem(new) {
-        return Err(ApiError::field("slug", p));
-    }
-    let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Slug.eq(old))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))?;
-    if slug_exists(&txn, new).await? {
-        return Err(ApiError::new(ErrorKind::SlugTaken));
-    }
-    let mut am = org.into_active_model();
-    am.slug = Set(new.to_string());
-    am.updated_at = Set(now);
-    let org = am.update(&txn).await.map_err(slug_taken)?;
-    audit::record(
-        &txn,
-        &Context::system().in_org(org.id),
-        now,
-        Event::OrgSlugChanged {
-            org_id: org.id,
-            slug: Change {
-                from: old.to_string(),
-                to: new.to_string(),
-            },
-        },
-    )
-    .await?;
-    // Cached API keys carry their org (name, slug).
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
-    Ok(org)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

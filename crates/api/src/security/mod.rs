@@ -5,6 +5,7 @@ use crate::{
     entity::organization,
     http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
     state::AppState,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{get, patch, web};
 use gatehouse_types::{
@@ -174,19 +175,19 @@ pub async fn update_security(
         return Ok(web::Json(old));
     }
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
     let mut am = m.org.clone().into_active_model();
     am.session_timeout_minutes = Set(timeout);
     am.ip_allowlist = Set(serde_json::to_string(&list).map_err(ApiError::internal)?);
     am.updated_at = Set(now);
-    let org = am.update(&txn).await?;
+    let org = am.update(uow.txn()).await?;
     let ctx = Context::from(&m);
     if let Some(c) = change(old.session_timeout_minutes, timeout) {
         let event = Event::OrgSecurityUpdated {
             org_id: org.id,
             session_timeout_minutes: c,
         };
-        audit::record(&txn, &ctx, now, event).await?;
+        audit::record(uow.txn(), &ctx, now, event).await?;
     }
     if let Some(c) = change(old.ip_allowlist.clone(), list.clone()) {
         let event = Event::IpAllowlistUpdated {
@@ -194,12 +195,11 @@ pub async fn update_security(
             ranges: c,
             confirmed_lockout: body.confirm_lockout,
         };
-        audit::record(&txn, &ctx, now, event).await?;
+        audit::record(uow.txn(), &ctx, now, event).await?;
     }
     // Cached API keys carry the allowlist.
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
+    uow.touch_keys().await?;
+    uow.commit().await?;
     Ok(web::Json(settings(&org)?))
 }
 
