@@ -1,5 +1,5 @@
 //! The `gatehouse` command line.
-use crate::{config::Config, state::AppState};
+use crate::{auth::Support, config::Config, state::AppState};
 use clap::{Parser, Subcommand};
 use std::{net::TcpListener, process::ExitCode};
 
@@ -178,9 +178,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     println!("new signing key {kid}; replicas sign with it within seconds");
                 }
                 AdminCommand::RenameSlug { old, new } => {
-                    let org = crate::orgs::rename_slug(&state, &old, &new)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let org = crate::orgs::service::change_slug(
+                        &state,
+                        &Support::cli_operator(),
+                        &old,
+                        &new,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("renamed {old} to {} ({})", org.slug, org.id);
                 }
                 AdminCommand::CreateUser {
@@ -196,11 +201,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                             line.trim_end_matches(['\r', '\n']).to_string()
                         }
                     };
-                    let u = crate::accounts::create_user_cli(
-                        &state,
-                        &email,
+                    let new = crate::accounts::service::NewAccount {
+                        email: &email,
                         password,
-                        &display_name,
+                        display_name: Some(&display_name),
+                    };
+                    let u = crate::accounts::service::create_user(
+                        &state,
+                        &Support::cli_operator(),
+                        new,
                         verified,
                     )
                     .await

@@ -34,3 +34,4 @@ pub mod server;
 pub mod sessions;
 pub mod state;
 pub mod throttle;
+pub mod unit_of_work;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod connectors;
+pub mod events;
 pub mod keys;
 pub mod oauth;
 pub mod orgs;

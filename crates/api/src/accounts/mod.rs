@@ -1,7 +1,9 @@
 //! Users: sign-up, email verification, login and logout, profile, password change and
 //! reset by email.
+pub mod service;
+
 use crate::{
-    audit::{self, Actor, Context, Event, action},
+    audit::{self, Context, Event},
     auth::{CurrentUser, MaybeUser},
     crypto::{self, TokenKind},
     entity::{user, user_token},
@@ -23,7 +25,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
     sea_query::Expr,
 };
-use serde_json::json;
 use uuid::Uuid;
 
 pub const VERIFY_TTL_HOURS: i64 = 48;
@@ -236,24 +237,16 @@ pub async fn signup(
 ) -> ApiResult<HttpResponse> {
     crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
     let body = body.into_inner();
-    let mut v = Validation::default();
-    let email = normalize_email(&body.email);
-    if email.is_none() {
-        v.push("email", "not a valid email address");
-    }
-    if let Some(p) = password_problem(&body.password) {
-        v.push("password", p);
-    }
-    let display_name = clean_display_name(&mut v, body.display_name.as_deref());
-    v.finish()?;
-    let email = email.unwrap_or_default();
-    let hash = crypto::hash_password_blocking(body.password)
-        .await
-        .map_err(ApiError::internal)?;
+    let account = service::check_new_account(service::NewAccount {
+        email: &body.email,
+        password: body.password,
+        display_name: body.display_name.as_deref(),
+    })
+    .await?;
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let requester = meta.ip.clone().unwrap_or_else(|| "unknown".into());
-    let u = insert_user(&txn, &email, &display_name, hash, None, now).await?;
+    let u = service::create_account(&txn, account, None, now).await?;
     let verify = issue_token(
         &txn,
         u.id,
@@ -263,18 +256,14 @@ pub async fn signup(
     )
     .await?;
     let (session, _) = sessions::create(&txn, u.id, &meta, now).await?;
-    let ctx = Context {
-        actor: Actor::User {
-            id: u.id,
-            email: u.email.clone(),
-        },
-        meta,
-    };
     audit::record(
         &txn,
-        &ctx,
+        &Context::user(&u, meta),
         now,
-        Event::new(None, action::USER_SIGNED_UP).target("user", u.id),
+        Event::UserSignedUp {
+            user_id: u.id,
+            via_invitation: false,
+        },
     )
     .await?;
     // Over the limit the account is still created; the user can ask for the link again.
@@ -313,19 +302,11 @@ pub async fn verify_email(
     am.email_verified_at = Set(Some(u.email_verified_at.unwrap_or(now)));
     am.updated_at = Set(now);
     let u = am.update(&txn).await?;
-    let ctx = Context {
-        actor: Actor::User {
-            id: u.id,
-            email: u.email.clone(),
-        },
-        meta,
-    };
-    audit::record_for_user(
+    audit::record(
         &txn,
-        &ctx,
+        &Context::user(&u, meta),
         now,
-        u.id,
-        Event::new(None, action::USER_EMAIL_VERIFIED).target("user", u.id),
+        Event::UserEmailVerified { user_id: u.id },
     )
     .await?;
     txn.commit().await?;
@@ -495,19 +476,14 @@ pub async fn login(
                 }
             }
             let (token, session_id) = sessions::create(&txn, u.id, &meta, now).await?;
-            let ctx = Context {
-                actor: Actor::User {
-                    id: u.id,
-                    email: u.email.clone(),
-                },
-                meta,
-            };
-            audit::record_for_user(
+            audit::record(
                 &txn,
-                &ctx,
+                &Context::user(&u, meta),
                 now,
-                u.id,
-                Event::new(None, action::LOGIN_SUCCEEDED).target("session", session_id),
+                Event::LoginSucceeded {
+                    user_id: u.id,
+                    session_id,
+                },
             )
             .await?;
             txn.commit().await?;
@@ -517,33 +493,27 @@ pub async fn login(
             Ok(res)
         }
         other => {
-            let ctx = Context {
-                actor: Actor::System,
-                meta,
+            let ctx = Context::system_for(meta);
+            let user_id = other.as_ref().map(|u| u.id);
+            let event = Event::LoginFailed {
+                email: email.clone(),
+                user_id,
             };
-            let event = Event::new(None, action::LOGIN_FAILED).meta(json!({"email": email}));
-            match &other {
-                Some(u) => {
-                    audit::record_for_user(&txn, &ctx, now, u.id, event.target("user", u.id))
-                        .await?
-                }
-                None => audit::record(&txn, &ctx, now, event).await?,
-            }
+            audit::record(&txn, &ctx, now, event).await?;
             if locked.iter().any(|l| *l) {
-                let lock_meta = match &device {
-                    Some(_) => json!({"email": email, "device_locked": true}),
-                    None => {
-                        json!({"email": email, "account_locked": locked[0], "ip_locked": locked[1]})
-                    }
+                let lockout = match &device {
+                    Some(_) => audit::Lockout::Device,
+                    None => audit::Lockout::Counters {
+                        account: locked[0],
+                        ip: locked[1],
+                    },
                 };
-                let lock = Event::new(None, action::LOGIN_THROTTLED).meta(lock_meta);
-                match &other {
-                    Some(u) => {
-                        audit::record_for_user(&txn, &ctx, now, u.id, lock.target("user", u.id))
-                            .await?
-                    }
-                    None => audit::record(&txn, &ctx, now, lock).await?,
-                }
+                let lock = Event::LoginThrottled {
+                    email: email.clone(),
+                    user_id,
+                    lockout,
+                };
+                audit::record(&txn, &ctx, now, lock).await?;
             }
             txn.commit().await?;
             Err(ApiError::new(ErrorKind::InvalidCredentials))
@@ -562,16 +532,14 @@ pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpRes
         crate::entity::session::Entity::delete_by_id(me.session_id)
             .exec(&txn)
             .await?;
-        let ctx = Context {
-            actor: me.actor(),
-            meta: me.meta.clone(),
-        };
-        audit::record_for_user(
+        audit::record(
             &txn,
-            &ctx,
+            &Context::from(&me),
             now,
-            me.user.id,
-            Event::new(None, action::LOGGED_OUT).target("session", me.session_id),
+            Event::LoggedOut {
+                user_id: me.user.id,
+                session_id: me.session_id,
+            },
         )
         .await?;
         txn.commit().await?;
@@ -661,21 +629,14 @@ pub async fn password_reset_confirm(
     am.update(&txn).await?;
     let ended = sessions::end_other_sessions(&txn, u.id, None).await?;
     throttle::clear(&txn, &throttle::account_key(&u.email)).await?;
-    let ctx = Context {
-        actor: Actor::User {
-            id: u.id,
-            email: u.email.clone(),
-        },
-        meta,
-    };
-    audit::record_for_user(
+    audit::record(
         &txn,
-        &ctx,
+        &Context::user(&u, meta),
         now,
-        u.id,
-        Event::new(None, action::PASSWORD_RESET)
-            .target("user", u.id)
-            .meta(json!({"sessions_ended": ended})),
+        Event::PasswordReset {
+            user_id: u.id,
+            sessions_ended: ended,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -714,18 +675,17 @@ pub async fn update_me(
     am.display_name = Set(name.clone());
     am.updated_at = Set(now);
     let u = am.update(&txn).await?;
-    let ctx = Context {
-        actor: me.actor(),
-        meta: me.meta.clone(),
-    };
-    audit::record_for_user(
+    audit::record(
         &txn,
-        &ctx,
+        &Context::from(&me),
         now,
-        u.id,
-        Event::new(None, action::USER_UPDATED)
-            .target("user", u.id)
-            .meta(json!({"changes": {"display_name": {"from": me.user.display_name, "to": name}}})),
+        Event::UserUpdated {
+            user_id: u.id,
+            display_name: gatehouse_types::events::Change {
+                from: me.user.display_name.clone(),
+                to: name,
+            },
+        },
     )
     .await?;
     txn.commit().await?;
@@ -769,62 +729,18 @@ pub async fn change_password(
     am.updated_at = Set(now);
     am.update(&txn).await?;
     let ended = sessions::end_other_sessions(&txn, me.user.id, Some(me.session_id)).await?;
-    let ctx = Context {
-        actor: me.actor(),
-        meta: me.meta.clone(),
-    };
-    audit::record_for_user(
+    audit::record(
         &txn,
-        &ctx,
+        &Context::from(&me),
         now,
-        me.user.id,
-        Event::new(None, action::PASSWORD_CHANGED)
-            .target("user", me.user.id)
-            .meta(json!({"sessions_ended": ended})),
+        Event::PasswordChanged {
+            user_id: me.user.id,
+            sessions_ended: ended,
+        },
     )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Creates a user from the command line (support tooling), verified or not.
-pub async fn create_user_cli(
-    st: &AppState,
-    email: &str,
-    password: String,
-    display_name: &str,
-    verified: bool,
-) -> ApiResult<user::Model> {
-    let email = normalize_email(email)
-        .ok_or_else(|| ApiError::field("email", "not a valid email address"))?;
-    if let Some(p) = password_problem(&password) {
-        return Err(ApiError::field("password", p));
-    }
-    let hash = crypto::hash_password_blocking(password)
-        .await
-        .map_err(ApiError::internal)?;
-    let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let u = insert_user(
-        &txn,
-        &email,
-        display_name,
-        hash,
-        verified.then_some(now),
-        now,
-    )
-    .await?;
-    audit::record(
-        &txn,
-        &Context::system(),
-        now,
-        Event::new(None, action::USER_CREATED)
-            .target("user", u.id)
-            .meta(json!({"via": "cli"})),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(u)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -2,12 +2,13 @@
 //! authenticates `Authorization: ApiKey <key>` (or `Bearer <key>`).
 use crate::key_cache::KeyEntry;
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event},
     auth::OrgAdmin,
     crypto::{self, TokenKind},
     entity::{api_key, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     state::AppState,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -16,7 +17,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::{Expr, ExprTrait},
 };
-use serde_json::json;
 use std::sync::{Arc, atomic::AtomicI64};
 use uuid::Uuid;
 
@@ -280,8 +280,19 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::API_KEY_CREATED).target("api_key", k.id)
-        .meta(json!({"name": name, "scopes": scopes, "prefix": k.display_prefix, "expires_at": k.expires_at}))).await?;
+    audit::record(
+        &txn,
+        &Context::from(&m),
+        now,
+        Event::ApiKeyCreated {
+            key_id: k.id,
+            name,
+            scopes,
+            prefix: k.display_prefix.clone(),
+            expires_at: k.expires_at,
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
@@ -305,31 +316,32 @@ pub async fn revoke(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
     let k = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::OrgId.eq(m.org.id))
-        .one(&txn)
+        .one(uow.txn())
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     if k.revoked_at.is_none() {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(Some(now)))
             .filter(api_key::Column::Id.eq(id))
-            .exec(&txn)
+            .exec(uow.txn())
             .await?;
         audit::record(
-            &txn,
-            &m.ctx(),
+            uow.txn(),
+            &Context::from(&m),
             now,
-            Event::new(m.org.id, action::API_KEY_REVOKED)
-                .target("api_key", id)
-                .meta(json!({"name": k.name, "prefix": k.display_prefix})),
+            Event::ApiKeyRevoked {
+                key_id: id,
+                name: k.name.clone(),
+                prefix: k.display_prefix.clone(),
+            },
         )
         .await?;
     }
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
+    uow.touch_keys().await?;
+    uow.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -4,7 +4,7 @@
 use crate::{
     auth::OrgAdmin,
     entity::{audit_event, membership},
-    http::{ApiError, ApiResult, ClientMeta},
+    http::{ApiError, ApiResult},
     state::AppState,
 };
 use actix_web::{HttpResponse, get, web};
@@ -15,109 +15,12 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
-/// Who did it.
-#[derive(Debug, Clone)]
-pub enum Actor {
-    User { id: Uuid, email: String },
-    ApiKey { id: Uuid, name: String },
-    System,
-}
+pub mod event;
 
-impl Actor {
-    fn parts(&self) -> (&'static str, Option<Uuid>, Option<String>) {
-        match self {
-            Actor::User { id, email } => ("user", Some(*id), Some(email.clone())),
-            Actor::ApiKey { id, name } => ("api_key", Some(*id), Some(name.clone())),
-            Actor::System => ("system", None, None),
-        }
-    }
-}
-
-/// Actor plus where the request came from.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub actor: Actor,
-    pub meta: ClientMeta,
-}
-
-impl Context {
-    pub fn system() -> Self {
-        Self {
-            actor: Actor::System,
-            meta: ClientMeta::default(),
-        }
-    }
-}
-
-/// Stable action names. Webhook event types are a public subset of these.
-pub mod action {
-    pub const USER_SIGNED_UP: &str = "user.signed_up";
-    pub const USER_EMAIL_VERIFIED: &str = "user.email_verified";
-    pub const USER_UPDATED: &str = "user.updated";
-    pub const USER_CREATED: &str = "user.created";
-    pub const PASSWORD_CHANGED: &str = "user.password_changed";
-    pub const PASSWORD_RESET: &str = "user.password_reset";
-    pub const LOGIN_SUCCEEDED: &str = "auth.login_succeeded";
-    pub const LOGIN_FAILED: &str = "auth.login_failed";
-    pub const LOGIN_THROTTLED: &str = "auth.login_throttled";
-    pub const LOGGED_OUT: &str = "auth.logged_out";
-    pub const SESSION_REVOKED: &str = "session.revoked";
-    pub const ORG_CREATED: &str = "org.created";
-    pub const ORG_UPDATED: &str = "org.updated";
-    pub const ORG_SECURITY_UPDATED: &str = "org.security_updated";
-    pub const ORG_SLUG_CHANGED: &str = "org.slug_changed";
-    pub const ORG_OWNERSHIP_TRANSFERRED: &str = "org.ownership_transferred";
-    pub const MEMBER_ADDED: &str = "member.added";
-    pub const MEMBER_REMOVED: &str = "member.removed";
-    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
-    pub const INVITATION_CREATED: &str = "invitation.created";
-    pub const INVITATION_REVOKED: &str = "invitation.revoked";
-    pub const INVITATION_ACCEPTED: &str = "invitation.accepted";
-    pub const API_KEY_CREATED: &str = "api_key.created";
-    pub const API_KEY_REVOKED: &str = "api_key.revoked";
-    pub const MCP_CREATED: &str = "mcp.created";
-    pub const MCP_UPDATED: &str = "mcp.updated";
-    pub const MCP_DELETED: &str = "mcp.deleted";
-    pub const MCP_HEALTH_CHANGED: &str = "mcp.health_changed";
-    pub const IP_ALLOWLIST_UPDATED: &str = "org.ip_allowlist_updated";
-    pub const OAUTH_CONSENT_GRANTED: &str = "oauth.consent_granted";
-    pub const OAUTH_GRANT_CREATED: &str = "oauth.grant_created";
-    pub const OAUTH_GRANT_REVOKED: &str = "oauth.grant_revoked";
-    pub const OAUTH_CLIENT_CREATED: &str = "oauth.client_created";
-    pub const OAUTH_CLIENT_DELETED: &str = "oauth.client_deleted";
-    pub const OAUTH_SETTINGS_UPDATED: &str = "oauth.settings_updated";
-}
-
-/// One event to record.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub org_id: Option<Uuid>,
-    pub action: &'static str,
-    pub target: Option<(&'static str, String)>,
-    pub metadata: Value,
-}
-
-impl Event {
-    pub fn new(org_id: impl Into<Option<Uuid>>, action: &'static str) -> Self {
-        Self {
-            org_id: org_id.into(),
-            action,
-            target: None,
-            metadata: json!({}),
-        }
-    }
-    pub fn target(mut self, kind: &'static str, id: impl ToString) -> Self {
-        self.target = Some((kind, id.to_string()));
-        self
-    }
-    pub fn meta(mut self, metadata: Value) -> Self {
-        self.metadata = metadata;
-        self
-    }
-}
+pub use event::{Actor, Context, Event, Lockout, SessionEnd, change};
 
 /// Orders ids made within one millisecond of the same process.
 static ID_CONTEXT: std::sync::Mutex<uuid::ContextV7> =
@@ -145,52 +48,20 @@ pub fn id_floor(at: DateTime<Utc>) -> Uuid {
     Uuid::from_bytes(b)
 }
 
-/// Writes an event. Call it with the transaction that makes the change.
+/// Writes an event in the org of `ctx`, or for an account-level event in every org of
+/// its user. Call it with the transaction that makes the change.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
     ctx: &Context,
     now: DateTime<Utc>,
     event: Event,
 ) -> Result<(), sea_orm::DbErr> {
-    audit_event::Entity::insert(row(ctx, now, event))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// The row `record` writes, for writers that insert many at once (see `oauth::batch`).
-pub fn row(ctx: &Context, now: DateTime<Utc>, event: Event) -> audit_event::ActiveModel {
-    let (actor_type, actor_id, actor_label) = ctx.actor.parts();
-    let (target_type, target_id) = match event.target {
-        Some((t, id)) => (Some(t.to_string()), Some(id)),
-        None => (None, None),
+    let Some(user_id) = event.account_user() else {
+        return insert(db, row(ctx, now, &event)).await;
     };
-    audit_event::ActiveModel {
-        id: Set(event_id(now)),
-        org_id: Set(event.org_id),
-        occurred_at: Set(now),
-        actor_type: Set(actor_type.into()),
-        actor_id: Set(actor_id),
-        actor_label: Set(actor_label),
-        action: Set(event.action.into()),
-        target_type: Set(target_type),
-        target_id: Set(target_id),
-        ip: Set(ctx.meta.ip.clone()),
-        user_agent: Set(ctx.meta.user_agent.clone()),
-        metadata: Set(event.metadata.to_string()),
-    }
-}
-
-/// Account-level events (logins, sessions, password changes) concern every org the user
-/// belongs to: each org's admins see them in their log. A user without orgs gets one
-/// event without an org.
-pub async fn record_for_user<C: ConnectionTrait>(
-    db: &C,
-    ctx: &Context,
-    now: DateTime<Utc>,
-    user_id: Uuid,
-    event: Event,
-) -> Result<(), sea_orm::DbErr> {
+    // Logins, sessions and password changes concern every org the user belongs to:
+    // each org's admins see them in their log. A user without orgs gets one event
+    // without an org.
     let orgs: Vec<Uuid> = membership::Entity::find()
         .select_only()
         .column(membership::Column::OrgId)
@@ -199,21 +70,55 @@ pub async fn record_for_user<C: ConnectionTrait>(
         .all(db)
         .await?;
     if orgs.is_empty() {
-        return record(db, ctx, now, event).await;
+        return insert(db, row(ctx, now, &event)).await;
     }
     for org in orgs {
-        record(
-            db,
-            ctx,
-            now,
-            Event {
-                org_id: Some(org),
-                ..event.clone()
-            },
-        )
-        .await?;
+        insert(db, row_in(ctx, Some(org), now, &event)).await?;
     }
     Ok(())
+}
+
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    row: audit_event::ActiveModel,
+) -> Result<(), sea_orm::DbErr> {
+    audit_event::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The row `record` writes for an org-level event, for writers that insert many at
+/// once (see `oauth::batch`).
+pub fn row(ctx: &Context, now: DateTime<Utc>, event: &Event) -> audit_event::ActiveModel {
+    row_in(ctx, ctx.org, now, event)
+}
+
+fn row_in(
+    ctx: &Context,
+    org_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    event: &Event,
+) -> audit_event::ActiveModel {
+    let (actor_type, actor_id, actor_label) = ctx.actor.parts();
+    let (target_type, target_id) = match event.target() {
+        Some((t, id)) => (Some(t.to_string()), Some(id)),
+        None => (None, None),
+    };
+    audit_event::ActiveModel {
+        id: Set(event_id(now)),
+        org_id: Set(org_id),
+        occurred_at: Set(now),
+        actor_type: Set(actor_type.into()),
+        actor_id: Set(actor_id),
+        actor_label: Set(actor_label),
+        action: Set(event.action().into()),
+        target_type: Set(target_type),
+        target_id: Set(target_id),
+        ip: Set(ctx.meta.ip.clone()),
+        user_agent: Set(ctx.meta.user_agent.clone()),
+        metadata: Set(event.metadata().to_string()),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

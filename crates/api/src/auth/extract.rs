@@ -171,12 +171,6 @@ impl OrgMember {
             Principal::ApiKey { key, .. } => format!("API key {}", key.name),
         }
     }
-    pub fn ctx(&self) -> crate::audit::Context {
-        crate::audit::Context {
-            actor: self.actor(),
-            meta: self.meta().clone(),
-        }
-    }
 }
 
 async fn find_org(st: &AppState, slug: &str) -> Result<organization::Model, ApiError> {

@@ -3,7 +3,7 @@
 //! credential (a header value) is encrypted under the master key and never leaves the
 //! server again: not in responses, logs or audit metadata.
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event, change},
     auth::OrgAdmin,
     config::McpConfig,
     entity::{connector, organization},
@@ -23,7 +23,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set, sea_query::Expr,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -495,11 +495,22 @@ pub async fn create(
     check_against_others(&org_connectors(&txn, m.org.id).await?, None, &model)?;
     // Every column is written, so the row does not depend on database defaults.
     let c = model.into_active_model().reset_all().insert(&txn).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::MCP_CREATED).target("connector", c.id).meta(json!({
-        "name": c.name, "url": audit_url(&c.url), "tool_prefix": c.tool_prefix, "enabled": c.enabled,
-        "has_credential": c.credential_enc.is_some(),
-        "idle_timeout_secs": c.idle_timeout_secs, "call_timeout_secs": c.call_timeout_secs,
-    }))).await?;
+    audit::record(
+        &txn,
+        &Context::from(&m),
+        now,
+        Event::ConnectorCreated {
+            connector_id: c.id,
+            name: c.name.clone(),
+            url: audit_url(&c.url),
+            tool_prefix: c.tool_prefix.clone(),
+            enabled: c.enabled,
+            has_credential: c.credential_enc.is_some(),
+            idle_timeout_secs: c.idle_timeout_secs,
+            call_timeout_secs: c.call_timeout_secs,
+        },
+    )
+    .await?;
     txn.commit().await?;
     // No tools before its first check, so no issues yet.
     Ok(HttpResponse::Created().json(to_api(&c, Vec::new(), &st.config.mcp)))
@@ -682,34 +693,17 @@ pub async fn update(
     // Field names only: never the credential, and no values that could hold one. The
     // timeouts are plain numbers, so their old and new values are kept too (null: the
     // server's default).
-    let mut changes = serde_json::Map::new();
-    for (field, from, to) in [
-        (
-            "idle_timeout_secs",
-            before.idle_timeout_secs,
-            c.idle_timeout_secs,
-        ),
-        (
-            "call_timeout_secs",
-            before.call_timeout_secs,
-            c.call_timeout_secs,
-        ),
-    ] {
-        if from != to {
-            changes.insert(field.into(), json!({"from": from, "to": to}));
-        }
-    }
-    let mut meta = json!({"name": c.name, "changed": changed});
-    if !changes.is_empty() {
-        meta["changes"] = Value::Object(changes);
-    }
     audit::record(
         &txn,
-        &m.ctx(),
+        &Context::from(&m),
         now,
-        Event::new(m.org.id, action::MCP_UPDATED)
-            .target("connector", id)
-            .meta(meta),
+        Event::ConnectorUpdated {
+            connector_id: id,
+            name: c.name.clone(),
+            changed,
+            idle_timeout_secs: change(before.idle_timeout_secs, c.idle_timeout_secs),
+            call_timeout_secs: change(before.call_timeout_secs, c.call_timeout_secs),
+        },
     )
     .await?;
     txn.commit().await?;
@@ -734,11 +728,13 @@ pub async fn remove(
     connector::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
-        &m.ctx(),
+        &Context::from(&m),
         now,
-        Event::new(m.org.id, action::MCP_DELETED)
-            .target("connector", id)
-            .meta(json!({"name": c.name, "url": audit_url(&c.url)})),
+        Event::ConnectorDeleted {
+            connector_id: id,
+            name: c.name.clone(),
+            url: audit_url(&c.url),
+        },
     )
     .await?;
     txn.commit().await?;
@@ -758,6 +754,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
+    use serde_json::json;
 
     fn conn(prefix: &str, enabled: bool, tools: &[&str]) -> connector::Model {
         let now: DateTime<Utc> = Utc::now();

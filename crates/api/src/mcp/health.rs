@@ -2,16 +2,17 @@
 //! connector before checking it, so two replicas never check the same one at once.
 use super::client::Upstream;
 use crate::{
-    audit::{self, Context, Event, action},
+    audit::{self, Context, Event},
     entity::connector,
     state::AppState,
 };
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_types::events::Change;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, Set,
     sea_query::{Expr, ExprTrait},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Checks every enabled connector whose last check is older than the interval.
 pub async fn run_once(st: &AppState) -> Result<usize, sea_orm::DbErr> {
@@ -102,13 +103,17 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     if changed {
         audit::record(
             &txn,
-            &Context::system(),
+            &Context::system().in_org(c.org_id),
             now,
-            Event::new(c.org_id, action::MCP_HEALTH_CHANGED)
-                .target("connector", c.id)
-                .meta(
-                    json!({"name": c.name, "from": c.health_status, "to": status, "error": error}),
-                ),
+            Event::ConnectorHealthChanged {
+                connector_id: c.id,
+                name: c.name.clone(),
+                status: Change {
+                    from: c.health_status.clone(),
+                    to: status.to_string(),
+                },
+                error: error.clone(),
+            },
         )
         .await?;
     }

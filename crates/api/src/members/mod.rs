@@ -1,7 +1,7 @@
 //! Members of an organization and invitations to join it.
 use crate::{
     accounts,
-    audit::{self, Actor, Context, Event, action},
+    audit::{self, Context, Event},
     auth::{MaybeUser, OrgAdmin, OrgMember},
     crypto::{self, TokenKind},
     entity::{invitation, membership, organization, user},
@@ -12,9 +12,11 @@ use crate::{
     sessions,
     state::AppState,
     throttle,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
+use gatehouse_types::events::Change;
 use gatehouse_types::{
     AcceptInvitationRequest, CreateInvitationRequest, Invitation, InvitationPreview,
     InvitationStatus, Member, Organization, Role, TokenRequest, UpdateMemberRequest,
@@ -24,7 +26,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::Expr,
 };
-use serde_json::json;
 use uuid::Uuid;
 
 pub const INVITATION_TTL_DAYS: i64 = 7;
@@ -112,11 +113,16 @@ pub async fn update(
         let updated = set_role(&txn, &target, role, now).await?;
         audit::record(
             &txn,
-            &m.ctx(),
+            &Context::from(&m),
             now,
-            Event::new(m.org.id, action::MEMBER_ROLE_CHANGED)
-                .target("user", user_id)
-                .meta(json!({"email": u.email, "from": target.role, "to": role.as_str()})),
+            Event::MemberRoleChanged {
+                user_id,
+                email: u.email.clone(),
+                role: Change {
+                    from: Role::parse(&target.role).unwrap_or(Role::Member),
+                    to: role,
+                },
+            },
         )
         .await?;
         updated
@@ -153,8 +159,8 @@ pub async fn remove(
         ));
     }
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let target = find_member(&txn, m.org.id, user_id).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
+    let target = find_member(uow.txn(), m.org.id, user_id).await?;
     if target.role == Role::Owner.as_str() {
         return Err(ApiError::conflict(if leaving {
             "the owner cannot leave; transfer ownership first"
@@ -162,24 +168,28 @@ pub async fn remove(
             "the owner cannot be removed"
         }));
     }
-    let u = user::Entity::find_by_id(user_id).one(&txn).await?;
+    let u = user::Entity::find_by_id(user_id).one(uow.txn()).await?;
     membership::Entity::delete_by_id(target.id)
-        .exec(&txn)
+        .exec(uow.txn())
         .await?;
+    let ctx = Context::from(&m);
     audit::record(
-        &txn,
-        &m.ctx(),
+        uow.txn(),
+        &ctx,
         now,
-        Event::new(m.org.id, action::MEMBER_REMOVED)
-            .target("user", user_id)
-            .meta(json!({"email": u.map(|u| u.email), "role": target.role, "left": leaving})),
+        Event::MemberRemoved {
+            user_id,
+            email: u.map(|u| u.email),
+            role: Role::parse(&target.role).unwrap_or(Role::Member),
+            left: leaving,
+        },
     )
     .await?;
     // Their OAuth grants here end with the membership.
     let grants =
-        crate::oauth::admin::revoke_member_grants(&txn, m.org.id, user_id, now, &m.ctx()).await?;
-    txn.commit().await?;
-    crate::oauth::tokens::mark_revoked(&st, grants);
+        crate::oauth::admin::revoke_member_grants(uow.txn(), m.org.id, user_id, now, &ctx).await?;
+    uow.after_commit(move |st| crate::oauth::tokens::mark_revoked(st, grants));
+    uow.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -296,11 +306,13 @@ pub async fn create_invitation(
                 .await?;
             audit::record(
                 &txn,
-                &m.ctx(),
+                &Context::from(&m),
                 now,
-                Event::new(m.org.id, action::INVITATION_REVOKED)
-                    .target("invitation", old.id)
-                    .meta(json!({"email": old.email, "reason": "replaced"})),
+                Event::InvitationRevoked {
+                    invitation_id: old.id,
+                    email: old.email.clone(),
+                    replaced: true,
+                },
             )
             .await?;
         }
@@ -322,11 +334,13 @@ pub async fn create_invitation(
         .await?;
         audit::record(
             &txn,
-            &m.ctx(),
+            &Context::from(&m),
             now,
-            Event::new(m.org.id, action::INVITATION_CREATED)
-                .target("invitation", inv.id)
-                .meta(json!({"email": email, "role": body.role.as_str()})),
+            Event::InvitationCreated {
+                invitation_id: inv.id,
+                email: email.clone(),
+                role: body.role,
+            },
         )
         .await?;
         let inviter = m.label();
@@ -385,11 +399,13 @@ pub async fn revoke_invitation(
             .await?;
         audit::record(
             &txn,
-            &m.ctx(),
+            &Context::from(&m),
             now,
-            Event::new(m.org.id, action::INVITATION_REVOKED)
-                .target("invitation", id)
-                .meta(json!({"email": inv.email})),
+            Event::InvitationRevoked {
+                invitation_id: id,
+                email: inv.email.clone(),
+                replaced: false,
+            },
         )
         .await?;
     }
@@ -534,20 +550,14 @@ pub async fn accept(
                 .collect::<String>();
             // The invitation link reached this address: that verifies it.
             let u = accounts::insert_user(&txn, &inv.email, &name, hash, Some(now), now).await?;
-            let ctx = Context {
-                actor: Actor::User {
-                    id: u.id,
-                    email: u.email.clone(),
-                },
-                meta: meta.clone(),
-            };
             audit::record(
                 &txn,
-                &ctx,
+                &Context::user(&u, meta.clone()),
                 now,
-                Event::new(None, action::USER_SIGNED_UP)
-                    .target("user", u.id)
-                    .meta(json!({"via": "invitation"})),
+                Event::UserSignedUp {
+                    user_id: u.id,
+                    via_invitation: true,
+                },
             )
             .await?;
             (u, Some(()))
@@ -594,24 +604,29 @@ pub async fn accept(
     }
     .insert(&txn)
     .await?;
-    let ctx = Context {
-        actor: Actor::User {
-            id: u.id,
-            email: u.email.clone(),
-        },
-        meta: meta.clone(),
-    };
+    let ctx = Context::user(&u, meta.clone()).in_org(org.id);
     audit::record(
         &txn,
         &ctx,
         now,
-        Event::new(org.id, action::INVITATION_ACCEPTED)
-            .target("invitation", inv.id)
-            .meta(json!({"email": u.email})),
+        Event::InvitationAccepted {
+            invitation_id: inv.id,
+            email: u.email.clone(),
+        },
     )
     .await?;
-    audit::record(&txn, &ctx, now, Event::new(org.id, action::MEMBER_ADDED).target("user", u.id)
-        .meta(json!({"email": u.email, "role": role.as_str(), "invitation_id": inv.id, "invited_by": inv.invited_by}))).await?;
+    audit::record(
+        &txn,
+        &ctx,
+        now,
+        Event::MemberAdded {
+            user_id: u.id,
+            email: u.email.clone(),
+            role,
+            invitation: Some((inv.id, inv.invited_by)),
+        },
+    )
+    .await?;
     let token = match new_session {
         Some(()) => Some(sessions::create(&txn, u.id, &meta, now).await?.0),
         None => None,

@@ -2,15 +2,17 @@
 //! creates for tools that cannot register, and the refresh-token lifetime.
 use super::{clients, token::revoke_grant, tokens};
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event},
     auth::OrgAdmin,
     crypto::{self, TokenKind},
     entity::{oauth_client, oauth_grant, oauth_refresh_token, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     state::AppState,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use gatehouse_types::events::{Change, GrantEndReason};
 use gatehouse_types::{
     CreateOAuthClientRequest, CreatedOAuthClient, OAuthClient, OAuthClientKind, OAuthSettings,
     RefreshTokenLifetime, UpdateOAuthSettings,
@@ -171,8 +173,19 @@ pub async fn create_client(
     .insert(&txn)
     .await?;
     let revoked = revoke_org_refresh_tokens(&txn, m.org.id, now).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::OAUTH_CLIENT_CREATED).target("oauth_client", client.id)
-        .meta(json!({"name": name, "client_id": client.client_id, "redirect_uris": body.redirect_uris, "refresh_tokens_revoked": revoked}))).await?;
+    audit::record(
+        &txn,
+        &Context::from(&m),
+        now,
+        Event::OAuthClientCreated {
+            client: client.id,
+            client_id: client.client_id.clone(),
+            name: name.clone(),
+            redirect_uris: body.redirect_uris.clone(),
+            refresh_tokens_revoked: revoked,
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
@@ -198,34 +211,41 @@ pub async fn delete_client(
     let m = admin.0;
     let id = path.into_inner().1;
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
     let client = oauth_client::Entity::find_by_id(id)
-        .one(&txn)
+        .one(uow.txn())
         .await?
         .ok_or_else(|| ApiError::not_found("OAuth client"))?;
     let grants = oauth_grant::Entity::find()
         .filter(oauth_grant::Column::OrgId.eq(m.org.id))
         .filter(oauth_grant::Column::ClientId.eq(client.id))
-        .all(&txn)
+        .all(uow.txn())
         .await?;
     let ours = client.org_id == Some(m.org.id);
     if !ours && grants.is_empty() {
         return Err(ApiError::not_found("OAuth client"));
     }
-    let ctx = m.ctx();
+    let ctx = Context::from(&m);
     for g in &grants {
-        revoke_grant(&txn, g, now, &ctx, "client deleted").await?;
+        revoke_grant(uow.txn(), g, now, &ctx, GrantEndReason::ClientDeleted).await?;
     }
-    let revoked = revoke_org_refresh_tokens(&txn, m.org.id, now).await?;
+    let revoked = revoke_org_refresh_tokens(uow.txn(), m.org.id, now).await?;
     if ours {
         oauth_client::Entity::delete_by_id(client.id)
-            .exec(&txn)
+            .exec(uow.txn())
             .await?;
     }
-    audit::record(&txn, &ctx, now, Event::new(m.org.id, action::OAUTH_CLIENT_DELETED).target("oauth_client", client.id)
-        .meta(json!({"name": client.name, "client_id": client.client_id, "grants_revoked": grants.len(), "refresh_tokens_revoked": revoked}))).await?;
-    txn.commit().await?;
-    tokens::mark_revoked(&st, grants.iter().map(|g| g.id));
+    let event = Event::OAuthClientDeleted {
+        client: client.id,
+        client_id: client.client_id.clone(),
+        name: client.name.clone(),
+        grants_revoked: grants.len(),
+        refresh_tokens_revoked: revoked,
+    };
+    audit::record(uow.txn(), &ctx, now, event).await?;
+    let revoked_grants: Vec<_> = grants.iter().map(|g| g.id).collect();
+    uow.after_commit(move |st| tokens::mark_revoked(st, revoked_grants));
+    uow.commit().await?;
     st.oauth.clients.forget(&client.client_id);
     Ok(HttpResponse::NoContent().finish())
 }
@@ -271,13 +291,15 @@ pub async fn update_settings(
     let org = am.update(&txn).await?;
     audit::record(
         &txn,
-        &m.ctx(),
+        &Context::from(&m),
         now,
-        Event::new(org.id, action::OAUTH_SETTINGS_UPDATED)
-            .target("org", org.id)
-            .meta(
-                json!({"refresh_token_lifetime": {"from": old.refresh_token_lifetime, "to": new}}),
-            ),
+        Event::OAuthSettingsUpdated {
+            org_id: org.id,
+            refresh_token_lifetime: Change {
+                from: old.refresh_token_lifetime,
+                to: new,
+            },
+        },
     )
     .await?;
     txn.commit().await?;
@@ -299,7 +321,7 @@ pub async fn revoke_member_grants<C: ConnectionTrait>(
         .all(db)
         .await?;
     for g in &grants {
-        revoke_grant(db, g, now, ctx, "member removed").await?;
+        revoke_grant(db, g, now, ctx, GrantEndReason::MemberRemoved).await?;
     }
     Ok(grants.into_iter().map(|g| g.id).collect())
 }

@@ -14,7 +14,6 @@ use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use chrono::Duration;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
-use serde_json::json;
 
 pub const CODE_SECS: i64 = 60;
 
@@ -475,10 +474,15 @@ pub async fn decide(
         })
         .exec_without_returning(&txn)
         .await?;
-        let ctx = audit::Context { actor: user.actor(), meta: user.meta.clone() };
-        audit::record(&txn, &ctx, now, Event::new(org.id, audit::action::OAUTH_CONSENT_GRANTED)
-            .target("oauth_client", c.client.id)
-            .meta(json!({"client_id": c.client.client_id, "client_name": c.client.name, "redirect_uri": c.redirect, "scope": SCOPE_MCP}))).await?;
+        let ctx = audit::Context::from(&user).in_org(org.id);
+        let event = Event::OAuthConsentGranted {
+            client: c.client.id,
+            client_id: c.client.client_id.clone(),
+            client_name: c.client.name.clone(),
+            redirect_uri: c.redirect.clone(),
+            scope: SCOPE_MCP.into(),
+        };
+        audit::record(&txn, &ctx, now, event).await?;
         txn.commit().await
     }
     .await;

@@ -5,7 +5,7 @@
 //! transaction keeps every check consistent with the write it guards.
 use super::OAuthError;
 use crate::{
-    audit::{self, Actor, Event},
+    audit::{self, Context, Event},
     entity::{
         audit_event, membership, oauth_client, oauth_code, oauth_grant, oauth_refresh_token,
         organization, user,
@@ -20,7 +20,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
     sea_query::{CaseStatement, Expr, ExprTrait, Query},
 };
-use serde_json::json;
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -368,19 +367,19 @@ async fn exchange(
             revoked_at: None,
             last_used_at: Some(now),
         };
-        let ctx = audit::Context {
-            actor: Actor::User {
-                id: code.user_id,
-                email: email.clone(),
-            },
-            meta: e.meta.clone(),
-        };
+        let ctx =
+            Context::user_id(code.user_id, email.clone(), e.meta.clone()).in_org(grant.org_id);
         let event = audit::row(
             &ctx,
             now,
-            Event::new(grant.org_id, audit::action::OAUTH_GRANT_CREATED)
-                .target("oauth_grant", grant.id)
-                .meta(json!({"client_id": e.client.client_id, "client_name": e.client.name, "scope": grant.scope, "refresh_token_days": days, "expires_at": grant.expires_at})),
+            &Event::OAuthGrantCreated {
+                grant_id: grant.id,
+                client_id: e.client.client_id.clone(),
+                client_name: e.client.name.clone(),
+                scope: grant.scope.clone(),
+                refresh_token_days: days,
+                expires_at: grant.expires_at,
+            },
         );
         grants.push((i, e, grant, event));
     }

@@ -1,7 +1,7 @@
 //! `/token` (authorization_code and refresh_token grants) and `/revoke` (RFC 7009).
 use super::{OAuthError, batch, clients, tokens};
 use crate::{
-    audit::{self, Actor, Event},
+    audit::{self, Event},
     crypto::{self, TokenKind},
     entity::{oauth_client, oauth_code, oauth_grant, oauth_refresh_token},
     http::ClientMeta,
@@ -9,6 +9,7 @@ use crate::{
 };
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{DateTime, Utc};
+use gatehouse_types::events::GrantEndReason;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde::Deserialize;
 use serde_json::json;
@@ -46,7 +47,7 @@ pub async fn revoke_grant<C: ConnectionTrait>(
     grant: &oauth_grant::Model,
     now: DateTime<Utc>,
     ctx: &audit::Context,
-    reason: &str,
+    reason: GrantEndReason,
 ) -> Result<bool, sea_orm::DbErr> {
     let done = oauth_grant::Entity::update_many()
         .col_expr(oauth_grant::Column::RevokedAt, Expr::value(Some(now)))
@@ -68,13 +69,14 @@ pub async fn revoke_grant<C: ConnectionTrait>(
     if done {
         audit::record(
             db,
-            ctx,
+            &ctx.clone().in_org(grant.org_id),
             now,
-            Event::new(grant.org_id, audit::action::OAUTH_GRANT_REVOKED)
-                .target("oauth_grant", grant.id)
-                .meta(
-                    json!({"reason": reason, "user_id": grant.user_id, "client": grant.client_id}),
-                ),
+            Event::OAuthGrantRevoked {
+                grant_id: grant.id,
+                user_id: grant.user_id,
+                client: grant.client_id,
+                reason,
+            },
         )
         .await?;
     }
@@ -82,10 +84,7 @@ pub async fn revoke_grant<C: ConnectionTrait>(
 }
 
 fn system_ctx(req: &HttpRequest) -> audit::Context {
-    audit::Context {
-        actor: Actor::System,
-        meta: ClientMeta::from_request(req),
-    }
+    audit::Context::system_for(ClientMeta::from_request(req))
 }
 
 /// A code used a second time: whatever its first use issued is revoked (RFC 6749
@@ -102,7 +101,14 @@ async fn replayed_code(st: &AppState, req: &HttpRequest, code_hash: &str) -> OAu
             .and_then(|c| c.grant_id)
             && let Some(g) = oauth_grant::Entity::find_by_id(gid).one(&txn).await?
         {
-            revoke_grant(&txn, &g, now, &system_ctx(req), "authorization code reused").await?;
+            revoke_grant(
+                &txn,
+                &g,
+                now,
+                &system_ctx(req),
+                GrantEndReason::AuthorizationCodeReused,
+            )
+            .await?;
             revoked = Some(gid);
         }
         txn.commit().await?;
@@ -122,7 +128,14 @@ async fn reused_token(st: &AppState, req: &HttpRequest, grant: &oauth_grant::Mod
         let now = st.clock.now();
         let _turn = st.write_turn().await;
         let txn = crate::db::begin(&st.db).await?;
-        revoke_grant(&txn, grant, now, &system_ctx(req), "refresh token reused").await?;
+        revoke_grant(
+            &txn,
+            grant,
+            now,
+            &system_ctx(req),
+            GrantEndReason::RefreshTokenReused,
+        )
+        .await?;
         txn.commit().await?;
         tokens::mark_revoked(st, [grant.id]);
         Ok::<_, sea_orm::DbErr>(())
@@ -309,7 +322,7 @@ pub async fn revoke(
             &grant,
             now,
             &system_ctx(&req),
-            "revoked by the client",
+            GrantEndReason::RevokedByClient,
         )
         .await
         .map_err(OAuthError::server)?;

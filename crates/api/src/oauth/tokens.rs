@@ -120,8 +120,7 @@ pub async fn rotate(st: &AppState) -> anyhow::Result<String> {
         &txn,
         &crate::audit::Context::system(),
         now,
-        crate::audit::Event::new(None, "oauth.signing_key_rotated")
-            .target("oauth_signing_key", &kid),
+        crate::audit::Event::OAuthSigningKeyRotated { kid: kid.clone() },
     )
     .await?;
     txn.commit().await?;

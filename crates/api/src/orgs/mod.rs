@@ -1,8 +1,10 @@
 //! Organizations: create, read, update, security settings and ownership transfer. The
 //! slug is immutable through the API; support renames it with `gatehouse admin
 //! rename-slug`.
+pub mod service;
+
 use crate::{
-    audit::{self, Context, Event, action},
+    audit::{self, Context, Event},
     auth::{CurrentUser, OrgAdmin, OrgMember, OrgOwner},
     entity::{membership, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
@@ -22,7 +24,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set,
 };
-use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 pub fn to_api(org: &organization::Model, m: &membership::Model) -> Organization {
@@ -157,26 +158,28 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    let ctx = Context {
-        actor: me.actor(),
-        meta: me.meta.clone(),
-    };
+    let ctx = Context::from(&me).in_org(org.id);
     audit::record(
         &txn,
         &ctx,
         now,
-        Event::new(org.id, action::ORG_CREATED)
-            .target("org", org.id)
-            .meta(json!({"slug": org.slug, "name": org.name})),
+        Event::OrgCreated {
+            org_id: org.id,
+            slug: org.slug.clone(),
+            name: org.name.clone(),
+        },
     )
     .await?;
     audit::record(
         &txn,
         &ctx,
         now,
-        Event::new(org.id, action::MEMBER_ADDED)
-            .target("user", me.user.id)
-            .meta(json!({"email": me.user.email, "role": "owner"})),
+        Event::MemberAdded {
+            user_id: me.user.id,
+            email: me.user.email.clone(),
+            role: Role::Owner,
+            invitation: None,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -238,12 +241,6 @@ pub async fn get_one(m: OrgMember) -> web::Json<Organization> {
     web::Json(to_api(&m.org, &m.membership))
 }
 
-fn change(changes: &mut Map<String, Value>, field: &str, from: &str, to: &str) {
-    if from != to {
-        changes.insert(field.into(), json!({"from": from, "to": to}));
-    }
-}
-
 /// Update name and description. The slug cannot be changed (`slug-immutable`).
 #[utoipa::path(operation_id = "updateOrg", security(("session" = []), ("apiKey" = [])),
     tag = "orgs", params(("slug" = String, Path)), request_body = UpdateOrgRequest,
@@ -254,7 +251,7 @@ pub async fn update(
     body: web::Json<UpdateOrgRequest>,
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<Organization>> {
-    let m = admin.0;
+    let m = &admin.0;
     let body = body.into_inner();
     if body.slug.as_deref().is_some_and(|s| s != m.org.slug) {
         return Err(ApiError {
@@ -275,40 +272,7 @@ pub async fn update(
         .as_deref()
         .map(|d| check_description(&mut v, d));
     v.finish()?;
-    let mut changes = Map::new();
-    if let Some(n) = &name {
-        change(&mut changes, "name", &m.org.name, n);
-    }
-    if let Some(d) = &description {
-        change(&mut changes, "description", &m.org.description, d);
-    }
-    if changes.is_empty() {
-        return Ok(web::Json(to_api(&m.org, &m.membership)));
-    }
-    let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let mut am = m.org.clone().into_active_model();
-    if let Some(n) = name {
-        am.name = Set(n);
-    }
-    if let Some(d) = description {
-        am.description = Set(d);
-    }
-    am.updated_at = Set(now);
-    let org = am.update(&txn).await?;
-    audit::record(
-        &txn,
-        &m.ctx(),
-        now,
-        Event::new(org.id, action::ORG_UPDATED)
-            .target("org", org.id)
-            .meta(json!({"changes": changes})),
-    )
-    .await?;
-    // Cached API keys carry their org (name, slug).
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
+    let org = service::update(&st, &admin, name, description).await?;
     Ok(web::Json(to_api(&org, &m.membership)))
 }
 
@@ -349,8 +313,16 @@ pub async fn transfer_ownership(
     }
     set_role(&txn, &target, Role::Owner, now).await?;
     let me = set_role(&txn, &m.membership, Role::Admin, now).await?;
-    audit::record(&txn, &m.ctx(), now, Event::new(m.org.id, action::ORG_OWNERSHIP_TRANSFERRED).target("user", body.user_id)
-        .meta(json!({"from_user_id": m.user_id().unwrap_or_default(), "to_user_id": body.user_id}))).await?;
+    audit::record(
+        &txn,
+        &Context::from(&m),
+        now,
+        Event::OrgOwnershipTransferred {
+            from_user_id: m.user_id().unwrap_or_default(),
+            to_user_id: body.user_id,
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(to_api(&m.org, &me)))
 }
@@ -365,41 +337,6 @@ pub async fn set_role<C: ConnectionTrait>(
     am.role = Set(role.as_str().into());
     am.updated_at = Set(now);
     am.update(db).await
-}
-
-/// Support-only slug change (`gatehouse admin rename-slug`).
-pub async fn rename_slug(st: &AppState, old: &str, new: &str) -> ApiResult<organization::Model> {
-    if let Some(p) = slug_problem(new) {
-        return Err(ApiError::field("slug", p));
-    }
-    let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Slug.eq(old))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))?;
-    if slug_exists(&txn, new).await? {
-        return Err(ApiError::new(ErrorKind::SlugTaken));
-    }
-    let mut am = org.into_active_model();
-    am.slug = Set(new.to_string());
-    am.updated_at = Set(now);
-    let org = am.update(&txn).await.map_err(slug_taken)?;
-    audit::record(
-        &txn,
-        &Context::system(),
-        now,
-        Event::new(org.id, action::ORG_SLUG_CHANGED)
-            .target("org", org.id)
-            .meta(json!({"from": old, "to": new, "via": "cli"})),
-    )
-    .await?;
-    // Cached API keys carry their org (name, slug).
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
-    Ok(org)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,10 +1,11 @@
 //! Organization security settings: session timeout and the IP allowlist.
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event, change},
     auth::OrgAdmin,
     entity::organization,
     http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
     state::AppState,
+    unit_of_work::UnitOfWork,
 };
 use actix_web::{get, patch, web};
 use gatehouse_types::{
@@ -13,7 +14,6 @@ use gatehouse_types::{
 };
 use ipnet::IpNet;
 use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-use serde_json::json;
 use std::net::IpAddr;
 
 pub const MAX_RANGES: usize = 100;
@@ -175,24 +175,31 @@ pub async fn update_security(
         return Ok(web::Json(old));
     }
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
+    let mut uow = UnitOfWork::begin(&st).await?;
     let mut am = m.org.clone().into_active_model();
     am.session_timeout_minutes = Set(timeout);
     am.ip_allowlist = Set(serde_json::to_string(&list).map_err(ApiError::internal)?);
     am.updated_at = Set(now);
-    let org = am.update(&txn).await?;
-    if timeout != old.session_timeout_minutes {
-        audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::ORG_SECURITY_UPDATED).target("org", org.id)
-            .meta(json!({"changes": {"session_timeout_minutes": {"from": old.session_timeout_minutes, "to": timeout}}}))).await?;
+    let org = am.update(uow.txn()).await?;
+    let ctx = Context::from(&m);
+    if let Some(c) = change(old.session_timeout_minutes, timeout) {
+        let event = Event::OrgSecurityUpdated {
+            org_id: org.id,
+            session_timeout_minutes: c,
+        };
+        audit::record(uow.txn(), &ctx, now, event).await?;
     }
-    if list != old.ip_allowlist {
-        audit::record(&txn, &m.ctx(), now, Event::new(org.id, action::IP_ALLOWLIST_UPDATED).target("org", org.id)
-            .meta(json!({"from": old.ip_allowlist, "to": list, "confirmed_lockout": body.confirm_lockout}))).await?;
+    if let Some(c) = change(old.ip_allowlist.clone(), list.clone()) {
+        let event = Event::IpAllowlistUpdated {
+            org_id: org.id,
+            ranges: c,
+            confirmed_lockout: body.confirm_lockout,
+        };
+        audit::record(uow.txn(), &ctx, now, event).await?;
     }
     // Cached API keys carry the allowlist.
-    let pending = st.keys.notify(&txn).await?;
-    txn.commit().await?;
-    pending.settle(&st.keys).await;
+    uow.touch_keys().await?;
+    uow.commit().await?;
     Ok(web::Json(settings(&org)?))
 }
 

@@ -2,7 +2,7 @@
 //! database. Sessions end when idle for longer than the strictest session timeout among
 //! the user's organizations, and in any case 30 days after they began.
 use crate::{
-    audit::{self, Event, action},
+    audit::{self, Context, Event, SessionEnd},
     auth::{CurrentUser, extract::SESSION_COOKIE},
     crypto::{self, TokenKind},
     entity::{membership, organization, session, user},
@@ -111,23 +111,20 @@ pub async fn authenticate(st: &AppState, token: &str) -> ApiResult<(user::Model,
     if idle || now >= sess.expires_at {
         let txn = crate::db::begin(&st.db).await?;
         session::Entity::delete_by_id(sess.id).exec(&txn).await?;
-        let ctx = audit::Context {
-            actor: audit::Actor::System,
-            meta: ClientMeta::default(),
-        };
         let reason = if idle {
-            "idle_timeout"
+            SessionEnd::IdleTimeout
         } else {
-            "absolute_lifetime"
+            SessionEnd::AbsoluteLifetime
         };
-        audit::record_for_user(
+        audit::record(
             &txn,
-            &ctx,
+            &Context::system(),
             now,
-            user.id,
-            Event::new(None, action::SESSION_REVOKED)
-                .target("session", sess.id)
-                .meta(serde_json::json!({"reason": reason, "user_id": user.id})),
+            Event::SessionExpired {
+                user_id: user.id,
+                session_id: sess.id,
+                reason,
+            },
         )
         .await?;
         txn.commit().await?;
@@ -202,16 +199,14 @@ pub async fn revoke(
     if n == 0 {
         return Err(ApiError::not_found("session"));
     }
-    let ctx = audit::Context {
-        actor: me.actor(),
-        meta: me.meta.clone(),
-    };
-    audit::record_for_user(
+    audit::record(
         &txn,
-        &ctx,
+        &Context::from(&me),
         now,
-        me.user.id,
-        Event::new(None, action::SESSION_REVOKED).target("session", id),
+        Event::SessionRevoked {
+            user_id: me.user.id,
+            session_id: id,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -233,17 +228,14 @@ pub async fn revoke_others(
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let revoked = end_other_sessions(&txn, me.user.id, Some(me.session_id)).await?;
-    let ctx = audit::Context {
-        actor: me.actor(),
-        meta: me.meta.clone(),
-    };
-    audit::record_for_user(
+    audit::record(
         &txn,
-        &ctx,
+        &Context::from(&me),
         now,
-        me.user.id,
-        Event::new(None, action::SESSION_REVOKED)
-            .meta(serde_json::json!({"scope": "all_others", "count": revoked})),
+        Event::OtherSessionsRevoked {
+            user_id: me.user.id,
+            count: revoked,
+        },
     )
     .await?;
     txn.commit().await?;
