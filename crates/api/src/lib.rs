@@ -18,7 +18,6 @@ pub mod entity;
 pub mod http;
 pub mod instance;
 pub mod janitor;
-pub mod key_cache;
 pub mod mail;
 pub mod mcp;
 pub mod members;

@@ -12,7 +12,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
 /// `server`, for a caller that keeps the state to flush after the server has stopped.
 pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     crate::mcp::health::spawn(state.clone());
-    crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
+    crate::auth::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::tokens::spawn_refresher(state.clone());
     crate::oauth::batch::spawn(state.clone());
     crate::db::spawn_checkpointer(state.db.clone());

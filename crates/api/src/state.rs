@@ -27,7 +27,7 @@ pub struct AppState {
     pub usage: Arc<crate::mcp::usage::UsageCounter>,
     pub mcp_cache: crate::mcp::cache::McpCache,
     /// Authenticated API keys, kept current across replicas (see `key_cache`).
-    pub keys: Arc<crate::key_cache::KeyCache>,
+    pub keys: Arc<crate::auth::key_cache::KeyCache>,
     /// Signing keys and the revocation set of the OAuth server.
     pub oauth: Arc<crate::oauth::tokens::OAuthState>,
     pub oauth_limits: Arc<crate::oauth::OAuthLimits>,
@@ -175,11 +175,12 @@ impl AppState {
             .trusted_proxies
             .iter()
             .map(|c| {
-                crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
+                crate::http::meta::parse_range(c)
+                    .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let outbound = crate::outbound::Outbound::new(&config.outbound)?;
-        let keys = Arc::new(crate::key_cache::KeyCache::new(
+        let keys = Arc::new(crate::auth::key_cache::KeyCache::new(
             db.get_database_backend(),
             &config.database_url(),
         ));

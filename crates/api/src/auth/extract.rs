@@ -2,20 +2,25 @@
 //! path with the caller's role in it. Tenancy is decided here and only here: the org is
 //! read once from the `{slug}` path segment, and a caller who is not a member gets 404,
 //! as if the org did not exist.
+use super::{
+    api_key::{self, KeyPrincipal},
+    org_ref::OrgRef,
+    policy::{self, Access, Caller, OrgSnapshot},
+    session::{self, is_unsafe},
+};
 use crate::http::{ApiError, ClientMeta, ErrorKind};
 use crate::{
-    api_keys::KeyPrincipal,
     entity::{membership, organization, user},
-    sessions,
     state::AppState,
 };
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, http::header, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::future::LocalBoxFuture;
 use gatehouse_types::{ApiKeyScope, Role};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-pub const SESSION_COOKIE: &str = "gatehouse_session";
+// Where other modules have always found them.
+pub(crate) use super::session::{SESSION_COOKIE, check_origin};
 
 /// A signed-in user, from the session cookie.
 #[derive(Debug, Clone)]
@@ -26,6 +31,13 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// This user as the access policy sees them.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller::Session {
+            user: &self.user,
+            session_id: self.session_id,
+        }
+    }
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor::User {
             id: self.user.id,
@@ -40,51 +52,14 @@ pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> 
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
 }
 
-fn is_unsafe(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// CSRF defence for cookie-authenticated writes: the browser's `Origin` (or, failing
-/// that, `Referer`) must be our public origin. SameSite=Lax already stops most
-/// cross-site posts; this covers the rest (sibling subdomains, old browsers).
-pub(crate) fn check_origin(
-    req: &HttpRequest,
-    public_origin: &str,
-    required: bool,
-) -> Result<(), ApiError> {
-    if !is_unsafe(req.method()) {
-        return Ok(());
-    }
-    let h = req.headers();
-    let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let referer = h.get(header::REFERER).and_then(|v| v.to_str().ok());
-    let ok = match (origin, referer) {
-        (Some(o), _) => o == public_origin,
-        (None, Some(r)) => r == public_origin || r.starts_with(&format!("{public_origin}/")),
-        (None, None) => !required,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::with_detail(
-            ErrorKind::CsrfRejected,
-            format!("cookie-authenticated writes must come from {public_origin}"),
-        ))
-    }
-}
-
-pub(crate) fn session_token(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
-}
-
 async fn authenticate(req: HttpRequest) -> Result<Option<CurrentUser>, ApiError> {
     let st = state(&req)?;
-    let Some(token) = session_token(&req) else {
+    let Some(token) = session::session_token(&req) else {
         return Ok(None);
     };
     check_origin(&req, &st.public_origin, true)?;
     let meta = ClientMeta::from_request(&req);
-    let (user, session_id) = sessions::authenticate(&st, &token).await?;
+    let (user, session_id) = session::authenticate(&st, &token).await?;
     Ok(Some(CurrentUser {
         user,
         session_id,
@@ -139,6 +114,13 @@ pub struct OrgMember {
 }
 
 impl OrgMember {
+    /// The caller as the access policy sees them.
+    pub fn caller(&self) -> Caller<'_> {
+        match &self.principal {
+            Principal::User(c) => c.caller(),
+            Principal::ApiKey { key, .. } => Caller::ApiKey(key),
+        }
+    }
     pub fn user(&self) -> Option<&user::Model> {
         match &self.principal {
             Principal::User(c) => Some(&c.user),
@@ -179,22 +161,6 @@ impl OrgMember {
     }
 }
 
-async fn find_org(st: &AppState, slug: &str) -> Result<organization::Model, ApiError> {
-    organization::Entity::find()
-        .filter(organization::Column::Slug.eq(slug))
-        .filter(organization::Column::DeletedAt.is_null())
-        .one(&st.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))
-}
-
-/// The org slug of an `/api/v1/orgs/{slug}/…` path, before routing has run.
-pub fn org_slug_of(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/api/v1/orgs/")?;
-    let slug = rest.split('/').next()?;
-    (!slug.is_empty()).then_some(slug)
-}
-
 /// Resolves the org and the caller's membership before the handler's other extractors
 /// (such as the JSON body) run, so a non-member gets 404 whatever the body holds, and
 /// the result is kept for the handler's `OrgMember`/`OrgAdmin`/`OrgOwner`.
@@ -206,8 +172,9 @@ pub async fn org_guard(
     actix_web::Error,
 > {
     use actix_web::HttpMessage;
-    if let Some(slug) = org_slug_of(req.path()).map(str::to_string) {
-        match load_org_member_for(req.request().clone(), slug).await {
+    let path = req.path().to_string();
+    if let Some(org) = OrgRef::of_api_path(&path) {
+        match load_org_member_for(req.request().clone(), org).await {
             Ok(m) => {
                 req.extensions_mut().insert(m);
             }
@@ -233,18 +200,19 @@ async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
     if let Some(m) = req.extensions().get::<OrgMember>().cloned() {
         return Ok(m);
     }
-    let slug = req.match_info().get("slug").unwrap_or_default().to_string();
-    load_org_member_for(req, slug).await
+    let path = req.path().to_string();
+    let org = OrgRef::of_api_path(&path).ok_or_else(|| ApiError::not_found("organization"))?;
+    load_org_member_for(req, org).await
 }
 
-async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember, ApiError> {
+async fn load_org_member_for(req: HttpRequest, org_ref: OrgRef<'_>) -> Result<OrgMember, ApiError> {
     let st = state(&req)?;
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let member = if let Some(auth) = authorization {
-        let raw = crate::api_keys::key_from_header(auth).ok_or_else(|| {
+        let raw = api_key::key_from_header(auth).ok_or_else(|| {
             ApiError::with_detail(
                 ErrorKind::AuthenticationRequired,
                 "unsupported Authorization header; use `ApiKey <key>`",
@@ -252,11 +220,11 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
         })?;
         // The key's org comes with the key (one query); another org's key learns
         // nothing about this one.
-        let entry = crate::api_keys::authenticate(&st, raw).await?;
+        let entry = api_key::authenticate(&st, raw).await?;
         let org = entry
             .org
-            .clone()
-            .filter(|o| o.slug == slug)
+            .as_ref()
+            .filter(|o| org_ref.names(o))
             .ok_or_else(|| ApiError::not_found("organization"))?;
         let key = entry.key.clone();
         let needed = if is_unsafe(req.method()) {
@@ -282,9 +250,15 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
             updated_at: org.created_at,
         };
         let meta = ClientMeta::from_request(&req);
+        // Checked for members only, so outsiders do not learn that an allowlist exists.
+        policy::check(&Access {
+            caller: Caller::ApiKey(&key),
+            org: OrgSnapshot::cached(org, &entry.allowlist),
+            client: &meta,
+        })?;
         OrgMember {
             principal: Principal::ApiKey { key, meta },
-            org,
+            org: org.clone(),
             membership,
             role: Role::Admin,
         }
@@ -292,7 +266,10 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
         let caller = authenticate(req.clone())
             .await?
             .ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
-        let org = find_org(&st, &slug).await?;
+        let org = org_ref
+            .find(&st.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("organization"))?;
         let membership = membership::Entity::find()
             .filter(membership::Column::OrgId.eq(org.id))
             .filter(membership::Column::UserId.eq(caller.user.id))
@@ -302,6 +279,11 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
         let role = Role::parse(&membership.role).ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role))
         })?;
+        policy::check(&Access {
+            caller: caller.caller(),
+            org: OrgSnapshot::row(&org),
+            client: &caller.meta,
+        })?;
         OrgMember {
             principal: Principal::User(caller),
             org,
@@ -309,8 +291,6 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
             role,
         }
     };
-    // Checked for members only, so outsiders do not learn that an allowlist exists.
-    crate::security::enforce(&member.org, member.meta())?;
     Ok(member)
 }
 
