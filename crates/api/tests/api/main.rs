@@ -22,6 +22,7 @@ mod members;
 mod oauth;
 mod ops;
 mod orgs;
+mod policy;
 mod replicas;
 mod server;
 mod sessions;
