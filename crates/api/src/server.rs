@@ -1,6 +1,6 @@
 //! The HTTP server: the edge middleware stack around the route table, and the
 //! background work each replica runs.
-use crate::{http, ops::Metrics, state::AppState};
+use crate::{http, http::metrics::Metrics, state::AppState};
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use std::{net::TcpListener, time::Duration};
 
@@ -11,6 +11,7 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
 
 /// `server`, for a caller that keeps the state to flush after the server has stopped.
 pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
+    http::methods::install_api_routes(crate::openapi::route_methods);
     crate::mcp::health::spawn(state.clone());
     crate::auth::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::tokens::spawn_refresher(state.clone());
@@ -22,11 +23,17 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
         limits.max_connections_per_ip,
         state.trusted_proxies.clone(),
     );
+    let edge = web::Data::new(http::Edge {
+        trusted_proxies: state.trusted_proxies.clone(),
+        mcp_hosts: state.mcp_hosts.clone(),
+        body_timeout: Duration::from_millis(limits.body_timeout_ms),
+    });
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(edge.clone())
             .app_data(metrics.clone())
             .app_data(http::problem::json_config())
             .app_data(http::problem::query_config())

@@ -96,12 +96,11 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
 impl ClientMeta {
     pub fn from_request(req: &HttpRequest) -> Self {
         let proxies = req
-            .app_data::<web::Data<crate::state::AppState>>()
-            .map(|s| s.trusted_proxies.clone())
-            .unwrap_or_default();
+            .app_data::<web::Data<super::Edge>>()
+            .map_or(&[][..], |e| &e.trusted_proxies);
         let ip = req.peer_addr().map(|a| {
             let peer = a.ip().to_canonical();
-            client_ip(peer, req.headers(), &proxies)
+            client_ip(peer, req.headers(), proxies)
                 .to_canonical()
                 .to_string()
         });
