@@ -103,7 +103,7 @@ pub enum Principal {
 
 /// A member of the org named by `{slug}` (or one of its API keys), with the role in
 /// force. An API key acts with admin rights, limited by its scopes: `read` for reads,
-/// `write` for changes.
+/// `write` for changes. Made only here, after the access policy allowed the request.
 #[derive(Debug, Clone)]
 pub struct OrgMember {
     pub principal: Principal,
@@ -111,7 +111,14 @@ pub struct OrgMember {
     /// For an API key: a stand-in with the key's id and effective role.
     pub membership: membership::Model,
     pub role: Role,
+    _checked: Checked,
 }
+
+/// Held by the values only this module makes (`OrgMember`, `OrgAdmin`, `OrgOwner`), so
+/// that code elsewhere cannot make one without the checks: a privileged service that
+/// takes `&OrgAdmin` can only be reached through the admin check.
+#[derive(Debug, Clone, Copy)]
+struct Checked;
 
 impl OrgMember {
     /// The caller as the access policy sees them.
@@ -261,6 +268,7 @@ async fn load_org_member_for(req: HttpRequest, org_ref: OrgRef<'_>) -> Result<Or
             org: org.clone(),
             membership,
             role: Role::Admin,
+            _checked: Checked,
         }
     } else {
         let caller = authenticate(req.clone())
@@ -289,6 +297,7 @@ async fn load_org_member_for(req: HttpRequest, org_ref: OrgRef<'_>) -> Result<Or
             org,
             membership,
             role,
+            _checked: Checked,
         }
     };
     Ok(member)
@@ -302,32 +311,58 @@ impl FromRequest for OrgMember {
     }
 }
 
-/// An owner or admin of the org named by `{slug}`: only this value opens settings.
+impl OrgMember {
+    /// This member as an owner or admin, or `insufficient-role`: for a handler that
+    /// allows a member some things (leaving) and admins more (removing others).
+    pub fn into_admin(self) -> Result<OrgAdmin, ApiError> {
+        if self.role.can_manage() {
+            Ok(OrgAdmin(self, Checked))
+        } else {
+            Err(ApiError::with_detail(
+                ErrorKind::InsufficientRole,
+                "owner or admin role required",
+            ))
+        }
+    }
+}
+
+/// An owner or admin of the org named by `{slug}`: only this value opens settings, and
+/// only `auth` makes one (the second field is private). Privileged services take
+/// `&OrgAdmin`, never a bare org id.
 #[derive(Debug, Clone)]
-pub struct OrgAdmin(pub OrgMember);
+pub struct OrgAdmin(pub OrgMember, Checked);
+
+impl OrgAdmin {
+    pub fn member(&self) -> &OrgMember {
+        &self.0
+    }
+    pub fn org(&self) -> &organization::Model {
+        &self.0.org
+    }
+}
 
 impl FromRequest for OrgAdmin {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let m = load_org_member(req).await?;
-            if m.role.can_manage() {
-                Ok(OrgAdmin(m))
-            } else {
-                Err(ApiError::with_detail(
-                    ErrorKind::InsufficientRole,
-                    "owner or admin role required",
-                ))
-            }
-        })
+        Box::pin(async move { load_org_member(req).await?.into_admin() })
     }
 }
 
-/// The owner of the org named by `{slug}`.
+/// The owner of the org named by `{slug}` (a signed-in user, never a key); only `auth`
+/// makes one.
 #[derive(Debug, Clone)]
-pub struct OrgOwner(pub OrgMember);
+pub struct OrgOwner(pub OrgMember, Checked);
+
+impl OrgOwner {
+    pub fn member(&self) -> &OrgMember {
+        &self.0
+    }
+    pub fn org(&self) -> &organization::Model {
+        &self.0.org
+    }
+}
 
 impl FromRequest for OrgOwner {
     type Error = ApiError;
@@ -337,7 +372,7 @@ impl FromRequest for OrgOwner {
         Box::pin(async move {
             let m = load_org_member(req).await?;
             if m.role == Role::Owner && m.user().is_some() {
-                Ok(OrgOwner(m))
+                Ok(OrgOwner(m, Checked))
             } else {
                 Err(ApiError::with_detail(
                     ErrorKind::InsufficientRole,
