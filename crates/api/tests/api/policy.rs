@@ -152,3 +152,83 @@ async fn an_allowlist_refuses_every_door_into_the_org_at_once() {
     )
     .await;
 }
+
+/// Credentials for every door of one org, all made before anything is changed.
+struct Doors {
+    slug: String,
+    read_key: String,
+    mcp_key: String,
+    token: String,
+    consent_form: Vec<(String, String)>,
+}
+
+impl Doors {
+    async fn new(app: &TestApp, owner: &TestUser, name: &str) -> Doors {
+        let org = app.create_org(owner, name).await;
+        let page = consent_page(app, owner, &org.slug).await;
+        assert_eq!(page.status(), 200);
+        Doors {
+            read_key: key(owner, &org.slug, json!(["read"])).await,
+            mcp_key: key(owner, &org.slug, json!(["mcp"])).await,
+            token: mcp_access_token(app, owner, &org.slug).await,
+            consent_form: allow_fields(&page.text().await.unwrap()),
+            slug: org.slug,
+        }
+    }
+
+    /// The status each door answers: REST with the session and with an API key, MCP
+    /// with an API key and with an access token, the consent page and its decision.
+    async fn statuses(&self, app: &TestApp, owner: &TestUser) -> [u16; 6] {
+        let rest_key = reqwest::Client::new()
+            .get(app.url(&format!("/api/v1/orgs/{}", self.slug)))
+            .header("authorization", format!("ApiKey {}", self.read_key))
+            .send()
+            .await
+            .unwrap();
+        let decision = owner
+            .http
+            .post(app.url("/authorize"))
+            .form(&self.consent_form)
+            .send()
+            .await
+            .unwrap();
+        [
+            owner.get(&format!("/orgs/{}", self.slug)).await.status(),
+            rest_key.status(),
+            mcp_initialize(app, &self.slug, &format!("ApiKey {}", self.mcp_key))
+                .await
+                .status(),
+            mcp_initialize(app, &self.slug, &format!("Bearer {}", self.token))
+                .await
+                .status(),
+            consent_page(app, owner, &self.slug).await.status(),
+            decision.status(),
+        ]
+        .map(|s| s.as_u16())
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_org_is_no_org_at_any_door() {
+    let app = spawn_app().await;
+    let owner = app.signup("quin@example.com").await;
+    let kept = Doors::new(&app, &owner, "Kept").await;
+    let deleted = Doors::new(&app, &owner, "Deleted").await;
+    app.sql(&format!(
+        "UPDATE organizations SET deleted_at = {} WHERE slug = '{}'",
+        app.minutes_ago(1),
+        deleted.slug
+    ))
+    .await;
+    // Unknown to REST (404), to MCP (401: the credential names no org), and not among
+    // the orgs the user may connect (403 pages).
+    assert_eq!(
+        deleted.statuses(&app, &owner).await,
+        [404, 404, 401, 401, 403, 403]
+    );
+    // The same doors of an org made alike stay open.
+    assert_eq!(
+        kept.statuses(&app, &owner).await,
+        [200, 200, 200, 200, 200, 302]
+    );
+}
