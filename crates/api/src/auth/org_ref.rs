@@ -1,9 +1,12 @@
 //! Which org a request is for, and the live-org rule, each written once.
 //!
-//! Today a request names its org by slug: the `{slug}` segment of `/api/v1/orgs/…` and
-//! `/mcp/…`, or the MCP resource URL the OAuth consent step is asked for. A custom
-//! domain (the org named by the `Host`, no slug in the path) becomes a second variant
-//! of `OrgRef`, read in `of_api_path`'s place, and nothing downstream changes.
+//! Today a request names its org by slug: the `{slug}` segment of `/api/v1/orgs/…`
+//! (`of_api_path`, read by the org guard) and of `/mcp/…` (`of_mcp_path`); the OAuth
+//! consent step gets the slug from the MCP resource URL it is asked for
+//! (`oauth::slug_of_resource`) and matches it with `names`. A custom domain (the org
+//! named by the `Host`, no slug in the path) becomes a second variant of `OrgRef`, read
+//! where `of_api_path`/`of_mcp_path` are, and found by `find`/`find_cached`; the
+//! policy and the doors do not change.
 use super::key_cache::OrgEntry;
 use crate::{entity::organization, http::ApiError, state::AppState};
 use sea_orm::{
@@ -25,6 +28,13 @@ impl<'a> OrgRef<'a> {
         let rest = path.strip_prefix("/api/v1/orgs/")?;
         let slug = rest.split('/').next()?;
         (!slug.is_empty()).then_some(OrgRef::Slug(slug))
+    }
+
+    /// The org of an MCP endpoint path, `/mcp/{slug}`.
+    pub fn of_mcp_path(path: &'a str) -> Option<Self> {
+        path.strip_prefix("/mcp/")
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .map(OrgRef::Slug)
     }
 
     /// The slug this reference names (the key of the replica's org cache).
@@ -110,5 +120,8 @@ mod tests {
         assert_eq!(OrgRef::of_api_path("/api/v1/orgs/"), None);
         assert_eq!(OrgRef::of_api_path("/api/v1/orgs"), None);
         assert_eq!(OrgRef::of_api_path("/api/v1/me"), None);
+        assert_eq!(OrgRef::of_mcp_path("/mcp/acme"), Some(OrgRef::Slug("acme")));
+        assert_eq!(OrgRef::of_mcp_path("/mcp/acme/x"), None);
+        assert_eq!(OrgRef::of_mcp_path("/mcp/"), None);
     }
 }

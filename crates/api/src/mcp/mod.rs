@@ -1542,12 +1542,7 @@ pub async fn method_not_allowed() -> HttpResponse {
 /// `/mcp/{slug}`, matched by prefix and split by hand: a pattern route costs a regex
 /// match per request, which showed in the gateway's profile.
 async fn dispatch(req: HttpRequest, body: web::Bytes, st: web::Data<AppState>) -> HttpResponse {
-    let Some(slug) = req
-        .path()
-        .strip_prefix("/mcp/")
-        .filter(|s| !s.is_empty() && !s.contains('/'))
-        .map(str::to_string)
-    else {
+    let Some(slug) = OrgRef::of_mcp_path(req.path()).map(|o| o.slug().to_string()) else {
         return ApiError::not_found("route").into();
     };
     match *req.method() {
