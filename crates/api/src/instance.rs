@@ -84,7 +84,7 @@ fn how_to_fix(config: &Config) -> String {
     format!(
         "Start every replica with the same key: GATEHOUSE_MASTER_KEY (32 bytes, base64), \
          GATEHOUSE_MASTER_KEY_FILE, or the file {}. Nothing was written.",
-        crate::state::master_key_path(config).display()
+        master_key_path(config).display()
     )
 }
 
@@ -94,7 +94,7 @@ fn how_to_fix(config: &Config) -> String {
 /// none is configured for a database that has one.
 pub async fn master_key(config: &Config, db: &DatabaseConnection) -> anyhow::Result<[u8; 32]> {
     let stored = get(db, MASTER_KEY_CHECK).await?;
-    let (key, source) = match (crate::state::configured_master_key(config)?, &stored) {
+    let (key, source) = match (configured_master_key(config)?, &stored) {
         (Some(k), _) => k,
         (None, Some(_)) => anyhow::bail!(
             "no master key is configured, and this database's secrets are encrypted under one. {}",
@@ -107,7 +107,7 @@ pub async fn master_key(config: &Config, db: &DatabaseConnection) -> anyhow::Res
                     how_to_fix(config)
                 );
             }
-            let key = crate::state::generate_master_key_file(config)?;
+            let key = generate_master_key_file(config)?;
             (key, "a newly generated key".to_string())
         }
     };
@@ -145,4 +145,86 @@ pub async fn master_key(config: &Config, db: &DatabaseConnection) -> anyhow::Res
         );
     }
     Ok(key)
+}
+
+/// The configured master key and where it came from: `master_key`, `master_key_file`,
+/// or `{data_dir}/master.key` when that exists. `None`: none is configured.
+pub(crate) fn configured_master_key(config: &Config) -> anyhow::Result<Option<([u8; 32], String)>> {
+    use secrecy::ExposeSecret;
+    if let Some(k) = &config.master_key {
+        let key = crate::crypto::decode_master_key(k.expose_secret())?;
+        return Ok(Some((key, "GATEHOUSE_MASTER_KEY".into())));
+    }
+    let path = master_key_path(config);
+    match std::fs::read_to_string(&path) {
+        Ok(k) => Ok(Some((
+            crate::crypto::decode_master_key(&k)?,
+            format!("the key file {}", path.display()),
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the master key at {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+pub(crate) fn master_key_path(config: &Config) -> std::path::PathBuf {
+    config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"))
+}
+
+/// Generates `{data_dir}/master.key` (first start without a configured key). Another
+/// process sharing the directory may be doing the same: then its key is used.
+pub(crate) fn generate_master_key_file(config: &Config) -> anyhow::Result<[u8; 32]> {
+    let path = master_key_path(config);
+    crate::db::private_dir(&config.data_dir)?;
+    let key = crate::crypto::generate_master_key();
+    match write_private(&path, &key) {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
+            crate::crypto::decode_master_key(&key)
+        }
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            // The other process may still be writing it.
+            for _ in 0..50 {
+                if let Ok(Some((k, _))) = configured_master_key(config) {
+                    return Ok(k);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            configured_master_key(config)?
+                .map(|(k, _)| k)
+                .ok_or_else(|| anyhow::anyhow!("cannot read the master key at {}", path.display()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The configured master key, or a new one (tests, and support commands' old path).
+pub(crate) fn master_key_or_new(config: &Config) -> anyhow::Result<[u8; 32]> {
+    match configured_master_key(config)? {
+        Some((k, _)) => Ok(k),
+        None => generate_master_key_file(config),
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(contents.as_bytes())?;
+    Ok(())
 }

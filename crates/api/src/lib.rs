@@ -19,7 +19,6 @@ pub mod http;
 pub mod instance;
 pub mod janitor;
 pub mod jobs;
-pub mod key_cache;
 pub mod mail;
 pub mod mcp;
 pub mod members;

@@ -551,6 +551,41 @@ pub fn yaml() -> anyhow::Result<String> {
     Ok(ApiDoc::openapi().to_yaml()?)
 }
 
+/// Each API path (below `/api/v1`) with the methods it serves, for the 405 answers of
+/// `http::methods`.
+pub fn route_methods() -> Vec<(String, Vec<String>)> {
+    ApiDoc::openapi()
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(m, _)| m.to_string())
+            .collect();
+            (path.clone(), methods)
+        })
+        .collect()
+}
+
+/// `GET /openapi.yaml`: this document, as the checked-in `openapi.yaml` has it.
+#[actix_web::get("/openapi.yaml")]
+pub async fn serve_yaml() -> actix_web::HttpResponse {
+    match yaml() {
+        Ok(y) => actix_web::HttpResponse::Ok()
+            .content_type("application/yaml")
+            .body(y),
+        Err(e) => actix_web::ResponseError::error_response(&crate::http::ApiError::internal(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -559,5 +594,23 @@ mod tests {
         let mut doc = super::ApiDoc::openapi();
         let missed = super::constrain(doc.components.get_or_insert_with(Default::default));
         assert!(missed.is_empty(), "{missed:?}");
+    }
+
+    #[test]
+    fn known_paths_list_their_methods() {
+        use crate::http::methods::{allowed, install_api_routes};
+        install_api_routes(super::route_methods);
+        let v = |m: &[&str]| Some(m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(allowed("/api/v1/orgs/acme/api-keys"), v(&["GET", "POST"]));
+        assert_eq!(
+            allowed("/api/v1/orgs/acme/connectors/0190a2b4-0000-7000-8000-000000000000"),
+            v(&["DELETE", "GET", "PATCH"])
+        );
+        assert_eq!(allowed("/api/v1/me"), v(&["GET", "PATCH"]));
+        assert_eq!(allowed("/authorize"), v(&["GET", "POST"]));
+        assert_eq!(allowed("/api/v1/me/sessions/revoke-others"), v(&["POST"]));
+        assert_eq!(allowed("/api/v1/me/sessions/abc"), v(&["DELETE"]));
+        assert_eq!(allowed("/api/v1/nothing"), None);
+        assert_eq!(allowed("/api/v1/orgs/acme/api-keys/x/y"), None);
     }
 }

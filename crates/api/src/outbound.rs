@@ -122,7 +122,8 @@ const SIX_TO_FOUR: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0x2002, 0, 0, 0, 
 fn parse_cidrs(list: &[String], setting: &str) -> anyhow::Result<Vec<IpNet>> {
     list.iter()
         .map(|c| {
-            crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("outbound.{setting}: {e}"))
+            crate::http::meta::parse_range(c)
+                .map_err(|e| anyhow::anyhow!("outbound.{setting}: {e}"))
         })
         .collect()
 }

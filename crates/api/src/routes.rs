@@ -6,6 +6,7 @@ use actix_web::{middleware, web};
 /// Every route of the server, below the edge middleware that `server` adds.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ops::routes)
+        .service(crate::openapi::serve_yaml)
         .configure(crate::mcp::routes)
         .configure(crate::oauth::routes)
         .service(

@@ -1,6 +1,6 @@
 //! The HTTP server: the edge middleware stack around the route table, and the
 //! background work each replica runs.
-use crate::{http, jobs, ops::Metrics, state::AppState};
+use crate::{http, http::metrics::Metrics, jobs, state::AppState};
 use actix_web::{App, HttpServer, dev::Server, middleware, web};
 use std::{net::TcpListener, time::Duration};
 
@@ -11,10 +11,11 @@ pub fn server(state: AppState, listener: TcpListener) -> anyhow::Result<Server> 
 
 /// `server`, for a caller that keeps the state to flush after the server has stopped.
 pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
+    http::methods::install_api_routes(crate::openapi::route_methods);
     crate::jobs::periodic::spawn(state.clone(), periodic(&state));
     crate::jobs::queue::spawn(state.clone(), job_kinds());
     // Not jobs: the key cache's LISTEN connection and the token endpoint's group commit.
-    crate::key_cache::spawn_listener(state.keys.clone(), &state.db);
+    crate::auth::key_cache::spawn_listener(state.keys.clone(), &state.db);
     crate::oauth::batch::spawn(state.clone());
     let workers = state.config.workers;
     let limits = state.config.server.clone();
@@ -22,11 +23,17 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
         limits.max_connections_per_ip,
         state.trusted_proxies.clone(),
     );
+    let edge = web::Data::new(http::Edge {
+        trusted_proxies: state.trusted_proxies.clone(),
+        mcp_hosts: state.mcp_hosts.clone(),
+        body_timeout: Duration::from_millis(limits.body_timeout_ms),
+    });
     let metrics = web::Data::new(Metrics::new()?);
     metrics.register(Box::new(state.keys.lookups.clone()))?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(edge.clone())
             .app_data(metrics.clone())
             .app_data(http::problem::json_config())
             .app_data(http::problem::query_config())

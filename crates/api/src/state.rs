@@ -27,7 +27,7 @@ pub struct AppState {
     pub usage: Arc<crate::mcp::usage::UsageCounter>,
     pub mcp_cache: crate::mcp::cache::McpCache,
     /// Authenticated API keys, kept current across replicas (see `key_cache`).
-    pub keys: Arc<crate::key_cache::KeyCache>,
+    pub keys: Arc<crate::auth::key_cache::KeyCache>,
     /// Signing keys and the revocation set of the OAuth server.
     pub oauth: Arc<crate::oauth::tokens::OAuthState>,
     pub oauth_limits: Arc<crate::oauth::OAuthLimits>,
@@ -56,88 +56,6 @@ fn origin_of(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
-/// The configured master key and where it came from: `master_key`, `master_key_file`,
-/// or `{data_dir}/master.key` when that exists. `None`: none is configured.
-pub(crate) fn configured_master_key(config: &Config) -> anyhow::Result<Option<([u8; 32], String)>> {
-    use secrecy::ExposeSecret;
-    if let Some(k) = &config.master_key {
-        let key = crate::crypto::decode_master_key(k.expose_secret())?;
-        return Ok(Some((key, "GATEHOUSE_MASTER_KEY".into())));
-    }
-    let path = master_key_path(config);
-    match std::fs::read_to_string(&path) {
-        Ok(k) => Ok(Some((
-            crate::crypto::decode_master_key(&k)?,
-            format!("the key file {}", path.display()),
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
-            Ok(None)
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot read the master key at {}: {e}",
-            path.display()
-        )),
-    }
-}
-
-pub(crate) fn master_key_path(config: &Config) -> std::path::PathBuf {
-    config
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("master.key"))
-}
-
-/// Generates `{data_dir}/master.key` (first start without a configured key). Another
-/// process sharing the directory may be doing the same: then its key is used.
-pub(crate) fn generate_master_key_file(config: &Config) -> anyhow::Result<[u8; 32]> {
-    let path = master_key_path(config);
-    crate::db::private_dir(&config.data_dir)?;
-    let key = crate::crypto::generate_master_key();
-    match write_private(&path, &key) {
-        Ok(()) => {
-            tracing::warn!(path = %path.display(), "generated a new master encryption key; back it up, or set GATEHOUSE_MASTER_KEY in production: secrets encrypted under it are lost without it");
-            crate::crypto::decode_master_key(&key)
-        }
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) =>
-        {
-            // The other process may still be writing it.
-            for _ in 0..50 {
-                if let Ok(Some((k, _))) = configured_master_key(config) {
-                    return Ok(k);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            configured_master_key(config)?
-                .map(|(k, _)| k)
-                .ok_or_else(|| anyhow::anyhow!("cannot read the master key at {}", path.display()))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// The configured master key, or a new one (tests, and support commands' old path).
-fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
-    match configured_master_key(config)? {
-        Some((k, _)) => Ok(k),
-        None => generate_master_key_file(config),
-    }
-}
-
-fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(contents.as_bytes())?;
-    Ok(())
-}
-
 impl AppState {
     /// Connects, applies pending migrations, and checks the master key against the
     /// database's check value (`instance::master_key`) before anything else writes.
@@ -156,7 +74,7 @@ impl AppState {
         db: DatabaseConnection,
         clock: SharedClock,
     ) -> anyhow::Result<AppState> {
-        let key = master_key(&config)?;
+        let key = crate::instance::master_key_or_new(&config)?;
         Self::build(config, db, key, clock)
     }
 
@@ -177,11 +95,12 @@ impl AppState {
             .trusted_proxies
             .iter()
             .map(|c| {
-                crate::security::parse_range(c).map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
+                crate::http::meta::parse_range(c)
+                    .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let outbound = crate::outbound::Outbound::new(&config.outbound)?;
-        let keys = Arc::new(crate::key_cache::KeyCache::new(
+        let keys = Arc::new(crate::auth::key_cache::KeyCache::new(
             db.get_database_backend(),
             &config.database_url(),
         ));

@@ -4,7 +4,7 @@
 //! reach the database and miss the other replicas' caches. Work that must see the
 //! committed state in this process (e.g. marking OAuth grants revoked) is registered
 //! with `after_commit` and runs only if the commit succeeded.
-use crate::{key_cache::Pending, state::AppState};
+use crate::{auth::key_cache::Pending, state::AppState};
 use sea_orm::{DatabaseTransaction, DbErr};
 
 type AfterCommit = Box<dyn FnOnce(&AppState) + Send>;

@@ -2,20 +2,25 @@
 //! path with the caller's role in it. Tenancy is decided here and only here: the org is
 //! read once from the `{slug}` path segment, and a caller who is not a member gets 404,
 //! as if the org did not exist.
+use super::{
+    api_key::{self, KeyPrincipal},
+    org_ref::OrgRef,
+    policy::{self, Access, Caller, OrgSnapshot},
+    session::{self, is_unsafe},
+};
 use crate::http::{ApiError, ClientMeta, ErrorKind};
 use crate::{
-    api_keys::KeyPrincipal,
     entity::{membership, organization, user},
-    sessions,
     state::AppState,
 };
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::Method, http::header, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::future::LocalBoxFuture;
 use gatehouse_types::{ApiKeyScope, Role};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-pub const SESSION_COOKIE: &str = "gatehouse_session";
+// Where other modules have always found them.
+pub(crate) use super::session::{SESSION_COOKIE, check_origin};
 
 /// A signed-in user, from the session cookie.
 #[derive(Debug, Clone)]
@@ -26,6 +31,13 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// This user as the access policy sees them.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller::Session {
+            user: &self.user,
+            session_id: self.session_id,
+        }
+    }
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor::User {
             id: self.user.id,
@@ -40,51 +52,14 @@ pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> 
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
 }
 
-fn is_unsafe(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// CSRF defence for cookie-authenticated writes: the browser's `Origin` (or, failing
-/// that, `Referer`) must be our public origin. SameSite=Lax already stops most
-/// cross-site posts; this covers the rest (sibling subdomains, old browsers).
-pub(crate) fn check_origin(
-    req: &HttpRequest,
-    public_origin: &str,
-    required: bool,
-) -> Result<(), ApiError> {
-    if !is_unsafe(req.method()) {
-        return Ok(());
-    }
-    let h = req.headers();
-    let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let referer = h.get(header::REFERER).and_then(|v| v.to_str().ok());
-    let ok = match (origin, referer) {
-        (Some(o), _) => o == public_origin,
-        (None, Some(r)) => r == public_origin || r.starts_with(&format!("{public_origin}/")),
-        (None, None) => !required,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::with_detail(
-            ErrorKind::CsrfRejected,
-            format!("cookie-authenticated writes must come from {public_origin}"),
-        ))
-    }
-}
-
-pub(crate) fn session_token(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
-}
-
 async fn authenticate(req: HttpRequest) -> Result<Option<CurrentUser>, ApiError> {
     let st = state(&req)?;
-    let Some(token) = session_token(&req) else {
+    let Some(token) = session::session_token(&req) else {
         return Ok(None);
     };
     check_origin(&req, &st.public_origin, true)?;
     let meta = ClientMeta::from_request(&req);
-    let (user, session_id) = sessions::authenticate(&st, &token).await?;
+    let (user, session_id) = session::authenticate(&st, &token).await?;
     Ok(Some(CurrentUser {
         user,
         session_id,
@@ -128,7 +103,7 @@ pub enum Principal {
 
 /// A member of the org named by `{slug}` (or one of its API keys), with the role in
 /// force. An API key acts with admin rights, limited by its scopes: `read` for reads,
-/// `write` for changes.
+/// `write` for changes. Made only here, after the access policy allowed the request.
 #[derive(Debug, Clone)]
 pub struct OrgMember {
     pub principal: Principal,
@@ -136,9 +111,23 @@ pub struct OrgMember {
     /// For an API key: a stand-in with the key's id and effective role.
     pub membership: membership::Model,
     pub role: Role,
+    _checked: Checked,
 }
 
+/// Held by the values only this module makes (`OrgMember`, `OrgAdmin`, `OrgOwner`), so
+/// that code elsewhere cannot make one without the checks: a privileged service that
+/// takes `&OrgAdmin` can only be reached through the admin check.
+#[derive(Debug, Clone, Copy)]
+struct Checked;
+
 impl OrgMember {
+    /// The caller as the access policy sees them.
+    pub fn caller(&self) -> Caller<'_> {
+        match &self.principal {
+            Principal::User(c) => c.caller(),
+            Principal::ApiKey { key, .. } => Caller::ApiKey(key),
+        }
+    }
     pub fn user(&self) -> Option<&user::Model> {
         match &self.principal {
             Principal::User(c) => Some(&c.user),
@@ -173,22 +162,6 @@ impl OrgMember {
     }
 }
 
-async fn find_org(st: &AppState, slug: &str) -> Result<organization::Model, ApiError> {
-    organization::Entity::find()
-        .filter(organization::Column::Slug.eq(slug))
-        .filter(organization::Column::DeletedAt.is_null())
-        .one(&st.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))
-}
-
-/// The org slug of an `/api/v1/orgs/{slug}/…` path, before routing has run.
-pub fn org_slug_of(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/api/v1/orgs/")?;
-    let slug = rest.split('/').next()?;
-    (!slug.is_empty()).then_some(slug)
-}
-
 /// Resolves the org and the caller's membership before the handler's other extractors
 /// (such as the JSON body) run, so a non-member gets 404 whatever the body holds, and
 /// the result is kept for the handler's `OrgMember`/`OrgAdmin`/`OrgOwner`.
@@ -200,8 +173,9 @@ pub async fn org_guard(
     actix_web::Error,
 > {
     use actix_web::HttpMessage;
-    if let Some(slug) = org_slug_of(req.path()).map(str::to_string) {
-        match load_org_member_for(req.request().clone(), slug).await {
+    let path = req.path().to_string();
+    if let Some(org) = OrgRef::of_api_path(&path) {
+        match load_org_member_for(req.request().clone(), org).await {
             Ok(m) => {
                 req.extensions_mut().insert(m);
             }
@@ -227,18 +201,19 @@ async fn load_org_member(req: HttpRequest) -> Result<OrgMember, ApiError> {
     if let Some(m) = req.extensions().get::<OrgMember>().cloned() {
         return Ok(m);
     }
-    let slug = req.match_info().get("slug").unwrap_or_default().to_string();
-    load_org_member_for(req, slug).await
+    let path = req.path().to_string();
+    let org = OrgRef::of_api_path(&path).ok_or_else(|| ApiError::not_found("organization"))?;
+    load_org_member_for(req, org).await
 }
 
-async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember, ApiError> {
+async fn load_org_member_for(req: HttpRequest, org_ref: OrgRef<'_>) -> Result<OrgMember, ApiError> {
     let st = state(&req)?;
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let member = if let Some(auth) = authorization {
-        let raw = crate::api_keys::key_from_header(auth).ok_or_else(|| {
+        let raw = api_key::key_from_header(auth).ok_or_else(|| {
             ApiError::with_detail(
                 ErrorKind::AuthenticationRequired,
                 "unsupported Authorization header; use `ApiKey <key>`",
@@ -246,11 +221,11 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
         })?;
         // The key's org comes with the key (one query); another org's key learns
         // nothing about this one.
-        let entry = crate::api_keys::authenticate(&st, raw).await?;
+        let entry = api_key::authenticate(&st, raw).await?;
         let org = entry
             .org
-            .clone()
-            .filter(|o| o.slug == slug)
+            .as_ref()
+            .filter(|o| org_ref.names(o))
             .ok_or_else(|| ApiError::not_found("organization"))?;
         let key = entry.key.clone();
         let needed = if is_unsafe(req.method()) {
@@ -276,17 +251,27 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
             updated_at: org.created_at,
         };
         let meta = ClientMeta::from_request(&req);
+        // Checked for members only, so outsiders do not learn that an allowlist exists.
+        policy::check(&Access {
+            caller: Caller::ApiKey(&key),
+            org: OrgSnapshot::cached(org, &entry.allowlist),
+            client: &meta,
+        })?;
         OrgMember {
             principal: Principal::ApiKey { key, meta },
-            org,
+            org: org.clone(),
             membership,
             role: Role::Admin,
+            _checked: Checked,
         }
     } else {
         let caller = authenticate(req.clone())
             .await?
             .ok_or_else(|| ApiError::new(ErrorKind::AuthenticationRequired))?;
-        let org = find_org(&st, &slug).await?;
+        let org = org_ref
+            .find(&st.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("organization"))?;
         let membership = membership::Entity::find()
             .filter(membership::Column::OrgId.eq(org.id))
             .filter(membership::Column::UserId.eq(caller.user.id))
@@ -296,15 +281,19 @@ async fn load_org_member_for(req: HttpRequest, slug: String) -> Result<OrgMember
         let role = Role::parse(&membership.role).ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role))
         })?;
+        policy::check(&Access {
+            caller: caller.caller(),
+            org: OrgSnapshot::row(&org),
+            client: &caller.meta,
+        })?;
         OrgMember {
             principal: Principal::User(caller),
             org,
             membership,
             role,
+            _checked: Checked,
         }
     };
-    // Checked for members only, so outsiders do not learn that an allowlist exists.
-    crate::security::enforce(&member.org, member.meta())?;
     Ok(member)
 }
 
@@ -316,32 +305,58 @@ impl FromRequest for OrgMember {
     }
 }
 
-/// An owner or admin of the org named by `{slug}`: only this value opens settings.
+impl OrgMember {
+    /// This member as an owner or admin, or `insufficient-role`: for a handler that
+    /// allows a member some things (leaving) and admins more (removing others).
+    pub fn into_admin(self) -> Result<OrgAdmin, ApiError> {
+        if self.role.can_manage() {
+            Ok(OrgAdmin(self, Checked))
+        } else {
+            Err(ApiError::with_detail(
+                ErrorKind::InsufficientRole,
+                "owner or admin role required",
+            ))
+        }
+    }
+}
+
+/// An owner or admin of the org named by `{slug}`: only this value opens settings, and
+/// only `auth` makes one (the second field is private). Privileged services take
+/// `&OrgAdmin`, never a bare org id.
 #[derive(Debug, Clone)]
-pub struct OrgAdmin(pub OrgMember);
+pub struct OrgAdmin(pub OrgMember, Checked);
+
+impl OrgAdmin {
+    pub fn member(&self) -> &OrgMember {
+        &self.0
+    }
+    pub fn org(&self) -> &organization::Model {
+        &self.0.org
+    }
+}
 
 impl FromRequest for OrgAdmin {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let m = load_org_member(req).await?;
-            if m.role.can_manage() {
-                Ok(OrgAdmin(m))
-            } else {
-                Err(ApiError::with_detail(
-                    ErrorKind::InsufficientRole,
-                    "owner or admin role required",
-                ))
-            }
-        })
+        Box::pin(async move { load_org_member(req).await?.into_admin() })
     }
 }
 
-/// The owner of the org named by `{slug}`.
+/// The owner of the org named by `{slug}` (a signed-in user, never a key); only `auth`
+/// makes one.
 #[derive(Debug, Clone)]
-pub struct OrgOwner(pub OrgMember);
+pub struct OrgOwner(pub OrgMember, Checked);
+
+impl OrgOwner {
+    pub fn member(&self) -> &OrgMember {
+        &self.0
+    }
+    pub fn org(&self) -> &organization::Model {
+        &self.0.org
+    }
+}
 
 impl FromRequest for OrgOwner {
     type Error = ApiError;
@@ -351,7 +366,7 @@ impl FromRequest for OrgOwner {
         Box::pin(async move {
             let m = load_org_member(req).await?;
             if m.role == Role::Owner && m.user().is_some() {
-                Ok(OrgOwner(m))
+                Ok(OrgOwner(m, Checked))
             } else {
                 Err(ApiError::with_detail(
                     ErrorKind::InsufficientRole,

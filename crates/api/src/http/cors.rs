@@ -15,8 +15,7 @@
 //! then any `Origin`: every MCP request must carry a bearer credential, which a
 //! cross-origin page can only have been given on purpose (browsers never attach one by
 //! themselves), so a foreign origin gains nothing it was not handed.
-use super::{ApiError, ErrorKind};
-use crate::state::AppState;
+use super::{ApiError, Edge, ErrorKind};
 use actix_web::{
     Error, HttpResponse,
     body::{EitherBody, MessageBody},
@@ -88,13 +87,13 @@ fn normalize_host(host: &str) -> String {
     host_name(host).to_ascii_lowercase()
 }
 
-fn host_allowed(req: &ServiceRequest, st: &AppState) -> bool {
+fn host_allowed(req: &ServiceRequest, edge: &Edge) -> bool {
     // Behind a trusted proxy, the host the client asked for is the one the proxy
     // forwards (the last value: the nearest proxy's); the proxy copies the rebinding
     // page's Host there too.
     let from_proxy = req
         .peer_addr()
-        .is_some_and(|p| st.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+        .is_some_and(|p| edge.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
     let forwarded = from_proxy
         .then(|| {
             req.headers()
@@ -113,7 +112,7 @@ fn host_allowed(req: &ServiceRequest, st: &AppState) -> bool {
     // Compared without allocating: this runs on every MCP request.
     host.is_some_and(|h| {
         let name = host_name(h);
-        st.mcp_hosts.iter().any(|a| a.eq_ignore_ascii_case(name))
+        edge.mcp_hosts.iter().any(|a| a.eq_ignore_ascii_case(name))
     })
 }
 
@@ -151,8 +150,8 @@ pub async fn cors(
     };
     if kind == Kind::Mcp {
         let allowed = req
-            .app_data::<web::Data<AppState>>()
-            .is_some_and(|st| host_allowed(&req, st));
+            .app_data::<web::Data<Edge>>()
+            .is_some_and(|edge| host_allowed(&req, edge));
         if !allowed {
             let e = ApiError::with_detail(
                 ErrorKind::Forbidden,

@@ -106,7 +106,10 @@ fn refusal(path: &str, findings: Findings) -> HttpResponse {
             .map(|(f, m)| format!("{f}: {m}"))
             .collect::<Vec<_>>()
             .join("; ");
-        return crate::oauth::OAuthError::bad_request(code, &description).error_response();
+        // RFC 6749 §5.2's shape, as `oauth::OAuthError` answers (`http` imports no area).
+        return HttpResponse::BadRequest()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({"error": code, "error_description": description}));
     }
     let mut v = Validation::default();
     for (f, m) in &findings.0 {

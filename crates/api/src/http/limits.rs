@@ -136,10 +136,8 @@ pub async fn slow_clients(
             .map_into_left_body());
     }
     let timeout = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map_or(Duration::from_secs(30), |st| {
-            Duration::from_millis(st.config.server.body_timeout_ms)
-        });
+        .app_data::<actix_web::web::Data<super::Edge>>()
+        .map_or(Duration::from_secs(30), |e| e.body_timeout);
     let body = Rc::new(Body {
         payload: RefCell::new(req.take_payload()),
         finished: Cell::new(false),

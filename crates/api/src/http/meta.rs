@@ -15,6 +15,20 @@ pub struct ClientMeta {
     pub user_agent: Option<String>,
 }
 
+/// A CIDR, or a bare address meaning that address alone; host bits are cleared so the
+/// stored form is canonical (`10.1.2.3/8` → `10.0.0.0/8`).
+pub fn parse_range(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    let net = match s.parse::<IpNet>() {
+        Ok(n) => n,
+        Err(_) => s
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("`{s}` is not an IPv4 or IPv6 CIDR"))?,
+    };
+    Ok(net.trunc())
+}
+
 fn trusted(ip: &IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|n| n.contains(ip))
 }
@@ -82,12 +96,11 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
 impl ClientMeta {
     pub fn from_request(req: &HttpRequest) -> Self {
         let proxies = req
-            .app_data::<web::Data<crate::state::AppState>>()
-            .map(|s| s.trusted_proxies.clone())
-            .unwrap_or_default();
+            .app_data::<web::Data<super::Edge>>()
+            .map_or(&[][..], |e| &e.trusted_proxies);
         let ip = req.peer_addr().map(|a| {
             let peer = a.ip().to_canonical();
-            client_ip(peer, req.headers(), &proxies)
+            client_ip(peer, req.headers(), proxies)
                 .to_canonical()
                 .to_string()
         });
@@ -143,5 +156,27 @@ mod tests {
         assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("2001:db8::1"));
         let h = headers(&[("x-forwarded-for", "garbage")]);
         assert_eq!(client_ip(ip("10.2.2.2"), &h, &proxies), ip("10.2.2.2"));
+    }
+
+    #[test]
+    fn ranges_parse_to_canonical_networks() {
+        assert_eq!(
+            parse_range("10.1.2.3/8").map(|n| n.to_string()),
+            Ok("10.0.0.0/8".into())
+        );
+        assert_eq!(
+            parse_range(" 203.0.113.7 ").map(|n| n.to_string()),
+            Ok("203.0.113.7/32".into())
+        );
+        assert_eq!(
+            parse_range("2001:db8::1/32").map(|n| n.to_string()),
+            Ok("2001:db8::/32".into())
+        );
+        assert_eq!(
+            parse_range("::1").map(|n| n.to_string()),
+            Ok("::1/128".into())
+        );
+        assert!(parse_range("10.0.0.0/33").is_err());
+        assert!(parse_range("example.com").is_err());
     }
 }

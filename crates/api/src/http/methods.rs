@@ -1,10 +1,11 @@
 //! 405 with `Allow` for a known path asked with a method it does not serve. actix falls
 //! through to the default service (a 404) when no route's method guard matches, so the
 //! fallbacks ask this table. The API's routes come from the OpenAPI document, which is
-//! built from the handlers themselves; the few routes outside it are listed here.
+//! built from the handlers themselves (the server installs them, see
+//! `install_api_routes`); the few routes outside it are listed here.
 use super::{ApiError, ErrorKind};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, dev::ResourceDef, http::header};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 /// Routes outside `/api/v1` (see `ops::routes` and `oauth::routes`; `/mcp` answers its
 /// own 405s).
@@ -22,43 +23,42 @@ const OTHER_ROUTES: &[(&str, &[&str])] = &[
     ("/revoke", &["POST"]),
 ];
 
-static ROUTES: LazyLock<Vec<(ResourceDef, Vec<String>)>> = LazyLock::new(|| {
-    use utoipa::OpenApi;
-    let doc = crate::openapi::ApiDoc::openapi();
-    let mut routes: Vec<(ResourceDef, Vec<String>)> = doc
-        .paths
-        .paths
+/// The API's routes (`/api/v1` paths, with their methods), installed by the server from
+/// the OpenAPI document: `http` does not import the areas that document is built from.
+static API_ROUTES: OnceLock<Vec<(ResourceDef, Vec<String>)>> = OnceLock::new();
+
+static OTHER: LazyLock<Vec<(ResourceDef, Vec<String>)>> = LazyLock::new(|| {
+    OTHER_ROUTES
         .iter()
-        .map(|(path, item)| {
-            let methods = [
-                ("GET", item.get.is_some()),
-                ("POST", item.post.is_some()),
-                ("PUT", item.put.is_some()),
-                ("PATCH", item.patch.is_some()),
-                ("DELETE", item.delete.is_some()),
-            ]
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(m, _)| m.to_string())
-            .collect();
-            (ResourceDef::new(format!("/api/v1{path}")), methods)
+        .map(|(path, methods)| {
+            (
+                ResourceDef::new(*path),
+                methods.iter().map(|m| m.to_string()).collect(),
+            )
         })
-        .collect();
-    routes.extend(OTHER_ROUTES.iter().map(|(path, methods)| {
-        (
-            ResourceDef::new(*path),
-            methods.iter().map(|m| m.to_string()).collect(),
-        )
-    }));
-    routes
+        .collect()
 });
+
+/// Installs the API's routes (once per process; later calls keep the first table):
+/// `(path below /api/v1, methods)`.
+pub fn install_api_routes(routes: impl FnOnce() -> Vec<(String, Vec<String>)>) {
+    API_ROUTES.get_or_init(|| {
+        routes()
+            .into_iter()
+            .map(|(path, methods)| (ResourceDef::new(format!("/api/v1{path}")), methods))
+            .collect()
+    });
+}
 
 /// The methods a known path serves, or `None` for an unknown path.
 /// A path without parameters wins over a template that also matches it, as in OpenAPI
 /// (`/me/sessions/revoke-others` is not `/me/sessions/{id}`).
 pub fn allowed(path: &str) -> Option<Vec<String>> {
-    let matching: Vec<_> = ROUTES
-        .iter()
+    let matching: Vec<_> = API_ROUTES
+        .get()
+        .into_iter()
+        .flatten()
+        .chain(OTHER.iter())
         .filter(|(def, _)| def.is_match(path))
         .collect();
     let exact = matching
@@ -91,26 +91,5 @@ pub fn not_routed(req: &HttpRequest) -> HttpResponse {
             resp
         }
         None => ApiError::not_found("route").error_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::allowed;
-
-    #[test]
-    fn known_paths_list_their_methods() {
-        let v = |m: &[&str]| Some(m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(allowed("/api/v1/orgs/acme/api-keys"), v(&["GET", "POST"]));
-        assert_eq!(
-            allowed("/api/v1/orgs/acme/connectors/0190a2b4-0000-7000-8000-000000000000"),
-            v(&["DELETE", "GET", "PATCH"])
-        );
-        assert_eq!(allowed("/api/v1/me"), v(&["GET", "PATCH"]));
-        assert_eq!(allowed("/authorize"), v(&["GET", "POST"]));
-        assert_eq!(allowed("/api/v1/me/sessions/revoke-others"), v(&["POST"]));
-        assert_eq!(allowed("/api/v1/me/sessions/abc"), v(&["DELETE"]));
-        assert_eq!(allowed("/api/v1/nothing"), None);
-        assert_eq!(allowed("/api/v1/orgs/acme/api-keys/x/y"), None);
     }
 }

@@ -58,7 +58,7 @@ pub async fn request_context(
         tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
     let started = Instant::now();
     let metrics = req
-        .app_data::<actix_web::web::Data<crate::ops::Metrics>>()
+        .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
         .cloned();
     async move {
         let mut res = next.call(req).await?;
@@ -68,7 +68,7 @@ pub async fn request_context(
         // spares the hottest path a second walk of the route table.
         let mcp = res.request().path().starts_with("/mcp/");
         let route: std::borrow::Cow<'static, str> = if mcp {
-            crate::ops::MCP_ROUTE.into()
+            super::metrics::MCP_ROUTE.into()
         } else {
             res.request()
                 .match_pattern()

@@ -13,10 +13,15 @@ pub mod usage;
 use cache::ExposedTools;
 
 use crate::{
-    api_keys, crypto,
+    auth::{
+        access_token, api_key,
+        key_cache::{KeyEntry, OrgEntry},
+        org_ref::{self, OrgRef},
+        policy::{self, Access, OrgSnapshot},
+    },
+    crypto,
     entity::{connector, mcp_relay, mcp_session, organization},
     http::{ApiError, ClientMeta, ErrorKind},
-    key_cache::{KeyEntry, OrgEntry},
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
@@ -375,30 +380,6 @@ impl McpPrincipal {
     }
 }
 
-/// The org behind a slug, from the replica's cache when current.
-async fn org_entry(st: &AppState, slug: &str) -> Result<Option<Arc<OrgEntry>>, ApiError> {
-    let ticket = st.keys.ticket();
-    if let Some(hit) = ticket.and_then(|t| st.keys.get_org(t, slug)) {
-        return Ok(Some(hit));
-    }
-    let Some(org) = organization::Entity::find()
-        .filter(organization::Column::Slug.eq(slug))
-        .filter(organization::Column::DeletedAt.is_null())
-        .one(&st.db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let entry = Arc::new(OrgEntry {
-        allowlist: crate::security::allowlist(&org)?,
-        org,
-    });
-    if let Some(t) = ticket {
-        st.keys.put_org(t, slug.to_string(), entry.clone());
-    }
-    Ok(Some(entry))
-}
-
 fn insufficient_scope(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
     let mut resp = actix_web::ResponseError::error_response(&ApiError::with_detail(
         ErrorKind::InsufficientScope,
@@ -416,8 +397,8 @@ fn insufficient_scope(st: &AppState, slug: &str, detail: &str) -> HttpResponse {
     resp
 }
 
-/// An OAuth access token: signature, issuer, audience (this org's MCP URL) and expiry,
-/// then the replica's revocation set; never a database read on the hot path.
+/// An OAuth access token (see `auth::access_token`; never a database read on the hot
+/// path), for a user of this org.
 async fn authenticate_oauth(
     req: &HttpRequest,
     st: &AppState,
@@ -425,12 +406,11 @@ async fn authenticate_oauth(
     token: &str,
 ) -> Result<McpPrincipal, HttpResponse> {
     let bad = || unauthorized(st, slug, "invalid, expired or revoked access token");
-    let claims = crate::oauth::tokens::verify(st, token, &crate::oauth::mcp_url(st, slug))
+    let org_ref = OrgRef::Slug(slug);
+    let claims = access_token::verify(st, token, org_ref)
+        .await
         .ok_or_else(bad)?;
-    if crate::oauth::tokens::is_revoked(st, claims.gid).await {
-        return Err(bad());
-    }
-    let org = match org_entry(st, slug).await {
+    let org = match org_ref::find_cached(st, org_ref).await {
         Ok(Some(o)) if o.org.id == claims.org => o,
         Ok(_) => return Err(bad()),
         Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
@@ -446,8 +426,15 @@ async fn authenticate_oauth(
             "this token lacks the `mcp` scope",
         ));
     }
-    crate::security::enforce_nets(&org.allowlist, &ClientMeta::from_request(req))
-        .map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    policy::check(&Access {
+        caller: policy::Caller::OAuthGrant {
+            grant: claims.gid,
+            user: claims.sub,
+        },
+        org: OrgSnapshot::cached(&org.org, &org.allowlist),
+        client: &ClientMeta::from_request(req),
+    })
+    .map_err(|e| actix_web::ResponseError::error_response(&e))?;
     Ok(McpPrincipal::OAuth {
         grant: claims.gid,
         org,
@@ -472,7 +459,7 @@ async fn authenticate(
             "send `Authorization: Bearer <API key>`",
         ));
     };
-    let Some(key) = api_keys::key_from_header(raw) else {
+    let Some(key) = api_key::key_from_header(raw) else {
         return match raw.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
                 authenticate_oauth(req, st, slug, token.trim()).await
@@ -480,7 +467,7 @@ async fn authenticate(
             _ => Err(unauthorized(st, slug, "unsupported credential")),
         };
     };
-    let entry = match api_keys::authenticate(st, key).await {
+    let entry = match api_key::authenticate(st, key).await {
         Ok(k) => k,
         Err(e) if e.kind == ErrorKind::AuthenticationRequired => {
             return Err(unauthorized(
@@ -492,13 +479,13 @@ async fn authenticate(
         Err(e) => return Err(actix_web::ResponseError::error_response(&e)),
     };
     // Another org's key is as good as no key here.
-    if entry.org.as_ref().is_none_or(|o| o.slug != slug) {
+    let Some(org) = entry.org.as_ref().filter(|o| OrgRef::Slug(slug).names(o)) else {
         return Err(unauthorized(
             st,
             slug,
             "this key does not belong to this organization",
         ));
-    }
+    };
     if !entry.key.has(ApiKeyScope::Mcp) {
         return Err(insufficient_scope(
             st,
@@ -506,8 +493,12 @@ async fn authenticate(
             "this API key lacks the `mcp` scope",
         ));
     }
-    crate::security::enforce_nets(&entry.allowlist, &ClientMeta::from_request(req))
-        .map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    policy::check(&Access {
+        caller: policy::Caller::ApiKey(&entry.key),
+        org: OrgSnapshot::cached(org, &entry.allowlist),
+        client: &ClientMeta::from_request(req),
+    })
+    .map_err(|e| actix_web::ResponseError::error_response(&e))?;
     Ok(McpPrincipal::ApiKey(entry))
 }
 
@@ -1551,12 +1542,7 @@ pub async fn method_not_allowed() -> HttpResponse {
 /// `/mcp/{slug}`, matched by prefix and split by hand: a pattern route costs a regex
 /// match per request, which showed in the gateway's profile.
 async fn dispatch(req: HttpRequest, body: web::Bytes, st: web::Data<AppState>) -> HttpResponse {
-    let Some(slug) = req
-        .path()
-        .strip_prefix("/mcp/")
-        .filter(|s| !s.is_empty() && !s.contains('/'))
-        .map(str::to_string)
-    else {
+    let Some(slug) = OrgRef::of_mcp_path(req.path()).map(|o| o.slug().to_string()) else {
         return ApiError::not_found("route").into();
     };
     match *req.method() {

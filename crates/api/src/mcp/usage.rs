@@ -16,7 +16,7 @@ type Key = (Uuid, chrono::NaiveDate, Uuid, Uuid);
 #[derive(Default)]
 pub struct UsageCounter {
     pending: Mutex<HashMap<Key, (i64, i64)>>,
-    /// `last_used_at` writes of API keys not yet known to have landed (`api_keys::touch`
+    /// `last_used_at` writes of API keys not yet known to have landed (`auth::api_key::touch`
     /// writes off the request path, in a task a stopping worker may drop).
     touches: Mutex<HashMap<Uuid, DateTime<Utc>>>,
 }

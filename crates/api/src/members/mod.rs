@@ -443,7 +443,7 @@ async fn usable_invitation<C: ConnectionTrait>(
         InvitationStatus::Pending => {}
     }
     let org = organization::Entity::find_by_id(inv.org_id)
-        .filter(organization::Column::DeletedAt.is_null())
+        .filter(crate::auth::org_ref::live())
         .one(db)
         .await?
         .ok_or_else(not_found)?;

@@ -4,7 +4,11 @@
 use super::{SCOPE_MCP, clients, mcp_url, slug_of_resource};
 use crate::{
     audit::{self, Event},
-    auth::{CurrentUser, MaybeUser},
+    auth::{
+        CurrentUser, MaybeUser,
+        org_ref::{self, OrgRef},
+        policy::{self, Access, OrgSnapshot},
+    },
     crypto::{self, TokenKind},
     entity::{membership, oauth_client, oauth_code, organization},
     http::ClientMeta,
@@ -228,7 +232,7 @@ async fn member_orgs(
         .collect();
     let mut orgs = organization::Entity::find()
         .filter(organization::Column::Id.is_in(ids))
-        .filter(organization::Column::DeletedAt.is_null())
+        .filter(org_ref::live())
         .all(&st.db)
         .await?;
     orgs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -295,7 +299,10 @@ pub async fn authorize_page(
         }
     };
     let choices: Vec<&organization::Model> = match &c.resource_slug {
-        Some(slug) => orgs.iter().filter(|o| &o.slug == slug).collect(),
+        Some(slug) => orgs
+            .iter()
+            .filter(|o| OrgRef::Slug(slug).names(o))
+            .collect(),
         None => orgs.iter().collect(),
     };
     if choices.is_empty() {
@@ -306,7 +313,11 @@ pub async fn authorize_page(
     }
     let meta = ClientMeta::from_request(&req);
     if c.resource_slug.is_some()
-        && let Err(e) = crate::security::enforce(choices[0], &meta)
+        && let Err(e) = policy::check(&Access {
+            caller: user.caller(),
+            org: OrgSnapshot::row(choices[0]),
+            client: &meta,
+        })
     {
         return error_page(StatusCode::FORBIDDEN, &e.to_string());
     }
@@ -445,13 +456,17 @@ pub async fn decide(
             );
         }
     };
-    let Some(org) = orgs.into_iter().find(|o| o.slug == slug) else {
+    let Some(org) = orgs.into_iter().find(|o| OrgRef::Slug(&slug).names(o)) else {
         return error_page(
             StatusCode::FORBIDDEN,
             "Only members of the organization can connect it.",
         );
     };
-    if let Err(e) = crate::security::enforce(&org, &user.meta) {
+    if let Err(e) = policy::check(&Access {
+        caller: user.caller(),
+        org: OrgSnapshot::row(&org),
+        client: &user.meta,
+    }) {
         return error_page(StatusCode::FORBIDDEN, &e.to_string());
     }
     let now = st.clock.now();

@@ -291,7 +291,7 @@ async fn memberships(
             Expr::col((membership::Entity, membership::Column::UserId))
                 .is_in(pairs.iter().map(|p| p.1).collect::<HashSet<_>>()),
         )
-        .and_where(Expr::col((organization::Entity, organization::Column::DeletedAt)).is_null())
+        .and_where(crate::auth::org_ref::live())
         // PostgreSQL: a removal waits for this grant to commit, then revokes it too.
         .lock_shared()
         .to_owned();

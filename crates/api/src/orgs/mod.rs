@@ -220,7 +220,7 @@ pub async fn list(
     let rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(me.user.id))
         .find_also_related(organization::Entity)
-        .filter(organization::Column::DeletedAt.is_null())
+        .filter(crate::auth::org_ref::live())
         .order_by_asc(organization::Column::Name)
         .all(&st.db)
         .await?;

@@ -1,9 +1,10 @@
-//! Organization security settings: session timeout and the IP allowlist.
+//! Organization security settings: session timeout and the IP allowlist (which
+//! `auth::policy` enforces).
 use crate::{
     audit::{self, Context, Event, change},
     auth::OrgAdmin,
     entity::organization,
-    http::{ApiError, ApiResult, ClientMeta, ErrorKind, problem::Validation},
+    http::{ApiError, ApiResult, ClientMeta, ErrorKind, meta::parse_range, problem::Validation},
     state::AppState,
     unit_of_work::UnitOfWork,
 };
@@ -12,62 +13,15 @@ use gatehouse_types::{
     CallerIp, IpPreset, IpRange, SecuritySettings, UpdateSecuritySettings,
     validation::{SESSION_TIMEOUT_MAX_MINUTES, SESSION_TIMEOUT_MIN_MINUTES},
 };
-use ipnet::IpNet;
 use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
 use std::net::IpAddr;
 
 pub const MAX_RANGES: usize = 100;
 const LABEL_MAX_CHARS: usize = 100;
 
-/// A CIDR, or a bare address meaning that address alone; host bits are cleared so the
-/// stored form is canonical (`10.1.2.3/8` → `10.0.0.0/8`).
-pub fn parse_range(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    let net = match s.parse::<IpNet>() {
-        Ok(n) => n,
-        Err(_) => s
-            .parse::<IpAddr>()
-            .map(IpNet::from)
-            .map_err(|_| format!("`{s}` is not an IPv4 or IPv6 CIDR"))?,
-    };
-    Ok(net.trunc())
-}
-
-/// The org's allowlist as networks; an unreadable stored list fails closed.
-pub fn allowlist(org: &organization::Model) -> ApiResult<Vec<IpNet>> {
-    ranges(org)?
-        .iter()
-        .map(|r| parse_range(&r.cidr))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored allowlist: {e}")))
-}
-
 pub fn ranges(org: &organization::Model) -> ApiResult<Vec<IpRange>> {
     serde_json::from_str(&org.ip_allowlist)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored allowlist: {e}")))
-}
-
-/// Refuses a client outside a non-empty allowlist.
-pub fn enforce(org: &organization::Model, meta: &ClientMeta) -> ApiResult<()> {
-    enforce_nets(&allowlist(org)?, meta)
-}
-
-/// `enforce` with the allowlist already parsed.
-pub fn enforce_nets(nets: &[IpNet], meta: &ClientMeta) -> ApiResult<()> {
-    if nets.is_empty() {
-        return Ok(());
-    }
-    let ip = meta.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
-    if ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))) {
-        return Ok(());
-    }
-    Err(ApiError::with_detail(
-        ErrorKind::IpNotAllowed,
-        format!(
-            "{} is not in this organization's IP allowlist",
-            meta.ip.as_deref().unwrap_or("your address")
-        ),
-    ))
 }
 
 fn settings(org: &organization::Model) -> ApiResult<SecuritySettings> {
@@ -231,31 +185,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(update_security)
         .service(my_ip)
         .service(presets);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_parse_to_canonical_networks() {
-        assert_eq!(
-            parse_range("10.1.2.3/8").map(|n| n.to_string()),
-            Ok("10.0.0.0/8".into())
-        );
-        assert_eq!(
-            parse_range(" 203.0.113.7 ").map(|n| n.to_string()),
-            Ok("203.0.113.7/32".into())
-        );
-        assert_eq!(
-            parse_range("2001:db8::1/32").map(|n| n.to_string()),
-            Ok("2001:db8::/32".into())
-        );
-        assert_eq!(
-            parse_range("::1").map(|n| n.to_string()),
-            Ok("::1/128".into())
-        );
-        assert!(parse_range("10.0.0.0/33").is_err());
-        assert!(parse_range("example.com").is_err());
-    }
 }

@@ -2,26 +2,20 @@
 //! database. Sessions end when idle for longer than the strictest session timeout among
 //! the user's organizations, and in any case 30 days after they began.
 use crate::{
-    audit::{self, Context, Event, SessionEnd},
+    audit::{self, Context, Event},
     auth::{CurrentUser, extract::SESSION_COOKIE},
     crypto::{self, TokenKind},
-    entity::{membership, organization, session, user},
-    http::{ApiError, ApiResult, ClientMeta, ErrorKind},
+    entity::session,
+    http::{ApiError, ApiResult, ClientMeta},
     state::AppState,
 };
 use actix_web::{HttpResponse, cookie::Cookie, cookie::SameSite, delete, get, post, web};
 use chrono::{DateTime, Duration, Utc};
-use gatehouse_types::{RevokedCount, SessionInfo, validation::SESSION_TIMEOUT_DEFAULT_MINUTES};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Set,
-    sea_query::{Expr, ExprTrait},
-};
+use gatehouse_types::{RevokedCount, SessionInfo};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
 pub const ABSOLUTE_LIFETIME_DAYS: i64 = 30;
-/// `last_seen_at` is written at most this often per session, not on every request.
-const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// Creates a session and returns its token (to be set as the cookie).
 pub async fn create<C: ConnectionTrait>(
@@ -63,88 +57,6 @@ pub fn removal_cookie(st: &AppState) -> Cookie<'static> {
     let mut c = cookie(st, "");
     c.make_removal();
     c
-}
-
-/// The idle timeout that applies to a user: the smallest among their organizations.
-pub async fn idle_timeout_minutes<C: ConnectionTrait>(
-    db: &C,
-    user_id: Uuid,
-) -> Result<i64, sea_orm::DbErr> {
-    let min: Option<Option<i32>> = membership::Entity::find()
-        .select_only()
-        .column_as(
-            Expr::col((
-                organization::Entity,
-                organization::Column::SessionTimeoutMinutes,
-            ))
-            .min(),
-            "m",
-        )
-        .join(JoinType::InnerJoin, membership::Relation::Org.def())
-        .filter(membership::Column::UserId.eq(user_id))
-        .filter(organization::Column::DeletedAt.is_null())
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(i64::from(
-        min.flatten().unwrap_or(SESSION_TIMEOUT_DEFAULT_MINUTES),
-    ))
-}
-
-/// Resolves a session token to its user, ending the session if it has been idle too
-/// long or outlived its absolute lifetime.
-pub async fn authenticate(st: &AppState, token: &str) -> ApiResult<(user::Model, Uuid)> {
-    if !crypto::token_is_well_formed(TokenKind::Session, token) {
-        return Err(ApiError::new(ErrorKind::AuthenticationRequired));
-    }
-    let now = st.clock.now();
-    let found = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(crypto::hash_token(token)))
-        .find_also_related(user::Entity)
-        .one(&st.db)
-        .await?;
-    let Some((sess, Some(user))) = found else {
-        return Err(ApiError::new(ErrorKind::AuthenticationRequired));
-    };
-    let timeout = idle_timeout_minutes(&st.db, user.id).await?;
-    let idle = now - sess.last_seen_at > Duration::minutes(timeout);
-    if idle || now >= sess.expires_at {
-        let txn = crate::db::begin(&st.db).await?;
-        session::Entity::delete_by_id(sess.id).exec(&txn).await?;
-        let reason = if idle {
-            SessionEnd::IdleTimeout
-        } else {
-            SessionEnd::AbsoluteLifetime
-        };
-        audit::record(
-            &txn,
-            &Context::system(),
-            now,
-            Event::SessionExpired {
-                user_id: user.id,
-                session_id: sess.id,
-                reason,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        return Err(ApiError::with_detail(
-            ErrorKind::SessionExpired,
-            if idle {
-                format!("the session was idle for more than {timeout} minutes")
-            } else {
-                "the session reached its maximum lifetime of 30 days".to_string()
-            },
-        ));
-    }
-    if now - sess.last_seen_at > Duration::seconds(TOUCH_INTERVAL_SECS) {
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(now))
-            .filter(session::Column::Id.eq(sess.id))
-            .exec(&st.db)
-            .await?;
-    }
-    Ok((user, sess.id))
 }
 
 fn to_api(s: session::Model, current: Uuid) -> SessionInfo {

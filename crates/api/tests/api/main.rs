@@ -4,11 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
-// Transitional: modules written against the old `helpers` keep compiling.
-mod helpers {
-    #[allow(unused_imports)]
-    pub use crate::support::*;
-}
 
 mod accounts;
 mod api_keys;
@@ -18,11 +13,13 @@ mod connectors;
 mod http;
 mod janitor;
 mod jobs;
+mod layers;
 mod mcp;
 mod members;
 mod oauth;
 mod ops;
 mod orgs;
+mod policy;
 mod replicas;
 mod security;
 mod server;

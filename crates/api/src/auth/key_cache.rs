@@ -14,7 +14,8 @@
 //!
 //! Fills carry the generation they started in: a load that raced an invalidation is
 //! not stored.
-use crate::{api_keys::KeyPrincipal, entity::organization};
+use super::api_key::KeyPrincipal;
+use crate::entity::organization;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
