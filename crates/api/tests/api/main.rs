@@ -24,6 +24,7 @@ mod ops;
 mod orgs;
 mod replicas;
 mod server;
+mod session_hint;
 mod sessions;
 mod tenancy;
 mod throttle;
