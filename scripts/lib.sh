@@ -92,5 +92,6 @@ test_db() {
 drop_db() {
     local name=$1 admin=${2:-}
     [[ -n $admin ]] || admin=$(pg_admin_url) || return 1
-    psql "$admin" -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null
+    psql "$admin" -X -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+        -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null
 }
