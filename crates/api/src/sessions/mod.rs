@@ -49,7 +49,8 @@ pub async fn create<C: ConnectionTrait>(
     Ok((token, id))
 }
 
-pub fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
+/// Only through [`set_cookies`] / [`clear_cookies`]: the signed-in hint goes with it.
+fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_string())
         .path("/")
         .http_only(true)
