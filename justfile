@@ -22,11 +22,9 @@ browser *ARGS:
 test *ARGS:
     bash scripts/test.sh "$@"
 
-# Benchmarks: audit log (1 M events), MCP gateway throughput, OAuth token endpoint; SQLite and PostgreSQL
-bench:
-    bash scripts/bench.sh
-    bash scripts/bench-mcp.sh
-    bash scripts/bench-oauth.sh
+# Benchmarks (audit, mcp, oauth; default all): audit log (1 M events), MCP gateway throughput, OAuth token endpoint; SQLite and PostgreSQL
+bench *ARGS:
+    bash scripts/bench.sh "$@"
 
 # Regenerate openapi.yaml from the server's API definition
 openapi:

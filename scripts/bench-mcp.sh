@@ -17,17 +17,9 @@
 # the CPU time per call of the upstream and of the load generator as well.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
 # The load generator: wrk (Debian package), installed once.
-if ! command -v wrk >/dev/null; then
-    if [[ $(id -u) == 0 ]]; then
-        echo "installing wrk (Debian package)" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 ||
-            { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2; }
-    else
-        echo "error: the MCP bench needs wrk; install the Debian package wrk" >&2
-        exit 1
-    fi
-fi
+need_deb wrk wrk
 cargo build --release -q -p gatehouse-api --bin gatehouse
 if [[ ${GATEHOUSE_BENCH_UPSTREAM:-rmcp} == rmcp ]]; then
     up_target="${CARGO_TARGET_DIR:-$PWD/target}/mcp-upstream"
@@ -39,9 +31,6 @@ cargo bench -p gatehouse-api --bench mcp --no-run
 export GATEHOUSE_BENCH_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/gatehouse
 cargo bench -q -p gatehouse-api --bench mcp
 if [[ ${GATEHOUSE_BENCH_SKIP_POSTGRES:-0} != 1 ]]; then
-    admin=$(bash scripts/pg.sh | tail -n 1)
-    name=gatehouse_bench_mcp
-    psql "$admin" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
-    psql "$admin" -qc "CREATE DATABASE $name" >/dev/null
-    GATEHOUSE_BENCH_DATABASE_URL="${admin%/*}/$name" cargo bench -q -p gatehouse-api --bench mcp
+    url=$(test_db gatehouse_bench_mcp)
+    GATEHOUSE_BENCH_DATABASE_URL=$url cargo bench -q -p gatehouse-api --bench mcp
 fi

@@ -5,14 +5,12 @@
 #   GATEHOUSE_BENCH_SKIP_POSTGRES=1    SQLite only
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
 cargo build --release -q -p gatehouse-api --bin gatehouse
 cargo bench -p gatehouse-api --bench oauth --no-run
 export GATEHOUSE_BENCH_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/gatehouse
 cargo bench -q -p gatehouse-api --bench oauth
 if [[ ${GATEHOUSE_BENCH_SKIP_POSTGRES:-0} != 1 ]]; then
-    admin=$(bash scripts/pg.sh | tail -n 1)
-    name=gatehouse_bench_oauth
-    psql "$admin" -qc "DROP DATABASE IF EXISTS $name" >/dev/null
-    psql "$admin" -qc "CREATE DATABASE $name" >/dev/null
-    GATEHOUSE_BENCH_DATABASE_URL="${admin%/*}/$name" cargo bench -q -p gatehouse-api --bench oauth
+    url=$(test_db gatehouse_bench_oauth)
+    GATEHOUSE_BENCH_DATABASE_URL=$url cargo bench -q -p gatehouse-api --bench oauth
 fi

@@ -15,6 +15,9 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 const PASSWORD = 'correct horse battery staple';
 
 const errors = [];
+// Every console error, failed requests included (Chromium logs a 4xx answer as
+// "Failed to load resource"), for the pages that must not cause any.
+const consoleErrors = [];
 async function browser(name, viewport = { width: 1280, height: 860 }) {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `gh-${name}-`)), {
     executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport,
@@ -24,6 +27,7 @@ async function browser(name, viewport = { width: 1280, height: 860 }) {
   page.on('pageerror', e => errors.push(`${name} pageerror: ${e.message}`));
   // Failed fetches (401 while signed out, deliberate 4xx) are logged by Chromium itself.
   page.on('console', m => {
+    if (m.type() === 'error') consoleErrors.push(`${name}: ${m.text()} (${page.url()})`);
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`${name} console: ${m.text()}`);
   });
   return { context, page };
@@ -73,6 +77,13 @@ try {
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
   await page.getByRole('button', { name: 'Send reset link' }).waitFor();
   await shot(page, 'forgot-password');
+  await page.goto(`${BASE}/`);
+  await page.waitForURL(/\/login\?next=%2Forgs/);
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  // Signed out, the dashboard learns there is no session without asking for one (a
+  // 401 from /api/v1/me would be logged as an error on every visit).
+  check(consoleErrors.length === 0, `no console errors on the signed-out pages, got:\n  ${consoleErrors.join('\n  ')}`);
+  step('signed out: sign-in, forgot-password and / without a console error');
 
   // --- sign up ---
   await page.goto(`${BASE}/signup`);

@@ -10,26 +10,19 @@
 #   "browser <db>: passed" or "browser <db>: FAILED"; exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROOT=$PWD
 PG_ADMIN=${1:-}
-TOOLS="${GATEHOUSE_TOOLS_DIR:-$HOME/.cache/gatehouse}"
-NPM_ROOT="$TOOLS/npm-dashboard"  # not npm/: scripts/mcp-everything.sh owns that one
+NPM_ROOT="$GATEHOUSE_TOOLS/npm-dashboard"  # not npm/: scripts/mcp-everything.sh owns that one
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 say() { printf '==> %s\n' "$*" >&2; }
-SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 bash scripts/dashboard.sh >&2
 
-if ! [ -x /usr/bin/chromium ]; then
-  say "installing Debian chromium"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >&2
-fi
-if ! [ -f "$NPM_ROOT/node_modules/playwright-core/package.json" ]; then
-  say "installing playwright-core into $NPM_ROOT"
-  mkdir -p "$NPM_ROOT"
-  npm install --silent --no-audit --no-fund --prefix "$NPM_ROOT" playwright-core@1.65.1 >&2
-fi
+# Debian's browser, never a downloaded one (the test starts /usr/bin/chromium).
+need_deb /usr/bin/chromium chromium chromium-driver
+# dashboard.sh installed binaryen into the same folder; npm keeps both.
+need_npm "$NPM_ROOT" playwright-core@1.65.1
 
 say "building the server (debug)"
 cargo build -q -p gatehouse-api --bin gatehouse
@@ -70,8 +63,8 @@ status=0
 run_one sqlite "" || status=1
 if [ -n "$PG_ADMIN" ]; then
   db="gh_browser_$(date +%s)_$$"
-  psql -q "$PG_ADMIN" -c "CREATE DATABASE $db" >/dev/null
-  run_one postgres "${PG_ADMIN%/*}/$db" || status=1
-  psql -q "$PG_ADMIN" -c "DROP DATABASE $db WITH (FORCE)" >/dev/null 2>&1 || true
+  url=$(test_db "$db" "$PG_ADMIN")
+  run_one postgres "$url" || status=1
+  drop_db "$db" "$PG_ADMIN" 2>/dev/null || true
 fi
 exit $status

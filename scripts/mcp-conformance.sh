@@ -6,25 +6,11 @@
 # (@modelcontextprotocol/conformance/dist/index.js), and our fixture server
 # (crates/api/tests/e2e/conformance_server.mjs) with it as NODE_PATH.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VERSION=0.1.16
 SDK_VERSION=1.32.2
-DIR=${GATEHOUSE_TOOLS_DIR:-${HOME:-/tmp}/.cache/gatehouse}/npm-conformance
+DIR=$GATEHOUSE_TOOLS/npm-conformance
 NM=$DIR/node_modules
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    if [[ $(id -u) == 0 ]]; then
-        echo "installing nodejs and npm (Debian packages)" >&2
-        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
-    else
-        echo "error: node and npm are needed for the MCP tests; install nodejs and npm" >&2
-        exit 1
-    fi
-fi
-if ! grep -q "\"version\": \"$VERSION\"" "$NM/@modelcontextprotocol/conformance/package.json" 2>/dev/null ||
-    ! grep -q "\"version\": \"$SDK_VERSION\"" "$NM/@modelcontextprotocol/sdk/package.json" 2>/dev/null; then
-    echo "installing @modelcontextprotocol/conformance@$VERSION and @modelcontextprotocol/sdk@$SDK_VERSION into $DIR" >&2
-    mkdir -p "$DIR"
-    npm install --prefix "$DIR" --no-audit --no-fund --loglevel=error \
-        "@modelcontextprotocol/conformance@$VERSION" "@modelcontextprotocol/sdk@$SDK_VERSION" >&2
-fi
+need_npm "$DIR" "@modelcontextprotocol/conformance@$VERSION" "@modelcontextprotocol/sdk@$SDK_VERSION"
 echo "conformance CLI: $NM/@modelcontextprotocol/conformance/dist/index.js" >&2
 echo "$NM"

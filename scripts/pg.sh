@@ -23,6 +23,7 @@
 # Stop the server:  runuser -u postgres -- /usr/lib/postgresql/<ver>/bin/pg_ctl -D /tmp/gatehouse-pg/data stop
 #                   (without runuser when it was started by a non-root user)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log() { printf 'pg.sh: %s\n' "$*" >&2; }
 die() {
@@ -80,22 +81,8 @@ find_bindir() {
 install_postgresql() {
     command -v apt-get >/dev/null 2>&1 ||
         die "PostgreSQL server binaries not found and apt-get is unavailable. Install PostgreSQL, or set GATEHOUSE_PG_BINDIR=/path/to/bin (with pg_ctl and initdb), or set GATEHOUSE_TEST_PG_URL=postgres://user:pass@host:port/postgres to use an existing server."
-    local updated=0
-    # Only refresh the package lists when apt does not know the package yet.
-    if ! apt-cache show postgresql >/dev/null 2>&1; then
-        log "running apt-get update"
-        apt-get update -qq >&2 || die "apt-get update failed"
-        updated=1
-    fi
-    log "installing postgresql with apt-get (one-time)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2; then
-        [[ $updated -eq 1 ]] && die "apt-get install postgresql failed"
-        # Stale package lists (404s) are the usual cause; refresh and retry once.
-        log "apt-get install failed; refreshing package lists and retrying"
-        apt-get update -qq >&2 || die "apt-get update failed"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 ||
-            die "apt-get install postgresql failed"
-    fi
+    log "installing postgresql (one-time)"
+    deb_install postgresql || die "apt-get install postgresql failed"
 }
 
 BINDIR=$(find_bindir)

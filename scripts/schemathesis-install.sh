@@ -2,17 +2,12 @@
 # Installs schemathesis (PyPI), pinned, into a virtualenv in the tools cache, once, and
 # prints the path of its `st` command on the last line. scripts/schemathesis.sh runs it.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VERSION=4.32.5
-DIR=${GATEHOUSE_TOOLS_DIR:-${HOME:-/tmp}/.cache/gatehouse}/schemathesis-$VERSION
+DIR=$GATEHOUSE_TOOLS/schemathesis-$VERSION
 ST=$DIR/bin/st
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    if [[ $(id -u) == 0 ]]; then
-        echo "installing python3 and python3-venv (Debian packages)" >&2
-        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >&2
-    else
-        echo "error: python3 with venv is needed for the schemathesis run; install python3-venv" >&2
-        exit 1
-    fi
+    deb_install python3 python3-venv
 fi
 if ! "$ST" --version 2>/dev/null | grep -q "$VERSION"; then
     echo "installing schemathesis==$VERSION into $DIR" >&2

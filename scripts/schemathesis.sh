@@ -14,6 +14,7 @@
 # Reports (JUnit, and the server's log): target/schemathesis/<db>-<auth>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROOT=$PWD
 PG_ADMIN=${1:-}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -111,8 +112,8 @@ status=0
 run_one sqlite "" || status=1
 if [ -n "$PG_ADMIN" ]; then
   db="gh_schemathesis_$(date +%s)_$$"
-  psql -q "$PG_ADMIN" -c "CREATE DATABASE $db" >/dev/null
-  run_one postgres "${PG_ADMIN%/*}/$db" || status=1
-  psql -q "$PG_ADMIN" -c "DROP DATABASE $db WITH (FORCE)" >/dev/null 2>&1 || true
+  url=$(test_db "$db" "$PG_ADMIN")
+  run_one postgres "$url" || status=1
+  drop_db "$db" "$PG_ADMIN" 2>/dev/null || true
 fi
 exit $status

@@ -3,9 +3,8 @@ use crate::api::{self, ApiError};
 use gatehouse_types::{Organization, Role, User};
 use leptos::prelude::*;
 use leptos_router::{
-    NavigateOptions,
     components::{A, Outlet, Redirect},
-    hooks::{use_location, use_navigate, use_params_map},
+    hooks::{use_location, use_navigate},
 };
 use serde::de::DeserializeOwned;
 
@@ -135,128 +134,46 @@ pub fn is_admin(role: Option<Role>) -> bool {
     matches!(role, Some(Role::Owner | Role::Admin))
 }
 
-const LAST_ORG: &str = "gatehouse.last_org";
-
-fn storage() -> Option<web_sys::Storage> {
-    window().local_storage().ok().flatten()
-}
-
 /// Signed-in pages: loads the session, sends signed-out visitors to `/login?next=…`.
 #[component]
 pub fn Shell() -> impl IntoView {
-    let me = api::resource(api::me);
     let location = use_location();
+    let to_login = move || {
+        let here = format!(
+            "{}{}",
+            location.pathname.get_untracked(),
+            location.search.get_untracked(),
+        );
+        let to = format!(
+            "/login?next={}",
+            String::from(js_sys::encode_uri_component(&here)),
+        );
+        view! { <Redirect path=to/> }.into_any()
+    };
+    // Without the server's signed-in hint there is no session to ask about: asking would
+    // only fail (a 401 the browser logs as an error on every signed-out visit).
+    if !api::session_hint() {
+        return reactive(to_login);
+    }
+    let me = api::resource(api::accounts::me);
     reactive(move || match me.get() {
         None => loading(),
         Some(Ok(user)) => view! { <Layout user=user/> }.into_any(),
         Some(Err(e)) if e.is_unauthorized() => {
-            let here = format!(
-                "{}{}",
-                location.pathname.get_untracked(),
-                location.search.get_untracked(),
-            );
-            let to = format!(
-                "/login?next={}",
-                String::from(js_sys::encode_uri_component(&here)),
-            );
-            view! { <Redirect path=to/> }.into_any()
+            // The session ended on the server (idle timeout, signed out elsewhere).
+            api::forget_session_hint();
+            to_login()
         }
         Some(Err(e)) => view! { <main class="content"><ErrorBox err=e/></main> }.into_any(),
     })
 }
-
-/// `/settings[/{section}]` (where `/_admin/_settings/_{section}` lands): the same page of
-/// the org used last, or of the first org.
-#[component]
-pub fn SettingsRedirect() -> impl IntoView {
-    let params = use_params_map();
-    let s = use_session();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        let Some(Ok(orgs)) = s.orgs.get() else { return };
-        let section = match params.read().get("section").as_deref() {
-            // Pages that do not exist yet land on General.
-            None | Some("" | "integrations" | "billing" | "domains" | "webhooks") => {
-                "general".to_string()
-            }
-            Some("audit" | "audit-logs") => "audit-log".into(),
-            Some("mcp" | "mcps") => "connectors".into(),
-            Some(other) => other.to_string(),
-        };
-        let last = storage().and_then(|st| st.get_item(LAST_ORG).ok().flatten());
-        let to = match last
-            .filter(|l| orgs.iter().any(|o| &o.slug == l))
-            .or_else(|| orgs.first().map(|o| o.slug.clone()))
-        {
-            Some(slug) => format!("/orgs/{slug}/settings/{section}"),
-            None => "/orgs".into(),
-        };
-        navigate(
-            &to,
-            NavigateOptions {
-                replace: true,
-                ..Default::default()
-            },
-        );
-    });
-    view! { <p class="loading">"Loading…"</p> }
-}
-
-struct NavItem {
-    path: &'static str,
-    label: &'static str,
-    admin: bool,
-}
-
-const ORG_NAV: &[NavItem] = &[
-    NavItem {
-        path: "general",
-        label: "General",
-        admin: false,
-    },
-    NavItem {
-        path: "members",
-        label: "Members",
-        admin: true,
-    },
-    NavItem {
-        path: "api-keys",
-        label: "API keys",
-        admin: true,
-    },
-    NavItem {
-        path: "connectors",
-        label: "Connectors",
-        admin: true,
-    },
-    NavItem {
-        path: "usage",
-        label: "Usage",
-        admin: true,
-    },
-    NavItem {
-        path: "oauth",
-        label: "OAuth",
-        admin: true,
-    },
-    NavItem {
-        path: "security",
-        label: "Security",
-        admin: true,
-    },
-    NavItem {
-        path: "audit-log",
-        label: "Audit log",
-        admin: true,
-    },
-];
 
 #[component]
 fn Layout(user: User) -> impl IntoView {
     let orgs_version = RwSignal::new(0u32);
     let orgs = api::resource(move || {
         orgs_version.track();
-        api::list_orgs()
+        api::orgs::list_orgs()
     });
     provide_context(SessionCtx {
         user: RwSignal::new(user.clone()),
@@ -268,10 +185,8 @@ fn Layout(user: User) -> impl IntoView {
     // Remember the org in use for /settings/… links.
     Effect::new(move |_| {
         let s = slug.get();
-        if !s.is_empty()
-            && let Some(st) = storage()
-        {
-            let _ = st.set_item(LAST_ORG, &s);
+        if !s.is_empty() {
+            crate::sections::remember_org(&s);
         }
     });
     let menu_open = RwSignal::new(false);
@@ -293,9 +208,9 @@ fn Layout(user: User) -> impl IntoView {
                         let admin = is_admin(role.get());
                         (!s.is_empty()).then(|| view! {
                             <p class="nav-heading">"Settings"</p>
-                            {ORG_NAV
+                            {crate::sections::SECTIONS
                                 .iter()
-                                .filter(|i| admin || !i.admin)
+                                .filter(|i| admin || !i.admin_only)
                                 .map(|i| view! { <A href=format!("/orgs/{s}/settings/{}", i.path)>{i.label}</A> })
                                 .collect_view()}
                         })
@@ -358,7 +273,7 @@ fn OrgSwitcher() -> impl IntoView {
 
 #[component]
 fn UserMenu(user: User) -> impl IntoView {
-    let logout = api::action(|_: &()| api::logout());
+    let logout = api::action(|_: &()| api::accounts::logout());
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             let _ = window().location().set_href("/login");

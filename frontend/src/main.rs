@@ -2,6 +2,7 @@
 mod api;
 mod components;
 mod pages;
+mod sections;
 
 use leptos::prelude::*;
 use leptos_router::{
@@ -16,8 +17,9 @@ fn main() {
 
 #[component]
 fn App() -> impl IntoView {
-    use components::{SettingsRedirect, Shell};
+    use components::Shell;
     use pages::*;
+    use sections::{SettingsRedirect, SettingsSection};
     view! {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
@@ -34,14 +36,8 @@ fn App() -> impl IntoView {
                     <Route path=path!("/orgs") view=OrgsPage/>
                     <Route path=path!("/settings") view=SettingsRedirect/>
                     <Route path=path!("/settings/:section") view=SettingsRedirect/>
-                    <Route path=path!("/orgs/:slug/settings/general") view=GeneralSettings/>
-                    <Route path=path!("/orgs/:slug/settings/members") view=MembersPage/>
-                    <Route path=path!("/orgs/:slug/settings/api-keys") view=ApiKeysPage/>
-                    <Route path=path!("/orgs/:slug/settings/connectors") view=ConnectorsPage/>
-                    <Route path=path!("/orgs/:slug/settings/usage") view=UsagePage/>
-                    <Route path=path!("/orgs/:slug/settings/security") view=SecurityPage/>
-                    <Route path=path!("/orgs/:slug/settings/oauth") view=OAuthPage/>
-                    <Route path=path!("/orgs/:slug/settings/audit-log") view=AuditLogPage/>
+                    // Every settings section, from the table in sections.rs.
+                    <Route path=path!("/orgs/:slug/settings/:section") view=SettingsSection/>
                     <Route path=path!("/account/profile") view=ProfilePage/>
                     <Route path=path!("/account/password") view=PasswordPage/>
                     <Route path=path!("/account/sessions") view=SessionsPage/>

@@ -1,4 +1,4 @@
-//! Audit log benchmark (`just bench`, or `bash scripts/bench.sh`).
+//! Audit log benchmark (`just bench audit`, or `bash scripts/bench.sh audit`).
 //!
 //! Seeds a large audit log (1 M events over 100 orgs by default, plus one "big" org of
 //! 200 k events for the export rate), then measures on the real query code

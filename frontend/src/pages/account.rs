@@ -1,29 +1,14 @@
 //! The signed-in user's account: profile, password, sessions.
-use crate::api::{self, ApiFuture};
-use crate::components::{ErrorBox, action_error, input_value, loaded, use_session, when};
-use gatehouse_types::{
-    Accepted, ChangePasswordRequest, RevokedCount, SessionInfo, UpdateMeRequest, User,
+use crate::api::{
+    self,
+    accounts::{
+        change_password, list_sessions, resend_verification, revoke_others, revoke_session,
+        update_me,
+    },
 };
+use crate::components::{ErrorBox, action_error, input_value, loaded, use_session, when};
+use gatehouse_types::{ChangePasswordRequest, SessionInfo, UpdateMeRequest};
 use leptos::prelude::*;
-
-fn update_me(req: UpdateMeRequest) -> ApiFuture<User> {
-    api::send("PATCH", "/me", &req)
-}
-fn resend_verification() -> ApiFuture<Accepted> {
-    api::send_empty("POST", "/auth/verify-email/resend")
-}
-fn change_password(req: ChangePasswordRequest) -> ApiFuture<()> {
-    api::ignore_answer(api::send("POST", "/me/password", &req))
-}
-fn list_sessions() -> ApiFuture<Vec<SessionInfo>> {
-    api::get("/me/sessions")
-}
-fn revoke_session(id: String) -> ApiFuture<()> {
-    api::ignore_answer(api::send_empty("DELETE", &format!("/me/sessions/{id}")))
-}
-fn revoke_others() -> ApiFuture<RevokedCount> {
-    api::send_empty("POST", "/me/sessions/revoke-others")
-}
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {

@@ -38,14 +38,14 @@ pub fn ApiKeysPage() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let keys = api::resource(move || {
         reload.track();
-        api::list_keys(slug.get())
+        api::api_keys::list_keys(slug.get())
     });
     let name = RwSignal::new(String::new());
     let scopes = RwSignal::new(vec![ApiKeyScope::Mcp]);
     let expires = RwSignal::new(String::new());
     let created: RwSignal<Option<CreatedApiKey>> = RwSignal::new(None);
     let create = api::action(|(slug, req): &(String, CreateApiKeyRequest)| {
-        api::create_key(slug.clone(), req.clone())
+        api::api_keys::create_key(slug.clone(), req.clone())
     });
     Effect::new(move |_| {
         if let Some(Ok(k)) = create.value().get() {
@@ -149,8 +149,9 @@ fn NewKey(created: CreatedApiKey, on_done: impl Fn() + 'static) -> impl IntoView
 fn KeyRow(api_key: ApiKey, slug: String, reload: RwSignal<u32>) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let id = api_key.id.to_string();
-    let revoke =
-        api::action(|(slug, id): &(String, String)| api::revoke_key(slug.clone(), id.clone()));
+    let revoke = api::action(|(slug, id): &(String, String)| {
+        api::api_keys::revoke_key(slug.clone(), id.clone())
+    });
     Effect::new(move |_| {
         if let Some(Ok(())) = revoke.value().get() {
             reload.update(|n| *n += 1);

@@ -1,9 +1,14 @@
 //! The audit log: filters, paging, export.
-use crate::api::{self, ApiFuture};
+use crate::api::{
+    self,
+    api_keys::list_keys,
+    audit::{export_href, list_events},
+    members::list_members,
+};
 use crate::components::{
     ErrorBox, input_value, is_admin, loading, reactive, use_role, use_slug, when,
 };
-use gatehouse_types::{ApiKey, AuditActor, AuditEvent, AuditPage, AuditTarget, Member};
+use gatehouse_types::{AuditActor, AuditEvent, AuditTarget, Member};
 use leptos::prelude::*;
 use std::collections::HashMap;
 
@@ -93,42 +98,7 @@ fn parse_day(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
-fn query_string(params: &[(&str, String)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", String::from(js_sys::encode_uri_component(v))))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn list_events(slug: String, filter: Filter, cursor: Option<String>) -> ApiFuture<AuditPage> {
-    let mut params = filter.params();
-    if let Some(c) = cursor {
-        params.push(("cursor", c));
-    }
-    let q = query_string(&params);
-    let sep = if q.is_empty() { "" } else { "?" };
-    api::get(&format!("/orgs/{slug}/audit-logs{sep}{q}"))
-}
-
-fn list_members(slug: String) -> ApiFuture<Vec<Member>> {
-    api::get(&format!("/orgs/{slug}/members"))
-}
-
-fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
-    api::get(&format!("/orgs/{slug}/api-keys"))
-}
-
 /// A same-origin link that downloads the filtered log (the session cookie goes along).
-fn export_href(slug: &str, format: &str, filter: &Filter) -> String {
-    let mut params = vec![("format", format.to_string())];
-    params.extend(filter.params());
-    format!(
-        "/api/v1/orgs/{slug}/audit-logs/export?{}",
-        query_string(&params)
-    )
-}
-
 fn short_id(id: &str) -> String {
     id.chars().take(8).collect()
 }
@@ -244,7 +214,7 @@ pub fn AuditLogPage() -> impl IntoView {
         reload.track();
         let f = applied.get();
         let c = cursors.with(|v| v.last().cloned());
-        list_events(slug.get(), f, c)
+        list_events(slug.get(), f.params(), c)
     });
     let members = api::resource(move || list_members(slug.get()));
     let keys = api::resource(move || list_keys(slug.get()));
@@ -375,8 +345,8 @@ pub fn AuditLogPage() -> impl IntoView {
                 <div class="card-head">
                     <h2>"Events"</h2>
                     <div class="exports">
-                        <a href=move || export_href(&slug.get(), "csv", &applied.get()) download>"Export CSV"</a>
-                        <a href=move || export_href(&slug.get(), "json", &applied.get()) download>"Export JSON"</a>
+                        <a href=move || export_href(&slug.get(), "csv", applied.get().params()) download>"Export CSV"</a>
+                        <a href=move || export_href(&slug.get(), "json", applied.get().params()) download>"Export JSON"</a>
                     </div>
                 </div>
                 <p class="muted help">"Exports hold every event that matches the applied filters, not only this page."</p>

@@ -1,10 +1,7 @@
 //! Signed-out pages: sign in, sign up, not found.
 use crate::api;
 use crate::components::{ErrorBox, action_error, input_value};
-use gatehouse_types::{
-    Accepted, LoginRequest, PasswordResetConfirm, PasswordResetRequest, SignupRequest,
-    TokenRequest, User,
-};
+use gatehouse_types::{LoginRequest, PasswordResetConfirm, PasswordResetRequest, SignupRequest};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -36,7 +33,7 @@ pub fn Login() -> impl IntoView {
     let next = move || safe_next(query.read_untracked().get("next"));
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let login = api::action(|req: &LoginRequest| api::login(req.clone()));
+    let login = api::action(|req: &LoginRequest| api::accounts::login(req.clone()));
     Effect::new(move |_| {
         if let Some(Ok(_)) = login.value().get() {
             // A full page load: `next` may be a server page such as /authorize.
@@ -78,7 +75,7 @@ pub fn Signup() -> impl IntoView {
     let email = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let signup = api::action(|req: &SignupRequest| api::signup(req.clone()));
+    let signup = api::action(|req: &SignupRequest| api::accounts::signup(req.clone()));
     Effect::new(move |_| {
         if let Some(Ok(_)) = signup.value().get() {
             let _ = window().location().set_href(&next());
@@ -127,13 +124,7 @@ pub fn VerifyEmail() -> impl IntoView {
     let token = query.read_untracked().get("token").unwrap_or_default();
     // Verifying is a POST the page makes itself, so a mail scanner that follows the link
     // verifies nothing.
-    let verify = api::action(|t: &String| {
-        api::send::<_, User>(
-            "POST",
-            "/auth/verify-email",
-            &TokenRequest { token: t.clone() },
-        )
-    });
+    let verify = api::action(|t: &String| api::accounts::verify_email(t.clone()));
     if !token.is_empty() {
         verify.dispatch(token);
     }
@@ -156,8 +147,7 @@ pub fn VerifyEmail() -> impl IntoView {
 pub fn ForgotPassword() -> impl IntoView {
     let email = RwSignal::new(String::new());
     let request = api::action(|e: &String| {
-        let req = PasswordResetRequest { email: e.clone() };
-        api::send::<_, Accepted>("POST", "/auth/password-reset/request", &req)
+        api::accounts::request_password_reset(&PasswordResetRequest { email: e.clone() })
     });
     view! {
         <AuthCard title="Reset your password">
@@ -189,9 +179,8 @@ pub fn ResetPassword() -> impl IntoView {
     let query = use_query_map();
     let token = query.read_untracked().get("token").unwrap_or_default();
     let password = RwSignal::new(String::new());
-    let reset = api::action(|req: &PasswordResetConfirm| {
-        api::ignore_answer(api::send("POST", "/auth/password-reset/confirm", req))
-    });
+    let reset =
+        api::action(|req: &PasswordResetConfirm| api::accounts::confirm_password_reset(req));
     let missing = token.is_empty();
     view! {
         <AuthCard title="Choose a new password">

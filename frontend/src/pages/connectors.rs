@@ -1,5 +1,9 @@
 //! MCP connectors (health, add, edit, delete) and the MCP endpoint's usage.
-use crate::api::{self, ApiFuture};
+use crate::api::{
+    self,
+    api_keys::{get_usage, list_keys},
+    connectors::{create_connector, delete_connector, list_connectors, update_connector},
+};
 use crate::components::{
     ErrorBox, action_error, input_value, is_admin, loaded, loading, reactive, use_role, use_slug,
     when,
@@ -12,51 +16,6 @@ use gatehouse_types::{
 use leptos::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use wasm_bindgen::JsCast;
-
-fn list_connectors(slug: String) -> ApiFuture<Vec<Connector>> {
-    api::get(&format!("/orgs/{slug}/connectors"))
-}
-
-fn create_connector(slug: String, req: CreateConnectorRequest) -> ApiFuture<Connector> {
-    api::send("POST", &format!("/orgs/{slug}/connectors"), &req)
-}
-
-fn update_connector(slug: String, id: String, req: UpdateConnectorRequest) -> ApiFuture<Connector> {
-    api::send("PATCH", &format!("/orgs/{slug}/connectors/{id}"), &req)
-}
-
-fn delete_connector(slug: String, id: String) -> ApiFuture<()> {
-    api::ignore_answer(api::send_empty(
-        "DELETE",
-        &format!("/orgs/{slug}/connectors/{id}"),
-    ))
-}
-
-fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
-    api::get(&format!("/orgs/{slug}/api-keys"))
-}
-
-fn get_usage(slug: String, from: String, to: String) -> ApiFuture<Vec<UsageRow>> {
-    let mut q = Vec::new();
-    if !from.is_empty() {
-        q.push(format!(
-            "from={}",
-            String::from(js_sys::encode_uri_component(&from))
-        ));
-    }
-    if !to.is_empty() {
-        q.push(format!(
-            "to={}",
-            String::from(js_sys::encode_uri_component(&to))
-        ));
-    }
-    let query = if q.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", q.join("&"))
-    };
-    api::get(&format!("/orgs/{slug}/usage{query}"))
-}
 
 /// The organization's MCP endpoint, as clients reach it.
 fn mcp_endpoint(slug: &str) -> String {

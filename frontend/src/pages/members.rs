@@ -1,5 +1,11 @@
 //! Members and invitations: list, roles, invite, revoke, remove, transfer ownership; accepting an invitation.
-use crate::api::{self, ApiError, ApiFuture};
+use crate::api::{
+    self, ApiError,
+    members::{
+        accept_invitation, create_invitation, list_invitations, list_members, lookup_invitation,
+        remove_member, revoke_invitation, transfer_ownership, update_role,
+    },
+};
 use crate::components::{
     ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_session,
     use_slug, when,
@@ -7,60 +13,12 @@ use crate::components::{
 use crate::pages::auth::AuthCard;
 use gatehouse_types::{
     AcceptInvitationRequest, CreateInvitationRequest, Invitation, InvitationPreview,
-    InvitationStatus, Member, Organization, Role, TokenRequest, TransferOwnershipRequest,
-    UpdateMemberRequest, User, validation::PASSWORD_MIN_CHARS,
+    InvitationStatus, Member, Organization, Role, TransferOwnershipRequest, User,
+    validation::PASSWORD_MIN_CHARS,
 };
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-
-// ---- API calls of this page -------------------------------------------------------
-
-fn list_members(slug: String) -> ApiFuture<Vec<Member>> {
-    api::get(&format!("/orgs/{slug}/members"))
-}
-
-fn update_role(slug: String, user_id: String, role: Role) -> ApiFuture<Member> {
-    api::send(
-        "PATCH",
-        &format!("/orgs/{slug}/members/{user_id}"),
-        &UpdateMemberRequest { role },
-    )
-}
-
-fn remove_member(slug: String, user_id: String) -> ApiFuture<()> {
-    api::ignore_answer(api::send_empty(
-        "DELETE",
-        &format!("/orgs/{slug}/members/{user_id}"),
-    ))
-}
-
-fn transfer_ownership(slug: String, req: TransferOwnershipRequest) -> ApiFuture<Organization> {
-    api::send("POST", &format!("/orgs/{slug}/transfer-ownership"), &req)
-}
-
-fn list_invitations(slug: String) -> ApiFuture<Vec<Invitation>> {
-    api::get(&format!("/orgs/{slug}/invitations"))
-}
-
-fn create_invitation(slug: String, req: CreateInvitationRequest) -> ApiFuture<Invitation> {
-    api::send("POST", &format!("/orgs/{slug}/invitations"), &req)
-}
-
-fn revoke_invitation(slug: String, id: String) -> ApiFuture<()> {
-    api::ignore_answer(api::send_empty(
-        "DELETE",
-        &format!("/orgs/{slug}/invitations/{id}"),
-    ))
-}
-
-fn lookup_invitation(token: String) -> ApiFuture<InvitationPreview> {
-    api::send("POST", "/invitations/lookup", &TokenRequest { token })
-}
-
-fn accept_invitation(req: AcceptInvitationRequest) -> ApiFuture<Organization> {
-    api::send("POST", "/invitations/accept", &req)
-}
 
 // ---- Small helpers ------------------------------------------------------------------
 
@@ -703,7 +661,7 @@ fn InvitationDetails(token: String) -> impl IntoView {
         let token = token.clone();
         api::resource(move || lookup_invitation(token.clone()))
     };
-    let me = api::resource(|| api::get::<User>("/me"));
+    let me = api::resource(api::accounts::me);
     reactive(move || {
         let (Some(preview), Some(me)) = (preview.get(), me.get()) else {
             return view! { <p class="loading">"Loading the invitation…"</p> }.into_any();
@@ -777,7 +735,7 @@ fn joined_notice(
 fn AcceptSignedIn(preview: InvitationPreview, user: User, token: String) -> impl IntoView {
     let accept = new_accept_action();
     let mismatch = user.email.to_lowercase() != preview.email.to_lowercase();
-    let logout = api::action(|_: &()| api::logout());
+    let logout = api::action(|_: &()| api::accounts::logout());
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             // Show this page again, signed out.

@@ -1,5 +1,8 @@
 //! OAuth: the clients connected to the organization, admin-created clients, refresh-token lifetime.
-use crate::api::{self, ApiFuture};
+use crate::api::{
+    self,
+    oauth::{create_client, delete_client, get_settings, list_clients, update_settings},
+};
 use crate::components::{
     action_error, input_value, is_admin, loaded, reactive, use_role, use_slug, when,
 };
@@ -8,25 +11,6 @@ use gatehouse_types::{
     RefreshTokenLifetime, UpdateOAuthSettings,
 };
 use leptos::prelude::*;
-
-fn list_clients(slug: String) -> ApiFuture<Vec<OAuthClient>> {
-    api::get(&format!("/orgs/{slug}/oauth/clients"))
-}
-fn create_client(slug: String, req: CreateOAuthClientRequest) -> ApiFuture<CreatedOAuthClient> {
-    api::send("POST", &format!("/orgs/{slug}/oauth/clients"), &req)
-}
-fn delete_client(slug: String, id: String) -> ApiFuture<()> {
-    api::ignore_answer(api::send_empty(
-        "DELETE",
-        &format!("/orgs/{slug}/oauth/clients/{id}"),
-    ))
-}
-fn get_settings(slug: String) -> ApiFuture<OAuthSettings> {
-    api::get(&format!("/orgs/{slug}/oauth/settings"))
-}
-fn update_settings(slug: String, req: UpdateOAuthSettings) -> ApiFuture<OAuthSettings> {
-    api::send("PATCH", &format!("/orgs/{slug}/oauth/settings"), &req)
-}
 
 const LIFETIMES: [(RefreshTokenLifetime, &str); 4] = [
     (RefreshTokenLifetime::Short, "Short"),

@@ -18,11 +18,11 @@ fn org_row(o: Organization) -> impl IntoView {
 
 #[component]
 pub fn OrgsPage() -> impl IntoView {
-    let orgs = api::resource(api::list_orgs);
+    let orgs = api::resource(api::orgs::list_orgs);
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
-    let create = api::action(|req: &CreateOrgRequest| api::create_org(req.clone()));
+    let create = api::action(|req: &CreateOrgRequest| api::orgs::create_org(req.clone()));
     let navigate = use_navigate();
     let session = use_session();
     Effect::new(move |_| {
@@ -89,7 +89,7 @@ pub fn GeneralSettings() -> impl IntoView {
         // last org's form (whose Save would then go to the new org).
         {reactive(move || {
             let slug = slug.get();
-            let org = api::resource(move || api::get_org(slug.clone()));
+            let org = api::resource(move || api::orgs::get_org(slug.clone()));
             loaded(org, |o| view! { <GeneralForm org=o/> }.into_any()).into_any()
         })}
     }
@@ -106,7 +106,7 @@ fn GeneralForm(org: Organization) -> impl IntoView {
             .unwrap_or_default(),
     );
     let save = api::action(|(slug, req): &(String, UpdateOrgRequest)| {
-        api::update_org(slug.clone(), req.clone())
+        api::orgs::update_org(slug.clone(), req.clone())
     });
     let slug_for_submit = slug.clone();
     let session = use_session();

@@ -1,27 +1,18 @@
 //! Security settings: the IP allowlist (with the lock-out guard) and the session timeout.
-use crate::api::{self, ApiFuture};
+use crate::api::{
+    self,
+    accounts::my_ip,
+    orgs::{get_security, presets, update_security},
+};
 use crate::components::{
     ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_slug,
 };
-use gatehouse_types::{CallerIp, IpPreset, IpRange, SecuritySettings, UpdateSecuritySettings};
+use gatehouse_types::{IpPreset, IpRange, UpdateSecuritySettings};
 use leptos::prelude::*;
 use std::net::IpAddr;
 
 const TIMEOUT_MIN: i32 = 15;
 const TIMEOUT_MAX: i32 = 43_200;
-
-fn get_security(slug: String) -> ApiFuture<SecuritySettings> {
-    api::get(&format!("/orgs/{slug}/settings/security"))
-}
-fn update_security(slug: String, req: UpdateSecuritySettings) -> ApiFuture<SecuritySettings> {
-    api::send("PATCH", &format!("/orgs/{slug}/settings/security"), &req)
-}
-fn my_ip() -> ApiFuture<CallerIp> {
-    api::get("/me/ip")
-}
-fn presets() -> ApiFuture<Vec<IpPreset>> {
-    api::get("/ip-allowlist/presets")
-}
 
 /// A network: its (host-bits-cleared) address and prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -219,9 +219,9 @@ fn with_session(
     status: actix_web::http::StatusCode,
     body: User,
 ) -> HttpResponse {
-    HttpResponse::build(status)
-        .cookie(sessions::cookie(st, token))
-        .json(body)
+    let mut resp = HttpResponse::build(status);
+    sessions::set_cookies(&mut resp, st, token);
+    resp.json(body)
 }
 
 /// Create an account and sign in. A verification link is emailed.
@@ -544,9 +544,9 @@ pub async fn logout(me: MaybeUser, st: web::Data<AppState>) -> ApiResult<HttpRes
         .await?;
         txn.commit().await?;
     }
-    Ok(HttpResponse::NoContent()
-        .cookie(sessions::removal_cookie(&st))
-        .finish())
+    let mut resp = HttpResponse::NoContent();
+    sessions::clear_cookies(&mut resp, &st);
+    Ok(resp.finish())
 }
 
 /// Ask for a password-reset link. The answer is the same whether or not the address

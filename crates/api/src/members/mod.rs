@@ -635,7 +635,7 @@ pub async fn accept(
     let body: Organization = crate::orgs::to_api(&org, &mem);
     let mut resp = HttpResponse::Ok();
     if let Some(t) = token {
-        resp.cookie(sessions::cookie(&st, &t));
+        sessions::set_cookies(&mut resp, &st, &t);
     }
     Ok(resp.json(body))
 }

@@ -9,7 +9,9 @@ use crate::{
     http::{ApiError, ApiResult, ClientMeta},
     state::AppState,
 };
-use actix_web::{HttpResponse, cookie::Cookie, cookie::SameSite, delete, get, post, web};
+use actix_web::{
+    HttpResponse, HttpResponseBuilder, cookie::Cookie, cookie::SameSite, delete, get, post, web,
+};
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{RevokedCount, SessionInfo};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -41,7 +43,8 @@ pub async fn create<C: ConnectionTrait>(
     Ok((token, id))
 }
 
-pub fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
+/// Only through [`set_cookies`] / [`clear_cookies`]: the signed-in hint goes with it.
+fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_string())
         .path("/")
         .http_only(true)
@@ -53,10 +56,31 @@ pub fn cookie(st: &AppState, token: &str) -> Cookie<'static> {
         .finish()
 }
 
-pub fn removal_cookie(st: &AppState) -> Cookie<'static> {
-    let mut c = cookie(st, "");
-    c.make_removal();
+/// Not HttpOnly and not secret: it lets the dashboard know there may be a session
+/// without asking `/me` (a signed-out visitor's request would only fail). It lives
+/// and dies with the session cookie; a hint that outlives an idle session is dropped
+/// by the dashboard after its one 401.
+pub const SIGNED_IN_HINT_COOKIE: &str = "gatehouse_signed_in";
+
+fn hint_cookie(st: &AppState) -> Cookie<'static> {
+    let mut c = cookie(st, "1");
+    c.set_name(SIGNED_IN_HINT_COOKIE);
+    c.set_http_only(false);
     c
+}
+
+/// Sets the session cookie (first: clients that read one `Set-Cookie` get the session)
+/// and the signed-in hint.
+pub fn set_cookies(resp: &mut HttpResponseBuilder, st: &AppState, token: &str) {
+    resp.cookie(cookie(st, token)).cookie(hint_cookie(st));
+}
+
+/// Clears the session cookie and the signed-in hint.
+pub fn clear_cookies(resp: &mut HttpResponseBuilder, st: &AppState) {
+    for mut c in [cookie(st, ""), hint_cookie(st)] {
+        c.make_removal();
+        resp.cookie(c);
+    }
 }
 
 fn to_api(s: session::Model, current: Uuid) -> SessionInfo {
@@ -124,7 +148,7 @@ pub async fn revoke(
     txn.commit().await?;
     let mut resp = HttpResponse::NoContent();
     if id == me.session_id {
-        resp.cookie(removal_cookie(&st));
+        clear_cookies(&mut resp, &st);
     }
     Ok(resp.finish())
 }

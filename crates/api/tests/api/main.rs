@@ -23,6 +23,7 @@ mod policy;
 mod replicas;
 mod security;
 mod server;
+mod session_hint;
 mod sessions;
 mod tenancy;
 mod throttle;

@@ -1,9 +1,18 @@
 //! Calls to the REST API under `/api/v1`, with the session cookie (same-origin fetch, so
 //! the browser also sends the `Origin` header cookie-authenticated writes require).
-use gatehouse_types::{
-    ApiKey, CreateApiKeyRequest, CreateOrgRequest, CreatedApiKey, FieldError, LoginRequest,
-    Organization, Problem, SignupRequest, UpdateOrgRequest, User,
-};
+//!
+//! The only place REST paths are written: one submodule per area of the API, whose
+//! functions pages call. The request helpers below are private to this module, so a page
+//! cannot build a path of its own.
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod connectors;
+pub mod members;
+pub mod oauth;
+pub mod orgs;
+
+use gatehouse_types::{FieldError, Problem};
 use gloo_net::http::Request;
 use leptos::prelude::{Action, Get, LocalResource};
 use serde::{
@@ -138,14 +147,14 @@ impl<T> Future for ApiFuture<T> {
     }
 }
 
-pub fn get<T: DeserializeOwned>(path: &str) -> ApiFuture<T> {
+fn get<T: DeserializeOwned>(path: &str) -> ApiFuture<T> {
     ApiFuture {
         reply: request("GET", path, None),
         decode: finish,
     }
 }
 
-pub fn send<B: Serialize, T: DeserializeOwned>(
+fn send<B: Serialize, T: DeserializeOwned>(
     method: &'static str,
     path: &str,
     body: &B,
@@ -157,7 +166,7 @@ pub fn send<B: Serialize, T: DeserializeOwned>(
     }
 }
 
-pub fn send_empty<T: DeserializeOwned>(method: &'static str, path: &str) -> ApiFuture<T> {
+fn send_empty<T: DeserializeOwned>(method: &'static str, path: &str) -> ApiFuture<T> {
     ApiFuture {
         reply: request(method, path, None),
         decode: finish,
@@ -165,7 +174,7 @@ pub fn send_empty<T: DeserializeOwned>(method: &'static str, path: &str) -> ApiF
 }
 
 /// For calls whose answer has nothing the dashboard uses.
-pub fn ignore_answer(call: ApiFuture<IgnoredAny>) -> ApiFuture<()> {
+fn ignore_answer(call: ApiFuture<IgnoredAny>) -> ApiFuture<()> {
     ApiFuture {
         reply: call.reply,
         decode: |r| finish::<IgnoredAny>(r).map(|_| ()),
@@ -216,36 +225,38 @@ pub fn action<I: 'static, T: 'static>(
     Action::new_local(run)
 }
 
-pub fn me() -> ApiFuture<User> {
-    get("/me")
+/// The cookie the server sets next to the (HttpOnly) session cookie, with the same
+/// lifetime, and clears with it: readable here, it tells whether asking `/me` can succeed.
+const SESSION_HINT: &str = "gatehouse_signed_in";
+
+fn document() -> Option<web_sys::HtmlDocument> {
+    use wasm_bindgen::JsCast;
+    leptos::prelude::document().dyn_into().ok()
 }
-pub fn login(req: LoginRequest) -> ApiFuture<User> {
-    send("POST", "/auth/login", &req)
+
+/// Whether this browser may have a session (the hint cookie is there).
+pub fn session_hint() -> bool {
+    document().and_then(|d| d.cookie().ok()).is_some_and(|c| {
+        c.split(';').any(|kv| {
+            kv.trim_start()
+                .strip_prefix(SESSION_HINT)
+                .is_some_and(|v| v.starts_with('='))
+        })
+    })
 }
-pub fn signup(req: SignupRequest) -> ApiFuture<User> {
-    send("POST", "/auth/signup", &req)
+
+/// Drops a hint that outlived its session, so later visits skip the failing `/me`.
+pub fn forget_session_hint() {
+    if let Some(d) = document() {
+        let _ = d.set_cookie(&format!("{SESSION_HINT}=; Max-Age=0; Path=/"));
+    }
 }
-pub fn logout() -> ApiFuture<()> {
-    ignore_answer(send_empty("POST", "/auth/logout"))
-}
-pub fn list_orgs() -> ApiFuture<Vec<Organization>> {
-    get("/orgs")
-}
-pub fn create_org(req: CreateOrgRequest) -> ApiFuture<Organization> {
-    send("POST", "/orgs", &req)
-}
-pub fn get_org(slug: String) -> ApiFuture<Organization> {
-    get(&format!("/orgs/{slug}"))
-}
-pub fn update_org(slug: String, req: UpdateOrgRequest) -> ApiFuture<Organization> {
-    send("PATCH", &format!("/orgs/{slug}"), &req)
-}
-pub fn list_keys(slug: String) -> ApiFuture<Vec<ApiKey>> {
-    get(&format!("/orgs/{slug}/api-keys"))
-}
-pub fn create_key(slug: String, req: CreateApiKeyRequest) -> ApiFuture<CreatedApiKey> {
-    send("POST", &format!("/orgs/{slug}/api-keys"), &req)
-}
-pub fn revoke_key(slug: String, id: String) -> ApiFuture<()> {
-    ignore_answer(send_empty("DELETE", &format!("/orgs/{slug}/api-keys/{id}")))
+
+/// `k=v&…` with each value percent-encoded.
+fn query_string(params: &[(&str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", String::from(js_sys::encode_uri_component(v))))
+        .collect::<Vec<_>>()
+        .join("&")
 }
