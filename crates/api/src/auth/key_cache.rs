@@ -456,9 +456,17 @@ pub fn spawn_listener(cache: Arc<KeyCache>, db: &DatabaseConnection) {
                                     let Ok(Some(n)) = n else { break };
                                     let payload = n.payload();
                                     if let Some(peer) = payload.strip_prefix(HELLO) {
-                                        if let Ok(mut p) = cache.peers.lock() {
+                                        let new = cache.peers.lock().is_ok_and(|mut p| {
                                             p.retain(|_, at| at.elapsed() < PEER_TTL);
-                                            p.insert(peer.to_string(), std::time::Instant::now());
+                                            p.insert(peer.to_string(), std::time::Instant::now())
+                                                .is_none()
+                                        });
+                                        // A replica that just started has not heard of us
+                                        // (its LISTEN began after our last hello): answer at
+                                        // once, so a change it makes in the next seconds
+                                        // waits for our acknowledgement too.
+                                        if new && peer != cache.replica {
+                                            tokio::spawn(send(pool.clone(), hello.clone()));
                                         }
                                     } else if payload.starts_with(ACK) {
                                         let _ = cache.echoes.send(payload.to_string());
