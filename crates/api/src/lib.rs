@@ -1,8 +1,10 @@
 //! Gatehouse: the organization-settings control plane of a multi-tenant MCP gateway.
 //!
-//! Feature modules (`accounts`, `sessions`, `orgs`, `members`, `audit`) own their routes,
-//! domain logic and queries; `config`, `db`, `http`, `crypto`, `mail`, `clock` are the
-//! shared infrastructure.
+//! Four layers (docs/architecture.md; `tests/api/layers.rs` checks them): infrastructure
+//! (`config`, `clock`, `db`, `crypto`, `mail`, `outbound`, `throttle`, `http`, `entity`,
+//! `instance`), the platform (`state`, `jobs`, `unit_of_work`), the areas (`auth`,
+//! `accounts`, `sessions`, `orgs`, `members`, `audit`, `api_keys`, `security`,
+//! `connectors`, `mcp`, `oauth`, …), and the assembly (`routes`, `server`, `openapi`, `cli`).
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;

@@ -1,4 +1,5 @@
-//! Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
+//! Operational endpoints: liveness, readiness, Prometheus metrics (the OpenAPI document
+//! is served by `openapi::serve_yaml`).
 use crate::{http::metrics::Metrics, state::AppState};
 use actix_web::{HttpResponse, get, web};
 
