@@ -4,6 +4,7 @@
 //! resolves here. A new section is one entry below (and its page module).
 use crate::components::{reactive, use_session};
 use crate::pages::*;
+use leptos::lazy;
 use leptos::prelude::*;
 use leptos_router::{
     NavigateOptions,
@@ -36,52 +37,98 @@ pub const SECTIONS: &[Section] = &[
         path: "members",
         label: "Members",
         admin_only: true,
-        view: || view! { <MembersPage/> }.into_any(),
+        view: || lazy_view(members_view),
         aliases: &[],
     },
     Section {
         path: "api-keys",
         label: "API keys",
         admin_only: true,
-        view: || view! { <ApiKeysPage/> }.into_any(),
+        view: || lazy_view(api_keys_view),
         aliases: &[],
     },
     Section {
         path: "connectors",
         label: "Connectors",
         admin_only: true,
-        view: || view! { <ConnectorsPage/> }.into_any(),
+        view: || lazy_view(connectors_view),
         aliases: &["mcp", "mcps"],
     },
     Section {
         path: "usage",
         label: "Usage",
         admin_only: true,
-        view: || view! { <UsagePage/> }.into_any(),
+        view: || lazy_view(usage_view),
         aliases: &[],
     },
     Section {
         path: "oauth",
         label: "OAuth",
         admin_only: true,
-        view: || view! { <OAuthPage/> }.into_any(),
+        view: || lazy_view(oauth_view),
         aliases: &[],
     },
     Section {
         path: "security",
         label: "Security",
         admin_only: true,
-        view: || view! { <SecurityPage/> }.into_any(),
+        view: || lazy_view(security_view),
         aliases: &[],
     },
     Section {
         path: "audit-log",
         label: "Audit log",
         admin_only: true,
-        view: || view! { <AuditLogPage/> }.into_any(),
+        view: || lazy_view(audit_log_view),
         aliases: &["audit", "audit-logs"],
     },
 ];
+
+// Admin-only sections are split out of the first load: each `#[lazy]` function below
+// (and what only it uses) goes to its own wasm chunk, fetched when the section is
+// first shown (scripts/dashboard.sh does the split).
+fn lazy_view<F>(load: fn() -> F) -> AnyView
+where
+    F: Future<Output = AnyView> + Send + Sync + 'static,
+{
+    view! { <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>{Suspend::new(load())}</Suspense> }
+        .into_any()
+}
+
+#[lazy]
+fn members_view() -> AnyView {
+    view! { <MembersPage/> }.into_any()
+}
+
+#[lazy]
+fn api_keys_view() -> AnyView {
+    view! { <ApiKeysPage/> }.into_any()
+}
+
+#[lazy]
+fn connectors_view() -> AnyView {
+    view! { <ConnectorsPage/> }.into_any()
+}
+
+#[lazy]
+fn usage_view() -> AnyView {
+    view! { <UsagePage/> }.into_any()
+}
+
+#[lazy]
+fn oauth_view() -> AnyView {
+    view! { <OAuthPage/> }.into_any()
+}
+
+#[lazy]
+fn security_view() -> AnyView {
+    view! { <SecurityPage/> }.into_any()
+}
+
+#[lazy]
+fn audit_log_view() -> AnyView {
+    view! { <AuditLogPage/> }.into_any()
+}
 
 /// Sections older addresses name that have no page yet: they land on General.
 const NOT_YET: &[&str] = &["integrations", "billing", "domains", "webhooks"];
