@@ -40,7 +40,7 @@ pub struct Config {
     pub log_format: String,
     /// A tracing filter, e.g. `info,gatehouse=debug`.
     pub log_level: String,
-    /// The built dashboard (Trunk's `dist`).
+    /// The built dashboard (`frontend/dist`, from `scripts/dashboard.sh`).
     pub dashboard_dir: PathBuf,
     pub login: LoginThrottleConfig,
     /// Limits on the emails anyone can cause (password resets, sign-up verification).
