@@ -55,19 +55,10 @@ fi
 say "wasm toolchain: route $ROUTE"
 
 # --- pinned tools in the cache ---
-have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
-if ! have_version "$CARGO_ROOT/bin/wasm-bindgen" "$WB_VERSION"; then
-  say "installing wasm-bindgen-cli $WB_VERSION (takes ~3 min once)"
-  # Without --locked: its lockfile pins a webpki-roots the registry no longer has.
-  cargo install --root "$CARGO_ROOT" wasm-bindgen-cli --version "=$WB_VERSION" --force
-fi
-# wasm-split-cli has no --version: ask cargo what it installed there.
-if ! { [ -x "$CARGO_ROOT/bin/wasm-split-cli" ] && cargo install --list --root "$CARGO_ROOT" \
-       | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; }; then
-  say "installing wasm_split_cli_support $WASM_SPLIT_VERSION (takes ~1 min once)"
-  cargo install --locked --root "$CARGO_ROOT" wasm_split_cli_support \
-    --version "=$WASM_SPLIT_VERSION" --features build-binary --force
-fi
+# Without --locked: wasm-bindgen-cli's lockfile pins a webpki-roots the registry no
+# longer has.
+need_cargo "$CARGO_ROOT" wasm-bindgen-cli "$WB_VERSION"
+need_cargo "$CARGO_ROOT" wasm_split_cli_support "$WASM_SPLIT_VERSION" --locked --features build-binary
 # Not Debian's binaryen: its wasm-opt (108) produced a wasm that fails at start-up.
 need_npm "$NPM_ROOT" "binaryen@$BINARYEN_VERSION"
 say "tools: wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), wasm-split-cli $WASM_SPLIT_VERSION, wasm-opt $(wasm-opt --version | awk '{print $3}')"

@@ -44,6 +44,16 @@ need_deb() {
         { echo "error: $cmd is still missing after installing $*" >&2; return 1; }
 }
 
+# need_cargo ROOT CRATE VERSION [cargo install args...]: installs a pinned crate's
+# binaries into ROOT (once; again when the pin changed), judged by cargo's own record.
+need_cargo() {
+    local root=$1 crate=$2 version=$3
+    shift 3
+    cargo install --list --root "$root" 2>/dev/null | grep -qx "$crate v$version:" && return 0
+    echo "installing $crate $version (cargo, once)" >&2
+    cargo install --root "$root" "$crate" --version "=$version" --force "$@"
+}
+
 # need_npm DIR PKG@VER...: installs the packages into DIR (once; again when a pinned
 # version changed). Scoped names work: @scope/name@1.2.3.
 need_npm() {
