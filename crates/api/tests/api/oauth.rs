@@ -41,7 +41,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The consent form's fields, as a browser would submit them.
-fn form_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn form_fields(html: &str) -> Vec<(String, String)> {
     let re =
         regex::Regex::new(r#"<input type="hidden" name="([a-z_]+)" value="([^"]*)">"#).unwrap();
     re.captures_iter(html)
@@ -106,7 +106,7 @@ async fn refused_soon(app: &TestApp, slug: &str, token: &str) -> bool {
     false
 }
 
-async fn register(app: &TestApp, redirect: &str) -> Value {
+pub(crate) async fn register(app: &TestApp, redirect: &str) -> Value {
     let r = plain()
         .post(app.url("/register"))
         .json(&json!({

@@ -4,7 +4,7 @@
 use crate::oauth::mcp_access_token;
 use crate::support::*;
 use gatehouse_types::ApiKeyScope;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// An MCP `initialize` on `slug`'s endpoint with `authorization`.
 async fn mcp_initialize(app: &TestApp, slug: &str, authorization: &str) -> reqwest::Response {
@@ -22,21 +22,7 @@ async fn mcp_initialize(app: &TestApp, slug: &str, authorization: &str) -> reqwe
 /// browser gets it.
 async fn consent_page(app: &TestApp, user: &Session, slug: &str) -> reqwest::Response {
     let redirect = "http://127.0.0.1/callback";
-    let reg: Value = reqwest::Client::new()
-        .post(app.url("/register"))
-        .json(&json!({
-            "client_name": "Policy test",
-            "redirect_uris": [redirect],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_post",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reg = crate::oauth::register(app, redirect).await;
     let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -54,12 +40,7 @@ async fn consent_page(app: &TestApp, user: &Session, slug: &str) -> reqwest::Res
 
 /// The consent form's fields with "allow", as the browser would post them.
 fn allow_fields(html: &str) -> Vec<(String, String)> {
-    let re =
-        regex::Regex::new(r#"<input type="hidden" name="([a-z_]+)" value="([^"]*)">"#).unwrap();
-    let mut fields: Vec<(String, String)> = re
-        .captures_iter(html)
-        .map(|c| (c[1].to_string(), c[2].replace("&amp;", "&")))
-        .collect();
+    let mut fields = crate::oauth::form_fields(html);
     fields.push(("decision".into(), "allow".into()));
     fields
 }
