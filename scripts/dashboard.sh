@@ -112,7 +112,10 @@ wasm-split-cli "$RAW" "$WORK/pkg" --out-name "$NAME"
 wasm-bindgen --target web --keep-lld-exports --no-typescript \
   --out-dir "$WORK/pkg" --out-name "$NAME" "$WORK/pkg/$NAME.wasm"
 rm "$WORK/pkg/$NAME.wasm"
-find "$WORK/pkg" -name '*.wasm' -print0 | xargs -0 -P 2 -I{} wasm-opt -Oz {} -o {}
+# wasm-split writes a name subsection wasm-opt does not know; it warns once per chunk
+# and keeps the rest, so only that warning is dropped.
+find "$WORK/pkg" -name '*.wasm' -print0 | xargs -0 -P 2 -I{} wasm-opt -Oz {} -o {} \
+  2> >(grep -v '^warning: unknown name subsection' >&2)
 
 # Content-addressed names, so a browser never mixes files of two builds.
 PKG="pkg-$(cat "$WORK"/pkg/* | sha256sum | cut -c1-16)"
