@@ -38,17 +38,7 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
             .app_data(http::problem::json_config())
             .app_data(http::problem::query_config())
             .app_data(http::problem::path_config())
-            // Innermost: its refusals still get CORS headers and a request id.
-            .wrap(middleware::from_fn(http::problem::plain_errors_as_problems))
-            .wrap(middleware::from_fn(http::limits::slow_clients))
-            .wrap(middleware::from_fn(http::cors::cors))
-            .wrap(middleware::from_fn(http::middleware::request_context))
-            .wrap(
-                middleware::DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "same-origin"))
-                    .add(("X-Frame-Options", "DENY")),
-            )
+            .wrap(middleware::from_fn(http::middleware::edge))
             .configure(crate::routes::configure)
     })
     .client_request_timeout(Duration::from_millis(limits.header_timeout_ms))

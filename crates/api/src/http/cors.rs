@@ -24,7 +24,6 @@ use actix_web::{
         Method,
         header::{self, HeaderValue},
     },
-    middleware::Next,
     web,
 };
 
@@ -141,12 +140,12 @@ fn preflight(kind: Kind) -> HttpResponse {
     resp
 }
 
-pub async fn cors(
+pub async fn cors<B: MessageBody>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    next: impl AsyncFnOnce(ServiceRequest) -> Result<ServiceResponse<B>, Error>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let Some(kind) = kind_of(req.path()) else {
-        return Ok(next.call(req).await?.map_into_left_body());
+        return Ok(next(req).await?.map_into_left_body());
     };
     if kind == Kind::Mcp {
         let allowed = req
@@ -168,7 +167,7 @@ pub async fn cors(
     if is_preflight {
         return Ok(req.into_response(preflight(kind)).map_into_right_body());
     }
-    let mut res = next.call(req).await?;
+    let mut res = next(req).await?;
     add_cors(res.headers_mut());
     Ok(res.map_into_left_body())
 }

@@ -9,7 +9,6 @@ use actix_web::{
     dev::{Extensions, Payload, ServiceRequest, ServiceResponse},
     error::PayloadError,
     http::{ConnectionType, Method, header},
-    middleware::Next,
     web::Bytes,
 };
 use futures_util::Stream;
@@ -109,10 +108,10 @@ fn has_body(req: &ServiceRequest) -> bool {
 /// puts the body under a deadline: a body that missed it gets 408. Then `input::screen`
 /// checks the request's text. A connection whose request body was not read to its end
 /// is closed after the response.
-pub async fn slow_clients(
+pub async fn slow_clients<B: MessageBody + 'static>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    next: impl AsyncFnOnce(ServiceRequest) -> Result<ServiceResponse<B>, Error>,
+) -> Result<ServiceResponse<EitherBody<EitherBody<B>>>, Error> {
     // CONNECT makes the rest of the connection its body (a tunnel): answered at once.
     // Any other method, known or not, is routed: 405 with `Allow` on a known path.
     let known = *req.method() != Method::CONNECT;
@@ -129,8 +128,7 @@ pub async fn slow_clients(
         if let Some(refused) = super::input::screen(&mut req).await {
             return Ok(req.into_response(refused).map_into_right_body());
         }
-        return Ok(next
-            .call(req)
+        return Ok(next(req)
             .await?
             .map_body(|_, b| EitherBody::left(b))
             .map_into_left_body());
@@ -154,7 +152,7 @@ pub async fn slow_clients(
         Some(refused) => req
             .into_response(refused)
             .map_body(|_, b| EitherBody::right(b)),
-        None => next.call(req).await?.map_body(|_, b| EitherBody::left(b)),
+        None => next(req).await?.map_body(|_, b| EitherBody::left(b)),
     };
     if body.finished.get() && !body.timed_out.get() {
         return Ok(res.map_into_left_body());

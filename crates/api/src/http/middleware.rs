@@ -1,9 +1,11 @@
-//! Request ids and metrics for every request.
+//! The edge: every request's way in and out. Request ids, the request span, metrics and
+//! the log line; then CORS and the MCP Host check, the body deadline and text screen,
+//! and plain-text errors as problems; security headers on every answer.
 use actix_web::{
     Error, HttpMessage,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{HeaderName, HeaderValue},
+    http::header::{self, HeaderName, HeaderValue},
     middleware::Next,
 };
 use std::time::Instant;
@@ -47,10 +49,45 @@ fn incoming_id(req: &ServiceRequest) -> Option<String> {
     .then(|| v.to_string())
 }
 
-pub async fn request_context(
+/// The one middleware the server installs. The stages are plain async functions, each
+/// handed the next as a closure, so a request costs one boxed future rather than one
+/// per stage (the MCP endpoint's latency budget is a few microseconds).
+pub async fn edge(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let next = &next;
+    request_context(req, async move |req| {
+        super::cors::cors(req, async move |req| {
+            super::limits::slow_clients(req, async move |req| {
+                // Innermost: its refusals still get CORS headers and a request id.
+                super::problem::plain_errors_as_problems(req, async move |req| next.call(req).await)
+                    .await
+            })
+            .await
+        })
+        .await
+    })
+    .await
+}
+
+/// Set on every answer unless a handler chose otherwise.
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 3] = [
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+];
+
+async fn request_context<B: MessageBody>(
+    req: ServiceRequest,
+    next: impl AsyncFnOnce(ServiceRequest) -> Result<ServiceResponse<B>, Error>,
+) -> Result<ServiceResponse<B>, Error> {
     let id = incoming_id(&req).unwrap_or_else(new_id);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
@@ -61,7 +98,7 @@ pub async fn request_context(
         .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
         .cloned();
     async move {
-        let mut res = next.call(req).await?;
+        let mut res = next(req).await?;
         let elapsed = started.elapsed();
         let status = res.status().as_u16();
         // The MCP endpoint is routed by prefix (see `mcp::routes`); naming it here also
@@ -74,8 +111,14 @@ pub async fn request_context(
                 .match_pattern()
                 .map_or("unmatched".into(), Into::into)
         };
+        let headers = res.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&id) {
-            res.headers_mut().insert(REQUEST_ID, v);
+            headers.insert(REQUEST_ID, v);
+        }
+        for (name, value) in SECURITY_HEADERS {
+            if !headers.contains_key(&name) {
+                headers.insert(name, value);
+            }
         }
         if let Some(m) = metrics {
             m.observe(method.as_str(), &route, status, elapsed);

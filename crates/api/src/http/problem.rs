@@ -357,14 +357,13 @@ impl std::error::Error for ApiError {}
 /// `Bytes` or `String` extractor that fails, an unreadable form or query that a handler
 /// did not map) become problem+json with a stable `type`, keeping their status. Handler
 /// errors that already render themselves (problem+json, OAuth JSON) pass untouched.
-pub async fn plain_errors_as_problems(
+pub async fn plain_errors_as_problems<B: actix_web::body::MessageBody>(
     req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<
-    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
-    actix_web::Error,
-> {
-    let res = next.call(req).await?;
+    next: impl AsyncFnOnce(
+        actix_web::dev::ServiceRequest,
+    ) -> Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    let res = next(req).await?;
     let plain = res
         .headers()
         .get(header::CONTENT_TYPE)
