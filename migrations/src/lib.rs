@@ -13,6 +13,7 @@ mod m20261207_000008_add_connector_templates_and_timeouts;
 mod m20261207_000009_create_mcp_relays;
 mod m20261215_000010_create_instance_settings;
 mod m20261220_000011_create_jobs;
+mod m20261226_000012_create_second_factors;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000009_create_mcp_relays::Migration),
             Box::new(m20261215_000010_create_instance_settings::Migration),
             Box::new(m20261220_000011_create_jobs::Migration),
+            Box::new(m20261226_000012_create_second_factors::Migration),
         ]
     }
 }

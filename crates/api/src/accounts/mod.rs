@@ -1,5 +1,6 @@
 //! Users: sign-up, email verification, login and logout, profile, password change and
 //! reset by email.
+pub mod mfa;
 pub mod service;
 
 use crate::{

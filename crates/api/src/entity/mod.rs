@@ -19,4 +19,6 @@ pub mod organization;
 pub mod session;
 pub mod usage_daily;
 pub mod user;
+pub mod user_passkey;
 pub mod user_token;
+pub mod user_totp;

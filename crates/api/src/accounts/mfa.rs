@@ -1,0 +1,35 @@
+//! Whether a user has a second factor: a confirmed TOTP enrolment or at least one
+//! passkey. Sign-in (second step), org MFA enforcement and the consent step all ask
+//! here, so they can never disagree.
+use crate::entity::{user_passkey, user_totp};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+pub async fn has_mfa(db: &impl ConnectionTrait, user_id: Uuid) -> Result<bool, DbErr> {
+    Ok(with_mfa(db, &[user_id]).await?.contains(&user_id))
+}
+
+/// The subset of `users` that have a second factor.
+pub async fn with_mfa(db: &impl ConnectionTrait, users: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
+    if users.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let totp: Vec<Uuid> = user_totp::Entity::find()
+        .select_only()
+        .column(user_totp::Column::UserId)
+        .filter(user_totp::Column::UserId.is_in(users.iter().copied()))
+        .filter(user_totp::Column::ConfirmedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let passkeys: Vec<Uuid> = user_passkey::Entity::find()
+        .select_only()
+        .column(user_passkey::Column::UserId)
+        .filter(user_passkey::Column::UserId.is_in(users.iter().copied()))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(totp.into_iter().chain(passkeys).collect())
+}
