@@ -210,7 +210,7 @@ async fn use_backup_code<C: ConnectionTrait>(
         st,
         db,
         u,
-        "A backup code was used to sign in to your Gatehouse account",
+        "Gatehouse: a backup code was used",
         &format!(
             "One of your backup codes was just used. {remaining} unused codes are left; you can make a new set under Account → Security."
         ),
@@ -389,7 +389,7 @@ pub async fn confirm_enrolment(
         &st,
         &txn,
         &me.user,
-        "Two-factor authentication is on for your Gatehouse account",
+        "Gatehouse: two-factor sign-in turned on",
         "An authenticator app was just set up as the second step of signing in to your account.",
     )
     .await?;
@@ -443,7 +443,7 @@ pub async fn disable(
         &st,
         &txn,
         &me.user,
-        "Two-factor authentication was turned off for your Gatehouse account",
+        "Gatehouse: two-factor sign-in turned off",
         "The authenticator app and the backup codes of your account were just removed; signing in needs only the password now (or a passkey, if you have one).",
     )
     .await?;
@@ -485,7 +485,7 @@ pub async fn regenerate_backup_codes(
         &st,
         &txn,
         &me.user,
-        "New backup codes for your Gatehouse account",
+        "Gatehouse: new backup codes",
         "A new set of backup codes was just made for your account; the previous codes no longer work.",
     )
     .await?;
