@@ -125,6 +125,14 @@ async fn enrolment_round_trips_through_oathtool_and_zbarimg_and_is_off_until_con
     assert!(!s.totp_enabled && !s.mfa && s.backup_codes_remaining == 0);
     app.login_session(email).await;
 
+    // Starting again replaces the unconfirmed secret: the first one no longer confirms.
+    let first = e;
+    let e = user.start_totp().await.ok().await;
+    assert_ne!(e.secret, first.secret);
+    let stale = oathtool(&first.secret, app.now().timestamp());
+    let r = user.confirm_totp(&TotpConfirmRequest { code: stale }).await;
+    assert_problem(r, 401, "mfa-code-invalid").await;
+
     let auth = Authenticator::new(&app, &e.secret);
     let wrong = if auth.code() == "000000" {
         "111111"
