@@ -239,21 +239,6 @@ async fn notify<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Takes one slot of the user's second-step counter (the login limits), or 429.
-async fn reserve_code_attempt(st: &AppState, user_id: Uuid, now: DateTime<Utc>) -> ApiResult<()> {
-    let limit = throttle::Limit::account(&st.config.login);
-    match throttle::reserve(&st.db, &pending_login::account_key(user_id), limit, now).await? {
-        throttle::Reservation::Granted { .. } => Ok(()),
-        throttle::Reservation::Refused { retry_after } => Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many wrong codes; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        }),
-    }
-}
-
 async fn check_password(password: String, u: &user::Model) -> ApiResult<()> {
     if crypto::verify_password_blocking(password, u.password_hash.clone()).await {
         return Ok(());
@@ -355,7 +340,7 @@ pub async fn confirm_enrolment(
             "no authenticator set-up in progress; start one with POST /me/totp",
         ));
     };
-    reserve_code_attempt(&st, me.user.id, now).await?;
+    pending_login::reserve_code_slot(&st, me.user.id, now).await?;
     let t = totp(open_secret(&st, &row)?, &me.user.email)?;
     let step = matching_step(&t, &body.code, now, None).ok_or_else(code_invalid)?;
     let txn = crate::db::begin(&st.db).await?;
@@ -413,7 +398,7 @@ pub async fn disable(
     if confirmed_totp(&st.db, me.user.id).await?.is_none() {
         return Err(ApiError::conflict("two-factor authentication is not on"));
     }
-    reserve_code_attempt(&st, me.user.id, now).await?;
+    pending_login::reserve_code_slot(&st, me.user.id, now).await?;
     check_password(body.password, &me.user).await?;
     let txn = crate::db::begin(&st.db).await?;
     let code = body.code.trim();
