@@ -375,6 +375,21 @@ pub enum Event {
     OAuthSigningKeyRotated {
         kid: String,
     },
+    // Personal second factors (account-level: never sent out).
+    TwoFactorEnabled {
+        user_id: Uuid,
+    },
+    TwoFactorDisabled {
+        user_id: Uuid,
+    },
+    BackupCodesRegenerated {
+        user_id: Uuid,
+        count: u64,
+    },
+    BackupCodeUsed {
+        user_id: Uuid,
+        remaining: u64,
+    },
 }
 
 impl Event {
@@ -420,6 +435,10 @@ impl Event {
             OAuthClientDeleted { .. } => "oauth.client_deleted",
             OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             OAuthSigningKeyRotated { .. } => "oauth.signing_key_rotated",
+            TwoFactorEnabled { .. } => "user.two_factor_enabled",
+            TwoFactorDisabled { .. } => "user.two_factor_disabled",
+            BackupCodesRegenerated { .. } => "user.backup_codes_regenerated",
+            BackupCodeUsed { .. } => "user.backup_code_used",
         }
     }
 
@@ -467,6 +486,10 @@ impl Event {
                 t("oauth_grant", grant_id)
             }
             OAuthSigningKeyRotated { kid } => t("oauth_signing_key", kid),
+            TwoFactorEnabled { user_id }
+            | TwoFactorDisabled { user_id }
+            | BackupCodesRegenerated { user_id, .. }
+            | BackupCodeUsed { user_id, .. } => t("user", user_id),
         }
     }
 
@@ -485,6 +508,9 @@ impl Event {
             | LoggedOut { .. }
             | SessionRevoked { .. }
             | OAuthSigningKeyRotated { .. } => json!({}),
+            TwoFactorEnabled { .. } | TwoFactorDisabled { .. } => json!({"method": "totp"}),
+            BackupCodesRegenerated { count, .. } => json!({"count": count}),
+            BackupCodeUsed { remaining, .. } => json!({"remaining": remaining}),
             UserUpdated { display_name, .. } => {
                 json!({"changes": {"display_name": change_json(display_name)}})
             }
@@ -686,7 +712,11 @@ impl Event {
             | LoggedOut { user_id, .. }
             | SessionRevoked { user_id, .. }
             | SessionExpired { user_id, .. }
-            | OtherSessionsRevoked { user_id, .. } => Some(*user_id),
+            | OtherSessionsRevoked { user_id, .. }
+            | TwoFactorEnabled { user_id }
+            | TwoFactorDisabled { user_id }
+            | BackupCodesRegenerated { user_id, .. }
+            | BackupCodeUsed { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
             // A new account has no orgs yet.
             UserSignedUp { .. } | UserCreated { .. } => None,
@@ -717,7 +747,11 @@ impl Event {
             | OtherSessionsRevoked { .. }
             | OrgCreated { .. }
             | OAuthConsentGranted { .. }
-            | OAuthSigningKeyRotated { .. } => return None,
+            | OAuthSigningKeyRotated { .. }
+            | TwoFactorEnabled { .. }
+            | TwoFactorDisabled { .. }
+            | BackupCodesRegenerated { .. }
+            | BackupCodeUsed { .. } => return None,
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1147,6 +1181,16 @@ mod tests {
                 ),
             },
             OAuthSigningKeyRotated { kid: "k1".into() },
+            TwoFactorEnabled { user_id: id(1) },
+            TwoFactorDisabled { user_id: id(1) },
+            BackupCodesRegenerated {
+                user_id: id(1),
+                count: 10,
+            },
+            BackupCodeUsed {
+                user_id: id(1),
+                remaining: 9,
+            },
         ]
     }
 
@@ -1191,13 +1235,17 @@ mod tests {
             OAuthClientDeleted { .. } => 35,
             OAuthSettingsUpdated { .. } => 36,
             OAuthSigningKeyRotated { .. } => 37,
+            TwoFactorEnabled { .. } => 38,
+            TwoFactorDisabled { .. } => 39,
+            BackupCodesRegenerated { .. } => 40,
+            BackupCodeUsed { .. } => 41,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..38).collect::<Vec<_>>());
+        assert_eq!(got, (0..42).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1246,6 +1294,10 @@ mod tests {
                 "oauth.client_deleted",
                 "oauth.settings_updated",
                 "oauth.signing_key_rotated",
+                "user.two_factor_enabled",
+                "user.two_factor_disabled",
+                "user.backup_codes_regenerated",
+                "user.backup_code_used",
             ]
         );
     }
