@@ -64,6 +64,7 @@ pub enum TokenKind {
     OAuthClientSecret,
     OAuthCode,
     OAuthRefresh,
+    PinReset,
 }
 
 impl TokenKind {
@@ -79,6 +80,7 @@ impl TokenKind {
             TokenKind::OAuthClientSecret => "ghcs_",
             TokenKind::OAuthCode => "ghac_",
             TokenKind::OAuthRefresh => "ghrt_",
+            TokenKind::PinReset => "ghpr_",
         }
     }
 }

@@ -375,6 +375,34 @@ pub enum Event {
     OAuthSigningKeyRotated {
         kid: String,
     },
+    // PIN protection. The PIN itself is never in an event.
+    PinSet {
+        user_id: Uuid,
+    },
+    /// `proof`: `"pin"` (the current PIN) or `"password"`.
+    PinChanged {
+        user_id: Uuid,
+        proof: &'static str,
+    },
+    /// Through the emailed link.
+    PinReset {
+        user_id: Uuid,
+    },
+    PinLockedOut {
+        user_id: Uuid,
+        /// Lockouts in a row, this one included: each doubles the wait.
+        lockouts: i32,
+        locked_until: DateTime<Utc>,
+    },
+    PinStepUpOpened {
+        user_id: Uuid,
+        session_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    PinProtectionChanged {
+        org_id: Uuid,
+        pin_protection: Change<bool>,
+    },
 }
 
 impl Event {
@@ -420,6 +448,12 @@ impl Event {
             OAuthClientDeleted { .. } => "oauth.client_deleted",
             OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             OAuthSigningKeyRotated { .. } => "oauth.signing_key_rotated",
+            PinSet { .. } => "user.pin_set",
+            PinChanged { .. } => "user.pin_changed",
+            PinReset { .. } => "user.pin_reset",
+            PinLockedOut { .. } => "auth.pin_locked",
+            PinStepUpOpened { .. } => "auth.pin_step_up",
+            PinProtectionChanged { .. } => "org.pin_protection_changed",
         }
     }
 
@@ -467,6 +501,12 @@ impl Event {
                 t("oauth_grant", grant_id)
             }
             OAuthSigningKeyRotated { kid } => t("oauth_signing_key", kid),
+            PinSet { user_id }
+            | PinChanged { user_id, .. }
+            | PinReset { user_id }
+            | PinLockedOut { user_id, .. } => t("user", user_id),
+            PinStepUpOpened { session_id, .. } => t("session", session_id),
+            PinProtectionChanged { org_id, .. } => t("org", org_id),
         }
     }
 
@@ -670,6 +710,21 @@ impl Event {
                 refresh_token_lifetime,
                 ..
             } => json!({"refresh_token_lifetime": change_json(refresh_token_lifetime)}),
+            PinSet { .. } | PinReset { .. } => json!({}),
+            PinChanged { proof, .. } => json!({"proof": proof}),
+            PinLockedOut {
+                lockouts,
+                locked_until,
+                ..
+            } => json!({"lockouts": lockouts, "locked_until": locked_until}),
+            PinStepUpOpened {
+                user_id,
+                expires_at,
+                ..
+            } => json!({"user_id": user_id, "expires_at": expires_at}),
+            PinProtectionChanged { pin_protection, .. } => {
+                json!({"changes": {"pin_protection": change_json(pin_protection)}})
+            }
         }
     }
 
@@ -686,7 +741,11 @@ impl Event {
             | LoggedOut { user_id, .. }
             | SessionRevoked { user_id, .. }
             | SessionExpired { user_id, .. }
-            | OtherSessionsRevoked { user_id, .. } => Some(*user_id),
+            | OtherSessionsRevoked { user_id, .. }
+            | PinSet { user_id }
+            | PinChanged { user_id, .. }
+            | PinReset { user_id }
+            | PinLockedOut { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
             // A new account has no orgs yet.
             UserSignedUp { .. } | UserCreated { .. } => None,
@@ -717,7 +776,17 @@ impl Event {
             | OtherSessionsRevoked { .. }
             | OrgCreated { .. }
             | OAuthConsentGranted { .. }
-            | OAuthSigningKeyRotated { .. } => return None,
+            | OAuthSigningKeyRotated { .. }
+            | PinSet { .. }
+            | PinChanged { .. }
+            | PinReset { .. }
+            | PinLockedOut { .. }
+            | PinStepUpOpened { .. } => return None,
+            PinProtectionChanged { pin_protection, .. } => {
+                PublicEventData::OrgPinProtectionChanged {
+                    pin_protection: pin_protection.clone(),
+                }
+            }
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1147,6 +1216,26 @@ mod tests {
                 ),
             },
             OAuthSigningKeyRotated { kid: "k1".into() },
+            PinSet { user_id: id(1) },
+            PinChanged {
+                user_id: id(1),
+                proof: "password",
+            },
+            PinReset { user_id: id(1) },
+            PinLockedOut {
+                user_id: id(1),
+                lockouts: 2,
+                locked_until: at(),
+            },
+            PinStepUpOpened {
+                user_id: id(1),
+                session_id: id(2),
+                expires_at: at(),
+            },
+            PinProtectionChanged {
+                org_id: id(10),
+                pin_protection: ch(false, true),
+            },
         ]
     }
 
@@ -1191,13 +1280,19 @@ mod tests {
             OAuthClientDeleted { .. } => 35,
             OAuthSettingsUpdated { .. } => 36,
             OAuthSigningKeyRotated { .. } => 37,
+            PinSet { .. } => 38,
+            PinChanged { .. } => 39,
+            PinReset { .. } => 40,
+            PinLockedOut { .. } => 41,
+            PinStepUpOpened { .. } => 42,
+            PinProtectionChanged { .. } => 43,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..38).collect::<Vec<_>>());
+        assert_eq!(got, (0..44).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1246,6 +1341,12 @@ mod tests {
                 "oauth.client_deleted",
                 "oauth.settings_updated",
                 "oauth.signing_key_rotated",
+                "user.pin_set",
+                "user.pin_changed",
+                "user.pin_reset",
+                "auth.pin_locked",
+                "auth.pin_step_up",
+                "org.pin_protection_changed",
             ]
         );
     }

@@ -22,3 +22,6 @@ pub mod user;
 pub mod user_passkey;
 pub mod user_token;
 pub mod user_totp;
+pub mod org_pin_protection;
+pub mod pin_step_up;
+pub mod user_pin;

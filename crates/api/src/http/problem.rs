@@ -38,6 +38,10 @@ pub enum ErrorKind {
     MethodNotImplemented,
     Unavailable,
     Internal,
+    PinRequired,
+    PinInvalid,
+    PinLocked,
+    PinNotSet,
 }
 
 impl ErrorKind {
@@ -73,6 +77,10 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "method-not-implemented",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+            ErrorKind::PinRequired => "pin-required",
+            ErrorKind::PinInvalid => "pin-invalid",
+            ErrorKind::PinLocked => "pin-locked",
+            ErrorKind::PinNotSet => "pin-not-set",
         }
     }
 
@@ -105,6 +113,9 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::PinRequired | ErrorKind::PinInvalid => StatusCode::FORBIDDEN,
+            ErrorKind::PinLocked => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PinNotSet => StatusCode::CONFLICT,
         }
     }
 
@@ -144,6 +155,10 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "This server does not implement that method",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",
+            ErrorKind::PinRequired => "This action needs your PIN",
+            ErrorKind::PinInvalid => "The PIN is incorrect",
+            ErrorKind::PinLocked => "Too many wrong PINs; try again later",
+            ErrorKind::PinNotSet => "Set a personal PIN first",
         }
     }
 }
