@@ -85,8 +85,8 @@ pub async fn confirm_reset(
 /// deleting a connector, revoking an API key and removing a member need one
 /// (`pin-required` otherwise). After 5 wrong PINs the PIN locks, with a back-off that
 /// doubles each time (`pin-locked`, 429 with `Retry-After`), and the member is emailed.
-/// Signed-in members only: an API key cannot enter a PIN.
-#[utoipa::path(operation_id = "verifyPin", security(("session" = [])),
+/// Signed-in members only: an API key cannot enter a PIN (403 `forbidden`).
+#[utoipa::path(operation_id = "verifyPin", security(("session" = []), ("apiKey" = [])),
     tag = "pin", params(("slug" = String, Path)), request_body = VerifyPinRequest,
     responses((status = 200, body = PinStepUp),
         (status = 403, description = "`pin-invalid`: wrong PIN", body = gatehouse_types::Problem),
