@@ -42,7 +42,7 @@ use utoipa::{
         (name = "members", description = "Members and invitations"),
         (name = "audit", description = "The audit log"),
         (name = "api-keys", description = "API keys of an organization"),
-        (name = "security", description = "Session timeout and IP allowlist"),
+        (name = "security", description = "Session timeout, IP allowlist and PIN protection"),
         (name = "connectors", description = "The organization's upstream MCP servers"),
         (name = "mcp", description = "Usage of the organization's MCP endpoint"),
         (name = "oauth", description = "OAuth clients connected to the organization, and its refresh-token lifetime"),
@@ -330,10 +330,26 @@ fn rules() -> Vec<Rule> {
         ),
         ("IpRange", "label", None, Some(100), Some(TEXT), None, None),
         ("SetPinRequest", "pin", None, None, Some(PIN), None, None),
-        ("SetPinRequest", "confirm", None, None, Some(PIN), None, None),
+        (
+            "SetPinRequest",
+            "confirm",
+            None,
+            None,
+            Some(PIN),
+            None,
+            None,
+        ),
         ("VerifyPinRequest", "pin", None, None, Some(PIN), None, None),
         ("PinResetConfirm", "pin", None, None, Some(PIN), None, None),
-        ("PinResetConfirm", "confirm", None, None, Some(PIN), None, None),
+        (
+            "PinResetConfirm",
+            "confirm",
+            None,
+            None,
+            Some(PIN),
+            None,
+            None,
+        ),
     ]
 }
 

@@ -59,7 +59,10 @@ impl<T> std::ops::Deref for Sensitive<T> {
 }
 
 /// Whether the org has PIN protection on.
-pub async fn protection_on<C: ConnectionTrait>(db: &C, org_id: Uuid) -> Result<bool, sea_orm::DbErr> {
+pub async fn protection_on<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> Result<bool, sea_orm::DbErr> {
     Ok(org_pin_protection::Entity::find_by_id(org_id)
         .one(db)
         .await?

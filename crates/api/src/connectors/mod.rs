@@ -5,7 +5,11 @@
 pub mod service;
 
 use crate::{
-    auth::{OrgAdmin, Sensitive}, config::McpConfig, entity::connector, http::ApiResult, mcp::cache::catalog,
+    auth::{OrgAdmin, Sensitive},
+    config::McpConfig,
+    entity::connector,
+    http::ApiResult,
+    mcp::cache::catalog,
     state::AppState,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};

@@ -31,7 +31,10 @@ const MAX_LOCKOUT_SECS: i64 = 24 * 3600;
 
 /// Whether the user has a personal PIN (for the account security summary).
 pub async fn pin_set<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<bool, sea_orm::DbErr> {
-    Ok(user_pin::Entity::find_by_id(user_id).one(db).await?.is_some())
+    Ok(user_pin::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .is_some())
 }
 
 pub async fn status(st: &AppState, user_id: Uuid) -> ApiResult<PinStatus> {
@@ -53,7 +56,10 @@ fn check_new_pin(v: &mut Validation, pin: &str, confirm: &str) {
     let d: Vec<i16> = pin.bytes().map(|b| i16::from(b - b'0')).collect();
     let steps: Vec<i16> = d.windows(2).map(|w| w[1] - w[0]).collect();
     if steps.iter().all(|s| *s == steps[0]) && steps[0].abs() <= 1 {
-        v.push("pin", "too easy to guess: no repeated digit or straight run");
+        v.push(
+            "pin",
+            "too easy to guess: no repeated digit or straight run",
+        );
     }
     if pin != confirm {
         v.push("confirm", "does not match the PIN");
@@ -81,8 +87,12 @@ fn pin_locked(retry_after: u64) -> ApiError {
 /// `pin_max_failures` slots between lockouts.
 enum Attempt {
     /// Go ahead; `last`: this try used the last slot, so a wrong answer locks.
-    Granted { last: bool },
-    Locked { retry_after: u64 },
+    Granted {
+        last: bool,
+    },
+    Locked {
+        retry_after: u64,
+    },
 }
 
 async fn reserve(st: &AppState, user_id: Uuid, now: DateTime<Utc>) -> ApiResult<Attempt> {
@@ -432,7 +442,11 @@ fn reset_email(st: &AppState, to: &str, token: &str) -> Email {
 
 /// Sets a new PIN with the emailed token, which must be the caller's own; the
 /// lockout is lifted.
-pub async fn confirm_reset(st: &AppState, me: &CurrentUser, body: PinResetConfirm) -> ApiResult<()> {
+pub async fn confirm_reset(
+    st: &AppState,
+    me: &CurrentUser,
+    body: PinResetConfirm,
+) -> ApiResult<()> {
     let mut v = Validation::default();
     check_new_pin(&mut v, &body.pin, &body.confirm);
     v.finish()?;
@@ -547,7 +561,15 @@ mod tests {
             v.finish().err().map(|e| e.fields.len()).unwrap_or(0)
         };
         assert_eq!(problems("480913", "480913"), 0);
-        for easy in ["000000", "123456", "987654", "12345", "1234567", "12a456", "１２３４５６"] {
+        for easy in [
+            "000000",
+            "123456",
+            "987654",
+            "12345",
+            "1234567",
+            "12a456",
+            "１２３４５６",
+        ] {
             assert_ne!(problems(easy, easy), 0, "{easy}");
         }
         assert_eq!(problems("480913", "480914"), 1);

@@ -68,7 +68,8 @@ pub async fn update_settings(
         new_ranges = Some(out);
     }
     v.finish()?;
-    let pin_change = crate::pin::service::check_protection_change(st, admin, body.pin_protection).await?;
+    let pin_change =
+        crate::pin::service::check_protection_change(st, admin, body.pin_protection).await?;
     // Only the stored fields are compared below; PIN protection is its own row.
     let old = settings(&m.org, false)?;
     if let Some(list) = &new_ranges
@@ -99,8 +100,7 @@ pub async fn update_settings(
         .session_timeout_minutes
         .unwrap_or(old.session_timeout_minutes);
     let list = new_ranges.unwrap_or_else(|| old.ip_allowlist.clone());
-    if timeout == old.session_timeout_minutes && list == old.ip_allowlist && pin_change.is_none()
-    {
+    if timeout == old.session_timeout_minutes && list == old.ip_allowlist && pin_change.is_none() {
         return Ok(m.org.clone());
     }
     let now = st.clock.now();

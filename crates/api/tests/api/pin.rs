@@ -60,14 +60,28 @@ async fn turning_protection_on_needs_the_callers_own_pin_and_off_needs_a_step_up
     let app = spawn_app().await;
     let f = OrgFixture::new(&app).await;
     let slug = f.slug();
-    assert!(!f.owner.security_settings(slug).await.ok().await.pin_protection);
+    assert!(
+        !f.owner
+            .security_settings(slug)
+            .await
+            .ok()
+            .await
+            .pin_protection
+    );
 
     let r = f
         .owner
         .update_security_settings(slug, &protection(true))
         .await;
     assert_problem(r, 409, "pin-not-set").await;
-    assert!(!f.owner.security_settings(slug).await.ok().await.pin_protection);
+    assert!(
+        !f.owner
+            .security_settings(slug)
+            .await
+            .ok()
+            .await
+            .pin_protection
+    );
     assert!(!f.owner.my_pin().await.ok().await.pin_set);
 
     f.owner.set_pin(&new_pin(PIN)).await.no_content().await;
@@ -93,7 +107,10 @@ async fn turning_protection_on_needs_the_callers_own_pin_and_off_needs_a_step_up
     // A key cannot switch it, with whatever scopes.
     let key = f
         .owner
-        .create_api_key(slug, &key_req("rw", &[ApiKeyScope::Read, ApiKeyScope::Write]))
+        .create_api_key(
+            slug,
+            &key_req("rw", &[ApiKeyScope::Read, ApiKeyScope::Write]),
+        )
         .await
         .expect(201)
         .await;
@@ -167,15 +184,27 @@ async fn guarded_actions_need_a_step_up_and_five_revocations_in_a_row_need_one_p
     // Unguarded actions go on as before.
     let c = f
         .admin
-        .create_connector(slug, &connector_req("Other", "https://other.example.com/mcp"))
+        .create_connector(
+            slug,
+            &connector_req("Other", "https://other.example.com/mcp"),
+        )
         .await
         .expect(201)
         .await;
 
     // The admin's own PIN opens one window: five revocations, a deletion and a
     // removal in a row, without asking again.
-    f.admin.set_pin(&new_pin(OTHER_PIN)).await.no_content().await;
-    let w = f.admin.verify_pin(slug, &pin_req(OTHER_PIN)).await.ok().await;
+    f.admin
+        .set_pin(&new_pin(OTHER_PIN))
+        .await
+        .no_content()
+        .await;
+    let w = f
+        .admin
+        .verify_pin(slug, &pin_req(OTHER_PIN))
+        .await
+        .ok()
+        .await;
     assert_eq!(w.expires_in, 600);
     for id in &keys {
         f.admin.revoke_api_key(slug, *id).await.no_content().await;
@@ -276,7 +305,11 @@ async fn five_wrong_pins_lock_the_pin_with_a_growing_back_off_an_audit_event_and
     let f = protected(&app).await;
     let slug = f.slug();
     let admin_email = "fixture-admin@example.com";
-    f.admin.set_pin(&new_pin(OTHER_PIN)).await.no_content().await;
+    f.admin
+        .set_pin(&new_pin(OTHER_PIN))
+        .await
+        .no_content()
+        .await;
     let mails_before = app.mail_count(admin_email);
 
     let lock = |expect_secs: u64| {
@@ -298,10 +331,7 @@ async fn five_wrong_pins_lock_the_pin_with_a_growing_back_off_an_audit_event_and
     let secs = retry_after(&r);
     assert!((295..=300).contains(&secs), "{secs}");
     assert_problem(r, 429, "pin-locked").await;
-    assert_eq!(
-        f.admin.my_pin().await.ok().await.locked_until.is_some(),
-        true
-    );
+    assert!(f.admin.my_pin().await.ok().await.locked_until.is_some());
     let mail = app
         .wait_for_mail(admin_email, "Your Gatehouse PIN is locked")
         .await;
@@ -325,7 +355,11 @@ async fn five_wrong_pins_lock_the_pin_with_a_growing_back_off_an_audit_event_and
 
     // Once it has passed, the right PIN opens a window and the back-off starts over.
     app.advance(Duration::from_secs(601));
-    f.admin.verify_pin(slug, &pin_req(OTHER_PIN)).await.ok().await;
+    f.admin
+        .verify_pin(slug, &pin_req(OTHER_PIN))
+        .await
+        .ok()
+        .await;
     assert!(f.admin.my_pin().await.ok().await.locked_until.is_none());
     lock(300).await;
 
@@ -392,7 +426,10 @@ async fn changing_a_pin_needs_the_current_pin_or_the_password() {
     .await;
     let r = me.verify_pin(f.slug(), &pin_req(PIN)).await;
     assert_problem(r, 403, "pin-invalid").await;
-    me.verify_pin(f.slug(), &pin_req(OTHER_PIN)).await.ok().await;
+    me.verify_pin(f.slug(), &pin_req(OTHER_PIN))
+        .await
+        .ok()
+        .await;
     me.set_pin(&SetPinRequest {
         current_pin: Some(OTHER_PIN.into()),
         ..new_pin(PIN)
@@ -520,7 +557,10 @@ async fn only_a_step_up_grants_the_sensitive_scope_and_only_it_lets_a_key_do_gua
     let f = protected(&app).await;
     let slug = f.slug();
     let sensitive = [ApiKeyScope::Write, ApiKeyScope::Sensitive];
-    let r = f.owner.create_api_key(slug, &key_req("s", &sensitive)).await;
+    let r = f
+        .owner
+        .create_api_key(slug, &key_req("s", &sensitive))
+        .await;
     assert_problem(r, 403, "pin-required").await;
     let r = f
         .owner
@@ -530,7 +570,10 @@ async fn only_a_step_up_grants_the_sensitive_scope_and_only_it_lets_a_key_do_gua
     assert_eq!(fields(&p), ["scopes"]);
     let plain = f
         .owner
-        .create_api_key(slug, &key_req("rw", &[ApiKeyScope::Read, ApiKeyScope::Write]))
+        .create_api_key(
+            slug,
+            &key_req("rw", &[ApiKeyScope::Read, ApiKeyScope::Write]),
+        )
         .await
         .expect(201)
         .await;
@@ -544,7 +587,10 @@ async fn only_a_step_up_grants_the_sensitive_scope_and_only_it_lets_a_key_do_gua
         .await;
     assert_eq!(strong.api_key.scopes, sensitive);
     let ev = f.owner.events(slug, "api_key.created").await;
-    assert_eq!(ev.items[0].metadata["scopes"], json!(["write", "sensitive"]));
+    assert_eq!(
+        ev.items[0].metadata["scopes"],
+        json!(["write", "sensitive"])
+    );
 
     // While protection is on, a key without `sensitive` is refused on guarded actions.
     let plain_key = app.key_client(&plain.secret);
@@ -633,10 +679,20 @@ async fn bad_pin_input_gets_a_clear_4xx_and_the_pin_is_never_echoed() {
         assert!(!serde_json::to_string(&p).unwrap().contains(pin), "{pin}");
     }
     // Wrong shapes.
-    let r = me.call("PUT", "/me/pin", Some(json!({"pin": 480913, "confirm": 480913}))).await;
+    let r = me
+        .call(
+            "PUT",
+            "/me/pin",
+            Some(json!({"pin": 480913, "confirm": 480913})),
+        )
+        .await;
     assert!(r.status().is_client_error(), "{}", r.status());
     let r = me
-        .call("PUT", "/me/pin", Some(json!({"pin": PIN, "confirm": PIN, "extra": 1})))
+        .call(
+            "PUT",
+            "/me/pin",
+            Some(json!({"pin": PIN, "confirm": PIN, "extra": 1})),
+        )
         .await;
     assert!(r.status().is_client_error(), "{}", r.status());
     // No PIN yet: verify says so.
@@ -655,7 +711,10 @@ async fn bad_pin_input_gets_a_clear_4xx_and_the_pin_is_never_echoed() {
     assert_problem(r, 401, "authentication-required").await;
     let key = f
         .owner
-        .create_api_key(slug, &key_req("rw", &[ApiKeyScope::Read, ApiKeyScope::Write]))
+        .create_api_key(
+            slug,
+            &key_req("rw", &[ApiKeyScope::Read, ApiKeyScope::Write]),
+        )
         .await
         .expect(201)
         .await;
