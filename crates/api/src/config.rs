@@ -56,6 +56,31 @@ pub struct Config {
     pub server: ServerConfig,
     /// The durable job queue (emails): see `jobs`.
     pub jobs: JobsConfig,
+    /// PIN protection of sensitive actions.
+    pub security: SecurityConfig,
+}
+
+/// PIN step-up and lockout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecurityConfig {
+    /// How long a verified PIN lets one session do guarded actions in one org.
+    pub pin_step_up_secs: i64,
+    /// Wrong PINs in a row before the PIN is locked.
+    pub pin_max_failures: i32,
+    /// The first lockout; each further one (without a right PIN between) doubles it,
+    /// up to a day.
+    pub pin_lockout_secs: i64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            pin_step_up_secs: 600,
+            pin_max_failures: 5,
+            pin_lockout_secs: 300,
+        }
+    }
 }
 
 /// The durable job queue. Every replica may run it; a job is claimed by one at a time.
@@ -218,6 +243,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             server: ServerConfig::default(),
             jobs: JobsConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }

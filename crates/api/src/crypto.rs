@@ -66,6 +66,7 @@ pub enum TokenKind {
     OAuthRefresh,
     /// Between a right password and the second factor.
     MfaPending,
+    PinReset,
 }
 
 impl TokenKind {
@@ -82,6 +83,7 @@ impl TokenKind {
             TokenKind::OAuthCode => "ghac_",
             TokenKind::OAuthRefresh => "ghrt_",
             TokenKind::MfaPending => "ghp_",
+            TokenKind::PinReset => "ghpr_",
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orgs;
 pub mod outbound;
+pub mod pin;
 pub mod routes;
 pub mod security;
 pub mod server;

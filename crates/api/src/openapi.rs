@@ -35,6 +35,8 @@ use utoipa::{
         crate::mcp::usage::get_usage,
         crate::oauth::admin::list_clients, crate::oauth::admin::create_client, crate::oauth::admin::delete_client,
         crate::oauth::admin::get_settings, crate::oauth::admin::update_settings,
+        crate::pin::get_pin, crate::pin::set_pin, crate::pin::request_reset, crate::pin::confirm_reset,
+        crate::pin::verify,
     ),
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
@@ -44,10 +46,11 @@ use utoipa::{
         (name = "members", description = "Members and invitations"),
         (name = "audit", description = "The audit log"),
         (name = "api-keys", description = "API keys of an organization"),
-        (name = "security", description = "Session timeout and IP allowlist"),
+        (name = "security", description = "Session timeout, IP allowlist and PIN protection"),
         (name = "connectors", description = "The organization's upstream MCP servers"),
         (name = "mcp", description = "Usage of the organization's MCP endpoint"),
         (name = "oauth", description = "OAuth clients connected to the organization, and its refresh-token lifetime"),
+        (name = "pin", description = "Personal PINs and the step-up window that PIN protection of sensitive actions asks for"),
     )
 )]
 pub struct ApiDoc;
@@ -87,7 +90,9 @@ impl Modify for Truthful {
                     .description(Some(
                         "An API key of the organization in the path, as `Authorization: \
                          Bearer <key>` (or `ApiKey <key>`). It acts as an admin limited by its \
-                         scopes: `read` for GET, `write` for changes.",
+                         scopes: `read` for GET, `write` for changes; while the org has PIN \
+                         protection on, deleting a connector or removing a member also needs \
+                         `sensitive`.",
                     ))
                     .build(),
             ),
@@ -328,8 +333,32 @@ fn rules() -> Vec<Rule> {
             Some(crate::security::MAX_RANGES),
         ),
         ("IpRange", "label", None, Some(100), Some(TEXT), None, None),
+        ("SetPinRequest", "pin", None, None, Some(PIN), None, None),
+        (
+            "SetPinRequest",
+            "confirm",
+            None,
+            None,
+            Some(PIN),
+            None,
+            None,
+        ),
+        ("VerifyPinRequest", "pin", None, None, Some(PIN), None, None),
+        ("PinResetConfirm", "pin", None, None, Some(PIN), None, None),
+        (
+            "PinResetConfirm",
+            "confirm",
+            None,
+            None,
+            Some(PIN),
+            None,
+            None,
+        ),
     ]
 }
+
+/// A PIN: six ASCII digits.
+const PIN: &str = "^[0-9]{6}$";
 
 /// Returns the rules that found no schema or property to apply to (a renamed field);
 /// the unit test below keeps that list empty.

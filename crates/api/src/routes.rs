@@ -27,6 +27,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::audit::routes(cfg);
     crate::api_keys::routes(cfg);
     crate::security::routes(cfg);
+    crate::pin::routes(cfg);
     crate::connectors::routes(cfg);
     crate::oauth::admin::routes(cfg);
     cfg.service(crate::mcp::usage::get_usage);

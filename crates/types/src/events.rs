@@ -178,6 +178,8 @@ pub enum PublicEventData {
     OAuthSettingsUpdated {
         refresh_token_lifetime: Change<RefreshTokenLifetime>,
     },
+    #[serde(rename = "org.pin_protection_changed")]
+    OrgPinProtectionChanged { pin_protection: Change<bool> },
 }
 
 impl PublicEventData {
@@ -206,6 +208,7 @@ impl PublicEventData {
             Self::OAuthGrantCreated { .. } => "oauth.grant_created",
             Self::OAuthGrantRevoked { .. } => "oauth.grant_revoked",
             Self::OAuthSettingsUpdated { .. } => "oauth.settings_updated",
+            Self::OrgPinProtectionChanged { .. } => "org.pin_protection_changed",
         }
     }
 }

@@ -3,7 +3,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// What an API key may do: `mcp` calls the organization's MCP endpoint; `read` and
-/// `write` use the REST API of the organization.
+/// `write` use the REST API of the organization; `sensitive` (with `write`) lets it do
+/// the actions PIN protection guards (deleting a connector, removing a member) while
+/// protection is on. A key cannot type a PIN, so only an owner or admin with an open
+/// PIN step-up window may grant `sensitive`, when creating the key.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -11,6 +14,7 @@ pub enum ApiKeyScope {
     Mcp,
     Read,
     Write,
+    Sensitive,
 }
 
 impl ApiKeyScope {
@@ -19,6 +23,7 @@ impl ApiKeyScope {
             ApiKeyScope::Mcp => "mcp",
             ApiKeyScope::Read => "read",
             ApiKeyScope::Write => "write",
+            ApiKeyScope::Sensitive => "sensitive",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -26,6 +31,7 @@ impl ApiKeyScope {
             "mcp" => Some(ApiKeyScope::Mcp),
             "read" => Some(ApiKeyScope::Read),
             "write" => Some(ApiKeyScope::Write),
+            "sensitive" => Some(ApiKeyScope::Sensitive),
             _ => None,
         }
     }

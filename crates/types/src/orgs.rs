@@ -96,6 +96,10 @@ pub struct SecuritySettings {
     /// Client addresses allowed to use the org's REST API and MCP endpoint; empty
     /// means any.
     pub ip_allowlist: Vec<crate::IpRange>,
+    /// Deleting a connector, revoking an API key and removing a member need the acting
+    /// person's PIN (a step-up window, `POST /orgs/{slug}/pin/verify`).
+    #[serde(default)]
+    pub pin_protection: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -110,6 +114,10 @@ pub struct UpdateSecuritySettings {
     /// Save a list that excludes the caller's own address anyway.
     #[serde(default)]
     pub confirm_lockout: bool,
+    /// Turn PIN protection on (the caller must have set a personal PIN) or off (needs
+    /// an open step-up window). Signed-in owners and admins only, never an API key.
+    #[serde(default)]
+    pub pin_protection: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

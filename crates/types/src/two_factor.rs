@@ -115,4 +115,6 @@ pub struct AccountSecurity {
     pub passkeys: u64,
     /// The one definition of "has MFA" (confirmed TOTP or a passkey).
     pub mfa: bool,
+    /// Whether a personal PIN is set (needed where an org turns PIN protection on).
+    pub pin_set: bool,
 }

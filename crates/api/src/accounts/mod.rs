@@ -38,6 +38,7 @@ fn purpose(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::PasswordReset => "password_reset",
         TokenKind::EmailVerification => "verify_email",
+        TokenKind::PinReset => "pin_reset",
         // Not stored in user_tokens; a look-up under this purpose finds nothing.
         _ => "none",
     }
@@ -111,7 +112,7 @@ pub async fn insert_user<C: ConnectionTrait>(
 }
 
 /// Issues a one-time token of `kind`, replacing earlier unused ones.
-async fn issue_token<C: ConnectionTrait>(
+pub(crate) async fn issue_token<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     kind: TokenKind,
@@ -142,7 +143,7 @@ async fn issue_token<C: ConnectionTrait>(
 
 /// Marks a one-time token used and returns its user. Single use holds under
 /// concurrency: only one conditional UPDATE can flip `used_at`.
-async fn consume_token<C: ConnectionTrait>(
+pub(crate) async fn consume_token<C: ConnectionTrait>(
     db: &C,
     kind: TokenKind,
     token: &str,

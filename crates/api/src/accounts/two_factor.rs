@@ -497,6 +497,7 @@ pub async fn security(
         backup_codes_remaining: backup_codes_remaining(&st.db, id).await?,
         passkeys,
         mfa: mfa::has_mfa(&st.db, id).await?,
+        pin_set: crate::pin::service::pin_set(&st.db, id).await?,
     }))
 }
 

@@ -3,7 +3,7 @@
 pub mod service;
 
 use crate::{
-    auth::{OrgAdmin, api_key::parse_scopes},
+    auth::{OrgAdmin, Sensitive, api_key::parse_scopes},
     entity::api_key,
     http::ApiResult,
     state::AppState,
@@ -52,7 +52,9 @@ pub async fn list(admin: OrgAdmin, st: web::Data<AppState>) -> ApiResult<web::Js
     Ok(web::Json(rows.iter().map(|k| to_api(k, now)).collect()))
 }
 
-/// Create a key. The response holds the full key; it is never shown again.
+/// Create a key. The response holds the full key; it is never shown again. The
+/// `sensitive` scope (with `write`) lets a key do PIN-guarded actions while protection
+/// is on; granting it needs an open PIN step-up window (`pin-required` otherwise).
 #[utoipa::path(operation_id = "createApiKey", security(("session" = []), ("apiKey" = [])),
     tag = "api-keys", params(("slug" = String, Path)), request_body = CreateApiKeyRequest,
     responses((status = 201, body = CreatedApiKey), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
@@ -73,13 +75,14 @@ pub async fn create(
         }))
 }
 
-/// Revoke a key. The next request with it, on any replica, gets 401.
+/// Revoke a key. The next request with it, on any replica, gets 401. While the org has
+/// PIN protection on, this needs an open PIN step-up window (`pin-required` otherwise).
 #[utoipa::path(operation_id = "revokeApiKey", security(("session" = []), ("apiKey" = [])),
     tag = "api-keys", params(("slug" = String, Path), ("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
+    responses((status = 204), (status = 403, description = "`pin-required`: enter the PIN (`POST /orgs/{slug}/pin/verify`) and retry", body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/api-keys/{id}")]
 pub async fn revoke(
-    admin: OrgAdmin,
+    admin: Sensitive<OrgAdmin>,
     path: web::Path<(String, Uuid)>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {

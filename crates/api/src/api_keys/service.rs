@@ -79,10 +79,19 @@ pub async fn create(
     if scopes.is_empty() {
         v.push("scopes", "at least one of mcp, read, write");
     }
+    let sensitive = scopes.contains(&ApiKeyScope::Sensitive);
+    if sensitive && !scopes.contains(&ApiKeyScope::Write) {
+        v.push("scopes", "`sensitive` is granted with `write` only");
+    }
     if body.expires_at.is_some_and(|e| e <= now) {
         v.push("expires_at", "must be in the future");
     }
     v.finish()?;
+    // A key cannot type a PIN, so what it may do in its stead is granted only by
+    // someone who just did.
+    if sensitive {
+        crate::auth::step_up::require_window(st, m).await?;
+    }
     let secret = crypto::generate_token(TokenKind::ApiKey);
     let txn = crate::db::begin(&st.db).await?;
     if active_name_taken(&txn, m.org.id, &name, now).await? {

@@ -390,6 +390,34 @@ pub enum Event {
         user_id: Uuid,
         remaining: u64,
     },
+    // PIN protection. The PIN itself is never in an event.
+    PinSet {
+        user_id: Uuid,
+    },
+    /// `proof`: `"pin"` (the current PIN) or `"password"`.
+    PinChanged {
+        user_id: Uuid,
+        proof: &'static str,
+    },
+    /// Through the emailed link.
+    PinReset {
+        user_id: Uuid,
+    },
+    PinLockedOut {
+        user_id: Uuid,
+        /// Lockouts in a row, this one included: each doubles the wait.
+        lockouts: i32,
+        locked_until: DateTime<Utc>,
+    },
+    PinStepUpOpened {
+        user_id: Uuid,
+        session_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    PinProtectionChanged {
+        org_id: Uuid,
+        pin_protection: Change<bool>,
+    },
 }
 
 impl Event {
@@ -439,6 +467,12 @@ impl Event {
             TwoFactorDisabled { .. } => "user.two_factor_disabled",
             BackupCodesRegenerated { .. } => "user.backup_codes_regenerated",
             BackupCodeUsed { .. } => "user.backup_code_used",
+            PinSet { .. } => "user.pin_set",
+            PinChanged { .. } => "user.pin_changed",
+            PinReset { .. } => "user.pin_reset",
+            PinLockedOut { .. } => "auth.pin_locked",
+            PinStepUpOpened { .. } => "auth.pin_step_up",
+            PinProtectionChanged { .. } => "org.pin_protection_changed",
         }
     }
 
@@ -490,6 +524,12 @@ impl Event {
             | TwoFactorDisabled { user_id }
             | BackupCodesRegenerated { user_id, .. }
             | BackupCodeUsed { user_id, .. } => t("user", user_id),
+            PinSet { user_id }
+            | PinChanged { user_id, .. }
+            | PinReset { user_id }
+            | PinLockedOut { user_id, .. } => t("user", user_id),
+            PinStepUpOpened { session_id, .. } => t("session", session_id),
+            PinProtectionChanged { org_id, .. } => t("org", org_id),
         }
     }
 
@@ -696,6 +736,21 @@ impl Event {
                 refresh_token_lifetime,
                 ..
             } => json!({"refresh_token_lifetime": change_json(refresh_token_lifetime)}),
+            PinSet { .. } | PinReset { .. } => json!({}),
+            PinChanged { proof, .. } => json!({"proof": proof}),
+            PinLockedOut {
+                lockouts,
+                locked_until,
+                ..
+            } => json!({"lockouts": lockouts, "locked_until": locked_until}),
+            PinStepUpOpened {
+                user_id,
+                expires_at,
+                ..
+            } => json!({"user_id": user_id, "expires_at": expires_at}),
+            PinProtectionChanged { pin_protection, .. } => {
+                json!({"changes": {"pin_protection": change_json(pin_protection)}})
+            }
         }
     }
 
@@ -717,6 +772,10 @@ impl Event {
             | TwoFactorDisabled { user_id }
             | BackupCodesRegenerated { user_id, .. }
             | BackupCodeUsed { user_id, .. } => Some(*user_id),
+            PinSet { user_id }
+            | PinChanged { user_id, .. }
+            | PinReset { user_id }
+            | PinLockedOut { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
             // A new account has no orgs yet.
             UserSignedUp { .. } | UserCreated { .. } => None,
@@ -752,6 +811,16 @@ impl Event {
             | TwoFactorDisabled { .. }
             | BackupCodesRegenerated { .. }
             | BackupCodeUsed { .. } => return None,
+            PinSet { .. }
+            | PinChanged { .. }
+            | PinReset { .. }
+            | PinLockedOut { .. }
+            | PinStepUpOpened { .. } => return None,
+            PinProtectionChanged { pin_protection, .. } => {
+                PublicEventData::OrgPinProtectionChanged {
+                    pin_protection: pin_protection.clone(),
+                }
+            }
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1191,6 +1260,26 @@ mod tests {
                 user_id: id(1),
                 remaining: 9,
             },
+            PinSet { user_id: id(1) },
+            PinChanged {
+                user_id: id(1),
+                proof: "password",
+            },
+            PinReset { user_id: id(1) },
+            PinLockedOut {
+                user_id: id(1),
+                lockouts: 2,
+                locked_until: at(),
+            },
+            PinStepUpOpened {
+                user_id: id(1),
+                session_id: id(2),
+                expires_at: at(),
+            },
+            PinProtectionChanged {
+                org_id: id(10),
+                pin_protection: ch(false, true),
+            },
         ]
     }
 
@@ -1239,13 +1328,19 @@ mod tests {
             TwoFactorDisabled { .. } => 39,
             BackupCodesRegenerated { .. } => 40,
             BackupCodeUsed { .. } => 41,
+            PinSet { .. } => 42,
+            PinChanged { .. } => 43,
+            PinReset { .. } => 44,
+            PinLockedOut { .. } => 45,
+            PinStepUpOpened { .. } => 46,
+            PinProtectionChanged { .. } => 47,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..42).collect::<Vec<_>>());
+        assert_eq!(got, (0..48).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1298,6 +1393,12 @@ mod tests {
                 "user.two_factor_disabled",
                 "user.backup_codes_regenerated",
                 "user.backup_code_used",
+                "user.pin_set",
+                "user.pin_changed",
+                "user.pin_reset",
+                "auth.pin_locked",
+                "auth.pin_step_up",
+                "org.pin_protection_changed",
             ]
         );
     }

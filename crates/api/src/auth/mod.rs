@@ -6,6 +6,7 @@
 //! - `policy`: the one access check every door asks.
 //! - `extract`: the REST extractors (`CurrentUser`, `OrgMember`/`OrgAdmin`/`OrgOwner`)
 //!   and the org guard, built from the above.
+//! - `step_up`: the PIN step-up check of sensitive actions (`Sensitive<OrgAdmin>`).
 pub mod access_token;
 pub mod api_key;
 pub mod extract;
@@ -13,7 +14,9 @@ pub mod key_cache;
 pub mod org_ref;
 pub mod policy;
 pub mod session;
+pub mod step_up;
 pub mod support;
 
 pub use extract::{CurrentUser, MaybeUser, OrgAdmin, OrgMember, OrgOwner, org_guard};
+pub use step_up::Sensitive;
 pub use support::Support;

@@ -5,7 +5,11 @@
 pub mod service;
 
 use crate::{
-    auth::OrgAdmin, config::McpConfig, entity::connector, http::ApiResult, mcp::cache::catalog,
+    auth::{OrgAdmin, Sensitive},
+    config::McpConfig,
+    entity::connector,
+    http::ApiResult,
+    mcp::cache::catalog,
     state::AppState,
 };
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -190,13 +194,15 @@ pub async fn update(
     Ok(web::Json(to_api_in(&c, &others, &st.config.mcp)))
 }
 
-/// Remove a connector; its tools leave the MCP endpoint at once.
+/// Remove a connector; its tools leave the MCP endpoint at once. While the org has PIN
+/// protection on, a session needs an open PIN step-up window (`pin-required`
+/// otherwise) and an API key the `sensitive` scope.
 #[utoipa::path(operation_id = "deleteConnector", security(("session" = []), ("apiKey" = [])),
     tag = "connectors", params(("slug" = String, Path), ("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = gatehouse_types::Problem)))]
+    responses((status = 204), (status = 403, description = "`pin-required`: enter the PIN (`POST /orgs/{slug}/pin/verify`) and retry", body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[delete("/orgs/{slug}/connectors/{id}")]
 pub async fn remove(
-    admin: OrgAdmin,
+    admin: Sensitive<OrgAdmin>,
     path: web::Path<(String, Uuid)>,
     st: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {

@@ -40,6 +40,10 @@ pub enum ErrorKind {
     Internal,
     MfaCodeInvalid,
     MfaPendingInvalid,
+    PinRequired,
+    PinInvalid,
+    PinLocked,
+    PinNotSet,
 }
 
 impl ErrorKind {
@@ -77,6 +81,10 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
             ErrorKind::MfaCodeInvalid => "mfa-code-invalid",
             ErrorKind::MfaPendingInvalid => "mfa-pending-invalid",
+            ErrorKind::PinRequired => "pin-required",
+            ErrorKind::PinInvalid => "pin-invalid",
+            ErrorKind::PinLocked => "pin-locked",
+            ErrorKind::PinNotSet => "pin-not-set",
         }
     }
 
@@ -110,6 +118,9 @@ impl ErrorKind {
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::MfaCodeInvalid | ErrorKind::MfaPendingInvalid => StatusCode::UNAUTHORIZED,
+            ErrorKind::PinRequired | ErrorKind::PinInvalid => StatusCode::FORBIDDEN,
+            ErrorKind::PinLocked => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PinNotSet => StatusCode::CONFLICT,
         }
     }
 
@@ -153,6 +164,10 @@ impl ErrorKind {
             ErrorKind::MfaPendingInvalid => {
                 "This sign-in attempt is unknown, used or expired; log in again"
             }
+            ErrorKind::PinRequired => "This action needs your PIN",
+            ErrorKind::PinInvalid => "The PIN is incorrect",
+            ErrorKind::PinLocked => "Too many wrong PINs; try again later",
+            ErrorKind::PinNotSet => "Set a personal PIN first",
         }
     }
 }

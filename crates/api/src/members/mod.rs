@@ -65,7 +65,9 @@ pub async fn update(
 }
 
 /// Remove a member; their access ends with their next request. Any member may remove
-/// themselves (leave); the owner cannot be removed.
+/// themselves (leave); the owner cannot be removed. Removing someone else while the
+/// org has PIN protection on needs an open PIN step-up window (`pin-required`
+/// otherwise), or for an API key the `sensitive` scope.
 #[utoipa::path(operation_id = "removeMember", security(("session" = []), ("apiKey" = [])),
     tag = "members", params(("slug" = String, Path), ("user_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
@@ -79,7 +81,8 @@ pub async fn remove(
     if Some(user_id) == m.user_id() {
         service::leave(&st, &m).await?;
     } else {
-        service::remove(&st, &m.into_admin()?, user_id).await?;
+        let admin = crate::auth::step_up::guard(&st, m.into_admin()?).await?;
+        service::remove(&st, &admin, user_id).await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,9 +1,10 @@
-//! Organization security settings: session timeout and the IP allowlist (which
-//! `auth::policy` enforces).
+//! Organization security settings: session timeout, the IP allowlist (which
+//! `auth::policy` enforces) and PIN protection (which `auth::step_up` enforces; the PINs
+//! are `pin`'s).
 pub mod service;
 
 use crate::{
-    auth::OrgAdmin,
+    auth::{OrgAdmin, step_up},
     entity::organization,
     http::{ApiError, ApiResult, ClientMeta},
     state::AppState,
@@ -19,11 +20,16 @@ pub fn ranges(org: &organization::Model) -> ApiResult<Vec<IpRange>> {
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored allowlist: {e}")))
 }
 
-fn settings(org: &organization::Model) -> ApiResult<SecuritySettings> {
+fn settings(org: &organization::Model, pin_protection: bool) -> ApiResult<SecuritySettings> {
     Ok(SecuritySettings {
         session_timeout_minutes: org.session_timeout_minutes,
         ip_allowlist: ranges(org)?,
+        pin_protection,
     })
+}
+
+async fn current(st: &AppState, org: &organization::Model) -> ApiResult<SecuritySettings> {
+    settings(org, step_up::protection_on(&st.db, org.id).await?)
 }
 
 /// Security settings of the organization.
@@ -31,13 +37,18 @@ fn settings(org: &organization::Model) -> ApiResult<SecuritySettings> {
     tag = "security", params(("slug" = String, Path)),
     responses((status = 200, body = SecuritySettings), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
 #[get("/orgs/{slug}/settings/security")]
-pub async fn get_security(admin: OrgAdmin) -> ApiResult<web::Json<SecuritySettings>> {
-    Ok(web::Json(settings(&admin.0.org)?))
+pub async fn get_security(
+    admin: OrgAdmin,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<SecuritySettings>> {
+    Ok(web::Json(current(&st, &admin.0.org).await?))
 }
 
 /// Change security settings. A shorter session timeout applies to members' sessions at
 /// their next request; an allowlist applies to the next request on every replica. A
 /// list that would lock the caller out is refused unless `confirm_lockout` is true.
+/// PIN protection is switched by signed-in owners and admins: on needs the caller's own
+/// PIN set (`pin-not-set`), off an open PIN step-up window (`pin-required`).
 #[utoipa::path(operation_id = "updateSecuritySettings", security(("session" = []), ("apiKey" = [])),
     tag = "security", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
     responses((status = 200, body = SecuritySettings), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
@@ -48,7 +59,7 @@ pub async fn update_security(
     st: web::Data<AppState>,
 ) -> ApiResult<web::Json<SecuritySettings>> {
     let org = service::update_settings(&st, &admin, body.into_inner()).await?;
-    Ok(web::Json(settings(&org)?))
+    Ok(web::Json(current(&st, &org).await?))
 }
 
 /// The caller's address as the server sees it (after trusted proxies).

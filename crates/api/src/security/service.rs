@@ -68,7 +68,10 @@ pub async fn update_settings(
         new_ranges = Some(out);
     }
     v.finish()?;
-    let old = settings(&m.org)?;
+    let pin_change =
+        crate::pin::service::check_protection_change(st, admin, body.pin_protection).await?;
+    // Only the stored fields are compared below; PIN protection is its own row.
+    let old = settings(&m.org, false)?;
     if let Some(list) = &new_ranges
         && !list.is_empty()
         && !body.confirm_lockout
@@ -97,7 +100,7 @@ pub async fn update_settings(
         .session_timeout_minutes
         .unwrap_or(old.session_timeout_minutes);
     let list = new_ranges.unwrap_or_else(|| old.ip_allowlist.clone());
-    if timeout == old.session_timeout_minutes && list == old.ip_allowlist {
+    if timeout == old.session_timeout_minutes && list == old.ip_allowlist && pin_change.is_none() {
         return Ok(m.org.clone());
     }
     let now = st.clock.now();
@@ -122,6 +125,9 @@ pub async fn update_settings(
             confirmed_lockout: body.confirm_lockout,
         };
         audit::record(uow.txn(), &ctx, now, event).await?;
+    }
+    if let Some(c) = pin_change {
+        crate::pin::service::apply_protection_change(uow.txn(), admin, c, now).await?;
     }
     // Cached API keys carry the allowlist.
     uow.touch_keys().await?;

@@ -177,6 +177,13 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
         ),
         r(
             "POST",
+            "/orgs/{slug}/pin/verify",
+            None,
+            "",
+            Some(json!({"pin": "480913"})),
+        ),
+        r(
+            "POST",
             "/orgs/{slug}/transfer-ownership",
             None,
             "",
@@ -297,6 +304,10 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
         api_key: b.key.api_key.id,
         connector: b.connector.id,
     };
+    // Both have a PIN, so that only membership decides `pin/verify`.
+    for who in [&alice, &b.owner] {
+        who.set_pin(&new_pin("480913")).await.no_content().await;
+    }
     let slug = b.org.slug.clone();
     (alice, b.owner, slug, ids)
 }

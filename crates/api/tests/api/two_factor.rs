@@ -165,6 +165,7 @@ async fn enrolment_round_trips_through_oathtool_and_zbarimg_and_is_off_until_con
             backup_codes_remaining: 10,
             passkeys: 0,
             mfa: true,
+            pin_set: false,
         }
     );
     // Once on, it cannot be restarted over the top, nor confirmed twice.

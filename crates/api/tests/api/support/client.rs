@@ -400,6 +400,38 @@ pub fn connector_req(name: &str, url: &str) -> CreateConnectorRequest {
     }
 }
 
+impl Session {
+    // PINs and step-up.
+    pub async fn my_pin(&self) -> Reply<PinStatus> {
+        self.get_as("/me/pin").await
+    }
+    pub async fn set_pin(&self, req: &SetPinRequest) -> Reply<()> {
+        self.send_json(reqwest::Method::PUT, "/me/pin", req).await
+    }
+    pub async fn request_pin_reset(&self, req: &PinResetRequest) -> Reply<Accepted> {
+        self.post_as("/me/pin/reset", req).await
+    }
+    pub async fn confirm_pin_reset(&self, req: &PinResetConfirm) -> Reply<()> {
+        self.post_as("/me/pin/reset/confirm", req).await
+    }
+    pub async fn verify_pin(&self, slug: &str, req: &VerifyPinRequest) -> Reply<PinStepUp> {
+        self.post_as(&format!("/orgs/{slug}/pin/verify"), req).await
+    }
+}
+
+/// A first PIN: `pin` twice.
+pub fn new_pin(pin: &str) -> SetPinRequest {
+    SetPinRequest {
+        pin: pin.into(),
+        confirm: pin.into(),
+        ..Default::default()
+    }
+}
+
+pub fn pin_req(pin: &str) -> VerifyPinRequest {
+    VerifyPinRequest { pin: pin.into() }
+}
+
 pub fn reset_req(email: &str) -> PasswordResetRequest {
     PasswordResetRequest {
         email: email.into(),
