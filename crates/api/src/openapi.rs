@@ -18,6 +18,8 @@ use utoipa::{
         crate::accounts::login, crate::accounts::logout, crate::accounts::password_reset_request,
         crate::accounts::password_reset_confirm, crate::accounts::get_me, crate::accounts::update_me,
         crate::accounts::change_password,
+        crate::accounts::passkeys::registration_options, crate::accounts::passkeys::create,
+        crate::accounts::passkeys::list, crate::accounts::passkeys::rename, crate::accounts::passkeys::remove,
         crate::sessions::list, crate::sessions::revoke, crate::sessions::revoke_others,
         crate::orgs::create, crate::orgs::list, crate::orgs::get_one, crate::orgs::update,
         crate::orgs::transfer_ownership,
@@ -36,6 +38,7 @@ use utoipa::{
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
         (name = "sessions", description = "The caller's browser sessions"),
+        (name = "passkeys", description = "The caller's passkeys (WebAuthn), and a passkey as the second step of a login"),
         (name = "orgs", description = "Organizations and their settings"),
         (name = "members", description = "Members and invitations"),
         (name = "audit", description = "The audit log"),

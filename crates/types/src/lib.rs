@@ -7,6 +7,7 @@ pub mod events;
 pub mod keys;
 pub mod oauth;
 pub mod orgs;
+pub mod passkeys;
 pub mod problem;
 pub mod validation;
 
@@ -16,4 +17,5 @@ pub use connectors::*;
 pub use keys::*;
 pub use oauth::*;
 pub use orgs::*;
+pub use passkeys::*;
 pub use problem::*;

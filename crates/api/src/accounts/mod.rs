@@ -1,6 +1,7 @@
 //! Users: sign-up, email verification, login and logout, profile, password change and
 //! reset by email.
 pub mod mfa;
+pub mod passkeys;
 pub mod service;
 
 use crate::{
@@ -755,4 +756,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_me)
         .service(update_me)
         .service(change_password);
+    passkeys::routes(cfg);
 }

@@ -375,6 +375,22 @@ pub enum Event {
     OAuthSigningKeyRotated {
         kid: String,
     },
+    // Passkeys (account-level).
+    PasskeyAdded {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        name: String,
+    },
+    PasskeyRenamed {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        name: Change<String>,
+    },
+    PasskeyRemoved {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        name: String,
+    },
 }
 
 impl Event {
@@ -420,6 +436,9 @@ impl Event {
             OAuthClientDeleted { .. } => "oauth.client_deleted",
             OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             OAuthSigningKeyRotated { .. } => "oauth.signing_key_rotated",
+            PasskeyAdded { .. } => "user.passkey_added",
+            PasskeyRenamed { .. } => "user.passkey_renamed",
+            PasskeyRemoved { .. } => "user.passkey_removed",
         }
     }
 
@@ -467,6 +486,9 @@ impl Event {
                 t("oauth_grant", grant_id)
             }
             OAuthSigningKeyRotated { kid } => t("oauth_signing_key", kid),
+            PasskeyAdded { passkey_id, .. }
+            | PasskeyRenamed { passkey_id, .. }
+            | PasskeyRemoved { passkey_id, .. } => t("passkey", passkey_id),
         }
     }
 
@@ -670,6 +692,8 @@ impl Event {
                 refresh_token_lifetime,
                 ..
             } => json!({"refresh_token_lifetime": change_json(refresh_token_lifetime)}),
+            PasskeyAdded { name, .. } | PasskeyRemoved { name, .. } => json!({"name": name}),
+            PasskeyRenamed { name, .. } => json!({"changes": {"name": change_json(name)}}),
         }
     }
 
@@ -686,7 +710,10 @@ impl Event {
             | LoggedOut { user_id, .. }
             | SessionRevoked { user_id, .. }
             | SessionExpired { user_id, .. }
-            | OtherSessionsRevoked { user_id, .. } => Some(*user_id),
+            | OtherSessionsRevoked { user_id, .. }
+            | PasskeyAdded { user_id, .. }
+            | PasskeyRenamed { user_id, .. }
+            | PasskeyRemoved { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
             // A new account has no orgs yet.
             UserSignedUp { .. } | UserCreated { .. } => None,
@@ -717,7 +744,10 @@ impl Event {
             | OtherSessionsRevoked { .. }
             | OrgCreated { .. }
             | OAuthConsentGranted { .. }
-            | OAuthSigningKeyRotated { .. } => return None,
+            | OAuthSigningKeyRotated { .. }
+            | PasskeyAdded { .. }
+            | PasskeyRenamed { .. }
+            | PasskeyRemoved { .. } => return None,
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1147,6 +1177,21 @@ mod tests {
                 ),
             },
             OAuthSigningKeyRotated { kid: "k1".into() },
+            PasskeyAdded {
+                user_id: id(1),
+                passkey_id: id(60),
+                name: "Laptop".into(),
+            },
+            PasskeyRenamed {
+                user_id: id(1),
+                passkey_id: id(60),
+                name: ch("Laptop".into(), "Work laptop".into()),
+            },
+            PasskeyRemoved {
+                user_id: id(1),
+                passkey_id: id(60),
+                name: "Work laptop".into(),
+            },
         ]
     }
 
@@ -1191,13 +1236,16 @@ mod tests {
             OAuthClientDeleted { .. } => 35,
             OAuthSettingsUpdated { .. } => 36,
             OAuthSigningKeyRotated { .. } => 37,
+            PasskeyAdded { .. } => 38,
+            PasskeyRenamed { .. } => 39,
+            PasskeyRemoved { .. } => 40,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..38).collect::<Vec<_>>());
+        assert_eq!(got, (0..41).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1246,6 +1294,9 @@ mod tests {
                 "oauth.client_deleted",
                 "oauth.settings_updated",
                 "oauth.signing_key_rotated",
+                "user.passkey_added",
+                "user.passkey_renamed",
+                "user.passkey_removed",
             ]
         );
     }

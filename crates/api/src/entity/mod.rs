@@ -22,3 +22,4 @@ pub mod user;
 pub mod user_passkey;
 pub mod user_token;
 pub mod user_totp;
+pub mod passkey_registration;

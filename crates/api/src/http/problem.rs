@@ -38,6 +38,7 @@ pub enum ErrorKind {
     MethodNotImplemented,
     Unavailable,
     Internal,
+    PasskeyInvalid,
 }
 
 impl ErrorKind {
@@ -73,6 +74,7 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "method-not-implemented",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+            ErrorKind::PasskeyInvalid => "passkey-invalid",
         }
     }
 
@@ -105,6 +107,7 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::PasskeyInvalid => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -144,6 +147,7 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "This server does not implement that method",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",
+            ErrorKind::PasskeyInvalid => "The passkey was not accepted",
         }
     }
 }

@@ -377,3 +377,24 @@ pub fn reset_req(email: &str) -> PasswordResetRequest {
         email: email.into(),
     }
 }
+
+// Passkeys.
+impl Session {
+    pub async fn passkey_options(&self) -> Reply<PasskeyOptions> {
+        self.post_as("/me/passkeys/options", &serde_json::json!({}))
+            .await
+    }
+    pub async fn create_passkey(&self, req: &CreatePasskeyRequest) -> Reply<Passkey> {
+        self.post_as("/me/passkeys", req).await
+    }
+    pub async fn passkeys(&self) -> Reply<Vec<Passkey>> {
+        self.get_as("/me/passkeys").await
+    }
+    pub async fn rename_passkey(&self, id: Uuid, req: &RenamePasskeyRequest) -> Reply<Passkey> {
+        self.patch_as(&format!("/me/passkeys/{id}"), req).await
+    }
+    pub async fn remove_passkey(&self, id: Uuid, req: &RemovePasskeyRequest) -> Reply<()> {
+        self.send_json(reqwest::Method::DELETE, &format!("/me/passkeys/{id}"), req)
+            .await
+    }
+}

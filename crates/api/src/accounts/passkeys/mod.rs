@@ -1,0 +1,100 @@
+//! The signed-in user's passkeys (`/me/passkeys`) and a passkey as a login's second
+//! step. The rules are in `service`.
+pub mod service;
+
+use crate::{
+    auth::CurrentUser,
+    entity::user_passkey,
+    http::ApiResult,
+    state::AppState,
+};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use gatehouse_types::{
+    CreatePasskeyRequest, Passkey, PasskeyOptions, RemovePasskeyRequest, RenamePasskeyRequest,
+};
+use uuid::Uuid;
+
+pub fn to_api(row: &user_passkey::Model) -> Passkey {
+    Passkey {
+        id: row.id,
+        name: row.name.clone(),
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+    }
+}
+
+/// Start registering a passkey: the options for `navigator.credentials.create()`
+/// (existing passkeys excluded). Good for 5 minutes, for this session.
+#[utoipa::path(operation_id = "passkeyRegistrationOptions", security(("session" = [])),
+    tag = "passkeys", responses((status = 200, body = PasskeyOptions), (status = 409, body = gatehouse_types::Problem)))]
+#[post("/me/passkeys/options")]
+pub async fn registration_options(
+    me: CurrentUser,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<PasskeyOptions>> {
+    Ok(web::Json(service::start_registration(&st, &me).await?))
+}
+
+/// Finish registering a passkey with the browser's answer. Audited and emailed.
+#[utoipa::path(operation_id = "createPasskey", security(("session" = [])),
+    tag = "passkeys", request_body = CreatePasskeyRequest,
+    responses((status = 201, body = Passkey), (status = 400, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
+#[post("/me/passkeys")]
+pub async fn create(
+    me: CurrentUser,
+    body: web::Json<CreatePasskeyRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let row = service::finish_registration(&st, &me, &body.name, body.credential).await?;
+    Ok(HttpResponse::Created().json(to_api(&row)))
+}
+
+/// The caller's passkeys, oldest first.
+#[utoipa::path(operation_id = "listPasskeys", security(("session" = [])),
+    tag = "passkeys", responses((status = 200, body = Vec<Passkey>)))]
+#[get("/me/passkeys")]
+pub async fn list(me: CurrentUser, st: web::Data<AppState>) -> ApiResult<web::Json<Vec<Passkey>>> {
+    let rows = service::list(&st.db, me.user.id).await?;
+    Ok(web::Json(rows.iter().map(to_api).collect()))
+}
+
+/// Rename a passkey.
+#[utoipa::path(operation_id = "renamePasskey", security(("session" = [])),
+    tag = "passkeys", params(("id" = Uuid, Path)), request_body = RenamePasskeyRequest,
+    responses((status = 200, body = Passkey)))]
+#[patch("/me/passkeys/{id}")]
+pub async fn rename(
+    me: CurrentUser,
+    id: web::Path<Uuid>,
+    body: web::Json<RenamePasskeyRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<Passkey>> {
+    let row = service::rename(&st, &me, id.into_inner(), &body.name).await?;
+    Ok(web::Json(to_api(&row)))
+}
+
+/// Remove a passkey; the account password confirms it (401 `invalid-credentials`
+/// when wrong).
+#[utoipa::path(operation_id = "removePasskey", security(("session" = [])),
+    tag = "passkeys", params(("id" = Uuid, Path)), request_body = RemovePasskeyRequest,
+    responses((status = 204), (status = 401, body = gatehouse_types::Problem)))]
+#[delete("/me/passkeys/{id}")]
+pub async fn remove(
+    me: CurrentUser,
+    id: web::Path<Uuid>,
+    body: web::Json<RemovePasskeyRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    service::remove(&st, &me, id.into_inner(), body.into_inner().password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(registration_options)
+        .service(create)
+        .service(list)
+        .service(rename)
+        .service(remove);
+}
+
