@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod orgs;
 pub mod passkeys;
 pub mod problem;
+pub mod two_factor;
 pub mod validation;
 
 pub use accounts::*;
@@ -19,3 +20,4 @@ pub use oauth::*;
 pub use orgs::*;
 pub use passkeys::*;
 pub use problem::*;
+pub use two_factor::*;

@@ -375,6 +375,21 @@ pub enum Event {
     OAuthSigningKeyRotated {
         kid: String,
     },
+    // Personal second factors (account-level: never sent out).
+    TwoFactorEnabled {
+        user_id: Uuid,
+    },
+    TwoFactorDisabled {
+        user_id: Uuid,
+    },
+    BackupCodesRegenerated {
+        user_id: Uuid,
+        count: u64,
+    },
+    BackupCodeUsed {
+        user_id: Uuid,
+        remaining: u64,
+    },
     // Passkeys (account-level).
     PasskeyAdded {
         user_id: Uuid,
@@ -436,6 +451,10 @@ impl Event {
             OAuthClientDeleted { .. } => "oauth.client_deleted",
             OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             OAuthSigningKeyRotated { .. } => "oauth.signing_key_rotated",
+            TwoFactorEnabled { .. } => "user.two_factor_enabled",
+            TwoFactorDisabled { .. } => "user.two_factor_disabled",
+            BackupCodesRegenerated { .. } => "user.backup_codes_regenerated",
+            BackupCodeUsed { .. } => "user.backup_code_used",
             PasskeyAdded { .. } => "user.passkey_added",
             PasskeyRenamed { .. } => "user.passkey_renamed",
             PasskeyRemoved { .. } => "user.passkey_removed",
@@ -486,6 +505,10 @@ impl Event {
                 t("oauth_grant", grant_id)
             }
             OAuthSigningKeyRotated { kid } => t("oauth_signing_key", kid),
+            TwoFactorEnabled { user_id }
+            | TwoFactorDisabled { user_id }
+            | BackupCodesRegenerated { user_id, .. }
+            | BackupCodeUsed { user_id, .. } => t("user", user_id),
             PasskeyAdded { passkey_id, .. }
             | PasskeyRenamed { passkey_id, .. }
             | PasskeyRemoved { passkey_id, .. } => t("passkey", passkey_id),
@@ -507,6 +530,9 @@ impl Event {
             | LoggedOut { .. }
             | SessionRevoked { .. }
             | OAuthSigningKeyRotated { .. } => json!({}),
+            TwoFactorEnabled { .. } | TwoFactorDisabled { .. } => json!({"method": "totp"}),
+            BackupCodesRegenerated { count, .. } => json!({"count": count}),
+            BackupCodeUsed { remaining, .. } => json!({"remaining": remaining}),
             UserUpdated { display_name, .. } => {
                 json!({"changes": {"display_name": change_json(display_name)}})
             }
@@ -711,7 +737,11 @@ impl Event {
             | SessionRevoked { user_id, .. }
             | SessionExpired { user_id, .. }
             | OtherSessionsRevoked { user_id, .. }
-            | PasskeyAdded { user_id, .. }
+            | TwoFactorEnabled { user_id }
+            | TwoFactorDisabled { user_id }
+            | BackupCodesRegenerated { user_id, .. }
+            | BackupCodeUsed { user_id, .. } => Some(*user_id),
+            PasskeyAdded { user_id, .. }
             | PasskeyRenamed { user_id, .. }
             | PasskeyRemoved { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
@@ -745,9 +775,11 @@ impl Event {
             | OrgCreated { .. }
             | OAuthConsentGranted { .. }
             | OAuthSigningKeyRotated { .. }
-            | PasskeyAdded { .. }
-            | PasskeyRenamed { .. }
-            | PasskeyRemoved { .. } => return None,
+            | TwoFactorEnabled { .. }
+            | TwoFactorDisabled { .. }
+            | BackupCodesRegenerated { .. }
+            | BackupCodeUsed { .. } => return None,
+            PasskeyAdded { .. } | PasskeyRenamed { .. } | PasskeyRemoved { .. } => return None,
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1177,6 +1209,16 @@ mod tests {
                 ),
             },
             OAuthSigningKeyRotated { kid: "k1".into() },
+            TwoFactorEnabled { user_id: id(1) },
+            TwoFactorDisabled { user_id: id(1) },
+            BackupCodesRegenerated {
+                user_id: id(1),
+                count: 10,
+            },
+            BackupCodeUsed {
+                user_id: id(1),
+                remaining: 9,
+            },
             PasskeyAdded {
                 user_id: id(1),
                 passkey_id: id(60),
@@ -1236,16 +1278,20 @@ mod tests {
             OAuthClientDeleted { .. } => 35,
             OAuthSettingsUpdated { .. } => 36,
             OAuthSigningKeyRotated { .. } => 37,
-            PasskeyAdded { .. } => 38,
-            PasskeyRenamed { .. } => 39,
-            PasskeyRemoved { .. } => 40,
+            TwoFactorEnabled { .. } => 38,
+            TwoFactorDisabled { .. } => 39,
+            BackupCodesRegenerated { .. } => 40,
+            BackupCodeUsed { .. } => 41,
+            PasskeyAdded { .. } => 42,
+            PasskeyRenamed { .. } => 43,
+            PasskeyRemoved { .. } => 44,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..41).collect::<Vec<_>>());
+        assert_eq!(got, (0..45).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1294,6 +1340,10 @@ mod tests {
                 "oauth.client_deleted",
                 "oauth.settings_updated",
                 "oauth.signing_key_rotated",
+                "user.two_factor_enabled",
+                "user.two_factor_disabled",
+                "user.backup_codes_regenerated",
+                "user.backup_code_used",
                 "user.passkey_added",
                 "user.passkey_renamed",
                 "user.passkey_removed",

@@ -4,12 +4,13 @@
 //! verifies answers it did not make.
 use crate::support::*;
 use gatehouse_types::{
-    CreatePasskeyRequest, Passkey, PasskeyOptions, RemovePasskeyRequest, RenamePasskeyRequest,
+    CreatePasskeyRequest, LoginRequest, MfaChallenge, MfaPasskeyOptionsRequest, MfaPasskeyRequest,
+    Passkey, PasskeyOptions, RemovePasskeyRequest, RenamePasskeyRequest, SessionInfo, SignInMethod,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
 use webauthn_authenticator_rs::{WebauthnAuthenticator, softpasskey::SoftPasskey};
-use webauthn_rs::prelude::{CreationChallengeResponse, Url};
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
 /// A server whose public URL is `http://localhost:<port>`: WebAuthn needs a domain
 /// name (browsers, and the authenticator, refuse an IP address). Requests still go to
@@ -127,7 +128,10 @@ async fn a_passkey_is_registered_listed_renamed_and_removed_with_the_password() 
     assert_eq!(
         actions(&ann, &org.slug).await,
         vec![
-            ("user.passkey_removed".into(), json!({"name": "Work laptop"})),
+            (
+                "user.passkey_removed".into(),
+                json!({"name": "Work laptop"})
+            ),
             (
                 "user.passkey_renamed".into(),
                 json!({"changes": {"name": {"from": "Laptop", "to": "Work laptop"}}})
@@ -173,13 +177,28 @@ async fn a_registration_answer_counts_once_and_only_for_the_latest_options() {
         name: "Key".into(),
         credential: credential.clone(),
     };
-    assert_problem(cy.create_passkey(&req(&first)).await, 400, "passkey-invalid").await;
+    assert_problem(
+        cy.create_passkey(&req(&first)).await,
+        400,
+        "passkey-invalid",
+    )
+    .await;
     // The refused attempt used the ceremony up too.
-    assert_problem(cy.create_passkey(&req(&second)).await, 400, "passkey-invalid").await;
+    assert_problem(
+        cy.create_passkey(&req(&second)).await,
+        400,
+        "passkey-invalid",
+    )
+    .await;
     let third = attest(&app, &cy, &mut device()).await;
     cy.create_passkey(&req(&third)).await.expect(201).await;
     // Replayed: the ceremony is gone.
-    assert_problem(cy.create_passkey(&req(&third)).await, 400, "passkey-invalid").await;
+    assert_problem(
+        cy.create_passkey(&req(&third)).await,
+        400,
+        "passkey-invalid",
+    )
+    .await;
     assert_eq!(cy.passkeys().await.ok().await.len(), 1);
 }
 
@@ -273,7 +292,8 @@ async fn bad_input_gets_a_problem_and_changes_nothing() {
     assert!(r.status().is_client_error(), "{}", r.status());
     problem(r).await;
     assert_problem(
-        gus.patch("/me/passkeys/not-a-uuid", json!({"name": "x"})).await,
+        gus.patch("/me/passkeys/not-a-uuid", json!({"name": "x"}))
+            .await,
         404,
         "not-found",
     )
@@ -294,4 +314,255 @@ async fn passkeys_are_off_when_the_public_url_is_an_ip_address() {
     let app = spawn_app().await;
     let hal = app.signup("hal@example.com").await;
     assert_problem(hal.passkey_options().await, 503, "unavailable").await;
+}
+
+/// Password first: a user with a passkey gets a pending login, not a session.
+async fn password_step(app: &TestApp, email: &str) -> (Session, MfaChallenge) {
+    let s = app.session();
+    let r = s
+        .post(
+            "/auth/login",
+            LoginRequest {
+                email: email.into(),
+                password: PASSWORD.into(),
+            },
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let challenge: MfaChallenge = r.json().await.unwrap();
+    (s, challenge)
+}
+
+/// The device's assertion for fresh second-step options of `pending_token`.
+async fn assert_with(
+    app: &TestApp,
+    s: &Session,
+    pending_token: &str,
+    dev: &mut SoftPasskey,
+    at: Url,
+) -> Value {
+    let opts = s
+        .mfa_passkey_options(&MfaPasskeyOptionsRequest {
+            pending_token: pending_token.into(),
+        })
+        .await
+        .expect(200)
+        .await;
+    let _ = app;
+    let rcr: RequestChallengeResponse =
+        serde_json::from_value(json!({ "publicKey": opts.public_key })).unwrap();
+    serde_json::to_value(dev.do_authentication(at, rcr).unwrap()).unwrap()
+}
+
+fn answer(pending_token: &str, credential: &Value) -> MfaPasskeyRequest {
+    MfaPasskeyRequest {
+        pending_token: pending_token.into(),
+        credential: credential.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_is_the_second_step_of_a_login() {
+    let app = passkey_app().await;
+    let ivy = app.signup("ivy@example.com").await;
+    let mut dev = device();
+    let pk = register(&app, &ivy, &mut dev, "Phone").await;
+
+    let (s, ch) = password_step(&app, "ivy@example.com").await;
+    assert!(
+        ch.methods.contains(&"passkey".to_string()),
+        "{:?}",
+        ch.methods
+    );
+    assert_problem(s.me().await, 401, "authentication-required").await;
+
+    let cred = assert_with(&app, &s, &ch.pending_token, &mut dev, origin(&app)).await;
+    let user = s
+        .mfa_passkey(&answer(&ch.pending_token, &cred))
+        .await
+        .expect(200)
+        .await;
+    assert_eq!(user.email, "ivy@example.com");
+    assert_eq!(s.me().await.ok().await.id, user.id);
+    let sessions: Vec<SessionInfo> = json(s.get("/me/sessions").await).await;
+    let current = sessions.iter().find(|x| x.current).unwrap();
+    assert_eq!(current.sign_in_method, SignInMethod::Passkey);
+    let used = s.passkeys().await.ok().await;
+    assert_eq!(used[0].id, pk.id);
+    assert!(used[0].last_used_at.is_some());
+
+    // The same answer again: the sign-in attempt is used up.
+    assert_problem(
+        app.session()
+            .mfa_passkey(&answer(&ch.pending_token, &cred))
+            .await,
+        401,
+        "mfa-pending-invalid",
+    )
+    .await;
+    // And a second login with the same device works (the signature counter moved on).
+    let (s2, ch2) = password_step(&app, "ivy@example.com").await;
+    let cred2 = assert_with(&app, &s2, &ch2.pending_token, &mut dev, origin(&app)).await;
+    s2.mfa_passkey(&answer(&ch2.pending_token, &cred2))
+        .await
+        .expect(200)
+        .await;
+}
+
+#[tokio::test]
+async fn a_wrong_or_replayed_assertion_is_refused() {
+    let app = passkey_app().await;
+    let jo = app.signup("jo@example.com").await;
+    let mut dev = device();
+    register(&app, &jo, &mut dev, "Key").await;
+    let (s, ch) = password_step(&app, "jo@example.com").await;
+    let tok = ch.pending_token.as_str();
+
+    // Without options first.
+    let early = json!({"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}});
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &early)).await,
+        400,
+        "passkey-invalid",
+    )
+    .await;
+
+    // An answer to an older challenge of the same sign-in (options asked again).
+    let stale = assert_with(&app, &s, tok, &mut dev, origin(&app)).await;
+    let fresh = assert_with(&app, &s, tok, &mut dev, origin(&app)).await;
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &stale)).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+
+    // A forged signature.
+    let mut forged = fresh.clone();
+    let sig = forged["response"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    forged["response"]["signature"] = json!(format!("{flipped}{}", &sig[1..]));
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &forged)).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+
+    // Signed for another origin.
+    let elsewhere = assert_with(
+        &app,
+        &s,
+        tok,
+        &mut dev,
+        Url::parse("https://localhost:1").unwrap(),
+    )
+    .await;
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &elsewhere)).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+
+    // Not an assertion at all.
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &json!([1, 2]))).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+    assert_problem(s.me().await, 401, "authentication-required").await;
+
+    // An unknown sign-in.
+    assert_problem(
+        s.mfa_passkey_options(&MfaPasskeyOptionsRequest {
+            pending_token: "nope".into(),
+        })
+        .await,
+        401,
+        "mfa-pending-invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_assertion_for_another_sign_in_is_refused() {
+    let app = passkey_app().await;
+    let mo = app.signup("mo@example.com").await;
+    let mut dev = device();
+    register(&app, &mo, &mut dev, "Key").await;
+    // From another sign-in of the same user: its challenge is not this one's.
+    let (s2, ch2) = password_step(&app, "mo@example.com").await;
+    let other = assert_with(&app, &s2, &ch2.pending_token, &mut dev, origin(&app)).await;
+    let (s3, ch3) = password_step(&app, "mo@example.com").await;
+    assert_with(&app, &s3, &ch3.pending_token, &mut dev, origin(&app)).await;
+    assert_problem(
+        s3.mfa_passkey(&answer(&ch3.pending_token, &other)).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+    // The rightful sign-in still works with its own answer.
+    s2.mfa_passkey(&answer(&ch2.pending_token, &other))
+        .await
+        .expect(200)
+        .await;
+}
+
+#[tokio::test]
+async fn wrong_assertions_are_throttled_like_wrong_codes() {
+    let app = passkey_app().await;
+    let kay = app.signup("kay@example.com").await;
+    let mut dev = device();
+    register(&app, &kay, &mut dev, "Key").await;
+    let (s, ch) = password_step(&app, "kay@example.com").await;
+    let tok = ch.pending_token.as_str();
+    let good = assert_with(&app, &s, tok, &mut dev, origin(&app)).await;
+    for _ in 0..5 {
+        assert_problem(
+            s.mfa_passkey(&answer(tok, &json!({}))).await,
+            401,
+            "mfa-code-invalid",
+        )
+        .await;
+    }
+    // Wrong passkeys count like wrong passwords: the account is throttled.
+    let r = s.mfa_passkey(&answer(tok, &good)).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 429, "too-many-attempts").await;
+    assert_problem(s.me().await, 401, "authentication-required").await;
+    // Once the limit has passed, this sign-in attempt has long expired.
+    app.advance(Duration::from_secs(60 * 60));
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &good)).await,
+        401,
+        "mfa-pending-invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_removed_passkey_signs_in_no_more() {
+    let app = passkey_app().await;
+    let lu = app.signup("lu@example.com").await;
+    let mut dev = device();
+    let pk = register(&app, &lu, &mut dev, "Key").await;
+    let (s, ch) = password_step(&app, "lu@example.com").await;
+    let cred = assert_with(&app, &s, &ch.pending_token, &mut dev, origin(&app)).await;
+    lu.remove_passkey(pk.id, &password(PASSWORD))
+        .await
+        .no_content()
+        .await;
+    assert_problem(
+        s.mfa_passkey(&answer(&ch.pending_token, &cred)).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+    // Without a second factor the password alone signs in again.
+    app.login_session("lu@example.com").await;
 }

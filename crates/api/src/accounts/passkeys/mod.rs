@@ -2,15 +2,18 @@
 //! step. The rules are in `service`.
 pub mod service;
 
+use super::pending_login;
 use crate::{
     auth::CurrentUser,
     entity::user_passkey,
-    http::ApiResult,
+    http::{ApiError, ApiResult, ClientMeta, ErrorKind},
+    sessions::SignInMethod,
     state::AppState,
 };
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use gatehouse_types::{
-    CreatePasskeyRequest, Passkey, PasskeyOptions, RemovePasskeyRequest, RenamePasskeyRequest,
+    CreatePasskeyRequest, MfaPasskeyOptionsRequest, MfaPasskeyRequest, Passkey, PasskeyOptions,
+    RemovePasskeyRequest, RenamePasskeyRequest,
 };
 use uuid::Uuid;
 
@@ -90,11 +93,67 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The second step of a login with a passkey, part one: the options for
+/// `navigator.credentials.get()` with the user's passkeys. The challenge is kept with
+/// the pending login; asking again replaces it.
+#[utoipa::path(operation_id = "mfaPasskeyOptions",
+    tag = "passkeys", request_body = MfaPasskeyOptionsRequest,
+    responses((status = 200, body = PasskeyOptions), (status = 400, body = gatehouse_types::Problem), (status = 401, body = gatehouse_types::Problem)))]
+#[post("/auth/mfa/passkey/options")]
+pub async fn login_options(
+    req: HttpRequest,
+    body: web::Json<MfaPasskeyOptionsRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<PasskeyOptions>> {
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
+    let pending = pending_login::find(&st, &body.pending_token).await?;
+    let (options, state) = service::start_authentication(&st, pending.user_id).await?;
+    pending_login::set_challenge(&st, pending.id, &state).await?;
+    Ok(web::Json(options))
+}
+
+/// The second step of a login with a passkey, part two: the browser's answer. Answers
+/// like `POST /auth/login`: the user and the session cookie (signed in with
+/// `passkey`). A refused answer counts as a wrong code (`mfa-code-invalid`; 429 beyond
+/// the login limit).
+#[utoipa::path(operation_id = "verifyMfaPasskey",
+    tag = "passkeys", request_body = MfaPasskeyRequest,
+    responses((status = 200, body = gatehouse_types::User), (status = 400, body = gatehouse_types::Problem), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
+#[post("/auth/mfa/passkey")]
+pub async fn login_verify(
+    req: HttpRequest,
+    meta: ClientMeta,
+    body: web::Json<MfaPasskeyRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
+    let body = body.into_inner();
+    let pending = pending_login::find(&st, &body.pending_token).await?;
+    let Some(state) = pending.challenge.clone() else {
+        return Err(ApiError::with_detail(
+            ErrorKind::PasskeyInvalid,
+            "ask for the passkey options of this sign-in first",
+        ));
+    };
+    pending_login::reserve_attempt(&st, &pending, &meta).await?;
+    if service::finish_authentication(&st, pending.user_id, &state, body.credential)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::with_detail(
+            ErrorKind::MfaCodeInvalid,
+            "the passkey was not accepted",
+        ));
+    }
+    pending_login::complete(&st, &req, &meta, pending, SignInMethod::Passkey).await
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(registration_options)
+    cfg.service(login_options)
+        .service(login_verify)
+        .service(registration_options)
         .service(create)
         .service(list)
         .service(rename)
         .service(remove);
 }
-

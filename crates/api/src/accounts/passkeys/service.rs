@@ -271,7 +271,11 @@ pub async fn finish_registration(
     jobs::mail::send(
         st,
         &txn,
-        notice(st, &me.user.email, &format!("A passkey \"{name}\" was added")),
+        notice(
+            st,
+            &me.user.email,
+            &format!("A passkey \"{name}\" was added"),
+        ),
     )
     .await?;
     txn.commit().await?;

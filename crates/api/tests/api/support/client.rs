@@ -398,3 +398,16 @@ impl Session {
             .await
     }
 }
+
+// A passkey as a login's second step.
+impl Session {
+    pub async fn mfa_passkey_options(
+        &self,
+        req: &MfaPasskeyOptionsRequest,
+    ) -> Reply<PasskeyOptions> {
+        self.post_as("/auth/mfa/passkey/options", req).await
+    }
+    pub async fn mfa_passkey(&self, req: &MfaPasskeyRequest) -> Reply<User> {
+        self.post_as("/auth/mfa/passkey", req).await
+    }
+}
