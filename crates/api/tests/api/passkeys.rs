@@ -566,3 +566,29 @@ async fn a_removed_passkey_signs_in_no_more() {
     // Without a second factor the password alone signs in again.
     app.login_session("lu@example.com").await;
 }
+
+#[tokio::test]
+async fn a_signature_behind_the_stored_counter_is_refused_as_a_clone() {
+    let app = passkey_app().await;
+    let ned = app.signup("ned@example.com").await;
+    let mut dev = device();
+    register(&app, &ned, &mut dev, "Key").await;
+    // Two sign-ins get their options; the device signs the first (counter 1), then the
+    // second (counter 2), which is used first.
+    let (s1, ch1) = password_step(&app, "ned@example.com").await;
+    let (s2, ch2) = password_step(&app, "ned@example.com").await;
+    let older = assert_with(&app, &s1, &ch1.pending_token, &mut dev, origin(&app)).await;
+    let newer = assert_with(&app, &s2, &ch2.pending_token, &mut dev, origin(&app)).await;
+    s2.mfa_passkey(&answer(&ch2.pending_token, &newer))
+        .await
+        .expect(200)
+        .await;
+    // A copy of the key that signed before would look like this: refused.
+    assert_problem(
+        s1.mfa_passkey(&answer(&ch1.pending_token, &older)).await,
+        401,
+        "mfa-code-invalid",
+    )
+    .await;
+    assert_problem(s1.me().await, 401, "authentication-required").await;
+}

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{PASSKEY_NAME_MAX_CHARS, PasskeyOptions};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 use webauthn_rs::prelude::{
@@ -75,6 +75,16 @@ fn invalid(detail: impl Into<String>) -> ApiError {
 /// writes it.
 fn credential_id(pk: &Passkey) -> String {
     URL_SAFE_NO_PAD.encode(pk.cred_id())
+}
+
+/// The signature counter stored with a passkey (webauthn-rs keeps it private; its
+/// stored form is ours).
+fn signature_counter(pk: &Passkey) -> u32 {
+    serde_json::to_value(pk)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64())
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0)
 }
 
 fn decode(row: &user_passkey::Model) -> ApiResult<Passkey> {
@@ -424,13 +434,37 @@ pub async fn finish_authentication(
         // Removed between the options and the answer.
         return Ok(None);
     };
+    // The state holds the counters of when the options were made; a use since then
+    // (another sign-in) has moved the stored counter. A signature counter that does not
+    // move past the stored one marks a cloned authenticator (WebAuthn § 7.2 step 21);
+    // authenticators that keep no counter send 0 every time.
     let mut pk = decode(&row)?;
+    let stored = signature_counter(&pk);
+    if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
+        tracing::warn!(
+            passkey_id = %row.id,
+            "passkey signature counter did not advance: possibly a cloned authenticator"
+        );
+        return Ok(None);
+    }
     pk.update_credential(&result);
     let id = row.id;
-    let mut am = row.into_active_model();
-    am.passkey = Set(serde_json::to_string(&pk).map_err(ApiError::internal)?);
-    am.last_used_at = Set(Some(now));
-    am.update(&txn).await?;
+    // Only over the version read: of two concurrent sign-ins with one counter value,
+    // one wins.
+    let n = user_passkey::Entity::update_many()
+        .col_expr(
+            user_passkey::Column::Passkey,
+            Expr::value(serde_json::to_string(&pk).map_err(ApiError::internal)?),
+        )
+        .col_expr(user_passkey::Column::LastUsedAt, Expr::value(Some(now)))
+        .filter(user_passkey::Column::Id.eq(id))
+        .filter(user_passkey::Column::Passkey.eq(row.passkey))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if n == 0 {
+        return Ok(None);
+    }
     txn.commit().await?;
     Ok(Some(id))
 }
