@@ -41,6 +41,7 @@ pub enum ErrorKind {
     MfaCodeInvalid,
     MfaPendingInvalid,
     PasskeyInvalid,
+    PasskeysUnavailable,
 }
 
 impl ErrorKind {
@@ -79,6 +80,7 @@ impl ErrorKind {
             ErrorKind::MfaCodeInvalid => "mfa-code-invalid",
             ErrorKind::MfaPendingInvalid => "mfa-pending-invalid",
             ErrorKind::PasskeyInvalid => "passkey-invalid",
+            ErrorKind::PasskeysUnavailable => "passkeys-unavailable",
         }
     }
 
@@ -113,6 +115,7 @@ impl ErrorKind {
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::MfaCodeInvalid | ErrorKind::MfaPendingInvalid => StatusCode::UNAUTHORIZED,
             ErrorKind::PasskeyInvalid => StatusCode::BAD_REQUEST,
+            ErrorKind::PasskeysUnavailable => StatusCode::CONFLICT,
         }
     }
 
@@ -157,6 +160,9 @@ impl ErrorKind {
                 "This sign-in attempt is unknown, used or expired; log in again"
             }
             ErrorKind::PasskeyInvalid => "The passkey was not accepted",
+            ErrorKind::PasskeysUnavailable => {
+                "Passkeys need the server's public URL to be a domain name"
+            }
         }
     }
 }

@@ -313,7 +313,7 @@ async fn passkeys_need_a_session() {
 async fn passkeys_are_off_when_the_public_url_is_an_ip_address() {
     let app = spawn_app().await;
     let hal = app.signup("hal@example.com").await;
-    assert_problem(hal.passkey_options().await, 503, "unavailable").await;
+    assert_problem(hal.passkey_options().await, 409, "passkeys-unavailable").await;
 }
 
 /// Password first: a user with a passkey gets a pending login, not a session.

@@ -98,7 +98,7 @@ pub async fn remove(
 /// the pending login; asking again replaces it.
 #[utoipa::path(operation_id = "mfaPasskeyOptions",
     tag = "passkeys", request_body = MfaPasskeyOptionsRequest,
-    responses((status = 200, body = PasskeyOptions), (status = 400, body = gatehouse_types::Problem), (status = 401, body = gatehouse_types::Problem)))]
+    responses((status = 200, body = PasskeyOptions), (status = 400, body = gatehouse_types::Problem), (status = 401, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
 #[post("/auth/mfa/passkey/options")]
 pub async fn login_options(
     req: HttpRequest,

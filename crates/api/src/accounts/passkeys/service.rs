@@ -33,7 +33,8 @@ pub const MAX_PASSKEYS: usize = 20;
 
 /// The WebAuthn relying party of this server: RP id = the public URL's host, origin =
 /// the public URL's origin. WebAuthn needs a domain name (browsers refuse an IP
-/// address), so a server reached by address has passkeys switched off.
+/// address), so a server reached by address has passkeys switched off
+/// (`passkeys-unavailable`, 409: a state of this server, not worth retrying).
 pub struct RelyingParty {
     webauthn: Option<Webauthn>,
 }
@@ -60,8 +61,8 @@ impl RelyingParty {
     fn get(&self) -> ApiResult<&Webauthn> {
         self.webauthn.as_ref().ok_or_else(|| {
             ApiError::with_detail(
-                ErrorKind::Unavailable,
-                "passkeys need the server's public URL to be a domain name",
+                ErrorKind::PasskeysUnavailable,
+                "WebAuthn does not work on an IP address; set `public_url` to a host name",
             )
         })
     }
