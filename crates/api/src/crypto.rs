@@ -66,6 +66,8 @@ pub enum TokenKind {
     OAuthRefresh,
     /// Between a right password and the second factor.
     MfaPending,
+    /// A sign-in with a passkey alone, between its options and the answer.
+    PasskeySignIn,
 }
 
 impl TokenKind {
@@ -82,6 +84,7 @@ impl TokenKind {
             TokenKind::OAuthCode => "ghac_",
             TokenKind::OAuthRefresh => "ghrt_",
             TokenKind::MfaPending => "ghp_",
+            TokenKind::PasskeySignIn => "ghpk_",
         }
     }
 }

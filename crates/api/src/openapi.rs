@@ -24,6 +24,7 @@ use utoipa::{
         crate::accounts::passkeys::registration_options, crate::accounts::passkeys::create,
         crate::accounts::passkeys::list, crate::accounts::passkeys::rename, crate::accounts::passkeys::remove,
         crate::accounts::passkeys::login_options, crate::accounts::passkeys::login_verify,
+        crate::accounts::passkeys::sign_in_options, crate::accounts::passkeys::sign_in,
         crate::sessions::list, crate::sessions::revoke, crate::sessions::revoke_others,
         crate::orgs::create, crate::orgs::list, crate::orgs::get_one, crate::orgs::update,
         crate::orgs::transfer_ownership,

@@ -77,3 +77,28 @@ pub struct MfaPasskeyRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub credential: serde_json::Value,
 }
+
+/// The options of a sign-in with a passkey alone (no email, no password): for
+/// `navigator.credentials.get()` (no `allowCredentials`: the device offers its
+/// passkeys for this site), and the token that ties the answer to them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeySignInOptions {
+    /// Single use, for 5 minutes.
+    pub ceremony: String,
+    #[serde(rename = "publicKey")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub public_key: serde_json::Value,
+}
+
+/// Signs in with a passkey alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignInRequest {
+    pub ceremony: String,
+    /// The `PublicKeyCredential` that `navigator.credentials.get()` returned, as JSON
+    /// (with its `userHandle`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub credential: serde_json::Value,
+}

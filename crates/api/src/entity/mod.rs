@@ -17,6 +17,7 @@ pub mod oauth_refresh_token;
 pub mod oauth_signing_key;
 pub mod organization;
 pub mod passkey_registration;
+pub mod passkey_sign_in;
 pub mod pending_login;
 pub mod session;
 pub mod usage_daily;

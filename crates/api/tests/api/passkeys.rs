@@ -5,7 +5,8 @@
 use crate::support::*;
 use gatehouse_types::{
     CreatePasskeyRequest, LoginRequest, MfaChallenge, MfaPasskeyOptionsRequest, MfaPasskeyRequest,
-    Passkey, PasskeyOptions, RemovePasskeyRequest, RenamePasskeyRequest, SessionInfo, SignInMethod,
+    Passkey, PasskeyOptions, PasskeySignInRequest, RemovePasskeyRequest, RenamePasskeyRequest,
+    SessionInfo, SignInMethod,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -591,4 +592,115 @@ async fn a_signature_behind_the_stored_counter_is_refused_as_a_clone() {
     )
     .await;
     assert_problem(s1.me().await, 401, "authentication-required").await;
+}
+
+/// Registers a passkey and returns its credential id (base64url), which a
+/// discoverable sign-in names.
+async fn register_raw(app: &TestApp, s: &Session, dev: &mut SoftPasskey) -> String {
+    let credential = attest(app, s, dev).await;
+    let raw_id = credential["rawId"].as_str().unwrap().to_string();
+    s.create_passkey(&CreatePasskeyRequest {
+        name: "Key".into(),
+        credential,
+    })
+    .await
+    .expect(201)
+    .await;
+    raw_id
+}
+
+/// A sign-in with a passkey alone. `SoftPasskey` keeps no discoverable credentials (it
+/// signs only for a credential id it is given), so the test plays the part of the
+/// device's credential picker: it names the credential and adds the user handle a
+/// discoverable passkey returns with its assertion (the handle is not signed; the
+/// server must only use it to look up the key that the signature is checked against).
+async fn sign_in_answer(
+    app: &TestApp,
+    s: &Session,
+    dev: &mut SoftPasskey,
+    raw_id: &str,
+    user_handle: Option<uuid::Uuid>,
+) -> PasskeySignInRequest {
+    use base64::Engine;
+    let opts = s.passkey_sign_in_options().await.expect(200).await;
+    assert!(
+        opts.public_key
+            .get("allowCredentials")
+            .is_none_or(|a| a.as_array().is_some_and(Vec::is_empty)),
+        "a discoverable sign-in names no credential: {}",
+        opts.public_key
+    );
+    let mut pk = opts.public_key.clone();
+    pk["allowCredentials"] = json!([{"type": "public-key", "id": raw_id}]);
+    let rcr: RequestChallengeResponse = serde_json::from_value(json!({ "publicKey": pk })).unwrap();
+    let mut credential =
+        serde_json::to_value(dev.do_authentication(origin(app), rcr).unwrap()).unwrap();
+    if let Some(u) = user_handle {
+        credential["response"]["userHandle"] =
+            json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.as_bytes()));
+    }
+    PasskeySignInRequest {
+        ceremony: opts.ceremony,
+        credential,
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_alone_signs_in() {
+    let app = passkey_app().await;
+    let oz = app.signup("oz@example.com").await;
+    let mut dev = device();
+    let raw_id = register_raw(&app, &oz, &mut dev).await;
+
+    let s = app.session();
+    let req = sign_in_answer(&app, &s, &mut dev, &raw_id, Some(oz.user.id)).await;
+    let user = s.passkey_sign_in(&req).await.expect(200).await;
+    assert_eq!(user.id, oz.user.id);
+    assert_eq!(s.me().await.ok().await.id, oz.user.id);
+    let sessions: Vec<SessionInfo> = json(s.get("/me/sessions").await).await;
+    let current = sessions.iter().find(|x| x.current).unwrap();
+    assert_eq!(current.sign_in_method, SignInMethod::Passkey);
+    assert!(s.passkeys().await.ok().await[0].last_used_at.is_some());
+
+    // The same answer again: the ceremony is used up.
+    let again = app.session();
+    assert_problem(again.passkey_sign_in(&req).await, 400, "passkey-invalid").await;
+    assert_problem(again.me().await, 401, "authentication-required").await;
+}
+
+#[tokio::test]
+async fn a_passkey_sign_in_needs_the_right_user_a_valid_signature_and_a_live_ceremony() {
+    let app = passkey_app().await;
+    let pia = app.signup("pia@example.com").await;
+    let quin = app.signup("quin@example.com").await;
+    let mut dev = device();
+    let raw_id = register_raw(&app, &pia, &mut dev).await;
+    register_raw(&app, &quin, &mut device()).await;
+    let s = app.session();
+
+    // Pia's key presented as Quin's, or as nobody's.
+    for handle in [Some(quin.user.id), None] {
+        let req = sign_in_answer(&app, &s, &mut dev, &raw_id, handle).await;
+        assert_problem(s.passkey_sign_in(&req).await, 400, "passkey-invalid").await;
+    }
+    // A forged signature.
+    let mut req = sign_in_answer(&app, &s, &mut dev, &raw_id, Some(pia.user.id)).await;
+    let sig = req.credential["response"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    req.credential["response"]["signature"] = json!(format!("{flipped}{}", &sig[1..]));
+    assert_problem(s.passkey_sign_in(&req).await, 400, "passkey-invalid").await;
+    // A ceremony that was never issued, or has expired.
+    let mut req = sign_in_answer(&app, &s, &mut dev, &raw_id, Some(pia.user.id)).await;
+    let real = std::mem::replace(&mut req.ceremony, "ghpk_not-a-ceremony".into());
+    assert_problem(s.passkey_sign_in(&req).await, 400, "passkey-invalid").await;
+    req.ceremony = real;
+    app.advance(Duration::from_secs(5 * 60 + 1));
+    assert_problem(s.passkey_sign_in(&req).await, 400, "passkey-invalid").await;
+    assert_problem(s.me().await, 401, "authentication-required").await;
+    // And a good one still works.
+    let req = sign_in_answer(&app, &s, &mut dev, &raw_id, Some(pia.user.id)).await;
+    s.passkey_sign_in(&req).await.expect(200).await;
 }

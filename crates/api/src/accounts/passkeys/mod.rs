@@ -9,11 +9,12 @@ use crate::{
     http::{ApiError, ApiResult, ClientMeta, ErrorKind},
     sessions::SignInMethod,
     state::AppState,
+    throttle,
 };
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use gatehouse_types::{
     CreatePasskeyRequest, MfaPasskeyOptionsRequest, MfaPasskeyRequest, Passkey, PasskeyOptions,
-    RemovePasskeyRequest, RenamePasskeyRequest,
+    PasskeySignInOptions, PasskeySignInRequest, RemovePasskeyRequest, RenamePasskeyRequest,
 };
 use uuid::Uuid;
 
@@ -148,8 +149,74 @@ pub async fn login_verify(
     pending_login::complete(&st, &req, &meta, pending, SignInMethod::Passkey).await
 }
 
+/// Sign in with a passkey alone (no email, no password), part one: options for
+/// `navigator.credentials.get()` that let the device offer its passkeys for this site,
+/// and the ceremony token to send back with the answer (single use, 5 minutes). A
+/// passkey verifies its user on the device, so it is a second factor by itself.
+#[utoipa::path(operation_id = "passkeySignInOptions",
+    tag = "passkeys", responses((status = 200, body = PasskeySignInOptions), (status = 409, body = gatehouse_types::Problem)))]
+#[post("/auth/passkey/options")]
+pub async fn sign_in_options(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<PasskeySignInOptions>> {
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
+    let (ceremony, options) = service::start_sign_in(&st).await?;
+    Ok(web::Json(PasskeySignInOptions {
+        ceremony,
+        public_key: options.public_key,
+    }))
+}
+
+/// Sign in with a passkey alone, part two: the browser's answer. Answers like
+/// `POST /auth/login`: the user and the session cookie (signed in with `passkey`). A
+/// refused answer (or an unknown, used or expired ceremony) is `passkey-invalid`;
+/// attempts count against the client address's login limit (429 beyond).
+#[utoipa::path(operation_id = "passkeySignIn",
+    tag = "passkeys", request_body = PasskeySignInRequest,
+    responses((status = 200, body = gatehouse_types::User), (status = 400, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
+#[post("/auth/passkey")]
+pub async fn sign_in(
+    req: HttpRequest,
+    meta: ClientMeta,
+    body: web::Json<PasskeySignInRequest>,
+    st: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    crate::auth::extract::check_origin(&req, &st.public_origin, false)?;
+    let body = body.into_inner();
+    let now = st.clock.now();
+    let ip_key = throttle::ip_key(meta.ip.as_deref().unwrap_or("unknown"));
+    let limit = throttle::Limit::ip(&st.config.login);
+    if let throttle::Reservation::Refused { retry_after } =
+        throttle::reserve(&st.db, &ip_key, limit, now).await?
+    {
+        return Err(ApiError {
+            retry_after: Some(retry_after),
+            detail: Some(format!(
+                "too many failed sign-ins; try again in {retry_after} seconds"
+            )),
+            ..ApiError::new(ErrorKind::TooManyAttempts)
+        });
+    }
+    let Some(user_id) = service::finish_sign_in(&st, &body.ceremony, body.credential).await? else {
+        return Err(ApiError::with_detail(
+            ErrorKind::PasskeyInvalid,
+            "the passkey was not accepted",
+        ));
+    };
+    throttle::release(&st.db, &ip_key).await?;
+    // The one way a login becomes a session: through a pending login, completed at once.
+    let txn = crate::db::begin(&st.db).await?;
+    let token = pending_login::start(&txn, user_id, &meta, now).await?;
+    txn.commit().await?;
+    let pending = pending_login::find(&st, &token).await?;
+    pending_login::complete(&st, &req, &meta, pending, SignInMethod::Passkey).await
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(login_options)
+    cfg.service(sign_in_options)
+        .service(sign_in)
+        .service(login_options)
         .service(login_verify)
         .service(registration_options)
         .service(create)

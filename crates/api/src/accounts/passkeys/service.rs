@@ -7,7 +7,8 @@ use crate::{
     audit::{self, Context, Event},
     auth::CurrentUser,
     crypto,
-    entity::{passkey_registration, user_passkey},
+    crypto::TokenKind,
+    entity::{passkey_registration, passkey_sign_in, user_passkey},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     jobs,
     mail::Email,
@@ -22,8 +23,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Webauthn, WebauthnBuilder,
+    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Webauthn,
+    WebauthnBuilder,
 };
 
 /// How long a ceremony's options stay good (the browser's own prompt times out sooner).
@@ -424,6 +426,17 @@ pub async fn finish_authentication(
             return Ok(None);
         }
     };
+    record_use(st, user_id, &result).await
+}
+
+/// Records a verified use of one of `user_id`'s passkeys: refuses a signature counter
+/// that does not pass the stored one, else stores the new counter and the time.
+/// Returns the passkey's id, or `None` when refused.
+async fn record_use(
+    st: &AppState,
+    user_id: Uuid,
+    result: &AuthenticationResult,
+) -> ApiResult<Option<Uuid>> {
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let Some(row) = user_passkey::Entity::find()
@@ -448,7 +461,7 @@ pub async fn finish_authentication(
         );
         return Ok(None);
     }
-    pk.update_credential(&result);
+    pk.update_credential(result);
     let id = row.id;
     // Only over the version read: of two concurrent sign-ins with one counter value,
     // one wins.
@@ -468,4 +481,88 @@ pub async fn finish_authentication(
     }
     txn.commit().await?;
     Ok(Some(id))
+}
+
+/// Starts a sign-in with a passkey alone: discoverable-credential options, and the
+/// token of the ceremony (its state is stored under the token's hash).
+pub async fn start_sign_in(st: &AppState) -> ApiResult<(String, PasskeyOptions)> {
+    let wa = st.passkeys.get()?;
+    let (options, state) = wa
+        .start_discoverable_authentication()
+        .map_err(ApiError::internal)?;
+    let token = crypto::generate_token(TokenKind::PasskeySignIn);
+    let now = st.clock.now();
+    let txn = crate::db::begin(&st.db).await?;
+    passkey_sign_in::Entity::insert(passkey_sign_in::ActiveModel {
+        token_hash: Set(crypto::hash_token(&token)),
+        state: Set(serde_json::to_string(&state).map_err(ApiError::internal)?),
+        expires_at: Set(now + Duration::minutes(CEREMONY_TTL_MINUTES)),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    // Nobody signs in with an expired one; anyone may start one, so they go at once.
+    passkey_sign_in::Entity::delete_many()
+        .filter(passkey_sign_in::Column::ExpiresAt.lte(now))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok((token, to_options(&options)?))
+}
+
+/// Finishes a sign-in with a passkey alone: uses the ceremony up, finds the user by the
+/// passkey's user handle and verifies the answer against that user's passkeys. Returns
+/// the user, or `None` when the answer is refused.
+pub async fn finish_sign_in(
+    st: &AppState,
+    ceremony: &str,
+    credential: serde_json::Value,
+) -> ApiResult<Option<Uuid>> {
+    let wa = st.passkeys.get()?;
+    let ceremony = ceremony.trim();
+    let unknown = || invalid("this passkey sign-in is unknown, used or expired; start again");
+    if !crypto::token_is_well_formed(TokenKind::PasskeySignIn, ceremony) {
+        return Err(unknown());
+    }
+    let hash = crypto::hash_token(ceremony);
+    let now = st.clock.now();
+    let Some(row) = passkey_sign_in::Entity::find_by_id(hash.clone())
+        .one(&st.db)
+        .await?
+    else {
+        return Err(unknown());
+    };
+    let taken = passkey_sign_in::Entity::delete_by_id(hash)
+        .exec(&st.db)
+        .await?
+        .rows_affected;
+    if taken == 0 || row.expires_at <= now {
+        return Err(unknown());
+    }
+    let state: DiscoverableAuthentication =
+        serde_json::from_str(&row.state).map_err(ApiError::internal)?;
+    let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(credential) else {
+        return Ok(None);
+    };
+    // The user handle names the user, the credential id one of their passkeys; both are
+    // the device's claim until the signature checks out against that passkey's key.
+    let Ok((user_id, cred_id)) = wa.identify_discoverable_authentication(&credential) else {
+        return Ok(None);
+    };
+    let Some(row) = user_passkey::Entity::find()
+        .filter(user_passkey::Column::UserId.eq(user_id))
+        .filter(user_passkey::Column::CredentialId.eq(URL_SAFE_NO_PAD.encode(cred_id)))
+        .one(&st.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let pk = decode(&row)?;
+    let result = match wa.finish_discoverable_authentication_v2(&credential, state, &pk) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = %e, "passkey sign-in refused");
+            return Ok(None);
+        }
+    };
+    Ok(record_use(st, user_id, &result).await?.map(|_| user_id))
 }

@@ -411,3 +411,14 @@ impl Session {
         self.post_as("/auth/mfa/passkey", req).await
     }
 }
+
+// Signing in with a passkey alone.
+impl Session {
+    pub async fn passkey_sign_in_options(&self) -> Reply<PasskeySignInOptions> {
+        self.post_as("/auth/passkey/options", &serde_json::json!({}))
+            .await
+    }
+    pub async fn passkey_sign_in(&self, req: &PasskeySignInRequest) -> Reply<User> {
+        self.post_as("/auth/passkey", req).await
+    }
+}
