@@ -5,7 +5,8 @@
 //!   `POST /me/passkeys`; one per session (starting again replaces it).
 //! - `passkey_sign_ins`: between `POST /auth/passkey/options` and `POST /auth/passkey`
 //!   (a sign-in with a passkey alone), found by the hash of its token, used once.
-//! (The passkey second step of a login keeps its state with the pending login.)
+//!
+//! The passkey second step of a login keeps its state with the pending login.
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]

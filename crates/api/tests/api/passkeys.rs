@@ -621,6 +621,20 @@ async fn sign_in_answer(
     raw_id: &str,
     user_handle: Option<uuid::Uuid>,
 ) -> PasskeySignInRequest {
+    sign_in_answers(app, s, dev, raw_id, user_handle, 1)
+        .await
+        .remove(0)
+}
+
+/// `n` answers, each signed anew (the counter moving on), to one set of options.
+async fn sign_in_answers(
+    app: &TestApp,
+    s: &Session,
+    dev: &mut SoftPasskey,
+    raw_id: &str,
+    user_handle: Option<uuid::Uuid>,
+    n: usize,
+) -> Vec<PasskeySignInRequest> {
     use base64::Engine;
     let opts = s.passkey_sign_in_options().await.expect(200).await;
     assert!(
@@ -633,16 +647,21 @@ async fn sign_in_answer(
     let mut pk = opts.public_key.clone();
     pk["allowCredentials"] = json!([{"type": "public-key", "id": raw_id}]);
     let rcr: RequestChallengeResponse = serde_json::from_value(json!({ "publicKey": pk })).unwrap();
-    let mut credential =
-        serde_json::to_value(dev.do_authentication(origin(app), rcr).unwrap()).unwrap();
-    if let Some(u) = user_handle {
-        credential["response"]["userHandle"] =
-            json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.as_bytes()));
-    }
-    PasskeySignInRequest {
-        ceremony: opts.ceremony,
-        credential,
-    }
+    (0..n)
+        .map(|_| {
+            let mut credential =
+                serde_json::to_value(dev.do_authentication(origin(app), rcr.clone()).unwrap())
+                    .unwrap();
+            if let Some(u) = user_handle {
+                credential["response"]["userHandle"] =
+                    json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.as_bytes()));
+            }
+            PasskeySignInRequest {
+                ceremony: opts.ceremony.clone(),
+                credential,
+            }
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -653,7 +672,8 @@ async fn a_passkey_alone_signs_in() {
     let raw_id = register_raw(&app, &oz, &mut dev).await;
 
     let s = app.session();
-    let req = sign_in_answer(&app, &s, &mut dev, &raw_id, Some(oz.user.id)).await;
+    let mut answers = sign_in_answers(&app, &s, &mut dev, &raw_id, Some(oz.user.id), 2).await;
+    let (req, second) = (answers.remove(0), answers.remove(0));
     let user = s.passkey_sign_in(&req).await.expect(200).await;
     assert_eq!(user.id, oz.user.id);
     assert_eq!(s.me().await.ok().await.id, oz.user.id);
@@ -662,9 +682,11 @@ async fn a_passkey_alone_signs_in() {
     assert_eq!(current.sign_in_method, SignInMethod::Passkey);
     assert!(s.passkeys().await.ok().await[0].last_used_at.is_some());
 
-    // The same answer again: the ceremony is used up.
+    // The ceremony is used up: neither the same answer again nor a fresh signature of
+    // its challenge (the counter moved on) signs in.
     let again = app.session();
     assert_problem(again.passkey_sign_in(&req).await, 400, "passkey-invalid").await;
+    assert_problem(again.passkey_sign_in(&second).await, 400, "passkey-invalid").await;
     assert_problem(again.me().await, 401, "authentication-required").await;
 }
 
