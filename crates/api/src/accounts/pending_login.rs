@@ -129,6 +129,26 @@ fn bound_to(row: &pending_login::Model, meta: &ClientMeta) -> bool {
     row.ip == meta.ip && row.user_agent == meta.user_agent
 }
 
+/// Takes one slot of the account's code counter (the login limits), or 429 with
+/// `Retry-After`: every code typed for the account counts, at login or in settings.
+pub(super) async fn reserve_code_slot(
+    st: &AppState,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let limit = throttle::Limit::account(&st.config.login);
+    match throttle::reserve(&st.db, &account_key(user_id), limit, now).await? {
+        throttle::Reservation::Granted { .. } => Ok(()),
+        throttle::Reservation::Refused { retry_after } => Err(ApiError {
+            retry_after: Some(retry_after),
+            detail: Some(format!(
+                "too many wrong codes; try again in {retry_after} seconds"
+            )),
+            ..ApiError::new(ErrorKind::TooManyAttempts)
+        }),
+    }
+}
+
 /// Counts one second-step attempt before the code is checked: per account (429 with
 /// `Retry-After` over the login limit) and per pending login (burned after
 /// `MAX_ATTEMPTS`). Also refuses a client other than the one that typed the password.
@@ -138,18 +158,7 @@ pub async fn reserve_attempt(st: &AppState, pending: &Pending, meta: &ClientMeta
     if !bound_to(&row, meta) {
         return Err(invalid());
     }
-    let limit = throttle::Limit::account(&st.config.login);
-    if let throttle::Reservation::Refused { retry_after } =
-        throttle::reserve(&st.db, &account_key(pending.user_id), limit, now).await?
-    {
-        return Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many wrong codes; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        });
-    }
+    reserve_code_slot(st, pending.user_id, now).await?;
     let n = pending_login::Entity::update_many()
         .col_expr(
             pending_login::Column::Attempts,

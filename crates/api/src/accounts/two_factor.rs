@@ -210,7 +210,7 @@ async fn use_backup_code<C: ConnectionTrait>(
         st,
         db,
         u,
-        "A backup code was used to sign in to your Gatehouse account",
+        "Gatehouse: a backup code was used",
         &format!(
             "One of your backup codes was just used. {remaining} unused codes are left; you can make a new set under Account → Security."
         ),
@@ -237,21 +237,6 @@ async fn notify<C: ConnectionTrait>(
     };
     jobs::mail::send(st, db, email).await?;
     Ok(())
-}
-
-/// Takes one slot of the user's second-step counter (the login limits), or 429.
-async fn reserve_code_attempt(st: &AppState, user_id: Uuid, now: DateTime<Utc>) -> ApiResult<()> {
-    let limit = throttle::Limit::account(&st.config.login);
-    match throttle::reserve(&st.db, &pending_login::account_key(user_id), limit, now).await? {
-        throttle::Reservation::Granted { .. } => Ok(()),
-        throttle::Reservation::Refused { retry_after } => Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many wrong codes; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        }),
-    }
 }
 
 async fn check_password(password: String, u: &user::Model) -> ApiResult<()> {
@@ -355,7 +340,7 @@ pub async fn confirm_enrolment(
             "no authenticator set-up in progress; start one with POST /me/totp",
         ));
     };
-    reserve_code_attempt(&st, me.user.id, now).await?;
+    pending_login::reserve_code_slot(&st, me.user.id, now).await?;
     let t = totp(open_secret(&st, &row)?, &me.user.email)?;
     let step = matching_step(&t, &body.code, now, None).ok_or_else(code_invalid)?;
     let txn = crate::db::begin(&st.db).await?;
@@ -389,7 +374,7 @@ pub async fn confirm_enrolment(
         &st,
         &txn,
         &me.user,
-        "Two-factor authentication is on for your Gatehouse account",
+        "Gatehouse: two-factor sign-in turned on",
         "An authenticator app was just set up as the second step of signing in to your account.",
     )
     .await?;
@@ -413,7 +398,7 @@ pub async fn disable(
     if confirmed_totp(&st.db, me.user.id).await?.is_none() {
         return Err(ApiError::conflict("two-factor authentication is not on"));
     }
-    reserve_code_attempt(&st, me.user.id, now).await?;
+    pending_login::reserve_code_slot(&st, me.user.id, now).await?;
     check_password(body.password, &me.user).await?;
     let txn = crate::db::begin(&st.db).await?;
     let code = body.code.trim();
@@ -443,7 +428,7 @@ pub async fn disable(
         &st,
         &txn,
         &me.user,
-        "Two-factor authentication was turned off for your Gatehouse account",
+        "Gatehouse: two-factor sign-in turned off",
         "The authenticator app and the backup codes of your account were just removed; signing in needs only the password now (or a passkey, if you have one).",
     )
     .await?;
@@ -485,7 +470,7 @@ pub async fn regenerate_backup_codes(
         &st,
         &txn,
         &me.user,
-        "New backup codes for your Gatehouse account",
+        "Gatehouse: new backup codes",
         "A new set of backup codes was just made for your account; the previous codes no longer work.",
     )
     .await?;
