@@ -15,6 +15,7 @@ mod m20261215_000010_create_instance_settings;
 mod m20261220_000011_create_jobs;
 mod m20261226_000012_create_second_factors;
 mod m20261226_000013_create_two_factor_login;
+mod m20261226_000014_create_passkey_ceremonies;
 mod m20261226_000015_create_pins;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261220_000011_create_jobs::Migration),
             Box::new(m20261226_000012_create_second_factors::Migration),
             Box::new(m20261226_000013_create_two_factor_login::Migration),
+            Box::new(m20261226_000014_create_passkey_ceremonies::Migration),
             Box::new(m20261226_000015_create_pins::Migration),
         ]
     }

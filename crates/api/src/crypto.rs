@@ -67,6 +67,8 @@ pub enum TokenKind {
     /// Between a right password and the second factor.
     MfaPending,
     PinReset,
+    /// A sign-in with a passkey alone, between its options and the answer.
+    PasskeySignIn,
 }
 
 impl TokenKind {
@@ -84,6 +86,7 @@ impl TokenKind {
             TokenKind::OAuthRefresh => "ghrt_",
             TokenKind::MfaPending => "ghp_",
             TokenKind::PinReset => "ghpr_",
+            TokenKind::PasskeySignIn => "ghpk_",
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub batch: crate::oauth::batch::Batcher,
     /// This replica's side of the durable job queue.
     pub jobs: crate::jobs::Queue,
+    /// The WebAuthn relying party (built once from the public URL).
+    pub passkeys: crate::accounts::passkeys::service::RelyingParty,
 }
 
 impl AppState {
@@ -113,6 +115,7 @@ impl AppState {
             write_lock,
             batch: Default::default(),
             jobs: Default::default(),
+            passkeys: crate::accounts::passkeys::service::RelyingParty::new(&public_url),
             keys,
             oauth: Default::default(),
             oauth_limits,

@@ -1,6 +1,7 @@
 //! Users: sign-up, email verification, login (with a second step for users with
 //! MFA) and logout, profile, password change and reset by email, two-factor set-up.
 pub mod mfa;
+pub mod passkeys;
 pub mod pending_login;
 pub mod service;
 pub mod two_factor;
@@ -772,4 +773,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(update_me)
         .service(change_password);
     two_factor::routes(cfg);
+    passkeys::routes(cfg);
 }

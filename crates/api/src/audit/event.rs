@@ -418,6 +418,22 @@ pub enum Event {
         org_id: Uuid,
         pin_protection: Change<bool>,
     },
+    // Passkeys (account-level).
+    PasskeyAdded {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        name: String,
+    },
+    PasskeyRenamed {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        name: Change<String>,
+    },
+    PasskeyRemoved {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        name: String,
+    },
 }
 
 impl Event {
@@ -473,6 +489,9 @@ impl Event {
             PinLockedOut { .. } => "auth.pin_locked",
             PinStepUpOpened { .. } => "auth.pin_step_up",
             PinProtectionChanged { .. } => "org.pin_protection_changed",
+            PasskeyAdded { .. } => "user.passkey_added",
+            PasskeyRenamed { .. } => "user.passkey_renamed",
+            PasskeyRemoved { .. } => "user.passkey_removed",
         }
     }
 
@@ -530,6 +549,9 @@ impl Event {
             | PinLockedOut { user_id, .. } => t("user", user_id),
             PinStepUpOpened { session_id, .. } => t("session", session_id),
             PinProtectionChanged { org_id, .. } => t("org", org_id),
+            PasskeyAdded { passkey_id, .. }
+            | PasskeyRenamed { passkey_id, .. }
+            | PasskeyRemoved { passkey_id, .. } => t("passkey", passkey_id),
         }
     }
 
@@ -751,6 +773,8 @@ impl Event {
             PinProtectionChanged { pin_protection, .. } => {
                 json!({"changes": {"pin_protection": change_json(pin_protection)}})
             }
+            PasskeyAdded { name, .. } | PasskeyRemoved { name, .. } => json!({"name": name}),
+            PasskeyRenamed { name, .. } => json!({"changes": {"name": change_json(name)}}),
         }
     }
 
@@ -776,6 +800,9 @@ impl Event {
             | PinChanged { user_id, .. }
             | PinReset { user_id }
             | PinLockedOut { user_id, .. } => Some(*user_id),
+            PasskeyAdded { user_id, .. }
+            | PasskeyRenamed { user_id, .. }
+            | PasskeyRemoved { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
             // A new account has no orgs yet.
             UserSignedUp { .. } | UserCreated { .. } => None,
@@ -821,6 +848,7 @@ impl Event {
                     pin_protection: pin_protection.clone(),
                 }
             }
+            PasskeyAdded { .. } | PasskeyRenamed { .. } | PasskeyRemoved { .. } => return None,
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1280,6 +1308,21 @@ mod tests {
                 org_id: id(10),
                 pin_protection: ch(false, true),
             },
+            PasskeyAdded {
+                user_id: id(1),
+                passkey_id: id(60),
+                name: "Laptop".into(),
+            },
+            PasskeyRenamed {
+                user_id: id(1),
+                passkey_id: id(60),
+                name: ch("Laptop".into(), "Work laptop".into()),
+            },
+            PasskeyRemoved {
+                user_id: id(1),
+                passkey_id: id(60),
+                name: "Work laptop".into(),
+            },
         ]
     }
 
@@ -1334,13 +1377,16 @@ mod tests {
             PinLockedOut { .. } => 45,
             PinStepUpOpened { .. } => 46,
             PinProtectionChanged { .. } => 47,
+            PasskeyAdded { .. } => 48,
+            PasskeyRenamed { .. } => 49,
+            PasskeyRemoved { .. } => 50,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..48).collect::<Vec<_>>());
+        assert_eq!(got, (0..51).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1399,6 +1445,9 @@ mod tests {
                 "auth.pin_locked",
                 "auth.pin_step_up",
                 "org.pin_protection_changed",
+                "user.passkey_added",
+                "user.passkey_renamed",
+                "user.passkey_removed",
             ]
         );
     }

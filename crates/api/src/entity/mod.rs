@@ -17,6 +17,8 @@ pub mod oauth_refresh_token;
 pub mod oauth_signing_key;
 pub mod org_pin_protection;
 pub mod organization;
+pub mod passkey_registration;
+pub mod passkey_sign_in;
 pub mod pending_login;
 pub mod pin_step_up;
 pub mod session;

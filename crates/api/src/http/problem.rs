@@ -44,6 +44,8 @@ pub enum ErrorKind {
     PinInvalid,
     PinLocked,
     PinNotSet,
+    PasskeyInvalid,
+    PasskeysUnavailable,
 }
 
 impl ErrorKind {
@@ -85,6 +87,8 @@ impl ErrorKind {
             ErrorKind::PinInvalid => "pin-invalid",
             ErrorKind::PinLocked => "pin-locked",
             ErrorKind::PinNotSet => "pin-not-set",
+            ErrorKind::PasskeyInvalid => "passkey-invalid",
+            ErrorKind::PasskeysUnavailable => "passkeys-unavailable",
         }
     }
 
@@ -121,6 +125,8 @@ impl ErrorKind {
             ErrorKind::PinRequired | ErrorKind::PinInvalid => StatusCode::FORBIDDEN,
             ErrorKind::PinLocked => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::PinNotSet => StatusCode::CONFLICT,
+            ErrorKind::PasskeyInvalid => StatusCode::BAD_REQUEST,
+            ErrorKind::PasskeysUnavailable => StatusCode::CONFLICT,
         }
     }
 
@@ -168,6 +174,10 @@ impl ErrorKind {
             ErrorKind::PinInvalid => "The PIN is incorrect",
             ErrorKind::PinLocked => "Too many wrong PINs; try again later",
             ErrorKind::PinNotSet => "Set a personal PIN first",
+            ErrorKind::PasskeyInvalid => "The passkey was not accepted",
+            ErrorKind::PasskeysUnavailable => {
+                "Passkeys need the server's public URL to be a domain name"
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ mod members;
 mod oauth;
 mod ops;
 mod orgs;
+mod passkeys;
 mod pin;
 mod policy;
 mod replicas;

@@ -309,7 +309,13 @@ impl TestApp {
 
     pub fn session_with_agent(&self, agent: &str) -> Session {
         let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("Origin", self.base.parse().unwrap());
+        // A browser sends the origin of the page, which is the public URL's (the tests
+        // may reach the server under another name, e.g. 127.0.0.1 for localhost).
+        let origin = reqwest::Url::parse(&self.config.public_url())
+            .unwrap()
+            .origin()
+            .ascii_serialization();
+        headers.insert("Origin", origin.parse().unwrap());
         let http = Client::builder()
             .cookie_store(true)
             .default_headers(headers)

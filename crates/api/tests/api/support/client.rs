@@ -437,3 +437,48 @@ pub fn reset_req(email: &str) -> PasswordResetRequest {
         email: email.into(),
     }
 }
+
+// Passkeys.
+impl Session {
+    pub async fn passkey_options(&self) -> Reply<PasskeyOptions> {
+        self.post_as("/me/passkeys/options", &serde_json::json!({}))
+            .await
+    }
+    pub async fn create_passkey(&self, req: &CreatePasskeyRequest) -> Reply<Passkey> {
+        self.post_as("/me/passkeys", req).await
+    }
+    pub async fn passkeys(&self) -> Reply<Vec<Passkey>> {
+        self.get_as("/me/passkeys").await
+    }
+    pub async fn rename_passkey(&self, id: Uuid, req: &RenamePasskeyRequest) -> Reply<Passkey> {
+        self.patch_as(&format!("/me/passkeys/{id}"), req).await
+    }
+    pub async fn remove_passkey(&self, id: Uuid, req: &RemovePasskeyRequest) -> Reply<()> {
+        self.send_json(reqwest::Method::DELETE, &format!("/me/passkeys/{id}"), req)
+            .await
+    }
+}
+
+// A passkey as a login's second step.
+impl Session {
+    pub async fn mfa_passkey_options(
+        &self,
+        req: &MfaPasskeyOptionsRequest,
+    ) -> Reply<PasskeyOptions> {
+        self.post_as("/auth/mfa/passkey/options", req).await
+    }
+    pub async fn mfa_passkey(&self, req: &MfaPasskeyRequest) -> Reply<User> {
+        self.post_as("/auth/mfa/passkey", req).await
+    }
+}
+
+// Signing in with a passkey alone.
+impl Session {
+    pub async fn passkey_sign_in_options(&self) -> Reply<PasskeySignInOptions> {
+        self.post_as("/auth/passkey/options", &serde_json::json!({}))
+            .await
+    }
+    pub async fn passkey_sign_in(&self, req: &PasskeySignInRequest) -> Reply<User> {
+        self.post_as("/auth/passkey", req).await
+    }
+}
