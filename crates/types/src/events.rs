@@ -52,6 +52,8 @@ pub enum GrantEndReason {
     RevokedByClient,
     ClientDeleted,
     MemberRemoved,
+    /// The org started requiring MFA and the grant's user had none.
+    MfaRequired,
 }
 
 /// The event's `type` (the audit action name) and its `data`.
@@ -178,6 +180,11 @@ pub enum PublicEventData {
     OAuthSettingsUpdated {
         refresh_token_lifetime: Change<RefreshTokenLifetime>,
     },
+    #[serde(rename = "org.mfa_requirement_updated")]
+    OrgMfaRequirementUpdated {
+        require_mfa: Change<bool>,
+        oauth_grants_revoked: u64,
+    },
 }
 
 impl PublicEventData {
@@ -206,6 +213,7 @@ impl PublicEventData {
             Self::OAuthGrantCreated { .. } => "oauth.grant_created",
             Self::OAuthGrantRevoked { .. } => "oauth.grant_revoked",
             Self::OAuthSettingsUpdated { .. } => "oauth.settings_updated",
+            Self::OrgMfaRequirementUpdated { .. } => "org.mfa_requirement_updated",
         }
     }
 }

@@ -357,6 +357,7 @@ fn AllowlistCard(initial: Vec<IpRange>) -> impl IntoView {
                     session_timeout_minutes: None,
                     ip_allowlist: Some(list.into_iter().map(|(_, r)| r).collect()),
                     confirm_lockout: confirm,
+                    ..Default::default()
                 }));
             }>
                 <Show
@@ -505,6 +506,7 @@ fn TimeoutCard(initial: i32) -> impl IntoView {
                             session_timeout_minutes: Some(m),
                             ip_allowlist: None,
                             confirm_lockout: false,
+                            ..Default::default()
                         }));
                     }
                     _ => local_error.set(Some(format!(

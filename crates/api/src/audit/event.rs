@@ -156,6 +156,7 @@ fn grant_end_text(r: GrantEndReason) -> &'static str {
         GrantEndReason::RevokedByClient => "revoked by the client",
         GrantEndReason::ClientDeleted => "client deleted",
         GrantEndReason::MemberRemoved => "member removed",
+        GrantEndReason::MfaRequired => "organization requires MFA",
     }
 }
 
@@ -375,6 +376,14 @@ pub enum Event {
     OAuthSigningKeyRotated {
         kid: String,
     },
+    /// Require MFA switched on or off. Switching on revokes the OAuth grants of the
+    /// members without a second factor (each also recorded as `oauth.grant_revoked`).
+    OrgMfaRequirementUpdated {
+        org_id: Uuid,
+        require_mfa: Change<bool>,
+        members_without_mfa: usize,
+        oauth_grants_revoked: usize,
+    },
 }
 
 impl Event {
@@ -420,6 +429,7 @@ impl Event {
             OAuthClientDeleted { .. } => "oauth.client_deleted",
             OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             OAuthSigningKeyRotated { .. } => "oauth.signing_key_rotated",
+            OrgMfaRequirementUpdated { .. } => "org.mfa_requirement_updated",
         }
     }
 
@@ -447,7 +457,8 @@ impl Event {
             | OrgSecurityUpdated { org_id, .. }
             | IpAllowlistUpdated { org_id, .. }
             | OrgSlugChanged { org_id, .. }
-            | OAuthSettingsUpdated { org_id, .. } => t("org", org_id),
+            | OAuthSettingsUpdated { org_id, .. }
+            | OrgMfaRequirementUpdated { org_id, .. } => t("org", org_id),
             OrgOwnershipTransferred { to_user_id, .. } => t("user", to_user_id),
             MemberAdded { user_id, .. }
             | MemberRemoved { user_id, .. }
@@ -670,6 +681,16 @@ impl Event {
                 refresh_token_lifetime,
                 ..
             } => json!({"refresh_token_lifetime": change_json(refresh_token_lifetime)}),
+            OrgMfaRequirementUpdated {
+                require_mfa,
+                members_without_mfa,
+                oauth_grants_revoked,
+                ..
+            } => json!({
+                "changes": {"require_mfa": change_json(require_mfa)},
+                "members_without_mfa": members_without_mfa,
+                "oauth_grants_revoked": oauth_grants_revoked,
+            }),
         }
     }
 
@@ -904,6 +925,14 @@ impl Event {
                 ..
             } => PublicEventData::OAuthSettingsUpdated {
                 refresh_token_lifetime: refresh_token_lifetime.clone(),
+            },
+            OrgMfaRequirementUpdated {
+                require_mfa,
+                oauth_grants_revoked,
+                ..
+            } => PublicEventData::OrgMfaRequirementUpdated {
+                require_mfa: require_mfa.clone(),
+                oauth_grants_revoked: *oauth_grants_revoked as u64,
             },
         })
     }
@@ -1147,6 +1176,12 @@ mod tests {
                 ),
             },
             OAuthSigningKeyRotated { kid: "k1".into() },
+            OrgMfaRequirementUpdated {
+                org_id: id(10),
+                require_mfa: ch(false, true),
+                members_without_mfa: 2,
+                oauth_grants_revoked: 3,
+            },
         ]
     }
 
@@ -1191,13 +1226,14 @@ mod tests {
             OAuthClientDeleted { .. } => 35,
             OAuthSettingsUpdated { .. } => 36,
             OAuthSigningKeyRotated { .. } => 37,
+            OrgMfaRequirementUpdated { .. } => 38,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..38).collect::<Vec<_>>());
+        assert_eq!(got, (0..39).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1246,6 +1282,7 @@ mod tests {
                 "oauth.client_deleted",
                 "oauth.settings_updated",
                 "oauth.signing_key_rotated",
+                "org.mfa_requirement_updated",
             ]
         );
     }

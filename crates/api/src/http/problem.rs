@@ -38,6 +38,7 @@ pub enum ErrorKind {
     MethodNotImplemented,
     Unavailable,
     Internal,
+    MfaRequired,
 }
 
 impl ErrorKind {
@@ -73,6 +74,7 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "method-not-implemented",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+            ErrorKind::MfaRequired => "mfa-required",
         }
     }
 
@@ -88,7 +90,8 @@ impl ErrorKind {
             | ErrorKind::InsufficientRole
             | ErrorKind::InvitationEmailMismatch
             | ErrorKind::IpNotAllowed
-            | ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            | ErrorKind::InsufficientScope
+            | ErrorKind::MfaRequired => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::EmailTaken
@@ -144,6 +147,9 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "This server does not implement that method",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",
+            ErrorKind::MfaRequired => {
+                "This organization requires two-factor authentication; set it up first"
+            }
         }
     }
 }
