@@ -177,6 +177,14 @@ main() {
 
     ensure_nextest
 
+    # Independent checkers of the two-factor tests: TOTP codes (oathtool), the QR code
+    # (rsvg-convert renders the SVG, zbarimg reads it).
+    say "oathtool, zbarimg, rsvg-convert (Debian)"
+    . scripts/lib.sh
+    need_deb oathtool oathtool
+    need_deb zbarimg zbar-tools
+    need_deb rsvg-convert librsvg2-bin
+
     say "MCP reference server (npm)"
     if ! GATEHOUSE_TEST_MCP_EVERYTHING=$(bash scripts/mcp-everything.sh | tail -n 1); then
         printf '\n%s\n' "error: could not install @modelcontextprotocol/server-everything (see above)." >&2

@@ -14,6 +14,7 @@ mod m20261207_000009_create_mcp_relays;
 mod m20261215_000010_create_instance_settings;
 mod m20261220_000011_create_jobs;
 mod m20261226_000012_create_second_factors;
+mod m20261226_000013_create_two_factor_login;
 mod m20261226_000016_add_org_require_mfa;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000010_create_instance_settings::Migration),
             Box::new(m20261220_000011_create_jobs::Migration),
             Box::new(m20261226_000012_create_second_factors::Migration),
+            Box::new(m20261226_000013_create_two_factor_login::Migration),
             Box::new(m20261226_000016_add_org_require_mfa::Migration),
         ]
     }

@@ -64,6 +64,8 @@ pub enum TokenKind {
     OAuthClientSecret,
     OAuthCode,
     OAuthRefresh,
+    /// Between a right password and the second factor.
+    MfaPending,
 }
 
 impl TokenKind {
@@ -79,6 +81,7 @@ impl TokenKind {
             TokenKind::OAuthClientSecret => "ghcs_",
             TokenKind::OAuthCode => "ghac_",
             TokenKind::OAuthRefresh => "ghrt_",
+            TokenKind::MfaPending => "ghp_",
         }
     }
 }

@@ -18,6 +18,9 @@ use utoipa::{
         crate::accounts::login, crate::accounts::logout, crate::accounts::password_reset_request,
         crate::accounts::password_reset_confirm, crate::accounts::get_me, crate::accounts::update_me,
         crate::accounts::change_password,
+        crate::accounts::two_factor::verify, crate::accounts::two_factor::start_enrolment,
+        crate::accounts::two_factor::confirm_enrolment, crate::accounts::two_factor::disable,
+        crate::accounts::two_factor::regenerate_backup_codes, crate::accounts::two_factor::security,
         crate::sessions::list, crate::sessions::revoke, crate::sessions::revoke_others,
         crate::orgs::create, crate::orgs::list, crate::orgs::get_one, crate::orgs::update,
         crate::orgs::transfer_ownership,
@@ -37,6 +40,7 @@ use utoipa::{
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
         (name = "sessions", description = "The caller's browser sessions"),
+        (name = "two-factor", description = "The caller's second factors: authenticator app (TOTP) and backup codes"),
         (name = "orgs", description = "Organizations and their settings"),
         (name = "members", description = "Members and invitations"),
         (name = "audit", description = "The audit log"),

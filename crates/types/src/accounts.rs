@@ -88,6 +88,8 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     /// True for the session that made this request.
     pub current: bool,
+    /// How the session signed in.
+    pub sign_in_method: crate::SignInMethod,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod oauth;
 pub mod orgs;
 pub mod problem;
+pub mod two_factor;
 pub mod validation;
 
 pub use accounts::*;
@@ -17,3 +18,4 @@ pub use keys::*;
 pub use oauth::*;
 pub use orgs::*;
 pub use problem::*;
+pub use two_factor::*;

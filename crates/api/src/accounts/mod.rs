@@ -1,7 +1,9 @@
-//! Users: sign-up, email verification, login and logout, profile, password change and
-//! reset by email.
+//! Users: sign-up, email verification, login (with a second step for users with
+//! MFA) and logout, profile, password change and reset by email, two-factor set-up.
 pub mod mfa;
+pub mod pending_login;
 pub mod service;
+pub mod two_factor;
 
 use crate::{
     audit::{self, Context, Event},
@@ -18,8 +20,8 @@ use crate::{
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_types::{
-    Accepted, ChangePasswordRequest, LoginRequest, PasswordResetConfirm, PasswordResetRequest,
-    SignupRequest, TokenRequest, UpdateMeRequest, User,
+    Accepted, ChangePasswordRequest, LoginRequest, MfaChallenge, PasswordResetConfirm,
+    PasswordResetRequest, SignupRequest, TokenRequest, UpdateMeRequest, User,
     validation::{DISPLAY_NAME_MAX_CHARS, password_problem},
 };
 use sea_orm::{
@@ -412,10 +414,12 @@ fn too_many_attempts(secs: u64) -> ApiError {
 
 /// Log in with email and password. Attempts are counted before the password is
 /// checked, per account and per client address (or per known device), and throttled
-/// (429 with `Retry-After`) beyond the configured limits.
+/// (429 with `Retry-After`) beyond the configured limits. A user with a second factor
+/// gets 202 and an `MfaChallenge` instead of a session: finish with `POST /auth/mfa`
+/// (or a passkey) within its `expires_in` seconds.
 #[utoipa::path(operation_id = "login",
     tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = User), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
+    responses((status = 200, body = User), (status = 202, body = MfaChallenge), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/auth/login")]
 pub async fn login(
     req: HttpRequest,
@@ -475,6 +479,17 @@ pub async fn login(
                 } else {
                     throttle::clear(&txn, key).await?;
                 }
+            }
+            if mfa::has_mfa(&txn, u.id).await? {
+                // No session yet: the second step finishes this login.
+                let methods = two_factor::methods(&txn, u.id).await?;
+                let pending_token = pending_login::start(&txn, u.id, &meta, now).await?;
+                txn.commit().await?;
+                return Ok(HttpResponse::Accepted().json(MfaChallenge {
+                    pending_token,
+                    methods,
+                    expires_in: pending_login::TTL_SECONDS as u64,
+                }));
             }
             let (token, session_id) = sessions::create(&txn, u.id, &meta, now).await?;
             audit::record(
@@ -755,4 +770,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_me)
         .service(update_me)
         .service(change_password);
+    two_factor::routes(cfg);
 }

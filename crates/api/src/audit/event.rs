@@ -376,6 +376,21 @@ pub enum Event {
     OAuthSigningKeyRotated {
         kid: String,
     },
+    // Personal second factors (account-level: never sent out).
+    TwoFactorEnabled {
+        user_id: Uuid,
+    },
+    TwoFactorDisabled {
+        user_id: Uuid,
+    },
+    BackupCodesRegenerated {
+        user_id: Uuid,
+        count: u64,
+    },
+    BackupCodeUsed {
+        user_id: Uuid,
+        remaining: u64,
+    },
     /// Require MFA switched on or off. Switching on revokes the OAuth grants of the
     /// members without a second factor (each also recorded as `oauth.grant_revoked`).
     OrgMfaRequirementUpdated {
@@ -429,6 +444,10 @@ impl Event {
             OAuthClientDeleted { .. } => "oauth.client_deleted",
             OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             OAuthSigningKeyRotated { .. } => "oauth.signing_key_rotated",
+            TwoFactorEnabled { .. } => "user.two_factor_enabled",
+            TwoFactorDisabled { .. } => "user.two_factor_disabled",
+            BackupCodesRegenerated { .. } => "user.backup_codes_regenerated",
+            BackupCodeUsed { .. } => "user.backup_code_used",
             OrgMfaRequirementUpdated { .. } => "org.mfa_requirement_updated",
         }
     }
@@ -478,6 +497,10 @@ impl Event {
                 t("oauth_grant", grant_id)
             }
             OAuthSigningKeyRotated { kid } => t("oauth_signing_key", kid),
+            TwoFactorEnabled { user_id }
+            | TwoFactorDisabled { user_id }
+            | BackupCodesRegenerated { user_id, .. }
+            | BackupCodeUsed { user_id, .. } => t("user", user_id),
         }
     }
 
@@ -496,6 +519,9 @@ impl Event {
             | LoggedOut { .. }
             | SessionRevoked { .. }
             | OAuthSigningKeyRotated { .. } => json!({}),
+            TwoFactorEnabled { .. } | TwoFactorDisabled { .. } => json!({"method": "totp"}),
+            BackupCodesRegenerated { count, .. } => json!({"count": count}),
+            BackupCodeUsed { remaining, .. } => json!({"remaining": remaining}),
             UserUpdated { display_name, .. } => {
                 json!({"changes": {"display_name": change_json(display_name)}})
             }
@@ -707,7 +733,11 @@ impl Event {
             | LoggedOut { user_id, .. }
             | SessionRevoked { user_id, .. }
             | SessionExpired { user_id, .. }
-            | OtherSessionsRevoked { user_id, .. } => Some(*user_id),
+            | OtherSessionsRevoked { user_id, .. }
+            | TwoFactorEnabled { user_id }
+            | TwoFactorDisabled { user_id }
+            | BackupCodesRegenerated { user_id, .. }
+            | BackupCodeUsed { user_id, .. } => Some(*user_id),
             LoginFailed { user_id, .. } | LoginThrottled { user_id, .. } => *user_id,
             // A new account has no orgs yet.
             UserSignedUp { .. } | UserCreated { .. } => None,
@@ -738,7 +768,11 @@ impl Event {
             | OtherSessionsRevoked { .. }
             | OrgCreated { .. }
             | OAuthConsentGranted { .. }
-            | OAuthSigningKeyRotated { .. } => return None,
+            | OAuthSigningKeyRotated { .. }
+            | TwoFactorEnabled { .. }
+            | TwoFactorDisabled { .. }
+            | BackupCodesRegenerated { .. }
+            | BackupCodeUsed { .. } => return None,
             OrgUpdated {
                 name, description, ..
             } => PublicEventData::OrgUpdated {
@@ -1176,6 +1210,16 @@ mod tests {
                 ),
             },
             OAuthSigningKeyRotated { kid: "k1".into() },
+            TwoFactorEnabled { user_id: id(1) },
+            TwoFactorDisabled { user_id: id(1) },
+            BackupCodesRegenerated {
+                user_id: id(1),
+                count: 10,
+            },
+            BackupCodeUsed {
+                user_id: id(1),
+                remaining: 9,
+            },
             OrgMfaRequirementUpdated {
                 org_id: id(10),
                 require_mfa: ch(false, true),
@@ -1226,14 +1270,18 @@ mod tests {
             OAuthClientDeleted { .. } => 35,
             OAuthSettingsUpdated { .. } => 36,
             OAuthSigningKeyRotated { .. } => 37,
-            OrgMfaRequirementUpdated { .. } => 38,
+            TwoFactorEnabled { .. } => 38,
+            TwoFactorDisabled { .. } => 39,
+            BackupCodesRegenerated { .. } => 40,
+            BackupCodeUsed { .. } => 41,
+            OrgMfaRequirementUpdated { .. } => 42,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..39).collect::<Vec<_>>());
+        assert_eq!(got, (0..43).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1282,6 +1330,10 @@ mod tests {
                 "oauth.client_deleted",
                 "oauth.settings_updated",
                 "oauth.signing_key_rotated",
+                "user.two_factor_enabled",
+                "user.two_factor_disabled",
+                "user.backup_codes_regenerated",
+                "user.backup_code_used",
                 "org.mfa_requirement_updated",
             ]
         );

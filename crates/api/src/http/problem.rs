@@ -38,6 +38,8 @@ pub enum ErrorKind {
     MethodNotImplemented,
     Unavailable,
     Internal,
+    MfaCodeInvalid,
+    MfaPendingInvalid,
     MfaRequired,
 }
 
@@ -74,6 +76,8 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "method-not-implemented",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+            ErrorKind::MfaCodeInvalid => "mfa-code-invalid",
+            ErrorKind::MfaPendingInvalid => "mfa-pending-invalid",
             ErrorKind::MfaRequired => "mfa-required",
         }
     }
@@ -108,6 +112,7 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::MfaCodeInvalid | ErrorKind::MfaPendingInvalid => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -147,6 +152,10 @@ impl ErrorKind {
             ErrorKind::MethodNotImplemented => "This server does not implement that method",
             ErrorKind::Unavailable => "Temporarily unavailable; try again",
             ErrorKind::Internal => "Internal server error",
+            ErrorKind::MfaCodeInvalid => "The authentication code is incorrect",
+            ErrorKind::MfaPendingInvalid => {
+                "This sign-in attempt is unknown, used or expired; log in again"
+            }
             ErrorKind::MfaRequired => {
                 "This organization requires two-factor authentication; set it up first"
             }

@@ -13,18 +13,31 @@ use actix_web::{
     HttpResponse, HttpResponseBuilder, cookie::Cookie, cookie::SameSite, delete, get, post, web,
 };
 use chrono::{DateTime, Duration, Utc};
+pub use gatehouse_types::SignInMethod;
 use gatehouse_types::{RevokedCount, SessionInfo};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
 pub const ABSOLUTE_LIFETIME_DAYS: i64 = 30;
 
-/// Creates a session and returns its token (to be set as the cookie).
+/// Creates a session signed in with the password alone and returns its token (to be
+/// set as the cookie).
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     meta: &ClientMeta,
     now: DateTime<Utc>,
+) -> Result<(String, Uuid), sea_orm::DbErr> {
+    create_with(db, user_id, meta, now, SignInMethod::Password).await
+}
+
+/// Creates a session that signed in with `method` and returns its token and id.
+pub async fn create_with<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    meta: &ClientMeta,
+    now: DateTime<Utc>,
+    method: SignInMethod,
 ) -> Result<(String, Uuid), sea_orm::DbErr> {
     let token = crypto::generate_token(TokenKind::Session);
     let id = Uuid::now_v7();
@@ -37,6 +50,7 @@ pub async fn create<C: ConnectionTrait>(
         expires_at: Set(now + Duration::days(ABSOLUTE_LIFETIME_DAYS)),
         ip: Set(meta.ip.clone()),
         user_agent: Set(meta.user_agent.clone()),
+        sign_in_method: Set(method.as_str().to_string()),
     })
     .exec_without_returning(db)
     .await?;
@@ -92,6 +106,8 @@ fn to_api(s: session::Model, current: Uuid) -> SessionInfo {
         ip: s.ip,
         user_agent: s.user_agent,
         current: s.id == current,
+        // An unknown stored value (a newer replica's) shows as the password.
+        sign_in_method: SignInMethod::parse(&s.sign_in_method).unwrap_or_default(),
     }
 }
 

@@ -28,3 +28,4 @@ mod session_hint;
 mod sessions;
 mod tenancy;
 mod throttle;
+mod two_factor;

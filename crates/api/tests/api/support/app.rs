@@ -185,6 +185,11 @@ impl TestApp {
         &self.config
     }
 
+    /// This server's clock now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        gatehouse::clock::Clock::now(self.clock.as_ref())
+    }
+
     /// Moves this server's clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock

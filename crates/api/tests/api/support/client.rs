@@ -163,6 +163,34 @@ impl Session {
             .await
     }
 
+    // Two-factor authentication.
+    /// `POST /auth/login` for a user with MFA: 202 and the challenge.
+    pub async fn login_mfa(&self, req: &LoginRequest) -> Reply<MfaChallenge> {
+        self.post_as("/auth/login", req).await
+    }
+    pub async fn verify_mfa(&self, req: &MfaVerifyRequest) -> Reply<User> {
+        self.post_as("/auth/mfa", req).await
+    }
+    pub async fn start_totp(&self) -> Reply<TotpEnrolment> {
+        self.send(reqwest::Method::POST, "/me/totp").await
+    }
+    pub async fn confirm_totp(&self, req: &TotpConfirmRequest) -> Reply<BackupCodes> {
+        self.post_as("/me/totp/confirm", req).await
+    }
+    pub async fn disable_totp(&self, req: &DisableTotpRequest) -> Reply<()> {
+        self.send_json(reqwest::Method::DELETE, "/me/totp", req)
+            .await
+    }
+    pub async fn regenerate_backup_codes(
+        &self,
+        req: &RegenerateBackupCodesRequest,
+    ) -> Reply<BackupCodes> {
+        self.post_as("/me/backup-codes", req).await
+    }
+    pub async fn account_security(&self) -> Reply<AccountSecurity> {
+        self.get_as("/me/security").await
+    }
+
     // Organizations.
     pub async fn orgs(&self) -> Reply<Vec<Organization>> {
         self.get_as("/orgs").await
