@@ -10,8 +10,7 @@ use crate::{
 };
 use actix_web::{get, patch, web};
 use gatehouse_types::{
-    CallerIp, IpPreset, IpRange, Member, MfaPreview, Role, SecuritySettings,
-    UpdateSecuritySettings,
+    CallerIp, IpPreset, IpRange, Member, MfaPreview, Role, SecuritySettings, UpdateSecuritySettings,
 };
 
 pub const MAX_RANGES: usize = 100;

@@ -11,11 +11,11 @@ use crate::{
     state::AppState,
     unit_of_work::UnitOfWork,
 };
+use gatehouse_types::events::GrantEndReason;
 use gatehouse_types::{
     IpRange, UpdateSecuritySettings,
     validation::{SESSION_TIMEOUT_MAX_MINUTES, SESSION_TIMEOUT_MIN_MINUTES},
 };
-use gatehouse_types::events::GrantEndReason;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set,
@@ -200,7 +200,10 @@ pub async fn members_without_mfa<C: ConnectionTrait>(
     let all = members(db, org_id).await?;
     let ids: Vec<Uuid> = all.iter().map(|(_, u)| u.id).collect();
     let with = mfa::with_mfa(db, &ids).await?;
-    Ok(all.into_iter().filter(|(_, u)| !with.contains(&u.id)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|(_, u)| !with.contains(&u.id))
+        .collect())
 }
 
 async fn members<C: ConnectionTrait>(

@@ -3,27 +3,42 @@
 //! leaves alone (API keys, the caller's own account routes), and what invitations say.
 use crate::oauth::{mcp_access_token, register};
 use crate::policy::{allow_fields, consent_page, mcp_initialize};
+use crate::support::json as json_body;
 use crate::support::*;
-use gatehouse::entity::user_totp;
-use gatehouse_types::{MfaPreview, TokenRequest, UpdateSecuritySettings};
-use sea_orm::{ActiveModelTrait, Set};
+use gatehouse_types::{
+    MfaPreview, TokenRequest, TotpConfirmRequest, TotpEnrolment, UpdateSecuritySettings,
+};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// Gives `user` a confirmed TOTP enrolment, the way `accounts::mfa::has_mfa` reads it.
-/// Seeded in the database until the 2FA enrolment API is merged into this branch.
-async fn give_mfa(app: &TestApp, user: &TestUser) {
-    let now = chrono::Utc::now();
-    user_totp::ActiveModel {
-        user_id: Set(user.user.id),
-        secret_enc: Set("seeded by the test; never opened".into()),
-        created_at: Set(now),
-        confirmed_at: Set(Some(now)),
-        last_step: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+/// Enrols `user` in TOTP through the API (`POST /me/totp`, then `/me/totp/confirm`
+/// with a code from Debian's `oathtool`, an implementation independent of ours).
+async fn give_mfa(_app: &TestApp, user: &TestUser) {
+    let enrolment: TotpEnrolment = json_body(user.post("/me/totp", json!({})).await).await;
+    let code = oathtool(&enrolment.secret);
+    let r = user
+        .post("/me/totp/confirm", TotpConfirmRequest { code })
+        .await;
+    assert!(r.status().is_success(), "confirm: {}", r.status());
+    assert!(
+        user.get("/me/security")
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["mfa"]
+            .as_bool()
+            .unwrap()
+    );
+}
+
+/// The current TOTP code for a base32 secret, from `oathtool --totp -b`.
+fn oathtool(secret: &str) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret])
+        .output()
+        .expect("oathtool not found on PATH: install Debian's `oathtool` (scripts/test.sh does)");
+    assert!(out.status.success(), "oathtool failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn require(on: bool) -> UpdateSecuritySettings {
@@ -63,8 +78,18 @@ async fn switching_mfa_on_takes_a_signed_in_admin_who_has_mfa() {
     )
     .await;
     // Nothing changed, nothing recorded.
-    assert!(!f.owner.security_settings(f.slug()).await.ok().await.require_mfa);
-    let events = f.owner.events(f.slug(), "org.mfa_requirement_updated").await;
+    assert!(
+        !f.owner
+            .security_settings(f.slug())
+            .await
+            .ok()
+            .await
+            .require_mfa
+    );
+    let events = f
+        .owner
+        .events(f.slug(), "org.mfa_requirement_updated")
+        .await;
     assert!(events.items.is_empty());
     // A plain member is not an admin, with MFA or without.
     give_mfa(&app, &f.member).await;
@@ -87,9 +112,19 @@ async fn switching_mfa_on_takes_a_signed_in_admin_who_has_mfa() {
         .ok()
         .await;
     assert!(after.require_mfa);
-    assert_eq!(after.session_timeout_minutes, before.session_timeout_minutes);
+    assert_eq!(
+        after.session_timeout_minutes,
+        before.session_timeout_minutes
+    );
     assert_eq!(after.ip_allowlist, before.ip_allowlist);
-    assert!(f.admin.security_settings(f.slug()).await.ok().await.require_mfa);
+    assert!(
+        f.admin
+            .security_settings(f.slug())
+            .await
+            .ok()
+            .await
+            .require_mfa
+    );
     // Saying it again changes and records nothing.
     f.admin
         .update_security_settings(f.slug(), &require(true))
@@ -97,10 +132,16 @@ async fn switching_mfa_on_takes_a_signed_in_admin_who_has_mfa() {
         .ok()
         .await;
 
-    let events = f.admin.events(f.slug(), "org.mfa_requirement_updated").await;
+    let events = f
+        .admin
+        .events(f.slug(), "org.mfa_requirement_updated")
+        .await;
     assert_eq!(events.items.len(), 1, "{:?}", events.items);
     let e = &events.items[0];
-    assert_eq!(e.metadata["changes"]["require_mfa"], json!({"from": false, "to": true}));
+    assert_eq!(
+        e.metadata["changes"]["require_mfa"],
+        json!({"from": false, "to": true})
+    );
     // The owner has none yet: owner only (admin and member have one).
     assert_eq!(e.metadata["members_without_mfa"], 1);
     assert_eq!(e.metadata["oauth_grants_revoked"], 0);
@@ -111,7 +152,10 @@ async fn switching_mfa_on_takes_a_signed_in_admin_who_has_mfa() {
         .await
         .ok()
         .await;
-    let events = f.admin.events(f.slug(), "org.mfa_requirement_updated").await;
+    let events = f
+        .admin
+        .events(f.slug(), "org.mfa_requirement_updated")
+        .await;
     assert_eq!(events.items.len(), 2);
     assert_eq!(
         events.items[0].metadata["changes"]["require_mfa"],
@@ -225,7 +269,14 @@ async fn a_member_without_mfa_is_refused_by_the_org_but_reaches_their_account() 
         "mfa-required",
     )
     .await;
-    assert!(f.owner.security_settings(f.slug()).await.ok().await.require_mfa);
+    assert!(
+        f.owner
+            .security_settings(f.slug())
+            .await
+            .ok()
+            .await
+            .require_mfa
+    );
 
     // Outside the org they can still set MFA up, list their orgs and sign out.
     assert_eq!(f.member.me().await.status(), 200);
@@ -244,7 +295,8 @@ async fn a_member_without_mfa_is_refused_by_the_org_but_reaches_their_account() 
         200
     );
 
-    // Once the member has a second factor, the next request is let in.
+    // The 2FA set-up is open to them (`give_mfa` enrols through the API), and once the
+    // member has a second factor the next request is let in.
     give_mfa(&app, &f.member).await;
     assert_eq!(f.member.org(f.slug()).await.status(), 200);
     // Switched off, the admin without MFA is let in again.
@@ -260,7 +312,10 @@ async fn a_member_without_mfa_is_refused_by_the_org_but_reaches_their_account() 
 async fn mfa_page(r: reqwest::Response) {
     assert_eq!(r.status(), 403);
     let text = r.text().await.unwrap();
-    assert!(text.contains("requires two-factor authentication"), "{text}");
+    assert!(
+        text.contains("requires two-factor authentication"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -313,14 +368,26 @@ async fn switching_mfa_on_revokes_the_grants_of_members_without_it_on_every_repl
     let replica = app.replica_same_origin().await;
     let f = OrgFixture::new(&app).await;
     give_mfa(&app, &f.owner).await;
-    let member_token = format!("Bearer {}", mcp_access_token(&app, &f.member, f.slug()).await);
-    let owner_token = format!("Bearer {}", mcp_access_token(&app, &f.owner, f.slug()).await);
+    let member_token = format!(
+        "Bearer {}",
+        mcp_access_token(&app, &f.member, f.slug()).await
+    );
+    let owner_token = format!(
+        "Bearer {}",
+        mcp_access_token(&app, &f.owner, f.slug()).await
+    );
     // The member's grant in their own org, which does not require MFA.
     let own = app.create_org(&f.member, "Member's Own").await;
-    let elsewhere = format!("Bearer {}", mcp_access_token(&app, &f.member, &own.slug).await);
+    let elsewhere = format!(
+        "Bearer {}",
+        mcp_access_token(&app, &f.member, &own.slug).await
+    );
     // Both replicas have seen (and remember) the member's token.
     for r in [&app, &replica] {
-        assert_eq!(mcp_initialize(r, f.slug(), &member_token).await.status(), 200);
+        assert_eq!(
+            mcp_initialize(r, f.slug(), &member_token).await.status(),
+            200
+        );
     }
 
     f.owner
@@ -335,7 +402,9 @@ async fn switching_mfa_on_revokes_the_grants_of_members_without_it_on_every_repl
         "at once where it was switched"
     );
     loop {
-        let status = mcp_initialize(&replica, f.slug(), &member_token).await.status();
+        let status = mcp_initialize(&replica, f.slug(), &member_token)
+            .await
+            .status();
         if status == 401 {
             break;
         }
@@ -347,18 +416,33 @@ async fn switching_mfa_on_revokes_the_grants_of_members_without_it_on_every_repl
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The owner's grant, the org's key and the member's grant elsewhere live on.
-    assert_eq!(mcp_initialize(&app, f.slug(), &owner_token).await.status(), 200);
+    assert_eq!(
+        mcp_initialize(&app, f.slug(), &owner_token).await.status(),
+        200
+    );
     let with_key = format!("ApiKey {}", f.key.secret);
-    assert_eq!(mcp_initialize(&app, f.slug(), &with_key).await.status(), 200);
-    assert_eq!(mcp_initialize(&app, &own.slug, &elsewhere).await.status(), 200);
+    assert_eq!(
+        mcp_initialize(&app, f.slug(), &with_key).await.status(),
+        200
+    );
+    assert_eq!(
+        mcp_initialize(&app, &own.slug, &elsewhere).await.status(),
+        200
+    );
 
     // Recorded: the switch with its count, and the grant's end with its reason.
-    let e = f.owner.events(f.slug(), "org.mfa_requirement_updated").await;
+    let e = f
+        .owner
+        .events(f.slug(), "org.mfa_requirement_updated")
+        .await;
     assert_eq!(e.items[0].metadata["oauth_grants_revoked"], 1);
     assert_eq!(e.items[0].metadata["members_without_mfa"], 2);
     let revoked = f.owner.events(f.slug(), "oauth.grant_revoked").await;
     assert_eq!(revoked.items.len(), 1, "{:?}", revoked.items);
-    assert_eq!(revoked.items[0].metadata["reason"], "organization requires MFA");
+    assert_eq!(
+        revoked.items[0].metadata["reason"],
+        "organization requires MFA"
+    );
     assert_eq!(
         revoked.items[0].metadata["user_id"],
         json!(f.member.user.id)
@@ -381,7 +465,12 @@ async fn invitations_to_an_org_that_requires_mfa_say_so() {
         .await;
     let token = mail.token("/invitations/accept");
     assert!(!body(mail).contains("two-factor"));
-    let preview = app.session().lookup_invitation(&token_req(&token)).await.ok().await;
+    let preview = app
+        .session()
+        .lookup_invitation(&token_req(&token))
+        .await
+        .ok()
+        .await;
     assert!(!preview.mfa_required);
 
     give_mfa(&app, &f.owner).await;
@@ -406,7 +495,9 @@ async fn invitations_to_an_org_that_requires_mfa_say_so() {
     );
     let preview = app
         .session()
-        .lookup_invitation(&TokenRequest { token: token.clone() })
+        .lookup_invitation(&TokenRequest {
+            token: token.clone(),
+        })
         .await
         .ok()
         .await;
@@ -456,7 +547,14 @@ async fn a_bad_require_mfa_value_is_a_clear_problem_and_changes_nothing() {
     // `null` means "leave as it is".
     let r = f.owner.patch(&path, json!({"require_mfa": null})).await;
     assert_eq!(r.status(), 200);
-    assert!(!f.owner.security_settings(f.slug()).await.ok().await.require_mfa);
+    assert!(
+        !f.owner
+            .security_settings(f.slug())
+            .await
+            .ok()
+            .await
+            .require_mfa
+    );
     // The preview takes no body and no parameters it does not know.
     let r = f
         .owner

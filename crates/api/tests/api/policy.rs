@@ -7,7 +7,11 @@ use gatehouse_types::ApiKeyScope;
 use serde_json::json;
 
 /// An MCP `initialize` on `slug`'s endpoint with `authorization`.
-pub(crate) async fn mcp_initialize(app: &TestApp, slug: &str, authorization: &str) -> reqwest::Response {
+pub(crate) async fn mcp_initialize(
+    app: &TestApp,
+    slug: &str,
+    authorization: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(app.url(&format!("/mcp/{slug}")))
         .header("authorization", authorization)
