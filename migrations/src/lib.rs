@@ -17,6 +17,7 @@ mod m20261226_000012_create_second_factors;
 mod m20261226_000013_create_two_factor_login;
 mod m20261226_000014_create_passkey_ceremonies;
 mod m20261226_000015_create_pins;
+mod m20261226_000016_add_org_require_mfa;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261226_000013_create_two_factor_login::Migration),
             Box::new(m20261226_000014_create_passkey_ceremonies::Migration),
             Box::new(m20261226_000015_create_pins::Migration),
+            Box::new(m20261226_000016_add_org_require_mfa::Migration),
         ]
     }
 }

@@ -34,6 +34,7 @@ use utoipa::{
         crate::audit::list, crate::audit::export,
         crate::api_keys::list, crate::api_keys::create, crate::api_keys::revoke,
         crate::security::get_security, crate::security::update_security, crate::security::my_ip, crate::security::presets,
+        crate::security::mfa_preview,
         crate::connectors::list, crate::connectors::create, crate::connectors::get_one, crate::connectors::update,
         crate::connectors::remove,
         crate::mcp::usage::get_usage,
@@ -51,7 +52,7 @@ use utoipa::{
         (name = "members", description = "Members and invitations"),
         (name = "audit", description = "The audit log"),
         (name = "api-keys", description = "API keys of an organization"),
-        (name = "security", description = "Session timeout, IP allowlist and PIN protection"),
+        (name = "security", description = "Session timeout, IP allowlist, PIN protection and MFA enforcement"),
         (name = "connectors", description = "The organization's upstream MCP servers"),
         (name = "mcp", description = "Usage of the organization's MCP endpoint"),
         (name = "oauth", description = "OAuth clients connected to the organization, and its refresh-token lifetime"),
@@ -65,7 +66,8 @@ pub struct ApiDoc;
 /// outcomes and the document cannot forget a status the server really sends:
 /// - security schemes; an operation's `security(...)` decides 401 (and 403 for a
 ///   cookie-authenticated write: the Origin check);
-/// - `/orgs/{slug}/…`: 403 (role, API-key scope, IP allowlist) and 404 (not a member);
+/// - `/orgs/{slug}/…`: 403 (role, API-key scope, IP allowlist, MFA required) and 404
+///   (not a member);
 /// - a path `{id}`: 404 (a malformed id names nothing); a JSON body: 400 (unreadable,
 ///   wrong Content-Type), 413 and 422; query parameters: 422;
 /// - 503 (`Retry-After`) on operations that read the database (SQLite busy);
@@ -83,7 +85,9 @@ impl Modify for Truthful {
                 crate::auth::extract::SESSION_COOKIE,
                 "The browser session from `POST /auth/login`. Writes (POST, PATCH, DELETE) \
                  with the cookie must carry an `Origin` (or `Referer`) equal to the server's \
-                 public URL, or get 403 `csrf-rejected`.",
+                 public URL, or get 403 `csrf-rejected`. In an org that requires MFA, a \
+                 user without TOTP or a passkey gets 403 `mfa-required` on the org's routes \
+                 (`/me` and the 2FA set-up stay open).",
             ))),
         );
         components.add_security_scheme(
@@ -97,7 +101,9 @@ impl Modify for Truthful {
                          Bearer <key>` (or `ApiKey <key>`). It acts as an admin limited by its \
                          scopes: `read` for GET, `write` for changes; while the org has PIN \
                          protection on, deleting a connector or removing a member also needs \
-                         `sensitive`.",
+                         `sensitive`. A key is an org \
+                         credential, not a person: the org's MFA requirement does not apply \
+                         to it.",
                     ))
                     .build(),
             ),

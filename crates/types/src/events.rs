@@ -52,6 +52,8 @@ pub enum GrantEndReason {
     RevokedByClient,
     ClientDeleted,
     MemberRemoved,
+    /// The org started requiring MFA and the grant's user had none.
+    MfaRequired,
 }
 
 /// The event's `type` (the audit action name) and its `data`.
@@ -180,6 +182,11 @@ pub enum PublicEventData {
     },
     #[serde(rename = "org.pin_protection_changed")]
     OrgPinProtectionChanged { pin_protection: Change<bool> },
+    #[serde(rename = "org.mfa_requirement_updated")]
+    OrgMfaRequirementUpdated {
+        require_mfa: Change<bool>,
+        oauth_grants_revoked: u64,
+    },
 }
 
 impl PublicEventData {
@@ -209,6 +216,7 @@ impl PublicEventData {
             Self::OAuthGrantRevoked { .. } => "oauth.grant_revoked",
             Self::OAuthSettingsUpdated { .. } => "oauth.settings_updated",
             Self::OrgPinProtectionChanged { .. } => "org.pin_protection_changed",
+            Self::OrgMfaRequirementUpdated { .. } => "org.mfa_requirement_updated",
         }
     }
 }

@@ -100,6 +100,11 @@ pub struct SecuritySettings {
     /// person's PIN (a step-up window, `POST /orgs/{slug}/pin/verify`).
     #[serde(default)]
     pub pin_protection: bool,
+    /// Members signed in without a second factor (TOTP or a passkey) are refused with
+    /// `mfa-required` on the org's REST API and dashboard, and cannot grant OAuth
+    /// clients access. API keys are org credentials and are not affected.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -118,6 +123,25 @@ pub struct UpdateSecuritySettings {
     /// an open step-up window). Signed-in owners and admins only, never an API key.
     #[serde(default)]
     pub pin_protection: Option<bool>,
+    /// Switching it on needs a signed-in owner or admin who has a second factor
+    /// (`mfa-required` otherwise), and revokes the OAuth grants of members without
+    /// one (see `mfa-preview` first).
+    #[serde(default)]
+    pub require_mfa: Option<bool>,
+}
+
+/// Who "Require MFA" would block: the members without a second factor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MfaPreview {
+    /// Whether the org requires MFA now.
+    pub require_mfa: bool,
+    /// Members without TOTP or a passkey, oldest membership first.
+    pub members_without_mfa: Vec<Member>,
+    /// How many members the org has in all.
+    pub total_members: u64,
+    /// Active OAuth grants of those members, revoked when MFA becomes required.
+    pub oauth_grants_to_revoke: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +212,9 @@ pub struct InvitationPreview {
     /// Whether an account with the invited address exists (then accept after logging in,
     /// or with that account's password).
     pub account_exists: bool,
+    /// The org requires two-factor authentication: set it up to use the org once joined.
+    #[serde(default)]
+    pub mfa_required: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

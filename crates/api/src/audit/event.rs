@@ -156,6 +156,7 @@ fn grant_end_text(r: GrantEndReason) -> &'static str {
         GrantEndReason::RevokedByClient => "revoked by the client",
         GrantEndReason::ClientDeleted => "client deleted",
         GrantEndReason::MemberRemoved => "member removed",
+        GrantEndReason::MfaRequired => "organization requires MFA",
     }
 }
 
@@ -434,6 +435,14 @@ pub enum Event {
         passkey_id: Uuid,
         name: String,
     },
+    /// Require MFA switched on or off. Switching on revokes the OAuth grants of the
+    /// members without a second factor (each also recorded as `oauth.grant_revoked`).
+    OrgMfaRequirementUpdated {
+        org_id: Uuid,
+        require_mfa: Change<bool>,
+        members_without_mfa: usize,
+        oauth_grants_revoked: usize,
+    },
 }
 
 impl Event {
@@ -492,6 +501,7 @@ impl Event {
             PasskeyAdded { .. } => "user.passkey_added",
             PasskeyRenamed { .. } => "user.passkey_renamed",
             PasskeyRemoved { .. } => "user.passkey_removed",
+            OrgMfaRequirementUpdated { .. } => "org.mfa_requirement_updated",
         }
     }
 
@@ -519,7 +529,8 @@ impl Event {
             | OrgSecurityUpdated { org_id, .. }
             | IpAllowlistUpdated { org_id, .. }
             | OrgSlugChanged { org_id, .. }
-            | OAuthSettingsUpdated { org_id, .. } => t("org", org_id),
+            | OAuthSettingsUpdated { org_id, .. }
+            | OrgMfaRequirementUpdated { org_id, .. } => t("org", org_id),
             OrgOwnershipTransferred { to_user_id, .. } => t("user", to_user_id),
             MemberAdded { user_id, .. }
             | MemberRemoved { user_id, .. }
@@ -775,6 +786,16 @@ impl Event {
             }
             PasskeyAdded { name, .. } | PasskeyRemoved { name, .. } => json!({"name": name}),
             PasskeyRenamed { name, .. } => json!({"changes": {"name": change_json(name)}}),
+            OrgMfaRequirementUpdated {
+                require_mfa,
+                members_without_mfa,
+                oauth_grants_revoked,
+                ..
+            } => json!({
+                "changes": {"require_mfa": change_json(require_mfa)},
+                "members_without_mfa": members_without_mfa,
+                "oauth_grants_revoked": oauth_grants_revoked,
+            }),
         }
     }
 
@@ -1035,6 +1056,14 @@ impl Event {
                 ..
             } => PublicEventData::OAuthSettingsUpdated {
                 refresh_token_lifetime: refresh_token_lifetime.clone(),
+            },
+            OrgMfaRequirementUpdated {
+                require_mfa,
+                oauth_grants_revoked,
+                ..
+            } => PublicEventData::OrgMfaRequirementUpdated {
+                require_mfa: require_mfa.clone(),
+                oauth_grants_revoked: *oauth_grants_revoked as u64,
             },
         })
     }
@@ -1323,6 +1352,12 @@ mod tests {
                 passkey_id: id(60),
                 name: "Work laptop".into(),
             },
+            OrgMfaRequirementUpdated {
+                org_id: id(10),
+                require_mfa: ch(false, true),
+                members_without_mfa: 2,
+                oauth_grants_revoked: 3,
+            },
         ]
     }
 
@@ -1380,13 +1415,14 @@ mod tests {
             PasskeyAdded { .. } => 48,
             PasskeyRenamed { .. } => 49,
             PasskeyRemoved { .. } => 50,
+            OrgMfaRequirementUpdated { .. } => 51,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..51).collect::<Vec<_>>());
+        assert_eq!(got, (0..52).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1448,6 +1484,7 @@ mod tests {
                 "user.passkey_added",
                 "user.passkey_renamed",
                 "user.passkey_removed",
+                "org.mfa_requirement_updated",
             ]
         );
     }

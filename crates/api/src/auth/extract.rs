@@ -31,12 +31,18 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
-    /// This user as the access policy sees them.
-    pub fn caller(&self) -> Caller<'_> {
-        Caller::Session {
+    /// This user as the access policy sees them in `org` (their second factor is
+    /// looked up when the org requires one).
+    pub async fn caller_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        org: &organization::Model,
+    ) -> Result<Caller<'_>, ApiError> {
+        Ok(Caller::Session {
             user: &self.user,
             session_id: self.session_id,
-        }
+            second_factor: policy::second_factor(db, org, self.user.id).await?,
+        })
     }
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor::User {
@@ -121,13 +127,6 @@ pub struct OrgMember {
 struct Checked;
 
 impl OrgMember {
-    /// The caller as the access policy sees them.
-    pub fn caller(&self) -> Caller<'_> {
-        match &self.principal {
-            Principal::User(c) => c.caller(),
-            Principal::ApiKey { key, .. } => Caller::ApiKey(key),
-        }
-    }
     pub fn user(&self) -> Option<&user::Model> {
         match &self.principal {
             Principal::User(c) => Some(&c.user),
@@ -282,7 +281,7 @@ async fn load_org_member_for(req: HttpRequest, org_ref: OrgRef<'_>) -> Result<Or
             ApiError::internal(anyhow::anyhow!("unknown role {}", membership.role))
         })?;
         policy::check(&Access {
-            caller: caller.caller(),
+            caller: caller.caller_in(&st.db, &org).await?,
             org: OrgSnapshot::row(&org),
             client: &caller.meta,
         })?;

@@ -6,8 +6,14 @@
 //! It is a pure function of data the door has already loaded: on the MCP hot path the
 //! org and its parsed allowlist come from the replica's key cache, so a check costs no
 //! query and no allocation unless it refuses.
+//!
+//! MFA required (`organizations.require_mfa`) binds people, not org credentials: a
+//! session without a second factor is refused, API keys are not affected, and an OAuth
+//! grant is never made without one (consent is a session door) while switching the rule
+//! on revokes the grants of members without one (`security::service`).
 use super::{api_key::KeyPrincipal, org_ref};
 use crate::{
+    accounts::mfa,
     entity::{organization, user},
     http::{ApiError, ApiResult, ClientMeta, ErrorKind, meta::parse_range},
 };
@@ -23,11 +29,38 @@ pub enum Caller<'a> {
     Session {
         user: &'a user::Model,
         session_id: Uuid,
+        second_factor: SecondFactor,
     },
     /// An API key of the org.
     ApiKey(&'a KeyPrincipal),
     /// An OAuth access token, of a grant a user gave a client.
     OAuthGrant { grant: Uuid, user: Uuid },
+}
+
+/// Whether a signed-in user has a second factor (`accounts::mfa`). Looked up by the
+/// door only when the org requires MFA (`second_factor`), so other orgs pay no query; a
+/// door that did not look it up is refused by an org that requires it (fail closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    Has,
+    Lacks,
+    NotLookedUp,
+}
+
+/// What `Caller::Session` needs for this org: `NotLookedUp` unless the org requires MFA.
+pub async fn second_factor(
+    db: &impl sea_orm::ConnectionTrait,
+    org: &organization::Model,
+    user: Uuid,
+) -> ApiResult<SecondFactor> {
+    if !org.require_mfa {
+        return Ok(SecondFactor::NotLookedUp);
+    }
+    Ok(if mfa::has_mfa(db, user).await? {
+        SecondFactor::Has
+    } else {
+        SecondFactor::Lacks
+    })
 }
 
 /// The org as the door has it: the row, and its allowlist already parsed when the door
@@ -76,8 +109,29 @@ pub fn check(access: &Access<'_>) -> ApiResult<()> {
         return Err(ApiError::not_found("organization"));
     }
     match access.org.allowlist {
-        Some(nets) => admits(nets, access.client),
-        None => admits(&allowlist(org)?, access.client),
+        Some(nets) => admits(nets, access.client)?,
+        None => admits(&allowlist(org)?, access.client)?,
+    }
+    requires_mfa(org, &access.caller)
+}
+
+/// A person signed in without a second factor, in an org that requires one. The
+/// problem says where to set it up (`/me` and the 2FA routes are outside the org, so
+/// they stay reachable).
+fn requires_mfa(org: &organization::Model, caller: &Caller<'_>) -> ApiResult<()> {
+    match caller {
+        Caller::Session { second_factor, .. }
+            if org.require_mfa && *second_factor != SecondFactor::Has =>
+        {
+            Err(ApiError::with_detail(
+                ErrorKind::MfaRequired,
+                format!(
+                    "{} requires two-factor authentication: set up an authenticator app or a passkey under Account → Security, then try again",
+                    org.name
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Model {
     pub ip_allowlist: String,
     /// `short` | `medium` | `default` | `long`: refresh tokens live 1, 7, 30, 90 days.
     pub refresh_token_lifetime: String,
+    /// Members signed in without a second factor are refused (`auth::policy`).
+    pub require_mfa: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

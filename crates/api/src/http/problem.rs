@@ -46,6 +46,7 @@ pub enum ErrorKind {
     PinNotSet,
     PasskeyInvalid,
     PasskeysUnavailable,
+    MfaRequired,
 }
 
 impl ErrorKind {
@@ -89,6 +90,7 @@ impl ErrorKind {
             ErrorKind::PinNotSet => "pin-not-set",
             ErrorKind::PasskeyInvalid => "passkey-invalid",
             ErrorKind::PasskeysUnavailable => "passkeys-unavailable",
+            ErrorKind::MfaRequired => "mfa-required",
         }
     }
 
@@ -104,7 +106,8 @@ impl ErrorKind {
             | ErrorKind::InsufficientRole
             | ErrorKind::InvitationEmailMismatch
             | ErrorKind::IpNotAllowed
-            | ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            | ErrorKind::InsufficientScope
+            | ErrorKind::MfaRequired => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::EmailTaken
@@ -177,6 +180,9 @@ impl ErrorKind {
             ErrorKind::PasskeyInvalid => "The passkey was not accepted",
             ErrorKind::PasskeysUnavailable => {
                 "Passkeys need the server's public URL to be a domain name"
+            }
+            ErrorKind::MfaRequired => {
+                "This organization requires two-factor authentication; set it up first"
             }
         }
     }

@@ -175,6 +175,7 @@ pub async fn lookup(
         role: Role::parse(&inv.role).unwrap_or(Role::Member),
         expires_at: inv.expires_at,
         account_exists,
+        mfa_required: org.require_mfa,
     }))
 }
 

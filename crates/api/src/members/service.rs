@@ -281,11 +281,16 @@ pub async fn invite(
         )
         .await?;
         let inviter = m.label();
+        let mfa_note = if m.org.require_mfa {
+            "\n\nThis organization requires two-factor authentication: after joining, set up an authenticator app or a passkey under Account → Security before you can use it."
+        } else {
+            ""
+        };
         let invite = Email {
             to: email.clone(),
             subject: format!("You are invited to join {} on Gatehouse", m.org.name),
             body: format!(
-                "{inviter} invited you to join the organization \"{}\" on Gatehouse as {}.\n\nAccept the invitation here:\n\n{}/invitations/accept?token={token}\n\nThe link works once and expires in {INVITATION_TTL_DAYS} days.\n",
+                "{inviter} invited you to join the organization \"{}\" on Gatehouse as {}.{mfa_note}\n\nAccept the invitation here:\n\n{}/invitations/accept?token={token}\n\nThe link works once and expires in {INVITATION_TTL_DAYS} days.\n",
                 m.org.name,
                 body.role.as_str(),
                 st.public_url

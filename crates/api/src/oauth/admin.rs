@@ -5,7 +5,7 @@ use crate::{
     audit::{self, Context, Event},
     auth::OrgAdmin,
     crypto::{self, TokenKind},
-    entity::{oauth_client, oauth_grant, oauth_refresh_token, organization},
+    entity::{oauth_client, oauth_code, oauth_grant, oauth_refresh_token, organization},
     http::{ApiError, ApiResult, ErrorKind, problem::Validation},
     state::AppState,
     unit_of_work::UnitOfWork,
@@ -324,6 +324,57 @@ pub async fn revoke_member_grants<C: ConnectionTrait>(
         revoke_grant(db, g, now, ctx, GrantEndReason::MemberRemoved).await?;
     }
     Ok(grants.into_iter().map(|g| g.id).collect())
+}
+
+/// Ends the active grants of `users` in `org` for `reason` (each audited) and drops
+/// their authorization codes not yet exchanged, so no grant follows from a consent
+/// given just before. The caller marks the returned grants revoked after commit
+/// (`tokens::mark_revoked`).
+pub async fn revoke_users_grants<C: ConnectionTrait>(
+    db: &C,
+    org: Uuid,
+    users: &[Uuid],
+    now: DateTime<Utc>,
+    ctx: &audit::Context,
+    reason: GrantEndReason,
+) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let grants = oauth_grant::Entity::find()
+        .filter(oauth_grant::Column::OrgId.eq(org))
+        .filter(oauth_grant::Column::UserId.is_in(users.iter().copied()))
+        .filter(oauth_grant::Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
+    for g in &grants {
+        revoke_grant(db, g, now, ctx, reason).await?;
+    }
+    oauth_code::Entity::delete_many()
+        .filter(oauth_code::Column::OrgId.eq(org))
+        .filter(oauth_code::Column::UserId.is_in(users.iter().copied()))
+        .filter(oauth_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(grants.into_iter().map(|g| g.id).collect())
+}
+
+/// How many active grants `users` hold in `org`.
+pub async fn count_users_grants<C: ConnectionTrait>(
+    db: &C,
+    org: Uuid,
+    users: &[Uuid],
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait;
+    if users.is_empty() {
+        return Ok(0);
+    }
+    oauth_grant::Entity::find()
+        .filter(oauth_grant::Column::OrgId.eq(org))
+        .filter(oauth_grant::Column::UserId.is_in(users.iter().copied()))
+        .filter(oauth_grant::Column::RevokedAt.is_null())
+        .count(db)
+        .await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

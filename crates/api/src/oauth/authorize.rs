@@ -312,14 +312,24 @@ pub async fn authorize_page(
         );
     }
     let meta = ClientMeta::from_request(&req);
-    if c.resource_slug.is_some()
-        && let Err(e) = policy::check(&Access {
-            caller: user.caller(),
+    if c.resource_slug.is_some() {
+        let caller = match user.caller_in(&st.db, choices[0]).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "looking up a second factor failed");
+                return error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable; try again.",
+                );
+            }
+        };
+        if let Err(e) = policy::check(&Access {
+            caller,
             org: OrgSnapshot::row(choices[0]),
             client: &meta,
-        })
-    {
-        return error_page(StatusCode::FORBIDDEN, &e.to_string());
+        }) {
+            return error_page(StatusCode::FORBIDDEN, &e.to_string());
+        }
     }
     let parsed_redirect = url::Url::parse(&c.redirect).ok();
     // A private-use scheme names an app, not a web site: show the whole URI (its
@@ -462,8 +472,18 @@ pub async fn decide(
             "Only members of the organization can connect it.",
         );
     };
+    let caller = match user.caller_in(&st.db, &org).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "looking up a second factor failed");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable; try again.",
+            );
+        }
+    };
     if let Err(e) = policy::check(&Access {
-        caller: user.caller(),
+        caller,
         org: OrgSnapshot::row(&org),
         client: &user.meta,
     }) {

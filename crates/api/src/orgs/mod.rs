@@ -144,6 +144,7 @@ pub async fn create(
         deleted_at: Set(None),
         ip_allowlist: Set("[]".into()),
         refresh_token_lifetime: Set("default".into()),
+        require_mfa: Set(false),
     }
     .insert(&txn)
     .await

@@ -1,6 +1,6 @@
-//! Organization security settings: session timeout, the IP allowlist (which
-//! `auth::policy` enforces) and PIN protection (which `auth::step_up` enforces; the PINs
-//! are `pin`'s).
+//! Organization security settings: session timeout, the IP allowlist and MFA
+//! enforcement (which `auth::policy` enforces) and PIN protection (which
+//! `auth::step_up` enforces; the PINs are `pin`'s).
 pub mod service;
 
 use crate::{
@@ -10,7 +10,9 @@ use crate::{
     state::AppState,
 };
 use actix_web::{get, patch, web};
-use gatehouse_types::{CallerIp, IpPreset, IpRange, SecuritySettings, UpdateSecuritySettings};
+use gatehouse_types::{
+    CallerIp, IpPreset, IpRange, Member, MfaPreview, Role, SecuritySettings, UpdateSecuritySettings,
+};
 
 pub const MAX_RANGES: usize = 100;
 const LABEL_MAX_CHARS: usize = 100;
@@ -25,6 +27,7 @@ fn settings(org: &organization::Model, pin_protection: bool) -> ApiResult<Securi
         session_timeout_minutes: org.session_timeout_minutes,
         ip_allowlist: ranges(org)?,
         pin_protection,
+        require_mfa: org.require_mfa,
     })
 }
 
@@ -49,9 +52,16 @@ pub async fn get_security(
 /// list that would lock the caller out is refused unless `confirm_lockout` is true.
 /// PIN protection is switched by signed-in owners and admins: on needs the caller's own
 /// PIN set (`pin-not-set`), off an open PIN step-up window (`pin-required`).
+///
+/// `require_mfa: true` needs a signed-in owner or admin who has a second factor (else
+/// `mfa-required`; an API key cannot switch it on). From the next request, members
+/// signed in without TOTP or a passkey get `mfa-required` (403) on the org's REST API
+/// and cannot grant OAuth clients access; their existing OAuth grants are revoked in
+/// the same transaction (their tokens are refused at the MCP endpoint within seconds on
+/// every replica). API keys are org credentials and are not affected.
 #[utoipa::path(operation_id = "updateSecuritySettings", security(("session" = []), ("apiKey" = [])),
     tag = "security", params(("slug" = String, Path)), request_body = UpdateSecuritySettings,
-    responses((status = 200, body = SecuritySettings), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
+    responses((status = 200, body = SecuritySettings), (status = 403, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
 #[patch("/orgs/{slug}/settings/security")]
 pub async fn update_security(
     admin: OrgAdmin,
@@ -60,6 +70,35 @@ pub async fn update_security(
 ) -> ApiResult<web::Json<SecuritySettings>> {
     let org = service::update_settings(&st, &admin, body.into_inner()).await?;
     Ok(web::Json(current(&st, &org).await?))
+}
+
+/// The members "Require MFA" blocks (or would block once switched on): those without
+/// TOTP or a passkey, with the number of OAuth grants switching it on would revoke.
+#[utoipa::path(operation_id = "previewMfaRequirement", security(("session" = []), ("apiKey" = [])),
+    tag = "security", params(("slug" = String, Path)),
+    responses((status = 200, body = MfaPreview), (status = 403, body = gatehouse_types::Problem), (status = 404, body = gatehouse_types::Problem)))]
+#[get("/orgs/{slug}/settings/security/mfa-preview")]
+pub async fn mfa_preview(
+    admin: OrgAdmin,
+    st: web::Data<AppState>,
+) -> ApiResult<web::Json<MfaPreview>> {
+    let p = service::mfa_preview(&st, &admin).await?;
+    Ok(web::Json(MfaPreview {
+        require_mfa: admin.org().require_mfa,
+        members_without_mfa: p
+            .blocked
+            .into_iter()
+            .map(|(m, u)| Member {
+                user_id: u.id,
+                email: u.email,
+                display_name: u.display_name,
+                role: Role::parse(&m.role).unwrap_or(Role::Member),
+                joined_at: m.created_at,
+            })
+            .collect(),
+        total_members: p.total_members,
+        oauth_grants_to_revoke: p.oauth_grants_to_revoke,
+    }))
 }
 
 /// The caller's address as the server sees it (after trusted proxies).
@@ -88,6 +127,7 @@ pub async fn presets() -> web::Json<Vec<IpPreset>> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_security)
         .service(update_security)
+        .service(mfa_preview)
         .service(my_ip)
         .service(presets);
 }

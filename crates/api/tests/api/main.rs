@@ -16,6 +16,7 @@ mod jobs;
 mod layers;
 mod mcp;
 mod members;
+mod mfa_enforcement;
 mod oauth;
 mod ops;
 mod orgs;

@@ -7,7 +7,11 @@ use gatehouse_types::ApiKeyScope;
 use serde_json::json;
 
 /// An MCP `initialize` on `slug`'s endpoint with `authorization`.
-async fn mcp_initialize(app: &TestApp, slug: &str, authorization: &str) -> reqwest::Response {
+pub(crate) async fn mcp_initialize(
+    app: &TestApp,
+    slug: &str,
+    authorization: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(app.url(&format!("/mcp/{slug}")))
         .header("authorization", authorization)
@@ -20,7 +24,7 @@ async fn mcp_initialize(app: &TestApp, slug: &str, authorization: &str) -> reqwe
 
 /// The consent page for a fresh client asking for `slug`'s MCP endpoint, as `user`'s
 /// browser gets it.
-async fn consent_page(app: &TestApp, user: &Session, slug: &str) -> reqwest::Response {
+pub(crate) async fn consent_page(app: &TestApp, user: &Session, slug: &str) -> reqwest::Response {
     let redirect = "http://127.0.0.1/callback";
     let reg = crate::oauth::register(app, redirect).await;
     let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
@@ -39,7 +43,7 @@ async fn consent_page(app: &TestApp, user: &Session, slug: &str) -> reqwest::Res
 }
 
 /// The consent form's fields with "allow", as the browser would post them.
-fn allow_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn allow_fields(html: &str) -> Vec<(String, String)> {
     let mut fields = crate::oauth::form_fields(html);
     fields.push(("decision".into(), "allow".into()));
     fields

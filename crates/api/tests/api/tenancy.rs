@@ -59,6 +59,13 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
         ),
         r("GET", "/orgs/{slug}/settings/security", None, "", None),
         r(
+            "GET",
+            "/orgs/{slug}/settings/security/mfa-preview",
+            None,
+            "",
+            None,
+        ),
+        r(
             "PATCH",
             "/orgs/{slug}/settings/security",
             None,

@@ -216,6 +216,10 @@ impl Session {
         self.patch_as(&format!("/orgs/{slug}/settings/security"), req)
             .await
     }
+    pub async fn mfa_preview(&self, slug: &str) -> Reply<MfaPreview> {
+        self.get_as(&format!("/orgs/{slug}/settings/security/mfa-preview"))
+            .await
+    }
     pub async fn transfer_ownership(
         &self,
         slug: &str,
