@@ -33,3 +33,49 @@ pub async fn with_mfa(db: &impl ConnectionTrait, users: &[Uuid]) -> Result<HashS
         .await?;
     Ok(totp.into_iter().chain(passkeys).collect())
 }
+
+/// After a user removed a second factor: if they have none left, their OAuth grants in
+/// every org that requires MFA end now, in the caller's transaction (as switching the
+/// requirement on does), so losing MFA cannot keep a token the org would refuse to
+/// grant. Returns the revoked grants, for `oauth::tokens::mark_revoked` after commit.
+pub async fn end_grants_if_mfa_lost(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    ctx: &crate::audit::Context,
+) -> Result<Vec<Uuid>, DbErr> {
+    use crate::entity::{membership, organization};
+    if has_mfa(db, user_id).await? {
+        return Ok(Vec::new());
+    }
+    let orgs: Vec<Uuid> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::OrgId)
+        .filter(membership::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let strict: Vec<Uuid> = organization::Entity::find()
+        .select_only()
+        .column(organization::Column::Id)
+        .filter(organization::Column::Id.is_in(orgs))
+        .filter(organization::Column::RequireMfa.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut revoked = Vec::new();
+    for org in strict {
+        revoked.extend(
+            crate::oauth::admin::revoke_users_grants(
+                db,
+                org,
+                &[user_id],
+                now,
+                ctx,
+                gatehouse_types::events::GrantEndReason::MfaRequired,
+            )
+            .await?,
+        );
+    }
+    Ok(revoked)
+}

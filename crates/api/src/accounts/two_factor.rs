@@ -415,6 +415,7 @@ pub async fn disable(
         .exec(&txn)
         .await?;
     throttle::clear(&txn, &pending_login::account_key(me.user.id)).await?;
+    let revoked = mfa::end_grants_if_mfa_lost(&txn, me.user.id, now, &Context::from(&me)).await?;
     audit::record(
         &txn,
         &Context::from(&me),
@@ -433,6 +434,7 @@ pub async fn disable(
     )
     .await?;
     txn.commit().await?;
+    crate::oauth::tokens::mark_revoked(&st, revoked);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -6,7 +6,8 @@ use crate::policy::{allow_fields, consent_page, mcp_initialize};
 use crate::support::json as json_body;
 use crate::support::*;
 use gatehouse_types::{
-    MfaPreview, TokenRequest, TotpConfirmRequest, TotpEnrolment, UpdateSecuritySettings,
+    BackupCodes, DisableTotpRequest, MfaPreview, TokenRequest, TotpConfirmRequest, TotpEnrolment,
+    UpdateSecuritySettings,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -29,6 +30,19 @@ async fn give_mfa(_app: &TestApp, user: &TestUser) {
             .as_bool()
             .unwrap()
     );
+}
+
+/// `give_mfa`, keeping the backup codes (a later TOTP code in the same 30 s would be a
+/// replay).
+async fn give_mfa_with_backup_codes(user: &TestUser) -> Vec<String> {
+    let enrolment: TotpEnrolment = json_body(user.post("/me/totp", json!({})).await).await;
+    let code = oathtool(&enrolment.secret);
+    let codes: BackupCodes = json_body(
+        user.post("/me/totp/confirm", TotpConfirmRequest { code })
+            .await,
+    )
+    .await;
+    codes.codes
 }
 
 /// The current TOTP code for a base32 secret, from `oathtool --totp -b`.
@@ -561,4 +575,55 @@ async fn a_bad_require_mfa_value_is_a_clear_problem_and_changes_nothing() {
         .post(&format!("{path}/mfa-preview"), json!({}))
         .await;
     assert_problem(r, 405, "method-not-allowed").await;
+}
+
+/// A member who turns their last second factor off while in an org that requires MFA
+/// loses their grants there at once, as if they had never had MFA: a token the org
+/// would now refuse to grant must not live on.
+#[tokio::test]
+async fn losing_mfa_in_an_org_that_requires_it_ends_the_members_grants_there() {
+    let app = spawn_app().await;
+    let f = OrgFixture::new(&app).await;
+    give_mfa(&app, &f.owner).await;
+    let backup = give_mfa_with_backup_codes(&f.member).await;
+    f.owner
+        .update_security_settings(f.slug(), &require(true))
+        .await
+        .ok()
+        .await;
+    let token = format!(
+        "Bearer {}",
+        mcp_access_token(&app, &f.member, f.slug()).await
+    );
+    // Their grant in an org without the requirement is no business of this one.
+    let own = app.create_org(&f.member, "Member's Own").await;
+    let elsewhere = format!(
+        "Bearer {}",
+        mcp_access_token(&app, &f.member, &own.slug).await
+    );
+    assert_eq!(mcp_initialize(&app, f.slug(), &token).await.status(), 200);
+
+    f.member
+        .disable_totp(&DisableTotpRequest {
+            password: PASSWORD.into(),
+            code: backup[0].clone(),
+        })
+        .await
+        .no_content()
+        .await;
+    assert_eq!(
+        mcp_initialize(&app, f.slug(), &token).await.status(),
+        401,
+        "the grant in the org that requires MFA ended with the last factor"
+    );
+    assert_eq!(
+        mcp_initialize(&app, &own.slug, &elsewhere).await.status(),
+        200
+    );
+    let revoked = f.owner.events(f.slug(), "oauth.grant_revoked").await;
+    assert_eq!(revoked.items.len(), 1, "{:?}", revoked.items);
+    assert_eq!(
+        revoked.items[0].metadata["reason"],
+        "organization requires MFA"
+    );
 }

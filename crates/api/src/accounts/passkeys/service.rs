@@ -358,6 +358,9 @@ pub async fn remove(st: &AppState, me: &CurrentUser, id: Uuid, password: String)
     user_passkey::Entity::delete_by_id(row.id)
         .exec(&txn)
         .await?;
+    let revoked =
+        crate::accounts::mfa::end_grants_if_mfa_lost(&txn, me.user.id, now, &Context::from(me))
+            .await?;
     audit::record(
         &txn,
         &Context::from(me),
@@ -380,6 +383,7 @@ pub async fn remove(st: &AppState, me: &CurrentUser, id: Uuid, password: String)
     )
     .await?;
     txn.commit().await?;
+    crate::oauth::tokens::mark_revoked(st, revoked);
     Ok(())
 }
 
