@@ -219,6 +219,7 @@ fn Layout(user: User) -> impl IntoView {
                     <A href="/account/profile">"Profile"</A>
                     <A href="/account/password">"Password"</A>
                     <A href="/account/sessions">"Sessions"</A>
+                    <A href="/account/security">"Security"</A>
                 </nav>
             </aside>
             <div class="main">
@@ -232,6 +233,7 @@ fn Layout(user: User) -> impl IntoView {
                 <main class="content" id="content" tabindex="-1"><Outlet/></main>
             </div>
         </div>
+        <crate::pin_prompt::PinDialog/>
     }
 }
 

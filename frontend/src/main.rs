@@ -2,6 +2,7 @@
 mod api;
 mod components;
 mod pages;
+mod pin_prompt;
 mod sections;
 
 use leptos::prelude::*;
@@ -41,6 +42,8 @@ fn App() -> impl IntoView {
                     <Route path=path!("/account/profile") view=ProfilePage/>
                     <Route path=path!("/account/password") view=PasswordPage/>
                     <Route path=path!("/account/sessions") view=SessionsPage/>
+                    <Route path=path!("/account/security") view=AccountSecurityPage/>
+                    <Route path=path!("/account/security/pin-reset") view=PinResetPage/>
                 </ParentRoute>
             </Routes>
         </Router>

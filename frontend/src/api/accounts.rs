@@ -1,16 +1,12 @@
 //! Sign-up, sign-in, the signed-in user's account and sessions, email and password links.
 use super::{ApiFuture, get, ignore_answer, send, send_empty};
 use gatehouse_types::{
-    Accepted, CallerIp, ChangePasswordRequest, LoginRequest, PasswordResetConfirm,
-    PasswordResetRequest, RevokedCount, SessionInfo, SignupRequest, TokenRequest, UpdateMeRequest,
-    User,
+    Accepted, CallerIp, ChangePasswordRequest, PasswordResetConfirm, PasswordResetRequest,
+    RevokedCount, SessionInfo, SignupRequest, TokenRequest, UpdateMeRequest, User,
 };
 
 pub fn me() -> ApiFuture<User> {
     get("/me")
-}
-pub fn login(req: LoginRequest) -> ApiFuture<User> {
-    send("POST", "/auth/login", &req)
 }
 pub fn signup(req: SignupRequest) -> ApiFuture<User> {
     send("POST", "/auth/signup", &req)

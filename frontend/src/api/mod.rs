@@ -11,6 +11,8 @@ pub mod connectors;
 pub mod members;
 pub mod oauth;
 pub mod orgs;
+pub mod pin;
+pub mod two_factor;
 
 use gatehouse_types::{FieldError, Problem};
 use gloo_net::http::Request;
@@ -33,6 +35,9 @@ pub struct ApiError {
     pub title: String,
     pub detail: Option<String>,
     pub fields: Vec<FieldError>,
+    /// The problem type's short name (`pin-required`, `mfa-code-invalid`, …); empty when
+    /// the answer was not a problem document.
+    pub code: String,
 }
 
 impl ApiError {
@@ -42,6 +47,7 @@ impl ApiError {
             title: "The server could not be reached".into(),
             detail: Some(e.to_string()),
             fields: vec![],
+            code: String::new(),
         }
     }
     pub fn is_unauthorized(&self) -> bool {
@@ -62,33 +68,79 @@ type ReplyFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>>>>;
 /// Sends one request and reads the answer's text. Not generic and boxed: every call
 /// shares this one fetch state machine, so each typed call below adds only its JSON
 /// decoding (the dashboard has a bundle-size budget).
+///
+/// Two org-wide rules are answered here, once for every page:
+/// - `pin-required` (PIN protection, a sensitive action without an open step-up window):
+///   the PIN dialog asks for the PIN and opens the window, then the request is sent once
+///   more (see [`crate::pin_prompt`]).
+/// - `mfa-required` on a page load (the org requires MFA, the member has none): the
+///   member is sent to Account → Security to set it up.
 fn request(
     method: &'static str,
     path: &str,
     body: Option<Result<String, ApiError>>,
 ) -> ReplyFuture {
-    let url = format!("{BASE}{path}");
+    let path = path.to_string();
     Box::pin(async move {
-        let b = match method {
-            "POST" => Request::post(&url),
-            "PATCH" => Request::patch(&url),
-            "DELETE" => Request::delete(&url),
-            _ => Request::get(&url),
+        let body = body.transpose()?;
+        let reply = send_once(method, &path, body.as_deref()).await?;
+        if reply.ok || reply.status != 403 {
+            return Ok(reply);
         }
-        .credentials(RequestCredentials::SameOrigin)
-        .header("Accept", "application/json, application/problem+json");
-        let req = match body {
-            Some(json) => b.header("Content-Type", "application/json").body(json?),
-            None => b.build(),
+        let code = serde_json::from_str::<Problem>(&reply.text)
+            .map(|p| p.code)
+            .unwrap_or_default();
+        match code.as_str() {
+            "pin-required" => match org_of(&path) {
+                Some(slug) if crate::pin_prompt::ask(slug.clone()).await => {
+                    send_once(method, &path, body.as_deref()).await
+                }
+                _ => Ok(reply),
+            },
+            "mfa-required" if method == "GET" => {
+                crate::pin_prompt::mfa_required(org_of(&path).unwrap_or_default());
+                Ok(reply)
+            }
+            _ => Ok(reply),
         }
-        .map_err(ApiError::network)?;
-        let r = req.send().await.map_err(ApiError::network)?;
-        let text = r.text().await.map_err(ApiError::network)?;
-        Ok(Reply {
-            status: r.status(),
-            ok: r.ok(),
-            text,
-        })
+    })
+}
+
+/// The org slug of a path under `/orgs/{slug}/`.
+fn org_of(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/orgs/")?;
+    let (slug, _) = rest.split_once('/')?;
+    Some(slug.to_string())
+}
+
+async fn send_once(
+    method: &'static str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let url = format!("{BASE}{path}");
+    let b = match method {
+        "POST" => Request::post(&url),
+        "PUT" => Request::put(&url),
+        "PATCH" => Request::patch(&url),
+        "DELETE" => Request::delete(&url),
+        _ => Request::get(&url),
+    }
+    .credentials(RequestCredentials::SameOrigin)
+    .header("Accept", "application/json, application/problem+json");
+    let req = match body {
+        Some(json) => b
+            .header("Content-Type", "application/json")
+            .body(json.to_string()),
+        None => b.build(),
+    }
+    .map_err(ApiError::network)?;
+    let r = req.send().await.map_err(ApiError::network)?;
+    let text = r.text().await.map_err(ApiError::network)?;
+    Ok(Reply {
+        status: r.status(),
+        ok: r.ok(),
+        text,
     })
 }
 
@@ -107,6 +159,7 @@ fn finish<T: DeserializeOwned>(r: Result<Reply, ApiError>) -> Result<T, ApiError
         title: "Unexpected answer from the server".into(),
         detail: Some(e.to_string()),
         fields: vec![],
+        code: String::new(),
     })
 }
 
@@ -118,12 +171,14 @@ fn problem(status: u16, text: String) -> ApiError {
             title: p.title,
             detail: p.detail,
             fields: p.errors,
+            code: p.code,
         },
         Err(_) => ApiError {
             status,
             title: format!("Request failed (HTTP {status})"),
             detail: (!text.is_empty() && text.len() < 300).then_some(text),
             fields: vec![],
+            code: String::new(),
         },
     }
 }

@@ -1,7 +1,7 @@
 //! Organizations: list, create, general and security settings.
 use super::{ApiFuture, get, send};
 use gatehouse_types::{
-    CreateOrgRequest, IpPreset, Organization, SecuritySettings, UpdateOrgRequest,
+    CreateOrgRequest, IpPreset, MfaPreview, Organization, SecuritySettings, UpdateOrgRequest,
     UpdateSecuritySettings,
 };
 
@@ -26,4 +26,8 @@ pub fn update_security(slug: String, req: UpdateSecuritySettings) -> ApiFuture<S
 /// Named address ranges the allowlist editor offers.
 pub fn presets() -> ApiFuture<Vec<IpPreset>> {
     get("/ip-allowlist/presets")
+}
+/// Who "Require MFA" would block.
+pub fn mfa_preview(slug: String) -> ApiFuture<MfaPreview> {
+    get(&format!("/orgs/{slug}/settings/security/mfa-preview"))
 }

@@ -7,7 +7,7 @@ use crate::api::{
     },
 };
 use crate::components::{ErrorBox, action_error, input_value, loaded, use_session, when};
-use gatehouse_types::{ChangePasswordRequest, SessionInfo, UpdateMeRequest};
+use gatehouse_types::{ChangePasswordRequest, SessionInfo, SignInMethod, UpdateMeRequest};
 use leptos::prelude::*;
 
 #[component]
@@ -175,7 +175,7 @@ pub fn SessionsPage() -> impl IntoView {
                 view! {
                     <table>
                         <thead><tr>
-                            <th>"Device"</th><th>"IP address"</th><th>"Signed in"</th><th>"Last active"</th><th><span class="sr-only">"Actions"</span></th>
+                            <th>"Device"</th><th>"IP address"</th><th>"Signed in"</th><th>"Sign-in method"</th><th>"Last active"</th><th><span class="sr-only">"Actions"</span></th>
                         </tr></thead>
                         <tbody>
                             {list.into_iter().map(|s| view! { <SessionRow s=s reload=reload/> }).collect_view()}
@@ -221,6 +221,12 @@ fn SessionRow(s: SessionInfo, reload: RwSignal<u32>) -> impl IntoView {
             </td>
             <td>{s.ip.clone().unwrap_or_else(|| "unknown".into())}</td>
             <td>{when(&s.created_at)}</td>
+            <td class="sign-in-method">{match s.sign_in_method {
+                SignInMethod::Password => "Password",
+                SignInMethod::Totp => "Password + authenticator app",
+                SignInMethod::BackupCode => "Password + backup code",
+                SignInMethod::Passkey => "Passkey",
+            }}</td>
             <td>{when(&s.last_seen_at)}</td>
             <td class="actions">
                 {(!s.current).then(|| view! {

@@ -1,7 +1,11 @@
 //! Signed-out pages: sign in, sign up, not found.
 use crate::api;
+use crate::api::two_factor::LoginOutcome;
 use crate::components::{ErrorBox, action_error, input_value};
-use gatehouse_types::{LoginRequest, PasswordResetConfirm, PasswordResetRequest, SignupRequest};
+use gatehouse_types::{
+    LoginRequest, MfaChallenge, MfaCodeMethod, MfaVerifyRequest, PasswordResetConfirm,
+    PasswordResetRequest, SignupRequest,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -33,12 +37,21 @@ pub fn Login() -> impl IntoView {
     let next = move || safe_next(query.read_untracked().get("next"));
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let login = api::action(|req: &LoginRequest| api::accounts::login(req.clone()));
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = login.value().get() {
-            // A full page load: `next` may be a server page such as /authorize.
-            let _ = window().location().set_href(&next());
+    // Set by a 202 answer: the password was right, a second factor is still to come.
+    let challenge = RwSignal::new(None::<MfaChallenge>);
+    let expired = RwSignal::new(false);
+    let login = api::action(api::two_factor::login);
+    let go_on = move || {
+        // A full page load: `next` may be a server page such as /authorize.
+        let _ = window().location().set_href(&next());
+    };
+    Effect::new(move |_| match login.value().get() {
+        Some(Ok(LoginOutcome::SignedIn)) => go_on(),
+        Some(Ok(LoginOutcome::SecondStep(c))) => {
+            expired.set(false);
+            challenge.set(Some(c));
         }
+        _ => {}
     });
     let signup_href = move || match query.read().get("next") {
         Some(n) => format!(
@@ -47,24 +60,112 @@ pub fn Login() -> impl IntoView {
         ),
         None => "/signup".into(),
     };
-    view! {
-        <AuthCard title="Sign in">
+    let password_step = move || {
+        view! {
             <form on:submit=move |ev| {
                 ev.prevent_default();
                 login.dispatch(LoginRequest { email: email.get_untracked(), password: password.get_untracked() });
             }>
+                {move || expired.get().then(|| view! {
+                    <div class="error" role="alert"><strong>"That sign-in expired. Enter your password again."</strong></div>
+                })}
                 <label for="email">"Email"</label>
                 <input id="email" name="email" type="email" autocomplete="email" required
                     prop:value=move || email.get() on:input=move |ev| email.set(input_value(&ev))/>
                 <label for="password">"Password"</label>
                 <input id="password" name="password" type="password" autocomplete="current-password" required
                     prop:value=move || password.get() on:input=move |ev| password.set(input_value(&ev))/>
-                {action_error(login.value())}
+                {move || match login.value().get() {
+                    Some(Err(e)) => Some(view! { <ErrorBox err=e/> }),
+                    _ => None,
+                }}
                 <button type="submit" class="primary" disabled=move || login.pending().get()>"Sign in"</button>
             </form>
             <p class="muted"><a href="/forgot-password">"Forgot your password?"</a></p>
             <p class="muted">"No account yet? "<a href=signup_href>"Create one"</a></p>
+        }
+        .into_any()
+    };
+    view! {
+        <AuthCard title="Sign in">
+            {move || match challenge.get() {
+                None => password_step(),
+                Some(c) => view! {
+                    <SecondStep challenge=c
+                        on_done=move || go_on()
+                        on_expired=move || {
+                            password.set(String::new());
+                            login.value().set(None);
+                            challenge.set(None);
+                            expired.set(true);
+                        }/>
+                }.into_any(),
+            }}
         </AuthCard>
+    }
+}
+
+/// The login's second step: a code from the authenticator app, or a backup code.
+#[component]
+fn SecondStep(
+    challenge: MfaChallenge,
+    on_done: impl Fn() + Clone + Send + Sync + 'static,
+    on_expired: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let has = |m: &str| challenge.methods.iter().any(|x| x == m);
+    let first = if has("totp") {
+        MfaCodeMethod::Totp
+    } else {
+        MfaCodeMethod::BackupCode
+    };
+    let can_switch = has("totp") && has("backup_code");
+    let method = RwSignal::new(first);
+    let code = RwSignal::new(String::new());
+    let verify = api::action(api::two_factor::verify);
+    Effect::new(move |_| match verify.value().get() {
+        Some(Ok(_)) => on_done(),
+        Some(Err(e)) if e.code == "mfa-pending-invalid" => on_expired(),
+        _ => {}
+    });
+    let token = challenge.pending_token.clone();
+    view! {
+        <form on:submit=move |ev| {
+            ev.prevent_default();
+            verify.dispatch(MfaVerifyRequest {
+                pending_token: token.clone(),
+                method: method.get_untracked(),
+                code: code.get_untracked().trim().to_string(),
+            });
+        }>
+            {move || if method.get() == MfaCodeMethod::Totp {
+                view! {
+                    <label for="mfa-code">"Authentication code"</label>
+                    <p class="muted help" id="mfa-code-help">"The 6-digit code from your authenticator app."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <label for="mfa-code">"Backup code"</label>
+                    <p class="muted help" id="mfa-code-help">"One of the backup codes you saved; each works once."</p>
+                }.into_any()
+            }}
+            <input id="mfa-code" name="code" type="text" autocomplete="one-time-code" required autofocus=true
+                aria-describedby="mfa-code-help"
+                inputmode=move || if method.get() == MfaCodeMethod::Totp { "numeric" } else { "text" }
+                prop:value=move || code.get() on:input=move |ev| code.set(input_value(&ev))/>
+            {action_error(verify.value())}
+            <button type="submit" class="primary" disabled=move || verify.pending().get()>"Verify"</button>
+        </form>
+        {can_switch.then(|| view! {
+            <p class="muted">
+                <button type="button" class="link" on:click=move |_| {
+                    code.set(String::new());
+                    verify.value().set(None);
+                    method.update(|m| *m = if *m == MfaCodeMethod::Totp { MfaCodeMethod::BackupCode } else { MfaCodeMethod::Totp });
+                }>
+                    {move || if method.get() == MfaCodeMethod::Totp { "Use a backup code instead" } else { "Use your authenticator app instead" }}
+                </button>
+            </p>
+        })}
     }
 }
 

@@ -1,5 +1,6 @@
 //! One module per area of the dashboard.
 pub mod account;
+pub mod account_security;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod orgs;
 pub mod security;
 
 pub use account::*;
+pub use account_security::*;
 pub use api_keys::*;
 pub use audit::*;
 pub use auth::*;

@@ -1,13 +1,15 @@
-//! Security settings: the IP allowlist (with the lock-out guard) and the session timeout.
+//! Security settings: the IP allowlist (with the lock-out guard), the session timeout,
+//! PIN protection and Require MFA.
 use crate::api::{
     self,
     accounts::my_ip,
-    orgs::{get_security, presets, update_security},
+    orgs::{get_security, mfa_preview, presets, update_security},
+    pin, two_factor,
 };
 use crate::components::{
     ErrorBox, action_error, input_value, is_admin, loaded, reactive, use_role, use_slug,
 };
-use gatehouse_types::{IpPreset, IpRange, UpdateSecuritySettings};
+use gatehouse_types::{IpPreset, IpRange, SetPinRequest, UpdateSecuritySettings};
 use leptos::prelude::*;
 use std::net::IpAddr;
 
@@ -128,6 +130,8 @@ fn SecuritySettingsView() -> impl IntoView {
             view! {
                 <AllowlistCard initial=s.ip_allowlist.clone()/>
                 <TimeoutCard initial=s.session_timeout_minutes/>
+                <PinProtectionCard initial=s.pin_protection/>
+                <RequireMfaCard initial=s.require_mfa/>
             }
             .into_any()
         })
@@ -532,6 +536,181 @@ fn TimeoutCard(initial: i32) -> impl IntoView {
                     {move || if save.pending().get() { "Saving…" } else { "Save timeout" }}
                 </button>
             </form>
+        </section>
+    }
+}
+
+type SaveSecurity = Action<
+    (String, UpdateSecuritySettings),
+    Result<gatehouse_types::SecuritySettings, api::ApiError>,
+>;
+
+fn save_security() -> SaveSecurity {
+    api::action(|(slug, req): &(String, UpdateSecuritySettings)| {
+        update_security(slug.clone(), req.clone())
+    })
+}
+
+/// PIN protection. Turning it on needs the person's own PIN, so one without a PIN sets
+/// it here first; turning it off asks for the PIN (the step-up prompt).
+#[component]
+fn PinProtectionCard(initial: bool) -> impl IntoView {
+    let slug = use_slug();
+    let on = RwSignal::new(initial);
+    let save = save_security();
+    Effect::new(move |_| {
+        if let Some(Ok(s)) = save.value().get() {
+            on.set(s.pin_protection);
+        }
+    });
+    // Shown when turning it on finds no personal PIN.
+    let needs_pin = RwSignal::new(false);
+    let me = api::resource(two_factor::security);
+    let pin_v = RwSignal::new(String::new());
+    let confirm = RwSignal::new(String::new());
+    let set_pin = api::action(pin::set);
+    let switch = move |value: bool| {
+        save.dispatch((
+            slug.get_untracked(),
+            UpdateSecuritySettings {
+                pin_protection: Some(value),
+                ..Default::default()
+            },
+        ));
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(())) = set_pin.value().get() {
+            needs_pin.set(false);
+            switch(true);
+        }
+    });
+    view! {
+        <section class="card">
+            <h2>"PIN protection"</h2>
+            <p class="muted">
+                "Deleting a connector, revoking an API key and removing a member then need the acting person's own 6-digit PIN. "
+                "One PIN opens a short window for a few such actions."
+            </p>
+            <p id="pin-protection-state">{move || if on.get() { "PIN protection is on." } else { "PIN protection is off." }}</p>
+            {move || (!needs_pin.get()).then(|| view! {
+                <button type="button" id="pin-protection-toggle" class=move || if on.get() { "danger" } else { "primary" }
+                    disabled=move || save.pending().get()
+                    on:click=move |_| {
+                        let turn_on = !on.get_untracked();
+                        let has_pin = me.get().and_then(|r| r.ok()).is_some_and(|s| s.pin_set);
+                        if turn_on && !has_pin {
+                            needs_pin.set(true);
+                        } else {
+                            switch(turn_on);
+                        }
+                    }>
+                    {move || if on.get() { "Turn off PIN protection" } else { "Turn on PIN protection" }}
+                </button>
+            })}
+            {move || needs_pin.get().then(|| view! {
+                <form on:submit=move |ev| {
+                    ev.prevent_default();
+                    set_pin.dispatch(SetPinRequest { pin: pin_v.get_untracked(), confirm: confirm.get_untracked(), ..Default::default() });
+                }>
+                    <p>"First choose your personal PIN. You will enter it before sensitive actions, in every organization that uses PIN protection."</p>
+                    <label for="protect-pin">"PIN (6 digits)"</label>
+                    <input id="protect-pin" type="password" inputmode="numeric" autocomplete="off" maxlength="6" pattern="[0-9]{6}" required
+                        prop:value=move || pin_v.get() on:input=move |ev| pin_v.set(input_value(&ev))/>
+                    <label for="protect-confirm">"The same PIN again"</label>
+                    <input id="protect-confirm" type="password" inputmode="numeric" autocomplete="off" maxlength="6" pattern="[0-9]{6}" required
+                        prop:value=move || confirm.get() on:input=move |ev| confirm.set(input_value(&ev))/>
+                    {action_error(set_pin.value())}
+                    <button type="submit" class="primary" disabled=move || set_pin.pending().get()>"Set PIN and turn on"</button>
+                    " "
+                    <button type="button" on:click=move |_| needs_pin.set(false)>"Cancel"</button>
+                </form>
+            })}
+            {action_error(save.value())}
+        </section>
+    }
+}
+
+/// Require MFA, with the members it would block listed first.
+#[component]
+fn RequireMfaCard(initial: bool) -> impl IntoView {
+    let slug = use_slug();
+    let on = RwSignal::new(initial);
+    let save = save_security();
+    let confirming = RwSignal::new(false);
+    let reload = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if let Some(Ok(s)) = save.value().get() {
+            on.set(s.require_mfa);
+            confirming.set(false);
+            reload.update(|n| *n += 1);
+        }
+    });
+    let preview = api::resource(move || {
+        reload.track();
+        mfa_preview(slug.get_untracked())
+    });
+    let switch = move |value: bool| {
+        save.dispatch((
+            slug.get_untracked(),
+            UpdateSecuritySettings {
+                require_mfa: Some(value),
+                ..Default::default()
+            },
+        ));
+    };
+    view! {
+        <section class="card">
+            <h2>"Require MFA"</h2>
+            <p class="muted">
+                "Members without two-factor authentication (an authenticator app or a passkey) are then blocked from this organization "
+                "until they set it up, cannot grant OAuth clients access, and lose the OAuth grants they have. API keys are not affected."
+            </p>
+            <p id="require-mfa-state">{move || if on.get() { "MFA is required." } else { "MFA is not required." }}</p>
+            {loaded(preview, move |p| {
+                let n = p.members_without_mfa.len();
+                view! {
+                    <p>{format!("{n} of {} member(s) have no two-factor authentication", p.total_members)}
+                        {(n > 0).then(|| if p.require_mfa { " and are blocked:" } else { " and would be blocked:" })}</p>
+                    <ul id="mfa-preview">
+                        {p.members_without_mfa.into_iter().map(|m| view! {
+                            <li>{if m.display_name.is_empty() { m.email.clone() } else { format!("{} ({})", m.display_name, m.email) }}</li>
+                        }).collect_view()}
+                    </ul>
+                    {(p.oauth_grants_to_revoke > 0).then(|| view! {
+                        <p class="muted">{format!("{} OAuth grant(s) of theirs would be revoked.", p.oauth_grants_to_revoke)}</p>
+                    })}
+                }.into_any()
+            })}
+            {move || if on.get() {
+                view! {
+                    <button type="button" id="require-mfa-toggle" disabled=move || save.pending().get()
+                        on:click=move |_| switch(false)>"Stop requiring MFA"</button>
+                }.into_any()
+            } else if confirming.get() {
+                view! {
+                    <p class="confirm-block">"Require MFA now? The members listed above are blocked at their next request. "
+                        <button type="button" class="danger" id="require-mfa-confirm" disabled=move || save.pending().get()
+                            on:click=move |_| switch(true)>"Yes, require MFA"</button>
+                        " "
+                        <button type="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </p>
+                }.into_any()
+            } else {
+                view! {
+                    <button type="button" class="primary" id="require-mfa-toggle"
+                        on:click=move |_| confirming.set(true)>"Require MFA"</button>
+                }.into_any()
+            }}
+            {move || match save.value().get() {
+                Some(Err(e)) if e.code == "mfa-required" => Some(view! {
+                    <div class="error" role="alert">
+                        <strong>"Set up two-factor authentication for yourself first."</strong>
+                        <p><a href="/account/security">"Go to Account → Security"</a></p>
+                    </div>
+                }.into_any()),
+                Some(Err(e)) => Some(view! { <ErrorBox err=e/> }.into_any()),
+                _ => None,
+            }}
         </section>
     }
 }
