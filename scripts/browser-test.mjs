@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 const require = createRequire(import.meta.url);
 const { chromium } = require(join(process.env.NODE_PATH, 'playwright-core'));
@@ -38,6 +39,10 @@ const shot = async (page, name) => {
   await page.screenshot({ path: join(SHOTS, file), fullPage: true });
   console.log(`  screenshot ${file}`);
 };
+// A TOTP code from Debian's oathtool (an independent implementation), for `secret`
+// (base32) at `when` (an oathtool -N date, e.g. "now + 30 seconds").
+const totp = (secret, when = 'now') =>
+  execFileSync('oathtool', ['--totp', '-b', '-N', when, secret], { encoding: 'utf8' }).trim();
 const step = msg => console.log(`- ${msg}`);
 const check = (cond, msg) => { if (!cond) throw new Error(`expected: ${msg}`); };
 
@@ -186,7 +191,7 @@ try {
   step('Bob, reloaded, now sees the admin settings');
 
   // --- allowlist lock-out warning ---
-  await page.getByRole('link', { name: 'Security' }).click();
+  await page.getByRole('link', { name: 'Security' }).first().click();
   await page.waitForURL(`${BASE}/orgs/acme-corp/settings/security`);
   await page.getByText('Your current IP address: 127.0.0.1').waitFor();
   await page.getByRole('button', { name: 'Add range' }).click();
@@ -347,6 +352,109 @@ try {
   });
   check(tok.ok() && (await tok.json()).access_token, 'the code exchanges for tokens');
   step('OAuth: signed-out /authorize -> dashboard login -> consent -> code -> tokens');
+
+  // --- Bob turns on two-factor authentication; oathtool computes the codes ---
+  await bob.page.getByRole('link', { name: 'Security', exact: true }).last().click();
+  await bob.page.waitForURL(`${BASE}/account/security`);
+  await bob.page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  const totpSecret = (await bob.page.locator('#totp-secret').innerText()).trim();
+  check(/^[A-Z2-7]{16,}$/.test(totpSecret), `a base32 secret is shown (${totpSecret})`);
+  check((await bob.page.locator('#totp-qr').getAttribute('src')).startsWith('data:image/svg+xml'), 'the QR code is the server\'s SVG as an image');
+  await shot(bob.page, 'totp-setup');
+  await bob.page.getByLabel('Code from the app').fill('000000');
+  await bob.page.getByRole('button', { name: 'Turn on' }).click();
+  await bob.page.getByRole('alert').waitFor();
+  step(`a wrong code is refused: ${(await bob.page.getByRole('alert').innerText()).replace(/\s+/g, ' ')}`);
+  await bob.page.getByLabel('Code from the app').fill(totp(totpSecret));
+  await bob.page.getByRole('button', { name: 'Turn on' }).click();
+  await bob.page.getByText('Save them now').waitFor();
+  const codes = await bob.page.locator('#backup-codes li').allInnerTexts();
+  check(codes.length === 10, `ten backup codes shown (${codes.length})`);
+  await bob.page.getByRole('button', { name: 'Copy' }).click();
+  await bob.page.getByRole('button', { name: 'Copied' }).waitFor();
+  check((await bob.page.evaluate(() => navigator.clipboard.readText())).trim() === codes.join('\n'), 'the clipboard holds the backup codes');
+  check((await bob.page.getByRole('link', { name: 'Download' }).getAttribute('download')) === 'gatehouse-backup-codes.txt', 'a download link for the codes');
+  await shot(bob.page, 'totp-backup-codes');
+  await bob.page.getByRole('button', { name: 'I have saved them' }).click();
+  await bob.page.getByText('10 backup code(s) left.').waitFor();
+  await bob.page.reload();
+  await bob.page.getByText('10 backup code(s) left.').waitFor();
+  check(!(await bob.page.content()).includes(codes[0]), 'the backup codes are not shown again');
+  step('Bob enrolled with an oathtool code; 10 backup codes shown once, copied');
+
+  // --- Bob signs in again: password, then a code ---
+  await bob.page.locator('.user-menu summary').click();
+  await bob.page.getByRole('button', { name: 'Sign out' }).click();
+  await bob.page.waitForURL(`${BASE}/login`);
+  await bob.page.getByLabel('Email').fill('bob@example.com');
+  await bob.page.getByLabel('Password').fill(PASSWORD);
+  await bob.page.getByRole('button', { name: 'Sign in' }).click();
+  await bob.page.getByLabel('Authentication code').waitFor();
+  await shot(bob.page, 'login-second-step');
+  await bob.page.getByLabel('Authentication code').fill('123456');
+  await bob.page.getByRole('button', { name: 'Verify' }).click();
+  await bob.page.getByRole('alert').waitFor();
+  step(`a wrong code at the second step: ${(await bob.page.getByRole('alert').innerText()).replace(/\s+/g, ' ')}`);
+  // The enrolment used this time step's code (replays are refused): the next step's.
+  await bob.page.getByLabel('Authentication code').fill(totp(totpSecret, 'now + 30 seconds'));
+  await bob.page.getByRole('button', { name: 'Verify' }).click();
+  await bob.page.waitForURL(`${BASE}/orgs`);
+  await bob.page.goto(`${BASE}/account/sessions`);
+  await bob.page.getByRole('cell', { name: 'Password + authenticator app' }).waitFor();
+  step('Bob signed in with password + oathtool code; the session list says so');
+  await shot(bob.page, 'sessions-sign-in-method');
+
+  // --- PIN protection: Ada sets her PIN while turning it on; a key revocation asks for it ---
+  await page.goto(`${BASE}/orgs/acme-corp/settings/security`);
+  await page.getByRole('button', { name: 'Turn on PIN protection' }).click();
+  await page.getByLabel('PIN (6 digits)').fill('135790');
+  await page.getByLabel('The same PIN again').fill('135790');
+  await shot(page, 'pin-protection-set-pin');
+  await page.getByRole('button', { name: 'Set PIN and turn on' }).click();
+  await page.getByText('PIN protection is on.').waitFor();
+  step('PIN protection on, after Ada chose her PIN');
+  await page.getByRole('link', { name: 'API keys' }).click();
+  await page.getByLabel('Name').fill('Deploy bot');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByText('you will not see it again').waitFor();
+  await page.reload();
+  await page.getByRole('cell', { name: 'Deploy bot' }).waitFor();
+  await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+  await page.getByRole('button', { name: 'Yes, revoke' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Enter your PIN' });
+  await dialog.waitFor();
+  await dialog.getByLabel('PIN').fill('000000');
+  await dialog.getByRole('button', { name: 'Continue' }).click();
+  await dialog.getByRole('alert').waitFor();
+  step(`a wrong PIN is refused in the dialog: ${(await dialog.getByRole('alert').innerText()).replace(/\s+/g, ' ')}`);
+  await shot(page, 'pin-prompt-wrong');
+  await dialog.getByLabel('PIN').fill('135790');
+  await dialog.getByRole('button', { name: 'Continue' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await page.locator('.badge.revoked').nth(1).waitFor();
+  step('revoking a key asked for the PIN, then the revocation went through');
+  await shot(page, 'pin-guarded-revoked');
+
+  // --- Require MFA: Ada (no MFA) cannot; Bob can; Ada is then sent to set-up ---
+  await page.getByRole('link', { name: 'Security' }).first().click();
+  await page.getByRole('button', { name: 'Require MFA' }).click();
+  await page.getByRole('button', { name: 'Yes, require MFA' }).click();
+  await page.getByText('Set up two-factor authentication for yourself first.').waitFor();
+  step('Ada, without MFA, cannot require it');
+  await bob.page.goto(`${BASE}/orgs/acme-corp/settings/security`);
+  await bob.page.locator('#mfa-preview li', { hasText: 'ada@example.com' }).waitFor();
+  check((await bob.page.locator('#mfa-preview li').count()) === 1, 'only Ada would be blocked');
+  await shot(bob.page, 'require-mfa-preview');
+  await bob.page.getByRole('button', { name: 'Require MFA' }).click();
+  await bob.page.getByRole('button', { name: 'Yes, require MFA' }).click();
+  await bob.page.getByText('MFA is required.').waitFor();
+  step('Bob (with MFA) requires MFA after the preview listed Ada');
+  await page.goto(`${BASE}/orgs/acme-corp/settings/general`);
+  await page.waitForURL(/\/account\/security\?mfa_required=acme-corp/);
+  await page.getByText('requires two-factor authentication').waitFor();
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).waitFor();
+  step('Ada, blocked, is sent to Account → Security to set up MFA');
+  await shot(page, 'mfa-required-setup');
 
   if (errors.length) throw new Error(`browser errors:\n${errors.join('\n')}`);
   console.log('browser test passed');

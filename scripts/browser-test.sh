@@ -23,6 +23,8 @@ bash scripts/dashboard.sh >&2
 need_deb /usr/bin/chromium chromium chromium-driver
 # dashboard.sh installed binaryen into the same folder; npm keeps both.
 need_npm "$NPM_ROOT" playwright-core@1.65.1
+# TOTP codes in the browser test come from oathtool, not from our own code.
+need_deb oathtool oathtool
 
 say "building the server (debug)"
 cargo build -q -p gatehouse-api --bin gatehouse

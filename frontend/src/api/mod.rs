@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod members;
 pub mod oauth;
 pub mod orgs;
+pub mod passkeys;
 pub mod pin;
 pub mod two_factor;
 
@@ -106,11 +107,11 @@ fn request(
     })
 }
 
-/// The org slug of a path under `/orgs/{slug}/`.
+/// The org slug of `/orgs/{slug}` and the paths under it.
 fn org_of(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/orgs/")?;
-    let (slug, _) = rest.split_once('/')?;
-    Some(slug.to_string())
+    let slug = rest.split(['/', '?']).next()?;
+    (!slug.is_empty()).then(|| slug.to_string())
 }
 
 async fn send_once(
