@@ -4,6 +4,7 @@ mod components;
 mod pages;
 mod pin_prompt;
 mod sections;
+mod webauthn;
 
 use leptos::prelude::*;
 use leptos_router::{

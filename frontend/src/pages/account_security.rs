@@ -1,10 +1,10 @@
 //! Account → Security: two-factor authentication (authenticator app, backup codes) and
 //! the personal PIN that orgs with PIN protection ask for.
-use crate::api::{self, pin, two_factor};
-use crate::components::{ErrorBox, action_error, input_value, loaded};
+use crate::api::{self, ApiError, passkeys, pin, two_factor};
+use crate::components::{ErrorBox, action_error, input_value, loaded, when};
 use gatehouse_types::{
-    AccountSecurity, BackupCodes, DisableTotpRequest, PinResetConfirm, SetPinRequest,
-    TotpEnrolment, pin_well_formed,
+    AccountSecurity, BackupCodes, CreatePasskeyRequest, DisableTotpRequest, Passkey,
+    PinResetConfirm, SetPinRequest, TotpEnrolment, pin_well_formed,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -55,8 +55,8 @@ fn TwoFactorCard(s: AccountSecurity, reload: RwSignal<u32>) -> impl IntoView {
                     <SetUpTotp fresh=fresh/>
                 }.into_any()
             }}
-            {(s.passkeys > 0).then(|| view! { <p class="muted">{format!("{} passkey(s) registered.", s.passkeys)}</p> })}
         </section>
+        <PasskeysCard reload=reload/>
     }
 }
 
@@ -318,5 +318,101 @@ pub fn PinResetPage() -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+/// Registers a passkey: the server's options, the browser's ceremony, the server again.
+async fn add_passkey(name: String) -> Result<Passkey, ApiError> {
+    let options = passkeys::registration_options().await?;
+    let credential = crate::webauthn::ceremony(true, &options.public_key).await?;
+    passkeys::create(&CreatePasskeyRequest { name, credential }).await
+}
+
+/// Passkeys: a second factor by themselves (the device checks who holds it).
+#[component]
+fn PasskeysCard(reload: RwSignal<u32>) -> impl IntoView {
+    let list = api::resource(move || {
+        reload.track();
+        passkeys::list()
+    });
+    let name = RwSignal::new(String::new());
+    let add = Action::new_local(|n: &String| add_passkey(n.clone()));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = add.value().get() {
+            name.set(String::new());
+            reload.update(|n| *n += 1);
+        }
+    });
+    view! {
+        <section class="card">
+            <h2>"Passkeys"</h2>
+            <p class="muted">"Sign in with your device's screen lock or a security key instead of a code."</p>
+            {loaded(list, move |keys| if keys.is_empty() {
+                view! { <p class="muted">"No passkeys yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <thead><tr><th>"Name"</th><th>"Added"</th><th>"Last used"</th><th><span class="sr-only">"Actions"</span></th></tr></thead>
+                        <tbody>{keys.into_iter().map(|k| view! { <PasskeyRow k=k reload=reload/> }).collect_view()}</tbody>
+                    </table>
+                }.into_any()
+            })}
+            <form on:submit=move |ev| { ev.prevent_default(); add.dispatch(name.get_untracked()); }>
+                <label for="passkey-name">"Name of the new passkey"</label>
+                <input id="passkey-name" type="text" maxlength="64" required placeholder="e.g. Work laptop"
+                    prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
+                {action_error(add.value())}
+                <button type="submit" class="primary" disabled=move || add.pending().get()>"Add a passkey"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn PasskeyRow(k: Passkey, reload: RwSignal<u32>) -> impl IntoView {
+    let id = k.id.to_string();
+    let editing = RwSignal::new(false);
+    let removing = RwSignal::new(false);
+    let name = RwSignal::new(k.name.clone());
+    let password = RwSignal::new(String::new());
+    let rename = api::action(|(id, n): &(String, String)| passkeys::rename(id, n.clone()));
+    let remove = api::action(|(id, p): &(String, String)| passkeys::remove(id, p.clone()));
+    Effect::new(move |_| {
+        if matches!(rename.value().get(), Some(Ok(_)))
+            || matches!(remove.value().get(), Some(Ok(())))
+        {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let (id2, label) = (id.clone(), k.name.clone());
+    view! {
+        <tr>
+            <td>{k.name.clone()}</td>
+            <td>{when(&k.created_at)}</td>
+            <td>{k.last_used_at.as_ref().map(when).unwrap_or_else(|| "never".into())}</td>
+            <td class="actions">
+                <button type="button" aria-label=format!("Rename passkey {label}") on:click=move |_| editing.update(|e| *e = !*e)>"Rename"</button>
+                " "
+                <button type="button" class="danger" aria-label=format!("Remove passkey {label}") on:click=move |_| removing.update(|e| *e = !*e)>"Remove"</button>
+                {move || editing.get().then(|| { let id = id.clone(); view! {
+                    <form on:submit=move |ev| { ev.prevent_default(); rename.dispatch((id.clone(), name.get_untracked())); }>
+                        <label for="passkey-rename">"New name"</label>
+                        <input id="passkey-rename" type="text" maxlength="64" required
+                            prop:value=move || name.get() on:input=move |ev| name.set(input_value(&ev))/>
+                        <button type="submit" disabled=move || rename.pending().get()>"Save name"</button>
+                    </form>
+                }})}
+                {move || removing.get().then(|| { let id = id2.clone(); view! {
+                    <form on:submit=move |ev| { ev.prevent_default(); remove.dispatch((id.clone(), password.get_untracked())); }>
+                        <label for="passkey-remove-password">"Password"</label>
+                        <input id="passkey-remove-password" type="password" autocomplete="current-password" required
+                            prop:value=move || password.get() on:input=move |ev| password.set(input_value(&ev))/>
+                        <button type="submit" class="danger" disabled=move || remove.pending().get()>"Remove passkey"</button>
+                    </form>
+                }})}
+                {action_error(rename.value())}
+                {action_error(remove.value())}
+            </td>
+        </tr>
     }
 }

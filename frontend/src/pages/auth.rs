@@ -1,10 +1,10 @@
 //! Signed-out pages: sign in, sign up, not found.
 use crate::api;
-use crate::api::two_factor::LoginOutcome;
+use crate::api::{ApiError, two_factor::LoginOutcome};
 use crate::components::{ErrorBox, action_error, input_value};
 use gatehouse_types::{
-    LoginRequest, MfaChallenge, MfaCodeMethod, MfaVerifyRequest, PasswordResetConfirm,
-    PasswordResetRequest, SignupRequest,
+    LoginRequest, MfaChallenge, MfaCodeMethod, MfaPasskeyRequest, MfaVerifyRequest,
+    PasswordResetConfirm, PasswordResetRequest, SignupRequest, User,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -105,7 +105,20 @@ pub fn Login() -> impl IntoView {
     }
 }
 
-/// The login's second step: a code from the authenticator app, or a backup code.
+/// The login's second step with a passkey: the server's options for this login, the
+/// browser's ceremony, the server again.
+async fn passkey_step(pending_token: String) -> Result<User, ApiError> {
+    let options = api::passkeys::login_options(pending_token.clone()).await?;
+    let credential = crate::webauthn::ceremony(false, &options.public_key).await?;
+    api::passkeys::login(&MfaPasskeyRequest {
+        pending_token,
+        credential,
+    })
+    .await
+}
+
+/// The login's second step: a code from the authenticator app, a backup code, or a
+/// passkey — whichever the account has.
 #[component]
 fn SecondStep(
     challenge: MfaChallenge,
@@ -113,6 +126,7 @@ fn SecondStep(
     on_expired: impl Fn() + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let has = |m: &str| challenge.methods.iter().any(|x| x == m);
+    let codes = has("totp") || has("backup_code");
     let first = if has("totp") {
         MfaCodeMethod::Totp
     } else {
@@ -122,13 +136,30 @@ fn SecondStep(
     let method = RwSignal::new(first);
     let code = RwSignal::new(String::new());
     let verify = api::action(api::two_factor::verify);
+    let passkey = Action::new_local(|t: &String| passkey_step(t.clone()));
+    let (done, expired) = (on_done.clone(), on_expired.clone());
     Effect::new(move |_| match verify.value().get() {
+        Some(Ok(_)) => done(),
+        Some(Err(e)) if e.code == "mfa-pending-invalid" => expired(),
+        _ => {}
+    });
+    Effect::new(move |_| match passkey.value().get() {
         Some(Ok(_)) => on_done(),
         Some(Err(e)) if e.code == "mfa-pending-invalid" => on_expired(),
         _ => {}
     });
     let token = challenge.pending_token.clone();
+    let token2 = token.clone();
     view! {
+        {has("passkey").then(|| view! {
+            <button type="button" class=if codes { "" } else { "primary" } disabled=move || passkey.pending().get()
+                on:click=move |_| { passkey.dispatch(token2.clone()); }>"Use a passkey"</button>
+            {move || match passkey.value().get() {
+                Some(Err(e)) => Some(view! { <ErrorBox err=e/> }),
+                _ => None,
+            }}
+        })}
+        {codes.then(|| view! {
         <form on:submit=move |ev| {
             ev.prevent_default();
             verify.dispatch(MfaVerifyRequest {
@@ -155,6 +186,7 @@ fn SecondStep(
             {action_error(verify.value())}
             <button type="submit" class="primary" disabled=move || verify.pending().get()>"Verify"</button>
         </form>
+        })}
         {can_switch.then(|| view! {
             <p class="muted">
                 <button type="button" class="link" on:click=move |_| {
