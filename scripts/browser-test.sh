@@ -37,7 +37,8 @@ run_one() {
   local name=$1 db_url=$2 data port base server rc=0
   data=$(mktemp -d)
   port=$(free_port)
-  base="http://127.0.0.1:$port"
+  # localhost, not 127.0.0.1: WebAuthn needs a domain name (the test maps it to IPv4).
+  base="http://localhost:$port"
   local env=(GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_PUBLIC_URL="$base" GATEHOUSE_DATA_DIR="$data"
     GATEHOUSE_DASHBOARD_DIR="$ROOT/frontend/dist" GATEHOUSE_LOG_LEVEL=warn
     GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK=true GATEHOUSE_MCP__HEALTH_POLL_MS=300)

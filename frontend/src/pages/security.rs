@@ -569,6 +569,8 @@ fn PinProtectionCard(initial: bool) -> impl IntoView {
     let pin_v = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     let set_pin = api::action(pin::set);
+    // The PIN set here (the summary above was read before).
+    let pin_known = RwSignal::new(false);
     let switch = move |value: bool| {
         save.dispatch((
             slug.get_untracked(),
@@ -580,6 +582,7 @@ fn PinProtectionCard(initial: bool) -> impl IntoView {
     };
     Effect::new(move |_| {
         if let Some(Ok(())) = set_pin.value().get() {
+            pin_known.set(true);
             needs_pin.set(false);
             switch(true);
         }
@@ -597,7 +600,8 @@ fn PinProtectionCard(initial: bool) -> impl IntoView {
                     disabled=move || save.pending().get()
                     on:click=move |_| {
                         let turn_on = !on.get_untracked();
-                        let has_pin = me.get().and_then(|r| r.ok()).is_some_and(|s| s.pin_set);
+                        let has_pin = pin_known.get_untracked()
+                            || me.get().and_then(|r| r.ok()).is_some_and(|s| s.pin_set);
                         if turn_on && !has_pin {
                             needs_pin.set(true);
                         } else {
@@ -670,7 +674,7 @@ fn RequireMfaCard(initial: bool) -> impl IntoView {
                 let n = p.members_without_mfa.len();
                 view! {
                     <p>{format!("{n} of {} member(s) have no two-factor authentication", p.total_members)}
-                        {(n > 0).then(|| if p.require_mfa { " and are blocked:" } else { " and would be blocked:" })}</p>
+                        {(n > 0).then_some(if p.require_mfa { " and are blocked:" } else { " and would be blocked:" })}</p>
                     <ul id="mfa-preview">
                         {p.members_without_mfa.into_iter().map(|m| view! {
                             <li>{if m.display_name.is_empty() { m.email.clone() } else { format!("{} ({})", m.display_name, m.email) }}</li>
