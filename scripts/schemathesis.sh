@@ -55,6 +55,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 [[operations]]
 include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg|transferOwnership)\$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+# A passkey name must not be blank once trimmed; a PIN must not be a repeated digit or a
+# straight run (\`000000\`, \`123456\`); a WebAuthn credential is an object from the
+# browser whose strings pass the input screen, and one that does not verify, or whose
+# ceremony is unknown, used or expired, is 400 passkey-invalid.
+[[operations]]
+include-operation-id-regex = "^(createPasskey|renamePasskey|setMyPin|confirmPinReset|verifyMfaPasskey|passkeySignIn)\$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "410", "422", "429"]
 TOML
   say "schemathesis on $db as $auth at $base"
   # --checks all; phases: examples, coverage (boundary and negative values), fuzzing,
