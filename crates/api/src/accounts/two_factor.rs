@@ -454,8 +454,10 @@ pub async fn regenerate_backup_codes(
             "backup codes come with an authenticator app; set one up first",
         ));
     }
-    check_password(body.into_inner().password, &me.user).await?;
     let now = st.clock.now();
+    // A stolen session must not be a way to guess the password without limit.
+    pending_login::reserve_code_slot(&st, me.user.id, now).await?;
+    check_password(body.into_inner().password, &me.user).await?;
     let txn = crate::db::begin(&st.db).await?;
     let codes = replace_backup_codes(&st, &txn, me.user.id, now).await?;
     audit::record(

@@ -549,3 +549,25 @@ async fn wrong_codes_at_the_second_step_are_throttled_per_account() {
         .ok()
         .await;
 }
+
+/// Making new backup codes asks for the password: a stolen session cookie must not be
+/// a way to guess it without limit (the same account counter as codes).
+#[tokio::test]
+async fn new_backup_codes_limit_password_guesses() {
+    let app = spawn_app().await;
+    let (user, _, _) = enrolled(&app, "gus@example.com").await;
+    let wrong = RegenerateBackupCodesRequest {
+        password: "not the password at all".into(),
+    };
+    for _ in 0..5 {
+        assert_problem(
+            user.regenerate_backup_codes(&wrong).await,
+            401,
+            "invalid-credentials",
+        )
+        .await;
+    }
+    let r = user.regenerate_backup_codes(&wrong).await;
+    assert!(r.headers().get("retry-after").is_some());
+    assert_problem(r, 429, "too-many-attempts").await;
+}
