@@ -62,8 +62,9 @@ pub fn to_api(u: &user::Model) -> User {
 }
 
 fn clean_display_name(v: &mut Validation, name: Option<&str>) -> String {
-    let n = name.unwrap_or_default().trim().to_string();
-    if n.chars().count() > DISPLAY_NAME_MAX_CHARS {
+    let raw = name.unwrap_or_default();
+    let n = raw.trim().to_string();
+    if raw.chars().count() > DISPLAY_NAME_MAX_CHARS {
         v.push(
             "display_name",
             format!("at most {DISPLAY_NAME_MAX_CHARS} characters"),

@@ -65,14 +65,7 @@ pub async fn create(
     let m = admin.member();
     let now = st.clock.now();
     let mut v = Validation::default();
-    let name = body.name.trim().to_string();
-    let len = name.chars().count();
-    if len == 0 || len > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-        v.push(
-            "name",
-            format!("1 to {NAME_MAX_CHARS} printable characters"),
-        );
-    }
+    let name = v.name("name", &body.name, NAME_MAX_CHARS);
     let mut scopes = body.scopes.unwrap_or_else(|| vec![ApiKeyScope::Mcp]);
     scopes.sort();
     scopes.dedup();

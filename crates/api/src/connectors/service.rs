@@ -58,23 +58,19 @@ const RESERVED_HEADERS: &[&str] = &[
     "user-agent",
 ];
 
-fn check_name(v: &mut Validation, name: &str) {
-    let len = name.chars().count();
-    if len == 0 || len > CONNECTOR_NAME_MAX_CHARS || name.chars().any(char::is_control) {
-        v.push(
-            "name",
-            format!("1 to {CONNECTOR_NAME_MAX_CHARS} printable characters"),
-        );
-    }
+fn check_name(v: &mut Validation, raw: &str) -> String {
+    v.name("name", raw, CONNECTOR_NAME_MAX_CHARS)
 }
 
-fn check_description(v: &mut Validation, d: &str) {
-    if d.chars().count() > CONNECTOR_DESCRIPTION_MAX_CHARS {
+/// Trimmed; the limit counts the text as sent, like the schema's `maxLength`.
+fn check_description(v: &mut Validation, raw: &str) -> String {
+    if raw.chars().count() > CONNECTOR_DESCRIPTION_MAX_CHARS {
         v.push(
             "description",
             format!("at most {CONNECTOR_DESCRIPTION_MAX_CHARS} characters"),
         );
     }
+    raw.trim().to_string()
 }
 
 fn check_prefix(v: &mut Validation, p: &str) {
@@ -277,22 +273,16 @@ pub async fn create(
 ) -> ApiResult<connector::Model> {
     let m = admin.member();
     let mut v = Validation::default();
-    let name = body.name.trim().to_string();
-    check_name(&mut v, &name);
+    let name = check_name(&mut v, &body.name);
     let url = check_url(st, &mut v, &body.url).await;
-    let description = body
-        .description
-        .as_deref()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    check_description(&mut v, &description);
+    let description = check_description(&mut v, body.description.as_deref().unwrap_or_default());
     let id = Uuid::now_v7();
     // A name without ASCII letters or digits gives no prefix; an empty one would make
     // such connectors collide by accident, so the id makes one. `""` stays possible
     // when asked for.
     let tool_prefix = match body.tool_prefix {
-        Some(p) => p.trim().to_string(),
+        // Not trimmed: the schema's pattern refuses spaces, so the server does too.
+        Some(p) => p,
         None => Some(default_tool_prefix(&name))
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| id_tool_prefix(id)),
@@ -392,19 +382,13 @@ pub async fn update(
     // An unknown id is 404 before any URL is resolved.
     find(&st.db, m.org.id, id).await?;
     let mut v = Validation::default();
-    let name = body.name.map(|n| n.trim().to_string());
-    if let Some(n) = &name {
-        check_name(&mut v, n);
-    }
+    let name = body.name.map(|n| check_name(&mut v, &n));
     let url = match &body.url {
         Some(u) => Some(check_url(st, &mut v, u).await),
         None => None,
     };
-    let description = body.description.map(|d| d.trim().to_string());
-    if let Some(d) = &description {
-        check_description(&mut v, d);
-    }
-    let tool_prefix = body.tool_prefix.map(|p| p.trim().to_string());
+    let description = body.description.map(|d| check_description(&mut v, &d));
+    let tool_prefix = body.tool_prefix;
     if let Some(p) = &tool_prefix {
         check_prefix(&mut v, p);
     }

@@ -322,6 +322,17 @@ impl Validation {
             message: message.into(),
         });
     }
+    /// A one-line name, trimmed. Its length is counted as sent, the way the schema's
+    /// `maxLength` counts it, so trimming never lets a longer value through.
+    pub fn name(&mut self, field: &str, raw: &str, max: usize) -> String {
+        let t = raw.trim();
+        if t.is_empty() || raw.chars().count() > max {
+            self.push(field, format!("1 to {max} printable characters"));
+        } else if t.chars().any(char::is_control) {
+            self.push(field, "must not contain control characters");
+        }
+        t.to_string()
+    }
     pub fn into_error(self) -> ApiError {
         let detail = self
             .0

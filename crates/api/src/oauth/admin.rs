@@ -138,10 +138,7 @@ pub async fn create_client(
     let m = admin.0;
     let body = body.into_inner();
     let mut v = Validation::default();
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        v.push("name", "1 to 100 printable characters");
-    }
+    let name = v.name("name", &body.name, 100);
     if body.redirect_uris.is_empty() || body.redirect_uris.len() > 10 {
         v.push("redirect_uris", "1 to 10 redirect URIs");
     }

@@ -46,19 +46,12 @@ pub fn to_api(org: &organization::Model, m: &membership::Model) -> Organization 
 }
 
 fn check_name(v: &mut Validation, name: &str) -> String {
-    let n = name.trim().to_string();
-    let len = n.chars().count();
-    if len == 0 || len > ORG_NAME_MAX_CHARS {
-        v.push("name", format!("1 to {ORG_NAME_MAX_CHARS} characters"));
-    } else if n.chars().any(char::is_control) {
-        v.push("name", "must not contain control characters");
-    }
-    n
+    v.name("name", name, ORG_NAME_MAX_CHARS)
 }
 
-fn check_description(v: &mut Validation, d: &str) -> String {
-    let d = d.trim().to_string();
-    if d.chars().count() > ORG_DESCRIPTION_MAX_CHARS {
+fn check_description(v: &mut Validation, raw: &str) -> String {
+    let d = raw.trim().to_string();
+    if raw.chars().count() > ORG_DESCRIPTION_MAX_CHARS {
         v.push(
             "description",
             format!("at most {ORG_DESCRIPTION_MAX_CHARS} characters"),

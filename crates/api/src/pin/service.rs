@@ -84,19 +84,17 @@ fn pin_locked(retry_after: u64) -> ApiError {
 
 /// One try at the user's PIN (or password in its stead), counted before the slow hash
 /// by one conditional UPDATE, so concurrent guesses on any replica get at most
-/// `pin_max_failures` slots between lockouts.
-enum Attempt {
-    /// Go ahead; `last`: this try used the last slot, so a wrong answer locks.
-    Granted {
-        last: bool,
-    },
-    Locked {
-        retry_after: u64,
-    },
-}
-
-async fn reserve(st: &AppState, user_id: Uuid, now: DateTime<Utc>) -> ApiResult<Attempt> {
-    let max = st.config.security.pin_max_failures;
+/// `pin_max_failures` slots between lockouts. The try that takes the last slot sets
+/// the lock in that same UPDATE (a provisional one of the base length, lengthened by
+/// `failed` or lifted by `succeeded`), so a request that dies mid-check cannot leave
+/// the count full with no lock to run out.
+async fn reserve(
+    st: &AppState,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<throttle::Reservation> {
+    let sec = &st.config.security;
+    let max = sec.pin_max_failures;
     // A lock that has run out starts a fresh count (the lockout number stays, so the
     // next lock is longer).
     user_pin::Entity::update_many()
@@ -109,10 +107,24 @@ async fn reserve(st: &AppState, user_id: Uuid, now: DateTime<Utc>) -> ApiResult<
         .filter(user_pin::Column::LockedUntil.lte(now))
         .exec(&st.db)
         .await?;
+    let reaches = || Expr::col(user_pin::Column::Failures).add(1).gte(max);
+    let lock_at = now + Duration::seconds(std::cmp::max(sec.pin_lockout_secs, 1));
     let mut update = user_pin::Entity::update_many()
         .col_expr(
             user_pin::Column::Failures,
             Expr::col(user_pin::Column::Failures).add(1),
+        )
+        .col_expr(
+            user_pin::Column::LockedUntil,
+            Expr::case(reaches(), Expr::value(Some(lock_at)))
+                .finally(Expr::value(Option::<DateTime<Utc>>::None))
+                .into(),
+        )
+        .col_expr(
+            user_pin::Column::Lockouts,
+            Expr::case(reaches(), Expr::col(user_pin::Column::Lockouts).add(1))
+                .finally(Expr::col(user_pin::Column::Lockouts))
+                .into(),
         )
         .filter(user_pin::Column::UserId.eq(user_id))
         .filter(user_pin::Column::Failures.lt(max))
@@ -121,16 +133,17 @@ async fn reserve(st: &AppState, user_id: Uuid, now: DateTime<Utc>) -> ApiResult<
     update.returning_col(user_pin::Column::Failures);
     if let Some(row) = st.db.query_one(&update).await? {
         let count: i32 = row.try_get("", "failures")?;
-        return Ok(Attempt::Granted { last: count >= max });
+        return Ok(throttle::Reservation::Granted {
+            locked: count >= max,
+        });
     }
     let until = user_pin::Entity::find_by_id(user_id)
         .one(&st.db)
         .await?
         .and_then(|r| r.locked_until)
         .filter(|t| *t > now);
-    // No lock yet: the last slot's try is still being checked; ask again in a moment.
     let secs = until.map(|t| (t - now).num_seconds()).unwrap_or(1);
-    Ok(Attempt::Locked {
+    Ok(throttle::Reservation::Refused {
         retry_after: std::cmp::Ord::max(secs, 1) as u64,
     })
 }
@@ -150,18 +163,18 @@ async fn succeeded<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<(), sea_
     Ok(())
 }
 
-/// A wrong answer. The one that used the last slot locks the PIN, doubling the wait
-/// of the lock before (up to a day), and is audited and emailed to the user. Returns
-/// the error to answer with.
+/// A wrong answer. The one that took the last slot has locked the PIN; the lock is
+/// lengthened to double the one before (up to a day), audited and emailed to the user.
+/// Returns the error to answer with.
 async fn failed(
     st: &AppState,
     ctx: &Context,
     u: &user::Model,
-    last: bool,
+    locked: bool,
     wrong: ApiError,
     now: DateTime<Utc>,
 ) -> ApiResult<ApiError> {
-    if !last {
+    if !locked {
         return Ok(wrong);
     }
     let txn = crate::db::begin(&st.db).await?;
@@ -169,11 +182,10 @@ async fn failed(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("PIN row vanished")))?;
-    let lockouts = row.lockouts.saturating_add(1);
+    let lockouts = row.lockouts;
     let secs = lockout_secs(st.config.security.pin_lockout_secs, lockouts);
     let until = now + Duration::seconds(secs);
     let mut am = row.into_active_model();
-    am.lockouts = Set(lockouts);
     am.locked_until = Set(Some(until));
     am.update(&txn).await?;
     let event = Event::PinLockedOut {
@@ -231,15 +243,15 @@ async fn check_answer(
     wrong: ApiError,
 ) -> ApiResult<()> {
     let now = st.clock.now();
-    let last = match reserve(st, u.id, now).await? {
-        Attempt::Granted { last } => last,
-        Attempt::Locked { retry_after } => return Err(pin_locked(retry_after)),
+    let locked = match reserve(st, u.id, now).await? {
+        throttle::Reservation::Granted { locked } => locked,
+        throttle::Reservation::Refused { retry_after } => return Err(pin_locked(retry_after)),
     };
     if crypto::verify_password_blocking(answer, hash).await {
         succeeded(&st.db, u.id).await?;
         Ok(())
     } else {
-        Err(failed(st, ctx, u, last, wrong, now).await?)
+        Err(failed(st, ctx, u, locked, wrong, now).await?)
     }
 }
 

@@ -54,7 +54,7 @@ pub async fn update_settings(
             match parse_range(&r.cidr) {
                 Ok(net) => {
                     let label = r.label.trim().to_string();
-                    if label.chars().count() > LABEL_MAX_CHARS
+                    if r.label.chars().count() > LABEL_MAX_CHARS
                         || label.chars().any(char::is_control)
                     {
                         v.push(

@@ -372,6 +372,39 @@ async fn five_wrong_pins_lock_the_pin_with_a_growing_back_off_an_audit_event_and
 }
 
 #[tokio::test]
+async fn ten_guesses_at_once_get_at_most_five_checks_and_every_refusal_names_the_real_lock() {
+    let app = spawn_app().await;
+    let f = protected(&app).await;
+    let slug = f.slug();
+    f.admin
+        .set_pin(&new_pin(OTHER_PIN))
+        .await
+        .no_content()
+        .await;
+    let guesses = (0..10).map(|_| {
+        let admin = &f.admin;
+        async move {
+            let r: reqwest::Response = admin.verify_pin(slug, &pin_req("111222")).await.into();
+            let status = r.status().as_u16();
+            let after = (status == 429).then(|| retry_after(&r));
+            (status, after)
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let wrong = answers.iter().filter(|(s, _)| *s == 403).count();
+    let locked: Vec<u64> = answers.iter().filter_map(|(_, a)| *a).collect();
+    assert_eq!(wrong + locked.len(), 10, "{answers:?}");
+    assert_eq!(
+        wrong, 4,
+        "five slots: four wrong answers and the one that locks"
+    );
+    // The lock is set by the try that takes the last slot, so even a guess that
+    // arrives while that try is being checked is told the lock's real length.
+    assert!(locked.iter().all(|s| (295..=300).contains(s)), "{locked:?}");
+    assert_eq!(f.owner.events(slug, "auth.pin_locked").await.items.len(), 1);
+}
+
+#[tokio::test]
 async fn wrong_current_pins_count_towards_the_lockout_too() {
     let app = spawn_app().await;
     let me = app.signup("pat@example.com").await;

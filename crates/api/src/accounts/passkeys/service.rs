@@ -96,17 +96,8 @@ fn decode(row: &user_passkey::Model) -> ApiResult<Passkey> {
 
 /// A passkey's name, trimmed: 1 to 64 characters.
 pub fn clean_name(raw: &str) -> ApiResult<String> {
-    let name = raw.trim().to_string();
     let mut v = Validation::default();
-    let n = name.chars().count();
-    if n == 0 || n > PASSKEY_NAME_MAX_CHARS {
-        v.push(
-            "name",
-            format!("must be 1 to {PASSKEY_NAME_MAX_CHARS} characters"),
-        );
-    } else if name.chars().any(char::is_control) {
-        v.push("name", "must not contain control characters");
-    }
+    let name = v.name("name", raw, PASSKEY_NAME_MAX_CHARS);
     v.finish()?;
     Ok(name)
 }
