@@ -260,10 +260,18 @@ fn check_code(
 
 /// (org, user) → (the org's refresh-token lifetime, the user's email), for users who are
 /// still members of live orgs.
+/// What a grant needs to know of a code's (org, user): the org's refresh-token
+/// lifetime, the user's email, and whether the org requires MFA.
+struct Member {
+    lifetime: String,
+    email: String,
+    require_mfa: bool,
+}
+
 async fn memberships(
     txn: &DatabaseTransaction,
     pairs: &HashSet<(Uuid, Uuid)>,
-) -> Result<HashMap<(Uuid, Uuid), (String, String)>, DbErr> {
+) -> Result<HashMap<(Uuid, Uuid), Member>, DbErr> {
     let q = Query::select()
         .column((organization::Entity, organization::Column::Id))
         .column((membership::Entity, membership::Column::UserId))
@@ -271,6 +279,7 @@ async fn memberships(
             organization::Entity,
             organization::Column::RefreshTokenLifetime,
         ))
+        .column((organization::Entity, organization::Column::RequireMfa))
         .column((user::Entity, user::Column::Email))
         .from(organization::Entity)
         .inner_join(
@@ -302,10 +311,11 @@ async fn memberships(
                 row.try_get::<Uuid>("", "id")?,
                 row.try_get::<Uuid>("", "user_id")?,
             ),
-            (
-                row.try_get::<String>("", "refresh_token_lifetime")?,
-                row.try_get::<String>("", "email")?,
-            ),
+            Member {
+                lifetime: row.try_get("", "refresh_token_lifetime")?,
+                email: row.try_get("", "email")?,
+                require_mfa: row.try_get("", "require_mfa")?,
+            },
         );
     }
     Ok(found)
@@ -344,14 +354,35 @@ async fn exchange(
         .map(|(_, _, c)| (c.org_id, c.user_id))
         .collect();
     let members = memberships(txn, &pairs).await?;
+    // Consent checked MFA when the code was issued; the org may have switched the
+    // requirement on (or the user lost their factor) since, and a grant must not
+    // outlive a revocation that ran before it existed. The org row is share-locked
+    // above, so a switch either waits for this grant (and revokes it) or is seen here.
+    let strict: Vec<Uuid> = members
+        .iter()
+        .filter(|(_, m)| m.require_mfa)
+        .map(|((_, user), _)| *user)
+        .collect();
+    let with_mfa = crate::accounts::mfa::with_mfa(txn, &strict).await?;
     let mut grants = Vec::new();
     for (i, e, code) in passed {
-        let Some((lifetime, email)) = members.get(&(code.org_id, code.user_id)) else {
+        let Some(Member {
+            lifetime,
+            email,
+            require_mfa,
+        }) = members.get(&(code.org_id, code.user_id))
+        else {
             outcomes[i] = Some(Outcome::Refused(OAuthError::invalid_grant(
                 "the user can no longer grant access to this organization",
             )));
             continue;
         };
+        if *require_mfa && !with_mfa.contains(&code.user_id) {
+            outcomes[i] = Some(Outcome::Refused(OAuthError::invalid_grant(
+                "this organization requires two-factor authentication, which the user has not set up",
+            )));
+            continue;
+        }
         let days = RefreshTokenLifetime::parse(lifetime)
             .unwrap_or(RefreshTokenLifetime::Default)
             .days();

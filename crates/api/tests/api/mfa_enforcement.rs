@@ -1,7 +1,7 @@
 //! Org-wide MFA enforcement ("Require MFA"): who may switch it on, who it blocks at
 //! which door (REST with a session, OAuth consent, grants already given), what it
 //! leaves alone (API keys, the caller's own account routes), and what invitations say.
-use crate::oauth::{mcp_access_token, register};
+use crate::oauth::{authorize, client, mcp_access_token, plain, register};
 use crate::policy::{allow_fields, consent_page, mcp_initialize};
 use crate::support::json as json_body;
 use crate::support::*;
@@ -374,6 +374,52 @@ async fn a_member_without_mfa_cannot_grant_a_client_access_to_the_org() {
     // A registered client alone changes nothing for the member.
     register(&app, "http://127.0.0.1/callback").await;
     mfa_page(consent_page(&app, &f.member, f.slug()).await).await;
+}
+
+#[tokio::test]
+async fn a_code_issued_before_the_switch_is_refused_at_the_token_endpoint() {
+    use oauth2::{AuthorizationCode, RequestTokenError, basic::BasicErrorResponseType};
+    let app = spawn_app().await;
+    let f = OrgFixture::new(&app).await;
+    give_mfa(&app, &f.owner).await;
+    let reg = register(&app, "http://127.0.0.1/callback").await;
+    let c = client(
+        &app,
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str(),
+        "http://127.0.0.1:53682/callback",
+    );
+    let mcp = app.url(&format!("/mcp/{}", f.slug()));
+    // Both consented while the org did not require MFA; the codes are not yet spent.
+    let (member_code, member_verifier) = authorize(&app, &f.member, &c, &mcp).await;
+    let (owner_code, owner_verifier) = authorize(&app, &f.owner, &c, &mcp).await;
+    f.owner
+        .update_security_settings(f.slug(), &require(true))
+        .await
+        .ok()
+        .await;
+
+    let r = c
+        .exchange_code(AuthorizationCode::new(member_code))
+        .set_pkce_verifier(member_verifier)
+        .request_async(&plain())
+        .await;
+    match r {
+        Err(RequestTokenError::ServerResponse(e)) => {
+            // The switch drops unspent codes; an exchange already under way when it
+            // commits is refused by the token endpoint's own recheck instead.
+            assert_eq!(*e.error(), BasicErrorResponseType::InvalidGrant);
+        }
+        other => panic!("a member without MFA got a grant after the switch: {other:?}"),
+    }
+    assert!(
+        c.exchange_code(AuthorizationCode::new(owner_code))
+            .set_pkce_verifier(owner_verifier)
+            .request_async(&plain())
+            .await
+            .is_ok(),
+        "the owner has MFA"
+    );
 }
 
 #[tokio::test]

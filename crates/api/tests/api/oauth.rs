@@ -25,7 +25,7 @@ async fn oauth_app() -> TestApp {
     .await
 }
 
-fn plain() -> reqwest::Client {
+pub(crate) fn plain() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -136,7 +136,7 @@ type Client = oauth2::Client<
     oauth2::EndpointSet,
 >;
 
-fn client(app: &TestApp, id: &str, secret: Option<&str>, redirect: &str) -> Client {
+pub(crate) fn client(app: &TestApp, id: &str, secret: Option<&str>, redirect: &str) -> Client {
     let mut c = BasicClient::new(ClientId::new(id.into()))
         .set_auth_uri(AuthUrl::new(app.url("/authorize")).unwrap())
         .set_token_uri(TokenUrl::new(app.url("/token")).unwrap())
@@ -149,7 +149,7 @@ fn client(app: &TestApp, id: &str, secret: Option<&str>, redirect: &str) -> Clie
 }
 
 /// Runs /authorize as `user` (consent allowed) and returns the code and PKCE verifier.
-async fn authorize(
+pub(crate) async fn authorize(
     app: &TestApp,
     user: &Session,
     c: &Client,
