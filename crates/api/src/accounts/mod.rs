@@ -230,6 +230,37 @@ fn with_session(
     resp.json(body)
 }
 
+/// Ends a login that has passed every check: creates the session (signed in with
+/// `method`), records `auth.login_succeeded`, commits the caller's transaction (which
+/// holds whatever the login used up: a code, a pending login, throttle slots) and
+/// answers with the user, the session cookies and the device cookie. Every login path
+/// goes through here.
+pub(crate) async fn start_session(
+    st: &AppState,
+    txn: sea_orm::DatabaseTransaction,
+    u: &user::Model,
+    meta: &ClientMeta,
+    method: sessions::SignInMethod,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<HttpResponse> {
+    let (token, session_id) = sessions::create_with(&txn, u.id, meta, now, method).await?;
+    audit::record(
+        &txn,
+        &Context::user(u, meta.clone()),
+        now,
+        Event::LoginSucceeded {
+            user_id: u.id,
+            session_id,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    let mut res = with_session(st, &token, actix_web::http::StatusCode::OK, to_api(u));
+    res.add_cookie(&device_cookie(st, u.id))
+        .map_err(ApiError::internal)?;
+    Ok(res)
+}
+
 /// Create an account and sign in. A verification link is emailed.
 #[utoipa::path(operation_id = "signup",
     tag = "accounts", request_body = SignupRequest,
@@ -494,22 +525,7 @@ pub async fn login(
                     expires_in: pending_login::TTL_SECONDS as u64,
                 }));
             }
-            let (token, session_id) = sessions::create(&txn, u.id, &meta, now).await?;
-            audit::record(
-                &txn,
-                &Context::user(&u, meta),
-                now,
-                Event::LoginSucceeded {
-                    user_id: u.id,
-                    session_id,
-                },
-            )
-            .await?;
-            txn.commit().await?;
-            let mut res = with_session(&st, &token, actix_web::http::StatusCode::OK, to_api(&u));
-            res.add_cookie(&device_cookie(&st, u.id))
-                .map_err(ApiError::internal)?;
-            Ok(res)
+            start_session(&st, txn, &u, &meta, sessions::SignInMethod::Password, now).await
         }
         other => {
             let ctx = Context::system_for(meta);

@@ -3,20 +3,19 @@
 //! finishes it with [`complete`], which is the only place such a login becomes a
 //! session. The token is random, only its hash is stored, it works once, for five
 //! minutes, from the client that typed the password, and for a few wrong codes.
-use super::{device_cookie, to_api, with_session};
 use crate::{
-    audit::{self, Context, Event},
     crypto::{self, TokenKind},
     entity::{pending_login, user},
     http::{ApiError, ApiResult, ClientMeta, ErrorKind},
-    sessions::{self, SignInMethod},
+    sessions::SignInMethod,
     state::AppState,
     throttle,
 };
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -186,19 +185,18 @@ pub async fn reserve_attempt(st: &AppState, pending: &Pending, meta: &ClientMeta
     Ok(())
 }
 
-/// Finishes a pending login whose second factor the caller has verified: uses it up
-/// (exactly once, even under concurrency), creates the session with `method`, sets
-/// the cookies and records the login, like `POST /auth/login` for a user without MFA.
+/// Finishes a pending login whose second factor the caller has verified, in the
+/// caller's transaction (which used the factor up, so a code is spent only if the
+/// session is made): uses the pending login up (exactly once, even under
+/// concurrency) and starts the session with `method`.
 pub async fn complete(
     st: &AppState,
-    req: &HttpRequest,
+    txn: DatabaseTransaction,
     meta: &ClientMeta,
     pending: Pending,
     method: SignInMethod,
 ) -> ApiResult<HttpResponse> {
-    crate::auth::extract::check_origin(req, &st.public_origin, false)?;
     let now = st.clock.now();
-    let txn = crate::db::begin(&st.db).await?;
     let row = live_row(&txn, pending.id, now).await?;
     if !bound_to(&row, meta) {
         return Err(invalid());
@@ -218,20 +216,5 @@ pub async fn complete(
         .await?
         .ok_or_else(invalid)?;
     throttle::clear(&txn, &account_key(u.id)).await?;
-    let (token, session_id) = sessions::create_with(&txn, u.id, meta, now, method).await?;
-    audit::record(
-        &txn,
-        &Context::user(&u, meta.clone()),
-        now,
-        Event::LoginSucceeded {
-            user_id: u.id,
-            session_id,
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    let mut res = with_session(st, &token, actix_web::http::StatusCode::OK, to_api(&u));
-    res.add_cookie(&device_cookie(st, u.id))
-        .map_err(ApiError::internal)?;
-    Ok(res)
+    super::start_session(st, txn, &u, meta, method, now).await
 }

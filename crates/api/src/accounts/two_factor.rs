@@ -172,7 +172,9 @@ pub async fn backup_codes_remaining<C: ConnectionTrait>(db: &C, user_id: Uuid) -
         .await?)
 }
 
-/// Uses up one backup code (once, even under concurrency), audits and emails it.
+/// Uses up one backup code (once, even under concurrency) and audits it; with
+/// `email`, tells the user how many are left (not when the use turns 2FA off, which
+/// voids the rest and sends its own email).
 async fn use_backup_code<C: ConnectionTrait>(
     st: &AppState,
     db: &C,
@@ -180,6 +182,7 @@ async fn use_backup_code<C: ConnectionTrait>(
     meta: &ClientMeta,
     code: &str,
     now: DateTime<Utc>,
+    email: bool,
 ) -> ApiResult<()> {
     if code.len() > 64 {
         return Err(code_invalid());
@@ -206,6 +209,9 @@ async fn use_backup_code<C: ConnectionTrait>(
         },
     )
     .await?;
+    if !email {
+        return Ok(());
+    }
     notify(
         st,
         db,
@@ -405,7 +411,7 @@ pub async fn disable(
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         use_totp_code(&st, &txn, &me.user, code, now).await?;
     } else {
-        use_backup_code(&st, &txn, &me.user, &me.meta, code, now).await?;
+        use_backup_code(&st, &txn, &me.user, &me.meta, code, now, false).await?;
     }
     user_totp::Entity::delete_by_id(me.user.id)
         .exec(&txn)
@@ -534,12 +540,11 @@ pub async fn verify(
             SignInMethod::Totp
         }
         MfaCodeMethod::BackupCode => {
-            use_backup_code(&st, &txn, &u, &meta, &body.code, now).await?;
+            use_backup_code(&st, &txn, &u, &meta, &body.code, now, true).await?;
             SignInMethod::BackupCode
         }
     };
-    txn.commit().await?;
-    pending_login::complete(&st, &req, &meta, pending, method).await
+    pending_login::complete(&st, txn, &meta, pending, method).await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -339,6 +339,39 @@ async fn a_pending_login_expires_is_bound_to_its_client_and_rejects_bad_input() 
 }
 
 #[tokio::test]
+async fn second_steps_at_once_make_one_session_and_spend_only_the_winners_code() {
+    let app = spawn_app().await;
+    let email = "dot@example.com";
+    let (user, _, codes) = enrolled(&app, email).await;
+    let s = app.session();
+    let ch = s.login_mfa(&login_req_for(email)).await.expect(202).await;
+    let bodies: Vec<_> = codes[..8]
+        .iter()
+        .map(|c| backup(&ch.pending_token, c))
+        .collect();
+    let answers = futures_util::future::join_all(bodies.iter().map(|b| s.verify_mfa(b))).await;
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|r| reqwest::Response::from(r).status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|c| **c == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    // A losing request's code may have been checked, but its sign-in failed: it stays
+    // usable, because a code is spent in the transaction that makes the session.
+    assert_eq!(
+        user.account_security()
+            .await
+            .ok()
+            .await
+            .backup_codes_remaining,
+        9
+    );
+}
+
+#[tokio::test]
 async fn backup_codes_work_once_are_counted_and_can_be_replaced() {
     let app = spawn_app().await;
     let email = "dee@example.com";
@@ -509,6 +542,17 @@ async fn turning_totp_off_needs_the_password_and_a_current_code() {
     .no_content()
     .await;
     assert!(!user.account_security().await.ok().await.mfa);
+    // One email says so; none claims "9 codes left" of a set that no longer exists.
+    app.wait_for_mail(email, "two-factor sign-in turned off")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mail = app.mails_to(email);
+    assert!(
+        !mail
+            .iter()
+            .any(|m| m.data.contains("a backup code was used")),
+        "{mail:?}"
+    );
 }
 
 #[tokio::test]

@@ -146,7 +146,8 @@ pub async fn login_verify(
             "the passkey was not accepted",
         ));
     }
-    pending_login::complete(&st, &req, &meta, pending, SignInMethod::Passkey).await
+    let txn = crate::db::begin(&st.db).await?;
+    pending_login::complete(&st, txn, &meta, pending, SignInMethod::Passkey).await
 }
 
 /// Sign in with a passkey alone (no email, no password), part one: options for
@@ -204,13 +205,15 @@ pub async fn sign_in(
             "the passkey was not accepted",
         ));
     };
-    throttle::release(&st.db, &ip_key).await?;
-    // The one way a login becomes a session: through a pending login, completed at once.
     let txn = crate::db::begin(&st.db).await?;
-    let token = pending_login::start(&txn, user_id, &meta, now).await?;
-    txn.commit().await?;
-    let pending = pending_login::find(&st, &token).await?;
-    pending_login::complete(&st, &req, &meta, pending, SignInMethod::Passkey).await
+    throttle::release(&txn, &ip_key).await?;
+    let u = <crate::entity::user::Entity as sea_orm::EntityTrait>::find_by_id(user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| {
+            ApiError::with_detail(ErrorKind::PasskeyInvalid, "the passkey was not accepted")
+        })?;
+    crate::accounts::start_session(&st, txn, &u, &meta, SignInMethod::Passkey, now).await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

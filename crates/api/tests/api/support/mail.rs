@@ -107,6 +107,16 @@ impl TestApp {
         );
     }
 
+    pub fn mails_to(&self, to: &str) -> Vec<Mail> {
+        self.inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == to))
+            .cloned()
+            .collect()
+    }
+
     pub fn mail_count(&self, to: &str) -> usize {
         self.inbox
             .lock()
