@@ -1,11 +1,13 @@
 //! Removes rows whose purpose has passed: ended browser sessions, spent or expired
 //! one-time tokens, idle MCP client sessions, stale login-throttle windows, spent OAuth
 //! codes, ended OAuth grants, registered OAuth clients that never got a grant, signing
-//! keys whose tokens have all expired since a rotation, and expired client-assertion ids.
+//! keys whose tokens have all expired since a rotation, expired client-assertion ids, and
+//! the expired rows of sign-in and step-up (pending logins, passkey ceremonies, PIN
+//! step-ups).
 //! Every replica may run it; the deletes are idempotent.
 use crate::entity::{
-    login_throttle, mcp_relay, mcp_session, oauth_client, oauth_code, oauth_grant, session,
-    user_token,
+    login_throttle, mcp_relay, mcp_session, oauth_client, oauth_code, oauth_grant,
+    passkey_registration, passkey_sign_in, pending_login, pin_step_up, session, user_token,
 };
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Query;
@@ -28,6 +30,7 @@ pub struct Swept {
     pub oauth_clients: u64,
     pub signing_keys: u64,
     pub oauth_assertions: u64,
+    pub ceremonies: u64,
 }
 
 /// Every ten minutes on every replica (the deletes are idempotent).
@@ -118,6 +121,27 @@ pub async fn sweep<C: ConnectionTrait>(
         .exec(db)
         .await?
         .rows_affected;
+    // Pending logins, passkey ceremonies and PIN step-ups are of no use once expired.
+    let mut ceremonies = pending_login::Entity::delete_many()
+        .filter(pending_login::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    ceremonies += passkey_registration::Entity::delete_many()
+        .filter(passkey_registration::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    ceremonies += passkey_sign_in::Entity::delete_many()
+        .filter(passkey_sign_in::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    ceremonies += pin_step_up::Entity::delete_many()
+        .filter(pin_step_up::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
     let signing_keys = crate::oauth::tokens::retire_superseded(db, now).await?;
     let oauth_assertions = crate::oauth::assertion::sweep(db, now).await?;
     Ok(Swept {
@@ -131,5 +155,6 @@ pub async fn sweep<C: ConnectionTrait>(
         oauth_clients,
         signing_keys,
         oauth_assertions,
+        ceremonies,
     })
 }

@@ -363,13 +363,7 @@ pub async fn resend_verification(
         // The requester is signed in and asks for mail to their own address: a 429
         // tells them to wait, and reveals nothing.
         if let Err(secs) = mail_allowed(&st, &st.db, &me.user.email, None, "verification").await? {
-            return Err(ApiError {
-                retry_after: Some(secs),
-                detail: Some(format!(
-                    "too many emails to this address; try again in {secs} seconds"
-                )),
-                ..ApiError::new(ErrorKind::TooManyAttempts)
-            });
+            return Err(ApiError::too_many("emails to this address", secs));
         }
         let now = st.clock.now();
         let txn = crate::db::begin(&st.db).await?;
@@ -437,13 +431,32 @@ fn known_device(req: &HttpRequest, st: &AppState, user_id: Uuid) -> Option<Strin
 }
 
 fn too_many_attempts(secs: u64) -> ApiError {
-    ApiError {
-        retry_after: Some(secs),
-        detail: Some(format!(
-            "too many failed logins; try again in {secs} seconds"
-        )),
-        ..ApiError::new(ErrorKind::TooManyAttempts)
+    ApiError::too_many("failed logins", secs)
+}
+
+/// Checks the password of `u` for an action that asks for it again (turning 2FA off,
+/// removing a passkey, a new password, a PIN reset). Each try first takes a slot of
+/// the account's login counter, so no such route is a way around the login throttle
+/// (429 with `Retry-After` beyond it); the right password gives the slot back. A wrong
+/// one is 401 `invalid-credentials` naming `field`.
+pub(crate) async fn confirm_password(
+    st: &AppState,
+    u: &user::Model,
+    password: String,
+    field: &str,
+) -> ApiResult<()> {
+    let key = throttle::account_key(&u.email);
+    let limit = throttle::Limit::account(&st.config.login);
+    if let throttle::Reservation::Refused { retry_after } =
+        throttle::reserve(&st.db, &key, limit, st.clock.now()).await?
+    {
+        return Err(ApiError::too_many("wrong passwords", retry_after));
     }
+    if !crypto::verify_password_blocking(password, u.password_hash.clone()).await {
+        return Err(ApiError::wrong_password(field));
+    }
+    throttle::release(&st.db, &key).await?;
+    Ok(())
 }
 
 /// Log in with email and password. Attempts are counted before the password is
@@ -741,19 +754,7 @@ pub async fn change_password(
     if let Some(p) = password_problem(&body.new_password) {
         return Err(ApiError::field("new_password", p));
     }
-    if !crypto::verify_password_blocking(body.current_password, me.user.password_hash.clone()).await
-    {
-        return Err(ApiError {
-            fields: vec![gatehouse_types::FieldError {
-                field: "current_password".into(),
-                message: "is incorrect".into(),
-            }],
-            ..ApiError::with_detail(
-                ErrorKind::InvalidCredentials,
-                "the current password is incorrect",
-            )
-        });
-    }
+    confirm_password(&st, &me.user, body.current_password, "current_password").await?;
     let hash = crypto::hash_password_blocking(body.new_password)
         .await
         .map_err(ApiError::internal)?;

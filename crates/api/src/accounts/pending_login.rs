@@ -66,11 +66,7 @@ pub(super) async fn start<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
-    // Old attempts of anyone are of no use to anybody.
-    pending_login::Entity::delete_many()
-        .filter(pending_login::Column::ExpiresAt.lt(now - Duration::hours(1)))
-        .exec(db)
-        .await?;
+    // Expired ones are the janitor's.
     Ok(token)
 }
 
@@ -138,13 +134,9 @@ pub(super) async fn reserve_code_slot(
     let limit = throttle::Limit::account(&st.config.login);
     match throttle::reserve(&st.db, &account_key(user_id), limit, now).await? {
         throttle::Reservation::Granted { .. } => Ok(()),
-        throttle::Reservation::Refused { retry_after } => Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many wrong codes; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        }),
+        throttle::Reservation::Refused { retry_after } => {
+            Err(ApiError::too_many("wrong codes", retry_after))
+        }
     }
 }
 

@@ -5,7 +5,6 @@ use super::{mfa, pending_login};
 use crate::{
     audit::{self, Context, Event},
     auth::CurrentUser,
-    crypto,
     entity::{user, user_backup_code, user_passkey, user_totp},
     http::{ApiError, ApiResult, ClientMeta, ErrorKind},
     jobs,
@@ -245,19 +244,6 @@ async fn notify<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn check_password(password: String, u: &user::Model) -> ApiResult<()> {
-    if crypto::verify_password_blocking(password, u.password_hash.clone()).await {
-        return Ok(());
-    }
-    Err(ApiError {
-        fields: vec![gatehouse_types::FieldError {
-            field: "password".into(),
-            message: "is incorrect".into(),
-        }],
-        ..ApiError::with_detail(ErrorKind::InvalidCredentials, "the password is incorrect")
-    })
-}
-
 /// The second steps a user with MFA can take at login.
 pub async fn methods<C: ConnectionTrait>(db: &C, user_id: Uuid) -> ApiResult<Vec<String>> {
     let mut m = Vec::new();
@@ -404,8 +390,8 @@ pub async fn disable(
     if confirmed_totp(&st.db, me.user.id).await?.is_none() {
         return Err(ApiError::conflict("two-factor authentication is not on"));
     }
+    super::confirm_password(&st, &me.user, body.password, "password").await?;
     pending_login::reserve_code_slot(&st, me.user.id, now).await?;
-    check_password(body.password, &me.user).await?;
     let txn = crate::db::begin(&st.db).await?;
     let code = body.code.trim();
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
@@ -462,8 +448,7 @@ pub async fn regenerate_backup_codes(
     }
     let now = st.clock.now();
     // A stolen session must not be a way to guess the password without limit.
-    pending_login::reserve_code_slot(&st, me.user.id, now).await?;
-    check_password(body.into_inner().password, &me.user).await?;
+    super::confirm_password(&st, &me.user, body.into_inner().password, "password").await?;
     let txn = crate::db::begin(&st.db).await?;
     let codes = replace_backup_codes(&st, &txn, me.user.id, now).await?;
     audit::record(

@@ -225,6 +225,27 @@ impl ApiError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Validation::default().add(field, message).into_error()
     }
+    /// 429 `too-many-attempts` with `Retry-After`; `what` says what there were too many
+    /// of ("wrong codes", "emails to this address").
+    pub fn too_many(what: &str, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::with_detail(
+                ErrorKind::TooManyAttempts,
+                format!("too many {what}; try again in {retry_after} seconds"),
+            )
+        }
+    }
+    /// 401 `invalid-credentials` naming the password field that was wrong.
+    pub fn wrong_password(field: &str) -> Self {
+        Self {
+            fields: vec![gatehouse_types::FieldError {
+                field: field.into(),
+                message: "is incorrect".into(),
+            }],
+            ..Self::with_detail(ErrorKind::InvalidCredentials, "the password is incorrect")
+        }
+    }
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self {
             source: Some(e.into()),

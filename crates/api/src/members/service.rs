@@ -205,13 +205,10 @@ pub async fn invite(
     if let throttle::Reservation::Refused { retry_after } =
         throttle::reserve_mail(&st.db, &st.config.mail_limit, &email, None, now).await?
     {
-        return Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many emails to {email}; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        });
+        return Err(ApiError::too_many(
+            &format!("emails to {email}"),
+            retry_after,
+        ));
     }
     let created: ApiResult<invitation::Model> = async {
         let txn = crate::db::begin(&st.db).await?;
@@ -431,9 +428,7 @@ pub async fn accept(
                     "an account exists for this address: sign in first or give its password",
                 )
             })?;
-            if !crypto::verify_password_blocking(pw, u.password_hash.clone()).await {
-                return Err(ApiError::new(ErrorKind::InvalidCredentials));
-            }
+            crate::accounts::confirm_password(st, &u, pw, "password").await?;
             Who::Existing(u)
         }
         (None, None) => {

@@ -393,23 +393,7 @@ pub async fn verify(st: &AppState, m: &OrgMember, pin: String) -> ApiResult<PinS
 /// right. Password tries are throttled like logins (per account).
 pub async fn request_reset(st: &AppState, me: &CurrentUser, password: String) -> ApiResult<()> {
     let now = st.clock.now();
-    let key = throttle::account_key(&me.user.email);
-    let limit = throttle::Limit::account(&st.config.login);
-    if let throttle::Reservation::Refused { retry_after } =
-        throttle::reserve(&st.db, &key, limit, now).await?
-    {
-        return Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many wrong passwords; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        });
-    }
-    if !crypto::verify_password_blocking(password, me.user.password_hash.clone()).await {
-        return Err(wrong_password());
-    }
-    throttle::release(&st.db, &key).await?;
+    accounts::confirm_password(st, &me.user, password, "password").await?;
     if !pin_set(&st.db, me.user.id).await? {
         return Err(ApiError::with_detail(
             ErrorKind::PinNotSet,
@@ -420,13 +404,7 @@ pub async fn request_reset(st: &AppState, me: &CurrentUser, password: String) ->
     if let throttle::Reservation::Refused { retry_after } =
         throttle::reserve_mail(&txn, &st.config.mail_limit, &me.user.email, None, now).await?
     {
-        return Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many emails to this address; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        });
+        return Err(ApiError::too_many("emails to this address", retry_after));
     }
     let token = accounts::issue_token(
         &txn,

@@ -78,6 +78,16 @@ pub async fn update_settings(
     let require_mfa = body.require_mfa.unwrap_or(m.org.require_mfa);
     if require_mfa && !m.org.require_mfa {
         may_require_mfa(st, m).await?;
+    } else if !require_mfa && m.org.require_mfa {
+        // Lowering the org's guard is a person's decision (a leaked write key must not
+        // be able to), and a sensitive one under PIN protection.
+        if m.user().is_none() {
+            return Err(ApiError::with_detail(
+                ErrorKind::Forbidden,
+                "Require MFA is switched off by signed-in owners and admins, not by API keys",
+            ));
+        }
+        crate::auth::step_up::require(st, m).await?;
     }
     let pin_change =
         crate::pin::service::check_protection_change(st, admin, body.pin_protection).await?;

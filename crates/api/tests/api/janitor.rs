@@ -62,3 +62,33 @@ async fn the_janitor_removes_only_rows_whose_time_has_passed() {
         .unwrap();
     assert_eq!(again, gatehouse::janitor::Swept::default());
 }
+
+#[tokio::test]
+async fn expired_step_ups_go_and_live_ones_stay() {
+    let app = spawn_app().await;
+    let me = app.signup("jo@example.com").await;
+    let org = app.create_org(&me, "Jo").await;
+    me.set_pin(&new_pin("482913")).await.no_content().await;
+    me.verify_pin(&org.slug, &pin_req("482913"))
+        .await
+        .ok()
+        .await;
+    let other = app.login_session("jo@example.com").await;
+    other
+        .verify_pin(&org.slug, &pin_req("482913"))
+        .await
+        .ok()
+        .await;
+    assert_eq!(app.count("pin_step_ups").await, 2);
+    // One of the two windows closed a minute ago.
+    app.sql(&format!(
+        "UPDATE pin_step_ups SET expires_at = {} WHERE session_id IN (SELECT session_id FROM pin_step_ups LIMIT 1)",
+        app.minutes_ago(1)
+    ))
+    .await;
+    let swept = gatehouse::janitor::sweep(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(swept.ceremonies, 1);
+    assert_eq!(app.count("pin_step_ups").await, 1);
+}

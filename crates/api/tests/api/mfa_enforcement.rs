@@ -160,8 +160,17 @@ async fn switching_mfa_on_takes_a_signed_in_admin_who_has_mfa() {
     assert_eq!(e.metadata["members_without_mfa"], 1);
     assert_eq!(e.metadata["oauth_grants_revoked"], 0);
 
-    // Switching it off needs no second factor of the key, and is recorded too.
-    writer
+    // A key cannot lower the guard (a leaked write key must not undo it) …
+    assert_problem(
+        writer
+            .update_security_settings(f.slug(), &require(false))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // … a signed-in admin can, and it is recorded too.
+    f.admin
         .update_security_settings(f.slug(), &require(false))
         .await
         .ok()

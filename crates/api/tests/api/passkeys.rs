@@ -153,6 +153,8 @@ async fn registration_options_exclude_the_passkeys_already_registered() {
     assert_eq!(pk["rp"]["id"], "localhost");
     assert_eq!(pk["user"]["name"], "bo@example.com");
     assert_eq!(pk["excludeCredentials"].as_array().unwrap().len(), 1);
+    // Discoverable where the device can: passkey-only sign-in starts without an email.
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "preferred");
     // Another device is welcome.
     register(&app, &bo, &mut device(), "Phone").await;
     let names: Vec<String> = bo

@@ -287,3 +287,53 @@ async fn invitations_to_one_address_are_limited_and_a_refused_one_writes_nothing
         assert_problem(r, 409, "already-member").await;
     }
 }
+
+#[tokio::test]
+async fn password_confirmations_in_settings_count_against_the_login_limit() {
+    use gatehouse_types::{ChangePasswordRequest, PinResetRequest};
+    let app = spawn_app_with(|c| c.login.account_max_failures = 3).await;
+    let s = app.signup("pam@example.com").await;
+    let wrong = "a thief's guess at it";
+    // A stolen session cookie is not a way to guess the password without limit: each
+    // route that asks for the password again takes a slot of the same counter.
+    let p = assert_problem(
+        s.change_password(&ChangePasswordRequest {
+            current_password: wrong.into(),
+            new_password: "a brand new passphrase".into(),
+        })
+        .await,
+        401,
+        "invalid-credentials",
+    )
+    .await;
+    assert_eq!(fields(&p), ["current_password"]);
+    assert_problem(
+        s.request_pin_reset(&PinResetRequest {
+            password: wrong.into(),
+        })
+        .await,
+        401,
+        "invalid-credentials",
+    )
+    .await;
+    assert_problem(
+        app.login("pam@example.com", wrong).await,
+        401,
+        "invalid-credentials",
+    )
+    .await;
+    // The limit is reached: even the right password waits, in settings and at login.
+    let r = s
+        .change_password(&ChangePasswordRequest {
+            current_password: PASSWORD.into(),
+            new_password: "a brand new passphrase".into(),
+        })
+        .await;
+    assert_problem(r, 429, "too-many-attempts").await;
+    assert_problem(
+        app.login("pam@example.com", PASSWORD).await,
+        429,
+        "too-many-attempts",
+    )
+    .await;
+}

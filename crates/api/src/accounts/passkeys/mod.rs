@@ -191,13 +191,7 @@ pub async fn sign_in(
     if let throttle::Reservation::Refused { retry_after } =
         throttle::reserve(&st.db, &ip_key, limit, now).await?
     {
-        return Err(ApiError {
-            retry_after: Some(retry_after),
-            detail: Some(format!(
-                "too many failed sign-ins; try again in {retry_after} seconds"
-            )),
-            ..ApiError::new(ErrorKind::TooManyAttempts)
-        });
+        return Err(ApiError::too_many("failed sign-ins", retry_after));
     }
     let Some(user_id) = service::finish_sign_in(&st, &body.ceremony, body.credential).await? else {
         return Err(ApiError::with_detail(

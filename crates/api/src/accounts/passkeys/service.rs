@@ -81,13 +81,14 @@ fn credential_id(pk: &Passkey) -> String {
 }
 
 /// The signature counter stored with a passkey (webauthn-rs keeps it private; its
-/// stored form is ours).
-fn signature_counter(pk: &Passkey) -> u32 {
+/// stored form is ours). A form without one is an error, not 0: reading 0 would switch
+/// the clone check off.
+fn signature_counter(pk: &Passkey) -> ApiResult<u32> {
     serde_json::to_value(pk)
         .ok()
         .and_then(|v| v["cred"]["counter"].as_u64())
         .and_then(|c| u32::try_from(c).ok())
-        .unwrap_or(0)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored passkey without a counter")))
 }
 
 fn decode(row: &user_passkey::Model) -> ApiResult<Passkey> {
@@ -176,7 +177,13 @@ pub async fn start_registration(st: &AppState, me: &CurrentUser) -> ApiResult<Pa
     .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
-    to_options(&options)
+    let mut options = to_options(&options)?;
+    // webauthn-rs asks for a non-discoverable credential; passkey-only sign-in (no
+    // email first) needs a discoverable one, so ask for it where the device can.
+    if let Some(sel) = options.public_key.get_mut("authenticatorSelection") {
+        sel["residentKey"] = serde_json::json!("preferred");
+    }
+    Ok(options)
 }
 
 fn to_options(options: &impl serde::Serialize) -> ApiResult<PasskeyOptions> {
@@ -334,15 +341,7 @@ pub async fn rename(
 /// Removes a passkey; the account password confirms it.
 pub async fn remove(st: &AppState, me: &CurrentUser, id: Uuid, password: String) -> ApiResult<()> {
     find_own(&st.db, me.user.id, id).await?;
-    if !crypto::verify_password_blocking(password, me.user.password_hash.clone()).await {
-        return Err(ApiError {
-            fields: vec![gatehouse_types::FieldError {
-                field: "password".into(),
-                message: "is incorrect".into(),
-            }],
-            ..ApiError::with_detail(ErrorKind::InvalidCredentials, "the password is incorrect")
-        });
-    }
+    crate::accounts::confirm_password(st, &me.user, password, "password").await?;
     let now = st.clock.now();
     let txn = crate::db::begin(&st.db).await?;
     let row = find_own(&txn, me.user.id, id).await?;
@@ -448,7 +447,7 @@ async fn record_use(
     // move past the stored one marks a cloned authenticator (WebAuthn § 7.2 step 21);
     // authenticators that keep no counter send 0 every time.
     let mut pk = decode(&row)?;
-    let stored = signature_counter(&pk);
+    let stored = signature_counter(&pk)?;
     if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
         tracing::warn!(
             passkey_id = %row.id,

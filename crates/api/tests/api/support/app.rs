@@ -405,6 +405,20 @@ impl TestApp {
         self.db.execute_unprepared(sql).await.unwrap();
     }
 
+    /// The number of rows in `table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
     /// An RFC 3339 timestamp `minutes` ago, as a SQL literal in the column's format.
     pub fn minutes_ago(&self, minutes: i64) -> String {
         let t = chrono::Utc::now() - chrono::Duration::minutes(minutes);
