@@ -21,8 +21,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 pub const TTL_SECONDS: i64 = 300;
-/// Wrong codes one pending login takes before it is burned.
-pub const MAX_ATTEMPTS: i32 = 5;
+/// Wrong codes one pending login takes before it is burned (the account's own limit,
+/// 5 by default, counts across pending logins).
+pub const MAX_ATTEMPTS: i32 = 3;
 
 /// A live pending login (unknown, used and expired ones never get this far).
 #[derive(Debug, Clone)]
@@ -140,16 +141,17 @@ pub(super) async fn reserve_code_slot(
     }
 }
 
-/// Counts one second-step attempt before the code is checked: per account (429 with
-/// `Retry-After` over the login limit) and per pending login (burned after
-/// `MAX_ATTEMPTS`). Also refuses a client other than the one that typed the password.
+/// Counts one second-step attempt before the code is checked: per pending login
+/// (burned after `MAX_ATTEMPTS`, fewer than the account's limit, so a typo-prone user
+/// logs in again before the account is locked) and per account (429 with
+/// `Retry-After` over the login limit, across pending logins). Also refuses a client
+/// other than the one that typed the password.
 pub async fn reserve_attempt(st: &AppState, pending: &Pending, meta: &ClientMeta) -> ApiResult<()> {
     let now = st.clock.now();
     let row = live_row(&st.db, pending.id, now).await?;
     if !bound_to(&row, meta) {
         return Err(invalid());
     }
-    reserve_code_slot(st, pending.user_id, now).await?;
     let n = pending_login::Entity::update_many()
         .col_expr(
             pending_login::Column::Attempts,
@@ -162,19 +164,14 @@ pub async fn reserve_attempt(st: &AppState, pending: &Pending, meta: &ClientMeta
         .await?
         .rows_affected;
     if n == 0 {
-        // Out of tries: this attempt is over; the user logs in again.
-        pending_login::Entity::update_many()
-            .col_expr(pending_login::Column::UsedAt, Expr::value(Some(now)))
-            .filter(pending_login::Column::Id.eq(pending.id))
-            .filter(pending_login::Column::UsedAt.is_null())
-            .exec(&st.db)
-            .await?;
+        // Out of tries: this attempt is over; the user logs in again. (Not marked used:
+        // a right answer already counted and in flight may still finish it.)
         return Err(ApiError::with_detail(
             ErrorKind::MfaPendingInvalid,
             "too many wrong codes for this sign-in attempt; log in again",
         ));
     }
-    Ok(())
+    reserve_code_slot(st, pending.user_id, now).await
 }
 
 /// Finishes a pending login whose second factor the caller has verified, in the

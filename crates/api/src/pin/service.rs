@@ -219,18 +219,15 @@ fn locked_email(st: &AppState, to: &str, until: DateTime<Utc>) -> Email {
     }
 }
 
-fn wrong_pin() -> ApiError {
-    ApiError::with_detail(ErrorKind::PinInvalid, "the PIN is incorrect")
-}
-
-fn wrong_password() -> ApiError {
-    ApiError {
-        fields: vec![gatehouse_types::FieldError {
-            field: "password".into(),
-            message: "is incorrect".into(),
-        }],
-        ..ApiError::with_detail(ErrorKind::InvalidCredentials, "the password is incorrect")
-    }
+/// The title already says the PIN is wrong; the detail says what comes of more.
+fn wrong_pin(st: &AppState) -> ApiError {
+    ApiError::with_detail(
+        ErrorKind::PinInvalid,
+        format!(
+            "after {} wrong tries in a row the PIN is locked for a while",
+            st.config.security.pin_max_failures
+        ),
+    )
 }
 
 /// Checks one answer (the PIN against its hash, or the password) under the lockout.
@@ -277,14 +274,22 @@ pub async fn set_pin(st: &AppState, me: &CurrentUser, body: SetPinRequest) -> Ap
     let proof = match (existing, body.current_pin, body.password) {
         (None, ..) => None,
         (Some(row), Some(current), _) => {
-            check_answer(st, &ctx, &me.user, current, row.pin_hash, wrong_pin()).await?;
+            check_answer(st, &ctx, &me.user, current, row.pin_hash, wrong_pin(st)).await?;
             Some("pin")
         }
         (Some(_), None, password) => {
             // Validation above made sure one of the two is there.
             let hash = me.user.password_hash.clone();
             let password = password.unwrap_or_default();
-            check_answer(st, &ctx, &me.user, password, hash, wrong_password()).await?;
+            check_answer(
+                st,
+                &ctx,
+                &me.user,
+                password,
+                hash,
+                ApiError::wrong_password("password"),
+            )
+            .await?;
             Some("password")
         }
     };
@@ -359,7 +364,7 @@ pub async fn verify(st: &AppState, m: &OrgMember, pin: String) -> ApiResult<PinS
             )
         })?;
     let ctx = Context::from(m);
-    check_answer(st, &ctx, &me.user, pin, row.pin_hash, wrong_pin()).await?;
+    check_answer(st, &ctx, &me.user, pin, row.pin_hash, wrong_pin(st)).await?;
     let now = st.clock.now();
     let secs = std::cmp::Ord::max(st.config.security.pin_step_up_secs, 1);
     let expires_at = now + Duration::seconds(secs);

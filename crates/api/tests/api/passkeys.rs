@@ -471,7 +471,10 @@ async fn a_wrong_or_replayed_assertion_is_refused() {
     )
     .await;
 
-    // Not an assertion at all.
+    // Not an assertion at all (in a fresh sign-in: one takes three wrong answers).
+    let (s, ch) = password_step(&app, "jo@example.com").await;
+    let tok = ch.pending_token.as_str();
+    assert_with(&app, &s, tok, &mut dev, origin(&app)).await;
     assert_problem(
         s.mfa_passkey(&answer(tok, &json!([1, 2]))).await,
         401,
@@ -525,7 +528,7 @@ async fn wrong_assertions_are_throttled_like_wrong_codes() {
     let (s, ch) = password_step(&app, "kay@example.com").await;
     let tok = ch.pending_token.as_str();
     let good = assert_with(&app, &s, tok, &mut dev, origin(&app)).await;
-    for _ in 0..5 {
+    for _ in 0..3 {
         assert_problem(
             s.mfa_passkey(&answer(tok, &json!({}))).await,
             401,
@@ -533,7 +536,26 @@ async fn wrong_assertions_are_throttled_like_wrong_codes() {
         )
         .await;
     }
-    // Wrong passkeys count like wrong passwords: the account is throttled.
+    // Three wrong answers burn this sign-in attempt.
+    assert_problem(
+        s.mfa_passkey(&answer(tok, &good)).await,
+        401,
+        "mfa-pending-invalid",
+    )
+    .await;
+    // Wrong passkeys count like wrong passwords: across attempts, the account is
+    // throttled after five.
+    let (s, ch) = password_step(&app, "kay@example.com").await;
+    let tok = ch.pending_token.as_str();
+    let good = assert_with(&app, &s, tok, &mut dev, origin(&app)).await;
+    for _ in 0..2 {
+        assert_problem(
+            s.mfa_passkey(&answer(tok, &json!({}))).await,
+            401,
+            "mfa-code-invalid",
+        )
+        .await;
+    }
     let r = s.mfa_passkey(&answer(tok, &good)).await;
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, 429, "too-many-attempts").await;

@@ -235,6 +235,39 @@ async fn guarded_actions_need_a_step_up_and_five_revocations_in_a_row_need_one_p
 }
 
 #[tokio::test]
+async fn a_window_opened_in_one_org_does_not_open_another() {
+    let app = spawn_app().await;
+    let f = protected(&app).await;
+    // The owner's own second org, protected too.
+    let other = app.create_org(&f.owner, "Owner's Other").await;
+    f.owner
+        .update_security_settings(&other.slug, &protection(true))
+        .await
+        .ok()
+        .await;
+    let key = f
+        .owner
+        .create_api_key(f.slug(), &key_req("k", &[ApiKeyScope::Mcp]))
+        .await
+        .expect(201)
+        .await;
+    f.owner
+        .verify_pin(&other.slug, &pin_req(PIN))
+        .await
+        .ok()
+        .await;
+    // The window is per session *and* org: the first org still asks.
+    let r = f.owner.revoke_api_key(f.slug(), key.api_key.id).await;
+    assert_problem(r, 403, "pin-required").await;
+    f.owner.verify_pin(f.slug(), &pin_req(PIN)).await.ok().await;
+    f.owner
+        .revoke_api_key(f.slug(), key.api_key.id)
+        .await
+        .no_content()
+        .await;
+}
+
+#[tokio::test]
 async fn leaving_an_org_is_not_guarded_and_protection_off_guards_nothing() {
     let app = spawn_app().await;
     let f = OrgFixture::new(&app).await;

@@ -317,7 +317,15 @@ async fn a_pending_login_expires_is_bound_to_its_client_and_rejects_bad_input() 
         let r = s.post("/auth/mfa", body).await;
         assert_problem(r, 422, "validation").await;
     }
-    for code in ["", "12345", "1234567", "abcdef", " 12 34 "] {
+    // A sign-in attempt takes three wrong codes; then a fresh login.
+    let mut ch = ch;
+    for (i, code) in ["", "12345", "1234567", "abcdef", " 12 34 "]
+        .iter()
+        .enumerate()
+    {
+        if i == 3 {
+            ch = s.login_mfa(&login_req_for(email)).await.expect(202).await;
+        }
         assert_problem(
             s.verify_mfa(&totp(&ch.pending_token, code)).await,
             401,
@@ -564,7 +572,25 @@ async fn wrong_codes_at_the_second_step_are_throttled_per_account() {
     let ch = s.login_mfa(&login_req_for(email)).await.expect(202).await;
     let good = auth.next(&app);
     let wrong = if good == "000000" { "111111" } else { "000000" };
-    for _ in 0..5 {
+    for _ in 0..3 {
+        assert_problem(
+            s.verify_mfa(&totp(&ch.pending_token, wrong)).await,
+            401,
+            "mfa-code-invalid",
+        )
+        .await;
+    }
+    // Three wrong codes burn the sign-in attempt (even the right code is refused now)
+    // without using up another slot of the account's five.
+    let p = assert_problem(
+        s.verify_mfa(&totp(&ch.pending_token, &good)).await,
+        401,
+        "mfa-pending-invalid",
+    )
+    .await;
+    assert!(p.detail.unwrap().contains("log in again"));
+    let ch = s.login_mfa(&login_req_for(email)).await.expect(202).await;
+    for _ in 0..2 {
         assert_problem(
             s.verify_mfa(&totp(&ch.pending_token, wrong)).await,
             401,
@@ -595,7 +621,7 @@ async fn wrong_codes_at_the_second_step_are_throttled_per_account() {
 }
 
 /// Making new backup codes asks for the password: a stolen session cookie must not be
-/// a way to guess it without limit (the same account counter as codes).
+/// a way to guess it without limit (the login counter of the account).
 #[tokio::test]
 async fn new_backup_codes_limit_password_guesses() {
     let app = spawn_app().await;
