@@ -51,9 +51,11 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 # An email address must parse (RFC 5321/5322); a connector URL must be http(s) on a public
 # address and its credential header a header name; redirect URIs https or loopback http;
 # an expiry in the future; CIDRs that parse; usage \`from\` not after \`to\`; a slug not
-# reserved, a name that yields a slug; a new owner who is an admin of the org.
+# reserved, a name that yields a slug; a new owner who is an admin of the org; a webhook
+# URL https on a public address and its secret header a header name not already sent; a
+# message replayed only once its delivery has ended (409 while pending).
 [[operations]]
-include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg|transferOwnership)\$"
+include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg|transferOwnership|createWebhook|updateWebhook|replayWebhookDelivery)\$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 # A passkey name must not be blank once trimmed; a PIN must not be a repeated digit or a
 # straight run (\`000000\`, \`123456\`); a WebAuthn credential is an object from the

@@ -209,6 +209,12 @@ main() {
         exit 2
     fi
     export GATEHOUSE_TEST_MCP_CONFORMANCE
+    say "Standard Webhooks reference library (PyPI)"
+    if ! GATEHOUSE_TEST_WEBHOOK_PYTHON=$(bash scripts/webhook-receiver.sh | tail -n 1); then
+        printf '\n%s\n' "error: could not install standardwebhooks (see above)." >&2
+        exit 2
+    fi
+    export GATEHOUSE_TEST_WEBHOOK_PYTHON
 
     local pg_url=""
     if [[ ${GATEHOUSE_TEST_SKIP_POSTGRES:-0} == 1 ]]; then

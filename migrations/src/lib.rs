@@ -19,6 +19,7 @@ mod m20261226_000014_create_passkey_ceremonies;
 mod m20261226_000015_create_pins;
 mod m20261226_000016_add_org_require_mfa;
 mod m20261228_000017_index_ceremony_expiry;
+mod m20261228_000018_create_webhooks;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261226_000015_create_pins::Migration),
             Box::new(m20261226_000016_add_org_require_mfa::Migration),
             Box::new(m20261228_000017_index_ceremony_expiry::Migration),
+            Box::new(m20261228_000018_create_webhooks::Migration),
         ]
     }
 }

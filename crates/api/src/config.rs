@@ -58,6 +58,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// PIN protection of sensitive actions.
     pub security: SecurityConfig,
+    /// Webhook delivery: retries, timeouts, automatic disabling, log retention.
+    pub webhooks: WebhooksConfig,
 }
 
 /// PIN step-up and lockout.
@@ -99,6 +101,33 @@ pub struct JobsConfig {
     /// Attempts before a job is given up and kept as `dead`; retries back off
     /// exponentially from 15 seconds up to an hour.
     pub max_attempts: i32,
+}
+
+/// Webhook delivery. The defaults are the documented schedule: a first attempt at once,
+/// then a retry every 10 minutes, up to 5 times.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    pub retries: i32,
+    pub retry_interval_secs: i64,
+    /// One attempt's limit (connect, send, answer).
+    pub timeout_secs: u64,
+    /// An endpoint that has failed every delivery this long is switched off.
+    pub disable_after_failing_hours: i64,
+    /// Messages and attempts are kept this long for the delivery log and replay.
+    pub log_retention_days: i64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            retries: 5,
+            retry_interval_secs: 600,
+            timeout_secs: 10,
+            disable_after_failing_hours: 5 * 24,
+            log_retention_days: 30,
+        }
+    }
 }
 
 impl Default for JobsConfig {
@@ -244,6 +273,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             jobs: JobsConfig::default(),
             security: SecurityConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

@@ -37,3 +37,4 @@ pub mod sessions;
 pub mod state;
 pub mod throttle;
 pub mod unit_of_work;
+pub mod webhooks;

@@ -42,6 +42,9 @@ use utoipa::{
         crate::oauth::admin::get_settings, crate::oauth::admin::update_settings,
         crate::pin::get_pin, crate::pin::set_pin, crate::pin::request_reset, crate::pin::confirm_reset,
         crate::pin::verify,
+        crate::webhooks::list, crate::webhooks::create, crate::webhooks::get_one, crate::webhooks::update,
+        crate::webhooks::remove, crate::webhooks::rotate_secret, crate::webhooks::test,
+        crate::webhooks::list_deliveries, crate::webhooks::replay_one, crate::webhooks::replay_failed,
     ),
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),
@@ -56,6 +59,7 @@ use utoipa::{
         (name = "connectors", description = "The organization's upstream MCP servers"),
         (name = "mcp", description = "Usage of the organization's MCP endpoint"),
         (name = "oauth", description = "OAuth clients connected to the organization, and its refresh-token lifetime"),
+        (name = "webhooks", description = "Webhook endpoints of the organization: signed event delivery with retries, test send, delivery log, replay"),
         (name = "pin", description = "Personal PINs and the step-up window that PIN protection of sensitive actions asks for"),
     )
 )]
@@ -287,6 +291,24 @@ fn rules() -> Vec<Rule> {
             Some(100),
             Some(NON_BLANK),
             None,
+            None,
+        ),
+        (
+            "CreateWebhookRequest",
+            "events",
+            None,
+            None,
+            None,
+            Some(1),
+            None,
+        ),
+        (
+            "UpdateWebhookRequest",
+            "events",
+            None,
+            None,
+            None,
+            Some(1),
             None,
         ),
         (

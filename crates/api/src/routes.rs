@@ -29,6 +29,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::security::routes(cfg);
     crate::pin::routes(cfg);
     crate::connectors::routes(cfg);
+    crate::webhooks::routes(cfg);
     crate::oauth::admin::routes(cfg);
     cfg.service(crate::mcp::usage::get_usage);
 }

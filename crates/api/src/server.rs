@@ -57,7 +57,7 @@ pub fn server_with(state: web::Data<AppState>, listener: TcpListener) -> anyhow:
 
 /// The kinds of queued jobs a replica runs.
 pub fn job_kinds() -> Vec<jobs::Kind> {
-    vec![jobs::mail::KIND]
+    vec![jobs::mail::KIND, crate::webhooks::deliver::KIND]
 }
 
 /// Every area's periodic work, run on each replica (see `jobs::periodic`).
@@ -66,6 +66,7 @@ fn periodic(st: &AppState) -> Vec<jobs::Periodic> {
         crate::janitor::periodic(),
         crate::oauth::tokens::periodic(),
         jobs::queue::periodic(),
+        crate::webhooks::periodic(),
     ];
     tasks.extend(crate::mcp::health::periodic(&st.config));
     if st.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {

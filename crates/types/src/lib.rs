@@ -12,6 +12,7 @@ pub mod pin;
 pub mod problem;
 pub mod two_factor;
 pub mod validation;
+pub mod webhooks;
 
 pub use accounts::*;
 pub use audit::*;
@@ -23,3 +24,4 @@ pub use passkeys::*;
 pub use pin::*;
 pub use problem::*;
 pub use two_factor::*;
+pub use webhooks::*;

@@ -113,7 +113,8 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    audit::record(
+    audit::record_public(
+        st,
         &txn,
         &Context::from(admin),
         now,
@@ -147,7 +148,8 @@ pub async fn revoke(st: &AppState, admin: &OrgAdmin, id: Uuid) -> ApiResult<()> 
             .filter(api_key::Column::Id.eq(id))
             .exec(uow.txn())
             .await?;
-        audit::record(
+        audit::record_public(
+            st,
             uow.txn(),
             &Context::from(admin),
             now,

@@ -443,6 +443,39 @@ pub enum Event {
         members_without_mfa: usize,
         oauth_grants_revoked: usize,
     },
+    // Webhook endpoints. `url` without query and fragment; never a secret.
+    WebhookCreated {
+        webhook_id: Uuid,
+        url: String,
+        events: Vec<&'static str>,
+        enabled: bool,
+    },
+    WebhookUpdated {
+        webhook_id: Uuid,
+        url: String,
+        changed: Vec<&'static str>,
+    },
+    WebhookDeleted {
+        webhook_id: Uuid,
+        url: String,
+    },
+    /// New secrets; the previous signing secret stays valid until `previous_valid_until`.
+    WebhookSecretRotated {
+        webhook_id: Uuid,
+        previous_valid_until: Option<DateTime<Utc>>,
+    },
+    /// The server switched the endpoint off: it answered 410 Gone (`gone`) or failed
+    /// every delivery for too long (`failing`).
+    WebhookDisabled {
+        webhook_id: Uuid,
+        url: String,
+        reason: &'static str,
+    },
+    /// Messages queued for delivery again by hand.
+    WebhookReplayed {
+        webhook_id: Uuid,
+        messages: u64,
+    },
 }
 
 impl Event {
@@ -502,6 +535,12 @@ impl Event {
             PasskeyRenamed { .. } => "user.passkey_renamed",
             PasskeyRemoved { .. } => "user.passkey_removed",
             OrgMfaRequirementUpdated { .. } => "org.mfa_requirement_updated",
+            WebhookCreated { .. } => "webhook.created",
+            WebhookUpdated { .. } => "webhook.updated",
+            WebhookDeleted { .. } => "webhook.deleted",
+            WebhookSecretRotated { .. } => "webhook.secret_rotated",
+            WebhookDisabled { .. } => "webhook.disabled",
+            WebhookReplayed { .. } => "webhook.replayed",
         }
     }
 
@@ -560,6 +599,12 @@ impl Event {
             | PinLockedOut { user_id, .. } => t("user", user_id),
             PinStepUpOpened { session_id, .. } => t("session", session_id),
             PinProtectionChanged { org_id, .. } => t("org", org_id),
+            WebhookCreated { webhook_id, .. }
+            | WebhookUpdated { webhook_id, .. }
+            | WebhookDeleted { webhook_id, .. }
+            | WebhookSecretRotated { webhook_id, .. }
+            | WebhookDisabled { webhook_id, .. }
+            | WebhookReplayed { webhook_id, .. } => t("webhook", webhook_id),
             PasskeyAdded { passkey_id, .. }
             | PasskeyRenamed { passkey_id, .. }
             | PasskeyRemoved { passkey_id, .. } => t("passkey", passkey_id),
@@ -796,6 +841,20 @@ impl Event {
                 "members_without_mfa": members_without_mfa,
                 "oauth_grants_revoked": oauth_grants_revoked,
             }),
+            WebhookCreated {
+                url,
+                events,
+                enabled,
+                ..
+            } => json!({"url": url, "events": events, "enabled": enabled}),
+            WebhookUpdated { url, changed, .. } => json!({"url": url, "changed": changed}),
+            WebhookDeleted { url, .. } => json!({"url": url}),
+            WebhookSecretRotated {
+                previous_valid_until,
+                ..
+            } => json!({"previous_valid_until": previous_valid_until}),
+            WebhookDisabled { url, reason, .. } => json!({"url": url, "reason": reason}),
+            WebhookReplayed { messages, .. } => json!({"messages": messages}),
         }
     }
 
@@ -864,6 +923,13 @@ impl Event {
             | PinReset { .. }
             | PinLockedOut { .. }
             | PinStepUpOpened { .. } => return None,
+            // An endpoint's own settings are not events it delivers.
+            WebhookCreated { .. }
+            | WebhookUpdated { .. }
+            | WebhookDeleted { .. }
+            | WebhookSecretRotated { .. }
+            | WebhookDisabled { .. }
+            | WebhookReplayed { .. } => return None,
             PinProtectionChanged { pin_protection, .. } => {
                 PublicEventData::OrgPinProtectionChanged {
                     pin_protection: pin_protection.clone(),
@@ -1358,6 +1424,34 @@ mod tests {
                 members_without_mfa: 2,
                 oauth_grants_revoked: 3,
             },
+            WebhookCreated {
+                webhook_id: id(70),
+                url: "https://hooks.example.com/gatehouse".into(),
+                events: vec!["mcp.created", "api_key.revoked"],
+                enabled: true,
+            },
+            WebhookUpdated {
+                webhook_id: id(70),
+                url: "https://hooks.example.com/gatehouse".into(),
+                changed: vec!["events", "enabled"],
+            },
+            WebhookDeleted {
+                webhook_id: id(70),
+                url: "https://hooks.example.com/gatehouse".into(),
+            },
+            WebhookSecretRotated {
+                webhook_id: id(70),
+                previous_valid_until: Some(at()),
+            },
+            WebhookDisabled {
+                webhook_id: id(70),
+                url: "https://hooks.example.com/gatehouse".into(),
+                reason: "gone",
+            },
+            WebhookReplayed {
+                webhook_id: id(70),
+                messages: 4,
+            },
         ]
     }
 
@@ -1416,13 +1510,19 @@ mod tests {
             PasskeyRenamed { .. } => 49,
             PasskeyRemoved { .. } => 50,
             OrgMfaRequirementUpdated { .. } => 51,
+            WebhookCreated { .. } => 52,
+            WebhookUpdated { .. } => 53,
+            WebhookDeleted { .. } => 54,
+            WebhookSecretRotated { .. } => 55,
+            WebhookDisabled { .. } => 56,
+            WebhookReplayed { .. } => 57,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..52).collect::<Vec<_>>());
+        assert_eq!(got, (0..58).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1485,6 +1585,12 @@ mod tests {
                 "user.passkey_renamed",
                 "user.passkey_removed",
                 "org.mfa_requirement_updated",
+                "webhook.created",
+                "webhook.updated",
+                "webhook.deleted",
+                "webhook.secret_rotated",
+                "webhook.disabled",
+                "webhook.replayed",
             ]
         );
     }

@@ -56,6 +56,36 @@ pub async fn record<C: ConnectionTrait>(
     now: DateTime<Utc>,
     event: Event,
 ) -> Result<(), sea_orm::DbErr> {
+    // Loud, so that no call site can drop an event the org's webhooks are owed.
+    if crate::webhooks::publish::data(&event).is_some() {
+        return Err(sea_orm::DbErr::Custom(format!(
+            "{} is delivered to webhooks: record it with audit::record_public",
+            event.action()
+        )));
+    }
+    write(db, ctx, now, event).await
+}
+
+/// Records an event that webhooks carry (`webhooks::publish::data`), and makes its
+/// messages to the org's subscribed endpoints with their first tries queued, all in
+/// the caller's transaction: one record of what happened feeds both.
+pub async fn record_public<C: ConnectionTrait>(
+    st: &crate::state::AppState,
+    db: &C,
+    ctx: &Context,
+    now: DateTime<Utc>,
+    event: Event,
+) -> Result<(), sea_orm::DbErr> {
+    crate::webhooks::publish::publish(st, db, ctx, now, &event).await?;
+    write(db, ctx, now, event).await
+}
+
+async fn write<C: ConnectionTrait>(
+    db: &C,
+    ctx: &Context,
+    now: DateTime<Utc>,
+    event: Event,
+) -> Result<(), sea_orm::DbErr> {
     let Some(user_id) = event.account_user() else {
         return insert(db, row(ctx, now, &event)).await;
     };

@@ -348,7 +348,8 @@ pub async fn create(
     check_against_others(&org_connectors(&txn, m.org.id).await?, None, &model)?;
     // Every column is written, so the row does not depend on database defaults.
     let c = model.into_active_model().reset_all().insert(&txn).await?;
-    audit::record(
+    audit::record_public(
+        st,
         &txn,
         &Context::from(admin),
         now,
@@ -533,7 +534,8 @@ pub async fn update(
     // Field names only: never the credential, and no values that could hold one. The
     // timeouts are plain numbers, so their old and new values are kept too (null: the
     // server's default).
-    audit::record(
+    audit::record_public(
+        st,
         &txn,
         &Context::from(admin),
         now,
@@ -557,7 +559,8 @@ pub async fn remove(st: &AppState, admin: &OrgAdmin, id: Uuid) -> ApiResult<()> 
     let txn = crate::db::begin(&st.db).await?;
     let c = find(&txn, m.org.id, id).await?;
     connector::Entity::delete_by_id(id).exec(&txn).await?;
-    audit::record(
+    audit::record_public(
+        st,
         &txn,
         &Context::from(admin),
         now,

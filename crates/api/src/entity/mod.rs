@@ -29,3 +29,6 @@ pub mod user_passkey;
 pub mod user_pin;
 pub mod user_token;
 pub mod user_totp;
+pub mod webhook;
+pub mod webhook_attempt;
+pub mod webhook_message;

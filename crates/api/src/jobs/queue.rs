@@ -67,6 +67,8 @@ pub struct NewJob {
     pub payload: Value,
     /// `None`: `jobs.max_attempts` from the configuration.
     pub max_attempts: Option<i32>,
+    /// `None`: at once. A kind with its own retry schedule enqueues its next try here.
+    pub run_at: Option<DateTime<Utc>>,
 }
 
 impl NewJob {
@@ -75,6 +77,7 @@ impl NewJob {
             kind,
             payload,
             max_attempts: None,
+            run_at: None,
         }
     }
 }
@@ -97,7 +100,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         kind: Set(job.kind.into()),
         payload: Set(sealed),
         status: Set(PENDING.into()),
-        run_at: Set(now),
+        run_at: Set(job.run_at.unwrap_or(now)),
         attempts: Set(0),
         max_attempts: Set(Ord::max(
             job.max_attempts.unwrap_or(st.config.jobs.max_attempts),

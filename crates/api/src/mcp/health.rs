@@ -101,7 +101,8 @@ pub async fn check(st: &AppState, c: connector::Model) -> Result<(), sea_orm::Db
     }
     am.update(&txn).await?;
     if changed {
-        audit::record(
+        audit::record_public(
+            st,
             &txn,
             &Context::system().in_org(c.org_id),
             now,

@@ -145,7 +145,8 @@ async fn delete_member(st: &AppState, m: &OrgMember, user_id: Uuid) -> ApiResult
         .exec(uow.txn())
         .await?;
     let ctx = Context::from(m);
-    audit::record(
+    audit::record_public(
+        st,
         uow.txn(),
         &ctx,
         now,
@@ -523,7 +524,8 @@ pub async fn accept(
         },
     )
     .await?;
-    audit::record(
+    audit::record_public(
+        st,
         &txn,
         &ctx,
         now,

@@ -164,7 +164,8 @@ pub async fn create(
         },
     )
     .await?;
-    audit::record(
+    audit::record_public(
+        &st,
         &txn,
         &ctx,
         now,

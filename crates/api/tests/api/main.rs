@@ -31,3 +31,4 @@ mod sessions;
 mod tenancy;
 mod throttle;
 mod two_factor;
+mod webhooks;

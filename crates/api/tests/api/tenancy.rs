@@ -25,6 +25,9 @@ struct Ids {
     connector: Uuid,
     /// An OAuth client an admin created.
     oauth_client: Uuid,
+    /// A webhook endpoint, and a message in its log (`msg_…`).
+    webhook: Uuid,
+    webhook_message: String,
 }
 
 struct Route {
@@ -189,6 +192,70 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
             "",
             Some(json!({"pin": "480913"})),
         ),
+        r("GET", "/orgs/{slug}/webhooks", None, "", None),
+        r(
+            "POST",
+            "/orgs/{slug}/webhooks",
+            None,
+            "",
+            Some(json!({"url": "https://alice.example.com/hook", "events": ["*"]})),
+        ),
+        r(
+            "GET",
+            "/orgs/{slug}/webhooks/{id}",
+            Some(ids.webhook),
+            "",
+            None,
+        ),
+        r(
+            "PATCH",
+            "/orgs/{slug}/webhooks/{id}",
+            Some(ids.webhook),
+            "",
+            Some(json!({"url": "https://evil.example.com/hook"})),
+        ),
+        r(
+            "POST",
+            "/orgs/{slug}/webhooks/{id}/rotate-secret",
+            Some(ids.webhook),
+            "",
+            Some(json!({})),
+        ),
+        r(
+            "POST",
+            "/orgs/{slug}/webhooks/{id}/test",
+            Some(ids.webhook),
+            "",
+            None,
+        ),
+        r(
+            "GET",
+            "/orgs/{slug}/webhooks/{id}/deliveries",
+            Some(ids.webhook),
+            "",
+            None,
+        ),
+        r(
+            "POST",
+            "/orgs/{slug}/webhooks/{id}/deliveries/{message_id}/replay",
+            Some(ids.webhook),
+            "",
+            None,
+        ),
+        r(
+            "POST",
+            "/orgs/{slug}/webhooks/{id}/replay",
+            Some(ids.webhook),
+            "",
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        ),
+        r(
+            "DELETE",
+            "/orgs/{slug}/webhooks/{id}",
+            Some(ids.webhook),
+            "",
+            None,
+        ),
         r(
             "POST",
             "/orgs/{slug}/transfer-ownership",
@@ -199,8 +266,11 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
     ]
 }
 
-fn url(route: &Route, slug: &str) -> String {
-    let path = route.path.replace("{slug}", slug);
+fn url(route: &Route, slug: &str, ids: &Ids) -> String {
+    let path = route
+        .path
+        .replace("{slug}", slug)
+        .replace("{message_id}", &ids.webhook_message);
     let path = match route.id {
         Some(id) => regex::Regex::new(r"\{[a-z_]+\}")
             .unwrap()
@@ -221,7 +291,7 @@ async fn walk(s: &Session, slug: &str, ids: &Ids) -> Vec<(String, u16, Option<Pr
     let mut out = Vec::new();
     for route in org_routes(ids) {
         let r = s
-            .call(route.method, &url(&route, slug), route.body.clone())
+            .call(route.method, &url(&route, slug, ids), route.body.clone())
             .await;
         let status = r.status().as_u16();
         let is_problem = r
@@ -259,6 +329,7 @@ async fn snapshot(owner: &Session, slug: &str) -> Value {
         "/connectors",
         "/oauth/clients",
         "/oauth/settings",
+        "/webhooks",
         "/audit-logs?limit=200",
     ] {
         state.insert(
@@ -303,7 +374,29 @@ async fn two_orgs(app: &TestApp) -> (TestUser, TestUser, String, Ids) {
         .await
         .client
         .id;
+    // A webhook whose test send (nowhere to reach) leaves a failed message in its log.
+    let hook: Value = json(
+        b.owner
+            .post(
+                &format!("/orgs/{}/webhooks", b.slug()),
+                json!({"url": "https://bob.example.com/hook", "events": ["*"], "enabled": false}),
+            )
+            .await,
+    )
+    .await;
+    let webhook: Uuid = serde_json::from_value(hook["webhook"]["id"].clone()).unwrap();
+    let sent: Value = json(
+        b.owner
+            .post(
+                &format!("/orgs/{}/webhooks/{webhook}/test", b.slug()),
+                json!({}),
+            )
+            .await,
+    )
+    .await;
     let ids = Ids {
+        webhook,
+        webhook_message: sent["message_id"].as_str().unwrap().to_string(),
         oauth_client,
         admin: b.admin.user.id,
         member: b.member.user.id,
