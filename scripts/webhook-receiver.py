@@ -4,9 +4,11 @@ remembers what it got.
 
     python webhook-receiver.py   # prints "port <n>" once listening on 127.0.0.1
 
-POST /_config/<name>  {"secrets": ["whsec_…"], "statuses": [500, 200]}
-    the signing secrets to accept for endpoint <name>, and the answers to give, in turn
-    (the last one repeats; default 200)
+POST /_config/<name>  {"secrets": ["whsec_…"], "statuses": [500, 200],
+                       "delay_ms": 0, "redirect": null}
+    the signing secrets to accept for endpoint <name>, the answers to give, in turn
+    (the last one repeats; default 200), a delay before answering, and a URL to
+    redirect to (307) instead of answering
 POST /hook/<name>     a delivery: recorded, answered with the next configured status
 GET  /_received/<name> the deliveries so far: [{"headers", "body", "verified",
     "signature_ok", "status"}], where `verified` is the library's full check (headers,
@@ -17,6 +19,7 @@ GET  /_received/<name> the deliveries so far: [{"headers", "body", "verified",
 import json
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -70,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
             statuses = cfg.get("statuses") or [200]
             status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             cfg["statuses"] = statuses
+            delay_ms = cfg.get("delay_ms") or 0
+            redirect = cfg.get("redirect")
         verified = False
         signature_ok = False
         for secret in secrets:
@@ -96,6 +101,14 @@ class Handler(BaseHTTPRequestHandler):
                     "status": status,
                 }
             )
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        if redirect:
+            self.send_response(307)
+            self.send_header("Location", redirect)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self._json(status, {"ok": status < 300})
 
 

@@ -22,6 +22,7 @@ enum Webhooks {
     SigningSecretHint,
     SharedSecretHint,
     FailingSince,
+    DisableWarnedAt,
     DisabledReason,
     CreatedAt,
     UpdatedAt,
@@ -81,6 +82,7 @@ impl MigrationTrait for Migration {
                 .col(text(Webhooks::SigningSecretHint))
                 .col(text(Webhooks::SharedSecretHint))
                 .col(timestamp_with_time_zone_null(Webhooks::FailingSince))
+                .col(timestamp_with_time_zone_null(Webhooks::DisableWarnedAt))
                 .col(text_null(Webhooks::DisabledReason))
                 .col(timestamp_with_time_zone(Webhooks::CreatedAt))
                 .col(timestamp_with_time_zone(Webhooks::UpdatedAt))

@@ -114,6 +114,8 @@ pub struct WebhooksConfig {
     pub timeout_secs: u64,
     /// An endpoint that has failed every delivery this long is switched off.
     pub disable_after_failing_hours: i64,
+    /// The owners and admins are warned this long before that.
+    pub warn_before_disable_hours: i64,
     /// Messages and attempts are kept this long for the delivery log and replay.
     pub log_retention_days: i64,
 }
@@ -125,6 +127,7 @@ impl Default for WebhooksConfig {
             retry_interval_secs: 600,
             timeout_secs: 10,
             disable_after_failing_hours: 5 * 24,
+            warn_before_disable_hours: 24,
             log_retention_days: 30,
         }
     }

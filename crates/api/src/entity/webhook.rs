@@ -29,6 +29,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub shared_secret_hint: String,
     pub failing_since: Option<DateTimeUtc>,
+    /// When the owners and admins were told it will be switched off (once a streak).
+    pub disable_warned_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub disabled_reason: Option<String>,
     pub created_at: DateTimeUtc,

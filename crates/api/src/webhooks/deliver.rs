@@ -17,10 +17,11 @@ use crate::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
+use gatehouse_types::Role;
 use hmac::{Hmac, Mac};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Set, sea_query::Expr,
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -256,7 +257,8 @@ pub async fn deliver(
 
 /// Keeps the endpoint's failure state: a success clears it; a 410 switches the endpoint
 /// off at once; failing every delivery for `disable_after_failing_hours` switches it
-/// off too. Each switch-off is audited.
+/// off too. The org's owners and admins are emailed when a streak of failures starts,
+/// `warn_before_disable_hours` before the switch-off, and at the switch-off (audited).
 async fn endpoint_health<C: ConnectionTrait>(
     st: &AppState,
     txn: &C,
@@ -264,28 +266,70 @@ async fn endpoint_health<C: ConnectionTrait>(
     out: &Outcome,
     now: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    let Some(row) = webhook::Entity::find_by_id(hook.id).one(txn).await? else {
+    // Row-locked (PostgreSQL; SQLite has one writer): concurrent tries of one endpoint
+    // take turns, so a streak starts, warns and ends once.
+    let Some(row) = webhook::Entity::find_by_id(hook.id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    else {
         return Ok(());
     };
+    let cfg = &st.config.webhooks;
     if out.success() {
         if row.failing_since.is_some() {
             let mut am = row.into_active_model();
             am.failing_since = Set(None);
+            am.disable_warned_at = Set(None);
             am.update(txn).await?;
         }
         return Ok(());
     }
+    let url = super::service::display_url(&row.url);
     let since = row.failing_since.unwrap_or(now);
-    let too_long = now - since >= Duration::hours(st.config.webhooks.disable_after_failing_hours);
+    let failing_for = now - since;
+    let disable_after = Duration::hours(cfg.disable_after_failing_hours);
     let reason = if out.status == Some(410) {
         Some("gone")
-    } else if too_long {
+    } else if failing_for >= disable_after {
         Some("failing")
     } else {
         None
     };
     let mut am = row.clone().into_active_model();
     am.failing_since = Set(Some(since));
+    if row.failing_since.is_none() && reason.is_none() {
+        notify(
+            st,
+            txn,
+            row.org_id,
+            "Gatehouse: a webhook is failing",
+            &format!(
+                "Deliveries to your webhook endpoint {url} are failing ({}). They are retried; if every delivery fails for {} hours, the endpoint is switched off.",
+                out.error.as_deref().unwrap_or("no answer"),
+                cfg.disable_after_failing_hours
+            ),
+        )
+        .await?;
+    }
+    if reason.is_none()
+        && row.disable_warned_at.is_none()
+        && failing_for >= disable_after - Duration::hours(cfg.warn_before_disable_hours)
+    {
+        am.disable_warned_at = Set(Some(now));
+        notify(
+            st,
+            txn,
+            row.org_id,
+            "Gatehouse: a webhook will be switched off",
+            &format!(
+                "Every delivery to your webhook endpoint {url} has failed since {}. Unless one succeeds, it is switched off at {} UTC.",
+                since.format("%Y-%m-%d %H:%M UTC"),
+                (since + disable_after).format("%Y-%m-%d %H:%M")
+            ),
+        )
+        .await?;
+    }
     if let Some(reason) = reason.filter(|_| row.enabled) {
         am.enabled = Set(false);
         am.disabled_reason = Set(Some(reason.to_string()));
@@ -296,13 +340,75 @@ async fn endpoint_health<C: ConnectionTrait>(
             now,
             Event::WebhookDisabled {
                 webhook_id: row.id,
-                url: super::service::display_url(&row.url),
+                url: url.clone(),
                 reason,
             },
         )
         .await?;
+        let why = if reason == "gone" {
+            "it answered 410 Gone".to_string()
+        } else {
+            format!(
+                "every delivery has failed since {}",
+                since.format("%Y-%m-%d %H:%M UTC")
+            )
+        };
+        notify(
+            st,
+            txn,
+            row.org_id,
+            "Gatehouse: a webhook was switched off",
+            &format!(
+                "Your webhook endpoint {url} was switched off because {why}. Switch it on again under Settings → Webhooks; failed deliveries can be replayed from its log."
+            ),
+        )
+        .await?;
     }
     am.update(txn).await?;
+    Ok(())
+}
+
+/// Emails the org's owners and admins (queued, in the caller's transaction).
+async fn notify<C: ConnectionTrait>(
+    st: &AppState,
+    txn: &C,
+    org_id: Uuid,
+    subject: &str,
+    text: &str,
+) -> Result<(), sea_orm::DbErr> {
+    use crate::entity::{membership, organization, user};
+    use sea_orm::sea_query::JoinType;
+    let slug = organization::Entity::find_by_id(org_id)
+        .one(txn)
+        .await?
+        .map(|o| o.slug)
+        .unwrap_or_default();
+    let emails: Vec<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Email)
+        .join(
+            JoinType::InnerJoin,
+            user::Entity::belongs_to(membership::Entity)
+                .from(user::Column::Id)
+                .to(membership::Column::UserId)
+                .into(),
+        )
+        .filter(membership::Column::OrgId.eq(org_id))
+        .filter(membership::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    for to in emails {
+        let email = crate::mail::Email {
+            to,
+            subject: subject.to_string(),
+            body: format!(
+                "{text}\n\nThe endpoint and its delivery log: {}/orgs/{slug}/settings/webhooks\n",
+                st.public_url
+            ),
+        };
+        jobs::mail::send(st, txn, email).await?;
+    }
     Ok(())
 }
 

@@ -217,6 +217,7 @@ pub async fn create(
         signing_secret_hint: Set(hint(&secrets.signing)),
         shared_secret_hint: Set(hint(&secrets.shared)),
         failing_since: Set(None),
+        disable_warned_at: Set(None),
         disabled_reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -290,6 +291,7 @@ pub async fn update(
             // Switched on again by hand: a fresh start.
             am.disabled_reason = Set(None);
             am.failing_since = Set(None);
+            am.disable_warned_at = Set(None);
         }
     }
     if changed.is_empty() {

@@ -56,10 +56,15 @@ impl Receiver {
     }
 
     async fn config(&self, name: &str, secrets: &[&str], statuses: &[u16]) {
+        self.config_with(name, json!({"secrets": secrets, "statuses": statuses}))
+            .await
+    }
+
+    async fn config_with(&self, name: &str, cfg: Value) {
         let r = self
             .http
             .post(format!("{}/_config/{name}", self.base))
-            .json(&json!({"secrets": secrets, "statuses": statuses}))
+            .json(&cfg)
             .send()
             .await
             .unwrap();
@@ -494,9 +499,17 @@ async fn send_test_delivers_at_once_and_answers_with_the_result() {
 
     // The log keeps 30 days.
     let now = chrono::Utc::now();
-    assert_eq!(gatehouse::webhooks::sweep(&app.db, now, 30).await.unwrap(), 0);
+    assert_eq!(
+        gatehouse::webhooks::sweep(&app.db, now, 30).await.unwrap(),
+        0
+    );
     let later = now + chrono::Duration::days(31);
-    assert_eq!(gatehouse::webhooks::sweep(&app.db, later, 30).await.unwrap(), 2);
+    assert_eq!(
+        gatehouse::webhooks::sweep(&app.db, later, 30)
+            .await
+            .unwrap(),
+        2
+    );
     assert!(deliveries(&f.owner, slug, dead.webhook.id).await.is_empty());
     assert_eq!(app.count("webhook_attempts").await, 0);
 }
@@ -653,4 +666,281 @@ async fn bad_endpoints_are_refused_with_the_field_and_nothing_is_saved() {
         .get(&format!("/orgs/{slug}/webhooks/{}", uuid::Uuid::now_v7()))
         .await;
     assert_problem(r, 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn every_event_arrives_end_to_end_with_its_documented_data() {
+    use crate::support::fake_mcp::{connector, start_upstream, wait_health};
+    let app = spawn_app_with(|c| {
+        c.outbound.allow_loopback = true;
+        c.jobs.poll_ms = 50;
+        c.mcp.health_interval_secs = 1;
+        c.mcp.health_poll_ms = 200;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    let owner = app.signup("nia@example.com").await;
+    let org = app.create_org(&owner, "Nia").await;
+    let slug = org.slug.as_str();
+    let created = create(
+        &owner,
+        slug,
+        &hook_req(&rx.url("all"), &[WebhookEvent::All]),
+    )
+    .await;
+    rx.config("all", &[&created.signing_secret], &[200]).await;
+
+    let up = start_upstream(vec!["echo"], None, false).await;
+    let c = connector(&owner, slug, json!({"name": "Weather", "url": up.url})).await;
+    let mcp_id = c["id"].as_str().unwrap().to_string();
+    wait_health(&owner, slug, &mcp_id, "healthy").await;
+    owner
+        .patch(
+            &format!("/orgs/{slug}/connectors/{mcp_id}"),
+            json!({"name": "Weather API"}),
+        )
+        .await;
+    let key = owner
+        .create_api_key(slug, &key_req("ci"))
+        .await
+        .expect(201)
+        .await;
+    owner
+        .revoke_api_key(slug, key.api_key.id)
+        .await
+        .no_content()
+        .await;
+    let bob = app
+        .add_member(&owner, slug, "bob@example.com", Role::Member)
+        .await;
+    owner
+        .remove_member(slug, bob.user.id)
+        .await
+        .no_content()
+        .await;
+    owner
+        .delete(&format!("/orgs/{slug}/connectors/{mcp_id}"))
+        .await;
+
+    let mut by_event = std::collections::BTreeMap::new();
+    for _ in 0..200 {
+        by_event.clear();
+        for d in rx.received("all").await {
+            assert_eq!(d["verified"], true, "{d}");
+            let b = body(&d);
+            assert_eq!(b["organization_id"], json!(org.id));
+            by_event.insert(b["event"].as_str().unwrap().to_string(), b["data"].clone());
+        }
+        if by_event.len() >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let names: Vec<&str> = by_event.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "api_key.created",
+            "api_key.revoked",
+            "mcp.created",
+            "mcp.deleted",
+            "mcp.health_changed",
+            "mcp.updated",
+            "team.member_added",
+            "team.member_removed",
+        ]
+    );
+    let id = json!(mcp_id);
+    assert_eq!(
+        by_event["mcp.created"],
+        json!({"mcp_id": id, "name": "Weather", "url": up.url, "tool_prefix": "weather__", "enabled": true})
+    );
+    assert_eq!(
+        by_event["mcp.updated"],
+        json!({"mcp_id": id, "name": "Weather API", "changed": ["name"]})
+    );
+    assert_eq!(
+        by_event["mcp.deleted"],
+        json!({"mcp_id": id, "name": "Weather API"})
+    );
+    assert_eq!(by_event["mcp.health_changed"]["mcp_id"], id);
+    assert_eq!(by_event["mcp.health_changed"]["status"]["to"], "healthy");
+    assert_eq!(
+        by_event["team.member_added"],
+        json!({"user_id": bob.user.id, "email": "bob@example.com", "role": "member"})
+    );
+    assert_eq!(
+        by_event["team.member_removed"],
+        json!({"user_id": bob.user.id, "email": "bob@example.com", "role": "member", "left": false})
+    );
+    assert_eq!(by_event["api_key.revoked"]["name"], "ci");
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_or_redirects_elsewhere_is_a_failed_attempt() {
+    let app = spawn_app_with(|c| {
+        c.outbound.allow_loopback = true;
+        c.jobs.poll_ms = 50;
+        c.webhooks.timeout_secs = 1;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    let f = OrgFixture::new(&app).await;
+    let slug = f.slug();
+    let slow = create(
+        &f.owner,
+        slug,
+        &hook_req(&rx.url("slow"), &[WebhookEvent::All]),
+    )
+    .await;
+    rx.config_with(
+        "slow",
+        json!({"secrets": [slow.signing_secret], "delay_ms": 3000}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let d: WebhookDelivery = json(
+        f.owner
+            .post(
+                &format!("/orgs/{slug}/webhooks/{}/test", slow.webhook.id),
+                json!({}),
+            )
+            .await,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "cut at the timeout"
+    );
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.attempts[0].status_code, None);
+    let err = d.attempts[0].error.clone().unwrap();
+    assert!(
+        err.contains("timed out") || err.contains("timeout"),
+        "{err}"
+    );
+
+    // A redirect to another host is not followed (it could lead anywhere).
+    let away = create(
+        &f.owner,
+        slug,
+        &hook_req(&rx.url("away"), &[WebhookEvent::All]),
+    )
+    .await;
+    let port = rx.base.rsplit(':').next().unwrap().to_string();
+    rx.config_with(
+        "away",
+        json!({"secrets": [away.signing_secret], "redirect": format!("http://localhost:{port}/hook/landed")}),
+    )
+    .await;
+    let d: WebhookDelivery = json(
+        f.owner
+            .post(
+                &format!("/orgs/{slug}/webhooks/{}/test", away.webhook.id),
+                json!({}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    assert!(rx.received("landed").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_days_is_switched_off_with_emails_on_the_way() {
+    let app = spawn_app_with(|c| {
+        c.outbound.allow_loopback = true;
+        c.jobs.poll_ms = 50;
+        c.webhooks.disable_after_failing_hours = 48;
+        c.webhooks.warn_before_disable_hours = 24;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    let f = OrgFixture::new(&app).await;
+    let slug = f.slug();
+    let created = create(
+        &f.owner,
+        slug,
+        &hook_req(&rx.url("down"), &[WebhookEvent::All]),
+    )
+    .await;
+    let id = created.webhook.id;
+    rx.config("down", &[&created.signing_secret], &[500]).await;
+    let admin = "fixture-admin@example.com";
+    // Days pass: sessions expire, so the org is driven with an API key.
+    let secret = f
+        .owner
+        .create_api_key(
+            slug,
+            &CreateApiKeyRequest {
+                name: "ops".into(),
+                scopes: Some(vec![ApiKeyScope::Read, ApiKeyScope::Write]),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect(201)
+        .await
+        .secret;
+    let ops = app.key_client(&secret);
+    let get = || {
+        let ops = &ops;
+        async move { json::<Webhook>(ops.get(&format!("/orgs/{slug}/webhooks/{id}")).await).await }
+    };
+    let connector = f.connector.id;
+    let event = |n: u32| {
+        let ops = &ops;
+        async move {
+            let r = ops
+                .patch(
+                    &format!("/orgs/{slug}/connectors/{connector}"),
+                    json!({"name": format!("Renamed {n}")}),
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+    };
+    event(1).await;
+    rx.wait_for("down", 1).await;
+    // A streak starts: the owners and admins hear of it, once.
+    app.wait_for_mail(admin, "a webhook is failing").await;
+    assert!(get().await.failing_since.is_some());
+    // A day and more later, still failing: a warning a day ahead.
+    app.advance(Duration::from_secs(25 * 3600));
+    event(2).await;
+    app.wait_for_mail(admin, "a webhook will be switched off")
+        .await;
+    assert!(get().await.enabled);
+    // Two days of failures: switched off, audited, emailed.
+    app.advance(Duration::from_secs(24 * 3600));
+    event(3).await;
+    app.wait_for_mail(admin, "a webhook was switched off").await;
+    let w = get().await;
+    assert!(!w.enabled);
+    assert_eq!(w.disabled_reason.as_deref(), Some("failing"));
+    let audit = ops
+        .get(&format!("/orgs/{slug}/audit-logs?action=webhook.disabled"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains("\"reason\":\"failing\""), "{audit}");
+    for subject in [
+        "a webhook is failing",
+        "a webhook will be switched off",
+        "a webhook was switched off",
+    ] {
+        let n = app
+            .mails_to(admin)
+            .iter()
+            .filter(|m| m.data.contains(subject))
+            .count();
+        assert_eq!(n, 1, "{subject}");
+    }
+    // A plain member is not told.
+    assert!(
+        app.mails_to("fixture-member@example.com")
+            .iter()
+            .all(|m| !m.data.contains("a webhook"))
+    );
 }
