@@ -274,7 +274,9 @@ pub struct UpdateConnectorRequest {
 /// A timeout in a request: a JSON integer or null (`None`). Anything else is refused
 /// with a message that says what is expected; an integer too large for `i64` becomes
 /// `i64::MAX`, so that the range check names the field.
-fn nullable_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn nullable_secs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
     struct Secs;
     impl serde::de::Visitor<'_> for Secs {
         type Value = Option<i64>;

@@ -240,9 +240,9 @@ pub struct UpdateWebhookRequest {
 pub struct RotateWebhookSecretRequest {
     /// Keep the previous signing secret valid this many hours (0 to 24; default 0:
     /// it stops working at once). Deliveries meanwhile carry both signatures.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(maximum = 24))]
-    pub keep_previous_hours: Option<u32>,
+    #[serde(default, deserialize_with = "crate::connectors::nullable_secs")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 24))]
+    pub keep_previous_hours: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -743,7 +743,7 @@ pub async fn update_me(
 /// Change the password; every other session of the user ends.
 #[utoipa::path(operation_id = "changePassword", security(("session" = [])),
     tag = "accounts", request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 401, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem)))]
+    responses((status = 204), (status = 401, body = gatehouse_types::Problem), (status = 422, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/me/password")]
 pub async fn change_password(
     me: CurrentUser,

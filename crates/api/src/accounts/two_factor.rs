@@ -434,7 +434,7 @@ pub async fn disable(
 /// Needs the password.
 #[utoipa::path(operation_id = "regenerateBackupCodes", security(("session" = [])),
     tag = "two-factor", request_body = RegenerateBackupCodesRequest,
-    responses((status = 200, body = BackupCodes), (status = 401, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem)))]
+    responses((status = 200, body = BackupCodes), (status = 401, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[post("/me/backup-codes")]
 pub async fn regenerate_backup_codes(
     me: CurrentUser,

@@ -186,7 +186,8 @@ pub async fn lookup(
 #[utoipa::path(operation_id = "acceptInvitation", security((), ("session" = [])),
     tag = "members", request_body = AcceptInvitationRequest,
     responses((status = 200, body = Organization), (status = 401, body = gatehouse_types::Problem), (status = 403, body = gatehouse_types::Problem),
-        (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem)))]
+        (status = 404, body = gatehouse_types::Problem), (status = 409, body = gatehouse_types::Problem), (status = 410, body = gatehouse_types::Problem),
+        (status = 429, body = gatehouse_types::Problem)))]
 #[post("/invitations/accept")]
 pub async fn accept(
     req: actix_web::HttpRequest,

@@ -346,7 +346,7 @@ pub async fn rotate(
 ) -> ApiResult<(webhook::Model, Secrets)> {
     let m = admin.member();
     let keep = body.keep_previous_hours.unwrap_or(0);
-    if keep > MAX_SECRET_OVERLAP_HOURS {
+    if !(0..=i64::from(MAX_SECRET_OVERLAP_HOURS)).contains(&keep) {
         return Err(ApiError::field(
             "keep_previous_hours",
             format!("0 to {MAX_SECRET_OVERLAP_HOURS}"),
@@ -357,7 +357,7 @@ pub async fn rotate(
     let seal = |s: &str| st.cipher.encrypt(s.as_bytes()).map_err(ApiError::internal);
     let txn = crate::db::begin(&st.db).await?;
     let row = find(&txn, m.org.id, id).await?;
-    let until = (keep > 0).then(|| now + Duration::hours(keep.into()));
+    let until = (keep > 0).then(|| now + Duration::hours(keep));
     let mut am = row.clone().into_active_model();
     am.previous_signing_secret = Set(until.map(|_| row.signing_secret.clone()));
     am.previous_valid_until = Set(until);

@@ -82,7 +82,7 @@ pub async fn rename(
 /// when wrong).
 #[utoipa::path(operation_id = "removePasskey", security(("session" = [])),
     tag = "passkeys", params(("id" = Uuid, Path)), request_body = RemovePasskeyRequest,
-    responses((status = 204), (status = 401, body = gatehouse_types::Problem)))]
+    responses((status = 204), (status = 401, body = gatehouse_types::Problem), (status = 429, body = gatehouse_types::Problem)))]
 #[delete("/me/passkeys/{id}")]
 pub async fn remove(
     me: CurrentUser,
