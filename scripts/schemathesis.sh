@@ -53,9 +53,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 # an expiry in the future; CIDRs that parse; usage \`from\` not after \`to\`; a slug not
 # reserved, a name that yields a slug; a new owner who is an admin of the org; a webhook
 # URL https on a public address and its secret header a header name not already sent; a
-# message replayed only once its delivery has ended (409 while pending).
+# message replayed only once its delivery has ended (409 while pending); a usage
+# threshold a count that fits a 64-bit signed integer.
 [[operations]]
-include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg|transferOwnership|createWebhook|updateWebhook|replayWebhookDelivery)\$"
+include-operation-id-regex = "^(signup|requestPasswordReset|createInvitation|createConnector|updateConnector|createOAuthClient|createApiKey|updateSecuritySettings|getUsage|createOrg|updateOrg|transferOwnership|createWebhook|updateWebhook|replayWebhookDelivery|setUsageThresholds)\$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 # A passkey name must not be blank once trimmed; a PIN must not be a repeated digit or a
 # straight run (\`000000\`, \`123456\`); a WebAuthn credential is an object from the

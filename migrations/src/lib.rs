@@ -20,6 +20,7 @@ mod m20261226_000015_create_pins;
 mod m20261226_000016_add_org_require_mfa;
 mod m20261228_000017_index_ceremony_expiry;
 mod m20261228_000018_create_webhooks;
+mod m20261228_000019_create_usage_thresholds;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261226_000016_add_org_require_mfa::Migration),
             Box::new(m20261228_000017_index_ceremony_expiry::Migration),
             Box::new(m20261228_000018_create_webhooks::Migration),
+            Box::new(m20261228_000019_create_usage_thresholds::Migration),
         ]
     }
 }

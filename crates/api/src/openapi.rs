@@ -45,6 +45,7 @@ use utoipa::{
         crate::webhooks::list, crate::webhooks::create, crate::webhooks::get_one, crate::webhooks::update,
         crate::webhooks::remove, crate::webhooks::rotate_secret, crate::webhooks::test,
         crate::webhooks::list_deliveries, crate::webhooks::replay_one, crate::webhooks::replay_failed,
+        crate::mcp::thresholds::get_thresholds, crate::mcp::thresholds::set_thresholds,
     ),
     tags(
         (name = "accounts", description = "Sign-up, login, profile, passwords"),

@@ -31,7 +31,9 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     crate::connectors::routes(cfg);
     crate::webhooks::routes(cfg);
     crate::oauth::admin::routes(cfg);
-    cfg.service(crate::mcp::usage::get_usage);
+    cfg.service(crate::mcp::usage::get_usage)
+        .service(crate::mcp::thresholds::get_thresholds)
+        .service(crate::mcp::thresholds::set_thresholds);
 }
 
 async fn api_not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {

@@ -139,6 +139,17 @@ pub enum WebhookData {
         /// The member left on their own.
         left: bool,
     },
+    /// The org's MCP calls reached a threshold it set, in a UTC day or calendar month.
+    #[serde(rename = "usage.threshold")]
+    UsageThreshold {
+        /// `day` or `month`.
+        period: String,
+        /// The period's first day, `YYYY-MM-DD`.
+        period_start: String,
+        threshold: u64,
+        /// Calls counted when it was noticed (at or above the threshold).
+        calls: u64,
+    },
     /// Sent by "Send Test" only.
     #[serde(rename = "test")]
     Test { message: String },
@@ -155,6 +166,7 @@ impl WebhookData {
             Self::ApiKeyRevoked { .. } => "api_key.revoked",
             Self::TeamMemberAdded { .. } => "team.member_added",
             Self::TeamMemberRemoved { .. } => "team.member_removed",
+            Self::UsageThreshold { .. } => "usage.threshold",
             Self::Test { .. } => "test",
         }
     }
@@ -294,4 +306,17 @@ pub struct ReplayWebhookRequest {
 pub struct ReplayResult {
     /// Messages queued for delivery again.
     pub replayed: u64,
+}
+
+/// The org's MCP call counts at which `usage.threshold` fires: once per threshold and
+/// UTC day (`daily`) or calendar month (`monthly`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UsageThresholds {
+    /// At most 10 numbers, each 1 or more.
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub daily: Vec<u64>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub monthly: Vec<u64>,
 }

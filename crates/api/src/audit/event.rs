@@ -476,6 +476,19 @@ pub enum Event {
         webhook_id: Uuid,
         messages: u64,
     },
+    UsageThresholdsUpdated {
+        org_id: Uuid,
+        daily: Change<Vec<u64>>,
+        monthly: Change<Vec<u64>>,
+    },
+    /// The org's MCP calls reached a threshold in a UTC day or calendar month.
+    UsageThresholdReached {
+        org_id: Uuid,
+        period: &'static str,
+        period_start: String,
+        threshold: u64,
+        calls: u64,
+    },
 }
 
 impl Event {
@@ -541,6 +554,8 @@ impl Event {
             WebhookSecretRotated { .. } => "webhook.secret_rotated",
             WebhookDisabled { .. } => "webhook.disabled",
             WebhookReplayed { .. } => "webhook.replayed",
+            UsageThresholdsUpdated { .. } => "org.usage_thresholds_updated",
+            UsageThresholdReached { .. } => "usage.threshold",
         }
     }
 
@@ -605,6 +620,9 @@ impl Event {
             | WebhookSecretRotated { webhook_id, .. }
             | WebhookDisabled { webhook_id, .. }
             | WebhookReplayed { webhook_id, .. } => t("webhook", webhook_id),
+            UsageThresholdsUpdated { org_id, .. } | UsageThresholdReached { org_id, .. } => {
+                t("org", org_id)
+            }
             PasskeyAdded { passkey_id, .. }
             | PasskeyRenamed { passkey_id, .. }
             | PasskeyRemoved { passkey_id, .. } => t("passkey", passkey_id),
@@ -855,6 +873,21 @@ impl Event {
             } => json!({"previous_valid_until": previous_valid_until}),
             WebhookDisabled { url, reason, .. } => json!({"url": url, "reason": reason}),
             WebhookReplayed { messages, .. } => json!({"messages": messages}),
+            UsageThresholdsUpdated { daily, monthly, .. } => json!({
+                "changes": {"daily": change_json(daily), "monthly": change_json(monthly)},
+            }),
+            UsageThresholdReached {
+                period,
+                period_start,
+                threshold,
+                calls,
+                ..
+            } => json!({
+                "period": period,
+                "period_start": period_start,
+                "threshold": threshold,
+                "calls": calls,
+            }),
         }
     }
 
@@ -930,6 +963,8 @@ impl Event {
             | WebhookSecretRotated { .. }
             | WebhookDisabled { .. }
             | WebhookReplayed { .. } => return None,
+            // Webhooks carry `usage.threshold` in their own shape (`webhooks::publish`).
+            UsageThresholdsUpdated { .. } | UsageThresholdReached { .. } => return None,
             PinProtectionChanged { pin_protection, .. } => {
                 PublicEventData::OrgPinProtectionChanged {
                     pin_protection: pin_protection.clone(),
@@ -1452,6 +1487,18 @@ mod tests {
                 webhook_id: id(70),
                 messages: 4,
             },
+            UsageThresholdsUpdated {
+                org_id: id(10),
+                daily: ch(vec![], vec![1000, 5000]),
+                monthly: ch(vec![100_000], vec![100_000]),
+            },
+            UsageThresholdReached {
+                org_id: id(10),
+                period: "day",
+                period_start: "2026-01-02".into(),
+                threshold: 1000,
+                calls: 1004,
+            },
         ]
     }
 
@@ -1516,13 +1563,15 @@ mod tests {
             WebhookSecretRotated { .. } => 55,
             WebhookDisabled { .. } => 56,
             WebhookReplayed { .. } => 57,
+            UsageThresholdsUpdated { .. } => 58,
+            UsageThresholdReached { .. } => 59,
         }
     }
 
     #[test]
     fn the_samples_cover_every_variant_once_in_order() {
         let got: Vec<usize> = samples().iter().map(index).collect();
-        assert_eq!(got, (0..58).collect::<Vec<_>>());
+        assert_eq!(got, (0..60).collect::<Vec<_>>());
     }
 
     /// Action names are an API (audit filters, exports, webhook types): this list is
@@ -1591,6 +1640,8 @@ mod tests {
                 "webhook.secret_rotated",
                 "webhook.disabled",
                 "webhook.replayed",
+                "org.usage_thresholds_updated",
+                "usage.threshold",
             ]
         );
     }

@@ -23,6 +23,8 @@ pub mod pending_login;
 pub mod pin_step_up;
 pub mod session;
 pub mod usage_daily;
+pub mod usage_threshold;
+pub mod usage_threshold_hit;
 pub mod user;
 pub mod user_backup_code;
 pub mod user_passkey;

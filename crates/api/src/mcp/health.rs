@@ -150,7 +150,13 @@ pub fn periodic(config: &crate::config::Config) -> Vec<crate::jobs::Periodic> {
         crate::jobs::Periodic {
             name: "mcp.usage_flush",
             every: Duration::from_millis(Ord::max(config.mcp.usage_flush_ms, 100)),
-            run: |st| Box::pin(async move { Ok(st.usage.flush(&st.db).await?) }),
+            run: |st| {
+                Box::pin(async move {
+                    let grew = st.usage.flush(&st.db).await?;
+                    crate::mcp::thresholds::check(st, grew).await?;
+                    Ok(())
+                })
+            },
         },
     ]
 }

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod client;
 pub mod health;
+pub mod thresholds;
 pub mod usage;
 
 use cache::ExposedTools;

@@ -75,12 +75,17 @@ impl UsageCounter {
         }
     }
 
-    /// Writes what has accumulated. On failure the counts are put back for the next try.
-    pub async fn flush<C: ConnectionTrait>(&self, db: &C) -> Result<(), sea_orm::DbErr> {
+    /// Writes what has accumulated; returns the (org, day) pairs whose counts grew. On
+    /// failure the counts are put back for the next try.
+    pub async fn flush<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Vec<(Uuid, chrono::NaiveDate)>, sea_orm::DbErr> {
         let batch = match self.pending.lock() {
             Ok(mut m) => std::mem::take(&mut *m),
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(Vec::new()),
         };
+        let mut grew = Vec::new();
         let mut failed = None;
         let mut rest = Vec::new();
         for ((org, day, key, connector), (calls, errors)) in batch {
@@ -115,9 +120,16 @@ impl UsageCounter {
             )
             .exec_without_returning(db)
             .await;
-            if let Err(e) = res {
-                failed = Some(e);
-                rest.push(((org, day, key, connector), (calls, errors)));
+            match res {
+                Ok(_) => {
+                    if !grew.contains(&(org, day)) {
+                        grew.push((org, day));
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    rest.push(((org, day, key, connector), (calls, errors)));
+                }
             }
         }
         if !rest.is_empty()
@@ -129,7 +141,7 @@ impl UsageCounter {
                 v.1 += e;
             }
         }
-        failed.map_or(Ok(()), Err)
+        failed.map_or(Ok(grew), Err)
     }
 }
 

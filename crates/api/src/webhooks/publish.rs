@@ -95,6 +95,18 @@ pub fn data(event: &Event) -> Option<WebhookData> {
             role: *role,
             left: *left,
         },
+        UsageThresholdReached {
+            period,
+            period_start,
+            threshold,
+            calls,
+            ..
+        } => WebhookData::UsageThreshold {
+            period: period.to_string(),
+            period_start: period_start.clone(),
+            threshold: *threshold,
+            calls: *calls,
+        },
         _ => return None,
     })
 }

@@ -154,6 +154,14 @@ fn org_routes(ids: &Ids) -> Vec<Route> {
             None,
         ),
         r("GET", "/orgs/{slug}/usage", None, "", None),
+        r("GET", "/orgs/{slug}/usage/thresholds", None, "", None),
+        r(
+            "PUT",
+            "/orgs/{slug}/usage/thresholds",
+            None,
+            "",
+            Some(json!({"daily": [1], "monthly": []})),
+        ),
         r("GET", "/orgs/{slug}/oauth/clients", None, "", None),
         r(
             "POST",
@@ -330,6 +338,7 @@ async fn snapshot(owner: &Session, slug: &str) -> Value {
         "/oauth/clients",
         "/oauth/settings",
         "/webhooks",
+        "/usage/thresholds",
         "/audit-logs?limit=200",
     ] {
         state.insert(

@@ -953,3 +953,118 @@ async fn an_endpoint_failing_for_days_is_switched_off_with_emails_on_the_way() {
             .all(|m| !m.data.contains("a webhook"))
     );
 }
+
+#[tokio::test]
+async fn usage_thresholds_fire_once_per_period_from_the_usage_counters() {
+    use crate::support::fake_mcp::{connector, mcp_key, start_upstream, wait_health};
+    let app = spawn_app_with(|c| {
+        c.outbound.allow_loopback = true;
+        c.jobs.poll_ms = 50;
+        c.mcp.health_interval_secs = 1;
+        c.mcp.health_poll_ms = 200;
+        c.mcp.usage_flush_ms = 100;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    let owner = app.signup("uma@example.com").await;
+    let org = app.create_org(&owner, "Uma").await;
+    let slug = org.slug.as_str();
+    let created = create(
+        &owner,
+        slug,
+        &hook_req(&rx.url("usage"), &[WebhookEvent::UsageThreshold]),
+    )
+    .await;
+    rx.config("usage", &[&created.signing_secret], &[200]).await;
+    // Bad thresholds are refused whole.
+    let r = owner
+        .call(
+            "PUT",
+            &format!("/orgs/{slug}/usage/thresholds"),
+            Some(json!({"daily": [0], "monthly": []})),
+        )
+        .await;
+    assert_problem(r, 422, "validation").await;
+    let set: Value = json(
+        owner
+            .call(
+                "PUT",
+                &format!("/orgs/{slug}/usage/thresholds"),
+                Some(json!({"daily": [3, 2, 3], "monthly": [4]})),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        set,
+        json!({"daily": [2, 3], "monthly": [4]}),
+        "sorted, once each"
+    );
+
+    let up = start_upstream(vec!["echo"], None, false).await;
+    let c = connector(&owner, slug, json!({"name": "Echo", "url": up.url})).await;
+    wait_health(&owner, slug, c["id"].as_str().unwrap(), "healthy").await;
+    let key = mcp_key(&owner, slug).await;
+    let http = reqwest::Client::new();
+    let mcp = app.url(&format!("/mcp/{slug}"));
+    let call = |n: u32| {
+        let (http, mcp, key) = (&http, &mcp, &key);
+        async move {
+            let r = http
+                .post(mcp)
+                .header("authorization", format!("Bearer {key}"))
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-11-25")
+                .json(&json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                    "params": {"name": "echo__echo", "arguments": {"text": "hi"}}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    for n in 0..3 {
+        call(n).await;
+    }
+    // 3 calls: the daily 2 and 3 fire.
+    let got = rx.wait_for("usage", 2).await;
+    let mut fired: Vec<(String, u64)> = got
+        .iter()
+        .map(|d| {
+            let b = body(d);
+            assert_eq!(b["event"], "usage.threshold");
+            (
+                b["data"]["period"].as_str().unwrap().to_string(),
+                b["data"]["threshold"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    fired.sort();
+    assert_eq!(fired, [("day".to_string(), 2), ("day".to_string(), 3)]);
+    let b = body(&got[0]);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(b["data"]["period_start"], today);
+    assert!(b["data"]["calls"].as_u64().unwrap() >= 2);
+    // More calls: the month's 4 fires; the daily ones do not fire again.
+    for n in 3..6 {
+        call(n).await;
+    }
+    let got = rx.wait_for("usage", 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = if got.len() == 3 {
+        rx.received("usage").await
+    } else {
+        got
+    };
+    assert_eq!(got.len(), 3, "{got:?}");
+    let b = body(&got[2]);
+    assert_eq!(b["data"]["period"], "month");
+    assert_eq!(b["data"]["threshold"], 4);
+    assert_eq!(b["data"]["period_start"], format!("{}-01", &today[..7]));
+    let audit = owner
+        .audit_log(slug, "action=usage.threshold")
+        .await
+        .text()
+        .await;
+    assert_eq!(audit.matches("\"usage.threshold\"").count(), 3, "{audit}");
+}
