@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import http from 'node:http';
 const require = createRequire(import.meta.url);
 const { chromium } = require(join(process.env.NODE_PATH, 'playwright-core'));
 
@@ -265,6 +266,56 @@ try {
   await page.getByRole('button', { name: 'Yes, delete' }).click();
   await page.getByText('No connectors yet.').waitFor();
   step('connector renamed, then deleted');
+
+  // --- webhooks: a receiver on 127.0.0.1 gets the test send ---
+  const received = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', c => { body += c; });
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise(r => receiver.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+  await page.getByRole('heading', { name: 'Webhooks', exact: true, level: 1 }).waitFor();
+  await page.getByText('No webhooks yet.').waitFor();
+  await page.getByLabel('Endpoint URL').fill(hookUrl);
+  await page.getByLabel('All events').check();
+  await page.getByRole('button', { name: 'Add webhook' }).click();
+  const signing = await page.locator('#hook-signing-secret').innerText();
+  check(signing.startsWith('whsec_'), 'the signing secret is shown once');
+  await shot(page, 'webhooks-secrets');
+  await page.getByRole('button', { name: 'Done' }).click();
+  check((await page.getByText(signing).count()) === 0, 'the secret is not shown again');
+  step('webhook added; its secrets shown once');
+  await page.getByRole('button', { name: 'Send test' }).click();
+  await page.getByText(/^Test delivered: the endpoint answered 200/).waitFor();
+  check(received.length === 1 && received[0].headers['webhook-signature'].startsWith('v1,'), 'the receiver got a signed test');
+  check(JSON.parse(received[0].body).event === 'test', 'the test event');
+  await page.getByRole('button', { name: 'Delivery log' }).click();
+  await page.locator('.badge.delivery-delivered').first().waitFor();
+  await shot(page, 'webhooks-log');
+  step('test sent; the delivery log shows it delivered');
+  await page.getByLabel('keep the old signing secret for 24 hours').check();
+  await page.getByRole('button', { name: 'Regenerate secrets' }).click();
+  const renewed = await page.locator('#hook-signing-secret').innerText();
+  check(renewed.startsWith('whsec_') && renewed !== signing, 'new secrets after regenerating');
+  await page.getByRole('button', { name: 'Done' }).click();
+  await page.getByText(/the previous secret works until/).waitFor();
+  step('secrets regenerated, the old one kept for a day');
+  await page.getByLabel(/^Per day/).fill('1000, 5000');
+  await page.getByRole('button', { name: 'Save thresholds' }).click();
+  await page.getByText('Saved.').waitFor();
+  step('usage thresholds saved');
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('button', { name: 'Yes, delete' }).click();
+  await page.getByText('No webhooks yet.').waitFor();
+  receiver.close();
+  step('webhook deleted');
 
   // --- the other pages, for the screenshots ---
   for (const [link, heading, name] of [['Usage', 'Usage', 'usage'],

@@ -76,6 +76,13 @@ pub const SECTIONS: &[Section] = &[
         aliases: &[],
     },
     Section {
+        path: "webhooks",
+        label: "Webhooks",
+        admin_only: true,
+        view: || lazy_view(webhooks_view),
+        aliases: &[],
+    },
+    Section {
         path: "audit-log",
         label: "Audit log",
         admin_only: true,
@@ -126,12 +133,17 @@ fn security_view() -> AnyView {
 }
 
 #[lazy]
+fn webhooks_view() -> AnyView {
+    view! { <WebhooksPage/> }.into_any()
+}
+
+#[lazy]
 fn audit_log_view() -> AnyView {
     view! { <AuditLogPage/> }.into_any()
 }
 
 /// Sections older addresses name that have no page yet: they land on General.
-const NOT_YET: &[&str] = &["integrations", "billing", "domains", "webhooks"];
+const NOT_YET: &[&str] = &["integrations", "billing", "domains"];
 
 pub fn find(path: &str) -> Option<&'static Section> {
     SECTIONS.iter().find(|s| s.path == path)

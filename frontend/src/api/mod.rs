@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod passkeys;
 pub mod pin;
 pub mod two_factor;
+pub mod webhooks;
 
 use gatehouse_types::{FieldError, Problem};
 use gloo_net::http::Request;

@@ -9,6 +9,7 @@ pub mod members;
 pub mod oauth;
 pub mod orgs;
 pub mod security;
+pub mod webhooks;
 
 pub use account::*;
 pub use account_security::*;
@@ -20,3 +21,4 @@ pub use members::*;
 pub use oauth::*;
 pub use orgs::*;
 pub use security::*;
+pub use webhooks::*;

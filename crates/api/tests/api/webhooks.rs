@@ -84,7 +84,7 @@ impl Receiver {
 
     /// Waits until `name` has received `n` deliveries, and returns them.
     async fn wait_for(&self, name: &str, n: usize) -> Vec<Value> {
-        for _ in 0..200 {
+        for _ in 0..600 {
             let got = self.received(name).await;
             if got.len() >= n {
                 return got;
@@ -128,6 +128,24 @@ async fn deliveries(owner: &Session, slug: &str, id: uuid::Uuid) -> Vec<WebhookD
             .await,
     )
     .await
+}
+
+/// Waits until the newest message of the log satisfies `ok` (attempts are recorded a
+/// moment after the receiver answers), and returns the log.
+async fn log_until(
+    owner: &Session,
+    slug: &str,
+    id: uuid::Uuid,
+    ok: impl Fn(&WebhookDelivery) -> bool,
+) -> Vec<WebhookDelivery> {
+    for _ in 0..400 {
+        let log = deliveries(owner, slug, id).await;
+        if log.first().is_some_and(&ok) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{:?}", deliveries(owner, slug, id).await);
 }
 
 fn key_req(name: &str) -> CreateApiKeyRequest {
@@ -243,6 +261,13 @@ async fn an_endpoint_receives_the_events_it_chose_signed_and_verified_by_the_ref
     assert_eq!(events[1]["event"], "api_key.revoked");
 
     // The delivery log has both, delivered, with the endpoint's answer.
+    for _ in 0..400 {
+        let log = deliveries(&f.owner, slug, w.id).await;
+        if log.iter().all(|d| d.status == DeliveryStatus::Delivered) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let log = deliveries(&f.owner, slug, w.id).await;
     assert_eq!(log.len(), 2);
     for d in &log {
@@ -286,8 +311,7 @@ async fn failed_deliveries_are_retried_every_ten_minutes_up_to_five_times() {
         .expect(201)
         .await;
     rx.wait_for("flaky", 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = deliveries(&f.owner, slug, id).await;
+    let log = log_until(&f.owner, slug, id, |d| d.attempts.len() == 1).await;
     assert_eq!(log[0].status, DeliveryStatus::Pending);
     assert_eq!(log[0].attempts.len(), 1);
     assert_eq!(log[0].attempts[0].status_code, Some(500));
@@ -311,14 +335,10 @@ async fn failed_deliveries_are_retried_every_ten_minutes_up_to_five_times() {
             && w[0]["body"] == w[1]["body"]
     ));
     assert!(got.iter().all(|d| d["signature_ok"] == true), "{got:?}");
-    for _ in 0..100 {
-        if deliveries(&f.owner, slug, id).await[0].status == DeliveryStatus::Delivered {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let log = deliveries(&f.owner, slug, id).await;
-    assert_eq!(log[0].status, DeliveryStatus::Delivered);
+    let log = log_until(&f.owner, slug, id, |d| {
+        d.status == DeliveryStatus::Delivered
+    })
+    .await;
     let codes: Vec<_> = log[0].attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(200), Some(503), Some(500)], "newest first");
     assert_eq!(log[0].next_attempt_at, None);
@@ -341,11 +361,10 @@ async fn failed_deliveries_are_retried_every_ten_minutes_up_to_five_times() {
         app.advance(Duration::from_secs(601));
         rx.wait_for("flaky", n).await;
     }
+    let log = log_until(&f.owner, slug, id, |d| d.status == DeliveryStatus::Failed).await;
     app.advance(Duration::from_secs(601));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(rx.received("flaky").await.len(), 9, "six tries in all");
-    let log = deliveries(&f.owner, slug, id).await;
-    assert_eq!(log[0].status, DeliveryStatus::Failed);
     assert_eq!(log[0].attempts.len(), 6);
     let w: Webhook = json(f.owner.get(&format!("/orgs/{slug}/webhooks/{id}")).await).await;
     assert!(w.failing_since.is_some() && w.enabled);
@@ -399,7 +418,7 @@ async fn a_410_switches_the_endpoint_off_until_an_admin_switches_it_on() {
         .await;
     rx.wait_for("gone", 1).await;
     let mut w: Webhook = json(f.owner.get(&format!("/orgs/{slug}/webhooks/{id}")).await).await;
-    for _ in 0..100 {
+    for _ in 0..400 {
         if !w.enabled {
             break;
         }
@@ -1067,4 +1086,230 @@ async fn usage_thresholds_fire_once_per_period_from_the_usage_counters() {
         .text()
         .await;
     assert_eq!(audit.matches("\"usage.threshold\"").count(), 3, "{audit}");
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_deliver_each_message_once() {
+    let app = webhook_app().await;
+    let _replica = app.replica().await;
+    let rx = Receiver::start().await;
+    let owner = app.signup("rey@example.com").await;
+    let org = app.create_org(&owner, "Rey").await;
+    let slug = org.slug.as_str();
+    let created = create(
+        &owner,
+        slug,
+        &hook_req(&rx.url("pair"), &[WebhookEvent::All]),
+    )
+    .await;
+    rx.config("pair", &[&created.signing_secret], &[200]).await;
+    let n = 20;
+    for i in 0..n {
+        owner
+            .create_api_key(slug, &key_req(&format!("k{i}")))
+            .await
+            .expect(201)
+            .await;
+    }
+    rx.wait_for("pair", n).await;
+    // Both runners poll every 50 ms: time enough for a duplicate to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = rx.received("pair").await;
+    let ids: std::collections::BTreeSet<_> = got
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!((got.len(), ids.len()), (n, n), "each message once");
+    for _ in 0..400 {
+        let log = deliveries(&owner, slug, created.webhook.id).await;
+        if log.iter().all(|d| d.status == DeliveryStatus::Delivered) {
+            assert!(log.iter().all(|d| d.attempts.len() == 1));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("not every message was logged as delivered");
+}
+
+/// `gatehouse serve` as its own process on the test's database, delivering webhooks.
+fn serve(app: &TestApp, dir: &std::path::Path, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE_DATA_DIR", dir)
+        .env("GATEHOUSE_DATABASE_URL", &app.db_url)
+        .env(
+            "GATEHOUSE_MASTER_KEY_FILE",
+            app.data_dir().join("master.key"),
+        )
+        .env("GATEHOUSE_OUTBOUND__ALLOW_LOOPBACK", "true")
+        .env("GATEHOUSE_JOBS__POLL_MS", "50")
+        // A try cut off by the kill is claimed again this soon.
+        .env("GATEHOUSE_JOBS__LEASE_SECS", "2")
+        .env("GATEHOUSE_LOG_LEVEL", "warn")
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn ready(base: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gatehouse serve did not become ready");
+}
+
+/// SIGKILL in the middle of a burst of events, then a restart: every event whose change
+/// committed is delivered (at least once; duplicates are counted and reported).
+#[tokio::test]
+async fn a_server_killed_mid_burst_loses_no_event() {
+    // This process only sets up; the server processes deliver.
+    let app = spawn_app_with(|c| {
+        c.outbound.allow_loopback = true;
+        c.jobs.run = false;
+    })
+    .await;
+    let rx = Receiver::start().await;
+    // No fixture: it waits for invitation emails, and nothing here runs the queue.
+    let owner = app.signup("cy@example.com").await;
+    let org = app.create_org(&owner, "Crash").await;
+    let slug = org.slug.clone();
+    let connector = owner
+        .create_connector(
+            &slug,
+            &connector_req("Docs", "https://docs.example.com/mcp"),
+        )
+        .await
+        .expect(201)
+        .await;
+    let created = create(
+        &owner,
+        &slug,
+        &hook_req(&rx.url("crash"), &[WebhookEvent::McpUpdated]),
+    )
+    .await;
+    rx.config("crash", &[&created.signing_secret], &[200]).await;
+    let secret = owner
+        .create_api_key(
+            &slug,
+            &CreateApiKeyRequest {
+                name: "burst".into(),
+                scopes: Some(vec![ApiKeyScope::Read, ApiKeyScope::Write]),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect(201)
+        .await
+        .secret;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut first = serve(&app, dir.path(), port);
+    ready(&base).await;
+
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/v1/orgs/{slug}/connectors/{}", connector.id);
+    let burst = (0..60).map(|i| {
+        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 10)).await;
+            let r = http
+                .patch(&url)
+                .header("authorization", format!("Bearer {secret}"))
+                .json(&json!({"name": format!("burst {i}")}))
+                .send()
+                .await;
+            matches!(r, Ok(r) if r.status() == 200).then(|| format!("burst {i}"))
+        })
+    });
+    let burst: Vec<_> = burst.collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut answered = Vec::new();
+    for h in burst {
+        if let Some(name) = h.await.unwrap() {
+            answered.push(name);
+        }
+    }
+    assert!(!answered.is_empty(), "the kill came before any change");
+    let mut second = serve(&app, dir.path(), port);
+    ready(&base).await;
+
+    // Every committed change is in the audit log; each must arrive.
+    let committed: Vec<Value> = {
+        let page: Value = json(
+            owner
+                .get(&format!(
+                    "/orgs/{slug}/audit-logs?action=mcp.updated&limit=200"
+                ))
+                .await,
+        )
+        .await;
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("burst"))
+            })
+            .cloned()
+            .collect()
+    };
+    let mut got = Vec::new();
+    for _ in 0..400 {
+        got = rx.received("crash").await;
+        let ids: std::collections::BTreeSet<_> = got
+            .iter()
+            .map(|d| d["headers"]["webhook-id"].as_str().unwrap().to_string())
+            .collect();
+        if ids.len() >= committed.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let names: std::collections::BTreeSet<String> = got
+        .iter()
+        .map(|d| body(d)["data"]["name"].as_str().unwrap().to_string())
+        .collect();
+    let ids: std::collections::BTreeSet<_> = got
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].as_str().unwrap().to_string())
+        .collect();
+    for name in &answered {
+        assert!(
+            names.contains(name),
+            "{name} was answered 200 but never delivered"
+        );
+    }
+    assert_eq!(
+        ids.len(),
+        committed.len(),
+        "one message per committed change"
+    );
+    eprintln!(
+        "crash test: {} changes answered, {} committed, {} deliveries, {} duplicates",
+        answered.len(),
+        committed.len(),
+        got.len(),
+        got.len() - ids.len()
+    );
 }
