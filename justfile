@@ -22,7 +22,7 @@ browser *ARGS:
 test *ARGS:
     bash scripts/test.sh "$@"
 
-# Benchmarks (audit, mcp, oauth; default all): audit log (1 M events), MCP gateway throughput, OAuth token endpoint; SQLite and PostgreSQL
+# Benchmarks (audit, mcp, oauth, webhooks; default all): audit log (1 M events), MCP gateway throughput, OAuth token endpoint, webhook delivery; SQLite and PostgreSQL
 bench *ARGS:
     bash scripts/bench.sh "$@"
 

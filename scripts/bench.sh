@@ -5,6 +5,8 @@
 #   audit   audit log: 1 M events, page-query percentiles, export rate (scripts/bench-audit.sh)
 #   mcp     MCP gateway: tools/call direct vs through the gateway (scripts/bench-mcp.sh)
 #   oauth   OAuth token endpoint: registrations, code exchanges, refreshes (scripts/bench-oauth.sh)
+#   webhooks  webhook delivery: deliveries/s, event-to-attempt p50/p99, memory with a backlog
+#             (scripts/bench-webhooks.sh)
 #
 # Each runs on SQLite, then on PostgreSQL (GATEHOUSE_BENCH_SKIP_POSTGRES=1: SQLite only);
 # the scripts named above list their other settings. All of them run even when one
@@ -18,14 +20,14 @@ benches=("$@")
 run=()
 for b in "${benches[@]}"; do
     case $b in
-    audit | mcp | oauth) run+=("$b") ;;
-    all) run+=(audit mcp oauth) ;;
+    audit | mcp | oauth | webhooks) run+=("$b") ;;
+    all) run+=(audit mcp oauth webhooks) ;;
     -h | --help)
-        sed -n '2,11p' "$self" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$self" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
-        echo "bench.sh: unknown benchmark '$b' (audit, mcp, oauth or all)" >&2
+        echo "bench.sh: unknown benchmark '$b' (audit, mcp, oauth, webhooks or all)" >&2
         exit 2
         ;;
     esac

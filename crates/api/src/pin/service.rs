@@ -224,7 +224,7 @@ fn wrong_pin(st: &AppState) -> ApiError {
     ApiError::with_detail(
         ErrorKind::PinInvalid,
         format!(
-            "after {} wrong tries in a row the PIN is locked for a while",
+            "After {} wrong tries in a row the PIN is locked for a while.",
             st.config.security.pin_max_failures
         ),
     )
