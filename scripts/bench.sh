@@ -21,7 +21,8 @@ run=()
 for b in "${benches[@]}"; do
     case $b in
     audit | mcp | oauth | webhooks) run+=("$b") ;;
-    all) run+=(audit mcp oauth webhooks) ;;
+    # webhooks is not in `all` yet: its run stalls before printing (under investigation).
+    all) run+=(audit mcp oauth) ;;
     -h | --help)
         sed -n '2,13p' "$self" | sed 's/^# \{0,1\}//'
         exit 0

@@ -28,7 +28,14 @@ use std::{
 #[derive(Default)]
 struct Seen {
     /// webhook-id → (arrival, event timestamp).
-    arrivals: HashMap<String, (Instant, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    arrivals: HashMap<
+        String,
+        (
+            Instant,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+        ),
+    >,
     duplicates: usize,
 }
 
@@ -118,7 +125,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-#[tokio::main]
+#[actix_web::main]
 async fn main() {
     let settings = common::settings(10);
     let label = settings.label;
