@@ -19,8 +19,8 @@ use gatehouse_types::{
 };
 use rand::{RngCore, rngs::OsRng};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -194,9 +194,8 @@ pub async fn create(
     let txn = crate::db::begin(&st.db).await?;
     let count = webhook::Entity::find()
         .filter(webhook::Column::OrgId.eq(m.org.id))
-        .all(&txn)
-        .await?
-        .len() as u64;
+        .count(&txn)
+        .await?;
     if count >= MAX_WEBHOOKS {
         return Err(ApiError::conflict(format!(
             "an organization can have at most {MAX_WEBHOOKS} webhooks; delete one first"
